@@ -1,0 +1,167 @@
+//! The command line: argument definitions and the commands they run. `main.rs` only parses and calls
+//! [`run`]; everything here returns an exit code so the contract in the README is kept in one place.
+
+use crate::findings::Severity;
+use crate::manifest::{load_side, ManifestSet};
+use crate::plan::Plan;
+use crate::report::{OutputFormat, PlanReport};
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Exit code: success, nothing at or above `--fail-on`.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: findings at or above `--fail-on`.
+pub const EXIT_FINDINGS: u8 = 1;
+/// Exit code: bad input or usage.
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+/// Upgrade a Kubernetes operator safely: diff releases, classify every change by risk, roll out guarded.
+#[derive(Debug, Parser)]
+#[command(name = "operator-upgrade", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Diff two releases' CRDs and classify every change by risk.
+    Plan(PlanArgs),
+}
+
+/// Arguments of `plan`.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// The release being upgraded from: a manifest file or a directory (read recursively).
+    #[arg(long, value_name = "PATH")]
+    pub from: PathBuf,
+    /// The release being upgraded to: a manifest file or a directory (read recursively).
+    #[arg(long, value_name = "PATH")]
+    pub to: PathBuf,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Exit 1 when any finding is at or above this severity.
+    #[arg(long, value_enum, default_value_t = FailOn::Breaking)]
+    pub fail_on: FailOn,
+    /// Hide findings below this severity (they are still counted, and still count for --fail-on).
+    #[arg(long, value_enum, default_value_t = MinSeverity::Info)]
+    pub min_severity: MinSeverity,
+    /// Colour the text output.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+/// `--fail-on`: the lowest severity that makes the exit code 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// Only blockers fail.
+    Blocker,
+    /// Breaking changes and blockers fail.
+    Breaking,
+    /// Warnings and above fail.
+    Warning,
+    /// Never fail on findings.
+    Never,
+}
+
+impl FailOn {
+    fn threshold(self) -> Option<Severity> {
+        match self {
+            FailOn::Blocker => Some(Severity::Blocker),
+            FailOn::Breaking => Some(Severity::Breaking),
+            FailOn::Warning => Some(Severity::Warning),
+            FailOn::Never => None,
+        }
+    }
+}
+
+/// `--min-severity`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MinSeverity {
+    /// Show everything.
+    Info,
+    /// Hide info.
+    Warning,
+    /// Show breaking and blocker only.
+    Breaking,
+    /// Show blockers only.
+    Blocker,
+}
+
+impl From<MinSeverity> for Severity {
+    fn from(value: MinSeverity) -> Severity {
+        match value {
+            MinSeverity::Info => Severity::Info,
+            MinSeverity::Warning => Severity::Warning,
+            MinSeverity::Breaking => Severity::Breaking,
+            MinSeverity::Blocker => Severity::Blocker,
+        }
+    }
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when standard output is a terminal and NO_COLOR is unset.
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+impl ColorChoice {
+    fn enabled(self) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        }
+    }
+}
+
+/// Runs a parsed command line and returns the process exit code; errors are printed to stderr.
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Plan(args) => run_plan(&args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+    }
+}
+
+fn load(path: &Path, side: &str) -> anyhow::Result<ManifestSet> {
+    load_side(path).with_context(|| format!("cannot load the {side} release"))
+}
+
+fn run_plan(args: &PlanArgs) -> anyhow::Result<u8> {
+    let (old, new) = rayon::join(|| load(&args.from, "--from"), || load(&args.to, "--to"));
+    let mut plan = Plan::build(&old?, &new?);
+    if args.output == OutputFormat::Sarif {
+        plan.attach_locations();
+    }
+    let report = PlanReport::new(&plan, args.min_severity.into());
+    let rendered = report.render(args.output, args.color.enabled());
+    write_stdout(&rendered)?;
+    let failed = args.fail_on.threshold().is_some_and(|t| plan.findings.iter().any(|f| f.severity >= t));
+    Ok(if failed { EXIT_FINDINGS } else { EXIT_OK })
+}
+
+fn write_stdout(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        // A closed pipe (`| head`) is the reader's choice, not an error of ours.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to standard output"),
+    }
+}

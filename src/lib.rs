@@ -1,0 +1,13 @@
+//! `operator-upgrade`: plan and run safe upgrades of Kubernetes operators.
+//!
+//! Data flows one way: [`manifest`] reads releases, [`schema`] diffs CRDs into [`findings`], [`plan`]
+//! collects them, [`report`] renders them, and [`cli`] ties the command line to it all.
+
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod findings;
+pub mod manifest;
+pub mod plan;
+pub mod report;
+pub mod schema;

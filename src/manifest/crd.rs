@@ -1,0 +1,415 @@
+//! The typed model of an `apiextensions.k8s.io/v1` CustomResourceDefinition and its structural schema.
+//!
+//! Reading is lenient where the API server is (missing lists are empty, missing flags false) and strict
+//! where a diff would otherwise be wrong (a version without a name, an unknown scope).
+
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// A CustomResourceDefinition, normalised to `apiextensions.k8s.io/v1`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Crd {
+    /// `metadata.name`, `<plural>.<group>`: how CRDs are matched across releases.
+    pub name: String,
+    /// `spec.group`.
+    pub group: String,
+    /// `spec.names`.
+    pub names: CrdNames,
+    /// `spec.scope`.
+    pub scope: Scope,
+    /// `spec.versions`, in file order.
+    pub versions: Vec<CrdVersion>,
+    /// `spec.conversion`; `None` when absent (the API server's default is strategy None).
+    pub conversion: Option<Conversion>,
+    /// `spec.preserveUnknownFields`: true disables pruning for the whole CRD (legacy v1beta1 default).
+    pub preserve_unknown_fields: bool,
+}
+
+#[derive(Deserialize)]
+struct RawCrd {
+    metadata: RawMetadata,
+    spec: RawSpec,
+}
+
+#[derive(Deserialize)]
+struct RawMetadata {
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawSpec {
+    group: String,
+    names: CrdNames,
+    scope: Scope,
+    #[serde(default)]
+    versions: Vec<CrdVersion>,
+    #[serde(default)]
+    conversion: Option<Conversion>,
+    #[serde(default)]
+    preserve_unknown_fields: Option<bool>,
+}
+
+impl Crd {
+    /// Reads a v1 CRD from its parsed document.
+    pub fn from_value(value: Value) -> Result<Crd, serde_json::Error> {
+        let raw: RawCrd = serde_json::from_value(value)?;
+        Ok(Crd {
+            name: raw.metadata.name,
+            group: raw.spec.group,
+            names: raw.spec.names,
+            scope: raw.spec.scope,
+            versions: raw.spec.versions,
+            conversion: raw.spec.conversion,
+            preserve_unknown_fields: raw.spec.preserve_unknown_fields.unwrap_or(false),
+        })
+    }
+
+    /// The version with `storage: true`, if exactly one is marked (the API server requires exactly one).
+    pub fn storage_version(&self) -> Option<&CrdVersion> {
+        let mut storage = self.versions.iter().filter(|v| v.storage);
+        match (storage.next(), storage.next()) {
+            (Some(only), None) => Some(only),
+            _ => None,
+        }
+    }
+
+    /// The version of the given name.
+    pub fn version(&self, name: &str) -> Option<&CrdVersion> {
+        self.versions.iter().find(|v| v.name == name)
+    }
+
+    /// The effective conversion strategy (None when `spec.conversion` is absent).
+    pub fn conversion_strategy(&self) -> ConversionStrategy {
+        self.conversion.as_ref().map_or(ConversionStrategy::None, |c| c.strategy)
+    }
+}
+
+/// `spec.scope`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Scope {
+    /// Objects live in a namespace.
+    Namespaced,
+    /// Objects are cluster-wide.
+    Cluster,
+}
+
+/// `spec.names`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CrdNames {
+    /// `kind`: immutable once established.
+    pub kind: String,
+    /// `plural`: immutable.
+    pub plural: String,
+    /// `singular`.
+    #[serde(default)]
+    pub singular: Option<String>,
+    /// `listKind`.
+    #[serde(default)]
+    pub list_kind: Option<String>,
+    /// `shortNames`.
+    #[serde(default)]
+    pub short_names: Vec<String>,
+    /// `categories`.
+    #[serde(default)]
+    pub categories: Vec<String>,
+}
+
+/// One entry of `spec.versions`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CrdVersion {
+    /// The version name, e.g. `v1beta1`.
+    pub name: String,
+    /// Whether the version is served over the REST API.
+    #[serde(default)]
+    pub served: bool,
+    /// Whether objects are persisted at this version.
+    #[serde(default)]
+    pub storage: bool,
+    /// Whether clients get a deprecation warning.
+    #[serde(default)]
+    pub deprecated: bool,
+    /// The warning text for a deprecated version.
+    #[serde(default)]
+    pub deprecation_warning: Option<String>,
+    /// `schema.openAPIV3Schema`.
+    #[serde(default, deserialize_with = "open_api_schema")]
+    pub schema: Option<Schema>,
+    /// `subresources`.
+    #[serde(default)]
+    pub subresources: Subresources,
+    /// `additionalPrinterColumns`, compared as a whole.
+    #[serde(default)]
+    pub additional_printer_columns: Vec<Value>,
+    /// `selectableFields`: the `jsonPath` of each.
+    #[serde(default)]
+    pub selectable_fields: Vec<SelectableField>,
+}
+
+/// One entry of a version's `selectableFields`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SelectableField {
+    /// The field's JSON path, e.g. `.spec.issuerRef.name`.
+    pub json_path: String,
+}
+
+fn open_api_schema<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Schema>, D::Error> {
+    #[derive(Deserialize)]
+    struct Wrapper {
+        #[serde(rename = "openAPIV3Schema")]
+        open_api_v3_schema: Option<Schema>,
+    }
+    Ok(Option::<Wrapper>::deserialize(deserializer)?.and_then(|w| w.open_api_v3_schema))
+}
+
+/// A version's `subresources`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Subresources {
+    /// Present when the status subresource is enabled.
+    #[serde(default)]
+    pub status: Option<Value>,
+    /// The scale subresource's paths, when enabled.
+    #[serde(default)]
+    pub scale: Option<Value>,
+}
+
+/// `spec.conversion`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Conversion {
+    /// `None` or `Webhook`.
+    #[serde(default)]
+    pub strategy: ConversionStrategy,
+    /// The webhook, for strategy `Webhook`.
+    #[serde(default)]
+    pub webhook: Option<WebhookConversion>,
+}
+
+/// `spec.conversion.strategy`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum ConversionStrategy {
+    /// Only `apiVersion` is rewritten.
+    #[default]
+    None,
+    /// An external webhook converts objects.
+    Webhook,
+}
+
+/// `spec.conversion.webhook`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookConversion {
+    /// Where the webhook is.
+    #[serde(default)]
+    pub client_config: Option<ClientConfig>,
+    /// The ConversionReview versions the webhook accepts.
+    #[serde(default)]
+    pub conversion_review_versions: Vec<String>,
+}
+
+/// A webhook's client configuration (the CA bundle is left out: it is injected at install time).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientConfig {
+    /// A URL, for webhooks outside the cluster.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// A Service, for webhooks inside the cluster.
+    #[serde(default)]
+    pub service: Option<ServiceReference>,
+}
+
+/// A webhook's Service.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ServiceReference {
+    /// Namespace of the Service.
+    #[serde(default)]
+    pub namespace: String,
+    /// Name of the Service.
+    #[serde(default)]
+    pub name: String,
+    /// URL path sent to the Service.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Port (443 when absent).
+    #[serde(default)]
+    pub port: Option<u16>,
+}
+
+/// A structural OpenAPI v3 schema node (`JSONSchemaProps`) with the Kubernetes extensions.
+///
+/// Keywords no field names are kept in `other` so a change to them is still reported.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Schema {
+    /// `type`.
+    #[serde(rename = "type", default)]
+    pub type_: Option<String>,
+    /// `format`.
+    #[serde(default)]
+    pub format: Option<String>,
+    /// `description`.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `title`.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// `properties`.
+    #[serde(default)]
+    pub properties: BTreeMap<String, Schema>,
+    /// `items` (a single schema: structural schemas do not allow tuples).
+    #[serde(default)]
+    pub items: Option<Box<Schema>>,
+    /// `additionalProperties`.
+    #[serde(default)]
+    pub additional_properties: Option<AdditionalProperties>,
+    /// `allOf`.
+    #[serde(default)]
+    pub all_of: Vec<Schema>,
+    /// `anyOf`.
+    #[serde(default)]
+    pub any_of: Vec<Schema>,
+    /// `oneOf`.
+    #[serde(default)]
+    pub one_of: Vec<Schema>,
+    /// `not`.
+    #[serde(default)]
+    pub not: Option<Box<Schema>>,
+    /// `required`.
+    #[serde(default)]
+    pub required: Vec<String>,
+    /// `enum`.
+    #[serde(rename = "enum", default)]
+    pub enum_: Option<Vec<Value>>,
+    /// `pattern`.
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// `maximum`.
+    #[serde(default)]
+    pub maximum: Option<f64>,
+    /// `exclusiveMaximum`.
+    #[serde(default)]
+    pub exclusive_maximum: bool,
+    /// `minimum`.
+    #[serde(default)]
+    pub minimum: Option<f64>,
+    /// `exclusiveMinimum`.
+    #[serde(default)]
+    pub exclusive_minimum: bool,
+    /// `maxLength`.
+    #[serde(default)]
+    pub max_length: Option<u64>,
+    /// `minLength`.
+    #[serde(default)]
+    pub min_length: Option<u64>,
+    /// `maxItems`.
+    #[serde(default)]
+    pub max_items: Option<u64>,
+    /// `minItems`.
+    #[serde(default)]
+    pub min_items: Option<u64>,
+    /// `maxProperties`.
+    #[serde(default)]
+    pub max_properties: Option<u64>,
+    /// `minProperties`.
+    #[serde(default)]
+    pub min_properties: Option<u64>,
+    /// `uniqueItems`.
+    #[serde(default)]
+    pub unique_items: bool,
+    /// `nullable`.
+    #[serde(default)]
+    pub nullable: bool,
+    /// `default`.
+    #[serde(default)]
+    pub default: Option<Value>,
+    /// `x-kubernetes-preserve-unknown-fields`.
+    #[serde(rename = "x-kubernetes-preserve-unknown-fields", default)]
+    pub preserve_unknown_fields: bool,
+    /// `x-kubernetes-list-type`: `atomic`, `set` or `map`.
+    #[serde(rename = "x-kubernetes-list-type", default)]
+    pub list_type: Option<String>,
+    /// `x-kubernetes-list-map-keys`.
+    #[serde(rename = "x-kubernetes-list-map-keys", default)]
+    pub list_map_keys: Vec<String>,
+    /// `x-kubernetes-validations`: CEL rules.
+    #[serde(rename = "x-kubernetes-validations", default)]
+    pub validations: Vec<ValidationRule>,
+    /// Every other keyword (`x-kubernetes-int-or-string`, `multipleOf`, `example`, ...), compared generically.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Value>,
+}
+
+/// `additionalProperties`: a boolean or a schema for map values.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum AdditionalProperties {
+    /// `true` allows any value, `false` forbids extra keys.
+    Allowed(bool),
+    /// Map values must match this schema.
+    Schema(Box<Schema>),
+}
+
+/// One `x-kubernetes-validations` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidationRule {
+    /// The CEL expression.
+    pub rule: String,
+    /// The static message on failure.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// A CEL expression producing the message.
+    #[serde(default)]
+    pub message_expression: Option<String>,
+    /// The machine-readable reason (`FieldValueInvalid`, ...).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The field the error is reported on.
+    #[serde(default)]
+    pub field_path: Option<String>,
+    /// Whether the rule runs on create with `oldSelf` unset.
+    #[serde(default)]
+    pub optional_old_self: Option<bool>,
+}
+
+impl ValidationRule {
+    /// Whether the rule compares against the previous object (`oldSelf`), which the API server never ratchets.
+    pub fn is_transition_rule(&self) -> bool {
+        contains_identifier(&self.rule, "oldSelf")
+    }
+}
+
+fn contains_identifier(text: &str, ident: &str) -> bool {
+    let is_ident_char = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.match_indices(ident).any(|(start, _)| {
+        let before = text[..start].chars().next_back();
+        let after = text[start + ident.len()..].chars().next();
+        !before.is_some_and(is_ident_char) && !after.is_some_and(is_ident_char)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transition_rules_are_found_by_identifier_not_substring() {
+        let rule = |r: &str| ValidationRule {
+            rule: r.to_owned(),
+            message: None,
+            message_expression: None,
+            reason: None,
+            field_path: None,
+            optional_old_self: None,
+        };
+        assert!(rule("self == oldSelf").is_transition_rule());
+        assert!(rule("oldSelf.x == self.x").is_transition_rule());
+        assert!(!rule("self.oldSelfish == 1").is_transition_rule());
+        assert!(!rule("self.x > 1").is_transition_rule());
+    }
+}

@@ -1,0 +1,317 @@
+//! Loading one side of an upgrade (a file or a directory tree) into a [`ManifestSet`].
+
+use super::crd::Crd;
+use super::normalise::normalise_crd;
+use rayon::prelude::*;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Where one document came from: the file, its 1-based index in the file and the line it starts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentRef {
+    /// The file, as found from the path the user gave.
+    pub file: PathBuf,
+    /// 1-based position of the document in the file.
+    pub document: usize,
+    /// 1-based line the document starts on.
+    pub line: usize,
+}
+
+impl fmt::Display for DocumentRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: document {} (line {})", self.file.display(), self.document, self.line)
+    }
+}
+
+/// Why a side could not be loaded. Every variant names the file, and where possible the document and line.
+#[derive(Debug, Error)]
+pub enum LoadError {
+    /// The path does not exist or cannot be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A directory held no `.yaml`, `.yml` or `.json` file.
+    #[error("{0}: no .yaml, .yml or .json files found")]
+    NoManifests(PathBuf),
+    /// A document is not valid YAML or JSON.
+    #[error("{file}: document {document}, line {line}, column {column}: {message}", file = .file.display())]
+    Syntax {
+        /// The file.
+        file: PathBuf,
+        /// 1-based document index.
+        document: usize,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What the parser said.
+        message: String,
+    },
+    /// A document parsed but is not something a release can contain (a scalar, a list without items, an
+    /// unreadable CRD).
+    #[error("{at}: {message}")]
+    Invalid {
+        /// The document.
+        at: DocumentRef,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The same CRD appears twice on one side.
+    #[error("CRD {name} is defined twice: {first} and {second}")]
+    DuplicateCrd {
+        /// `metadata.name` of the CRD.
+        name: String,
+        /// The first definition.
+        first: DocumentRef,
+        /// The second definition.
+        second: DocumentRef,
+    },
+}
+
+/// A CRD read from a release, with where it was found.
+#[derive(Debug, Clone)]
+pub struct LoadedCrd {
+    /// The CRD, normalised to `apiextensions.k8s.io/v1`.
+    pub crd: Crd,
+    /// The document it came from.
+    pub source: DocumentRef,
+    /// The `apiVersion` it was written in (`apiextensions.k8s.io/v1beta1` for legacy CRDs).
+    pub original_api_version: String,
+}
+
+/// A non-CRD object read from a release (Deployment, RBAC, webhooks, ...), kept for the operator diff.
+#[derive(Debug, Clone)]
+pub struct Object {
+    /// The object as parsed.
+    pub value: Value,
+    /// The document it came from.
+    pub source: DocumentRef,
+}
+
+/// Everything one side of an upgrade ships.
+#[derive(Debug, Default)]
+pub struct ManifestSet {
+    /// CRDs by `metadata.name`.
+    pub crds: BTreeMap<String, LoadedCrd>,
+    /// Every other Kubernetes object, in file order.
+    pub objects: Vec<Object>,
+    /// Documents that are mappings without `apiVersion` and `kind` (Helm values, Chart.yaml, ...): not
+    /// objects, so not diffed, but counted so nothing vanishes silently.
+    pub ignored: Vec<DocumentRef>,
+    /// The files read, sorted.
+    pub files: Vec<PathBuf>,
+}
+
+/// Loads a file or a directory tree (recursively, `.yaml`, `.yml` and `.json`, in sorted order).
+pub fn load_side(path: &Path) -> Result<ManifestSet, LoadError> {
+    let files = manifest_files(path)?;
+    let per_file: Vec<Result<FileContents, LoadError>> = files.par_iter().map(|f| load_file(f)).collect();
+    let mut set = ManifestSet { files, ..ManifestSet::default() };
+    for contents in per_file {
+        let contents = contents?;
+        for loaded in contents.crds {
+            let name = loaded.crd.name.clone();
+            if let Some(first) = set.crds.get(&name) {
+                return Err(LoadError::DuplicateCrd { name, first: first.source.clone(), second: loaded.source });
+            }
+            set.crds.insert(name, loaded);
+        }
+        set.objects.extend(contents.objects);
+        set.ignored.extend(contents.ignored);
+    }
+    Ok(set)
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> LoadError + '_ {
+    move |source| LoadError::Io { path: path.to_owned(), source }
+}
+
+fn is_manifest_file(path: &Path) -> bool {
+    matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
+}
+
+fn manifest_files(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    let meta = std::fs::metadata(path).map_err(io_error(path))?;
+    if !meta.is_dir() {
+        return Ok(vec![path.to_owned()]);
+    }
+    let mut files = Vec::new();
+    collect_files(path, &mut files)?;
+    if files.is_empty() {
+        return Err(LoadError::NoManifests(path.to_owned()));
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), LoadError> {
+    for entry in std::fs::read_dir(dir).map_err(io_error(dir))? {
+        let entry = entry.map_err(io_error(dir))?;
+        let path = entry.path();
+        if entry.file_type().map_err(io_error(&path))?.is_dir() {
+            collect_files(&path, files)?;
+        } else if is_manifest_file(&path) {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct FileContents {
+    crds: Vec<LoadedCrd>,
+    objects: Vec<Object>,
+    ignored: Vec<DocumentRef>,
+}
+
+fn load_file(file: &Path) -> Result<FileContents, LoadError> {
+    let bytes = std::fs::read(file).map_err(io_error(file))?;
+    let text = String::from_utf8(bytes).map_err(|e| LoadError::Syntax {
+        file: file.to_owned(),
+        document: 1,
+        line: line_of_offset(e.as_bytes(), e.utf8_error().valid_up_to()),
+        column: 1,
+        message: "the file is not valid UTF-8".to_owned(),
+    })?;
+    let starts = document_start_lines(&text);
+    let mut contents = FileContents::default();
+    for (index, document) in serde_norway::Deserializer::from_str(&text).enumerate() {
+        let at = DocumentRef {
+            file: file.to_owned(),
+            document: index + 1,
+            line: starts.get(index).copied().unwrap_or(1),
+        };
+        let value = Value::deserialize(document).map_err(|e| syntax_error(&at, &e))?;
+        classify(value, at, &mut contents)?;
+    }
+    Ok(contents)
+}
+
+fn syntax_error(at: &DocumentRef, error: &serde_norway::Error) -> LoadError {
+    let (line, column) = error.location().map_or((at.line, 1), |l| (l.line(), l.column()));
+    let message = error.to_string();
+    // serde_norway appends " at line N column M"; the location is already in our own prefix.
+    let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+    LoadError::Syntax { file: at.file.clone(), document: at.document, line, column, message }
+}
+
+fn classify(value: Value, at: DocumentRef, contents: &mut FileContents) -> Result<(), LoadError> {
+    let map = match value {
+        Value::Null => return Ok(()),
+        Value::Object(map) => map,
+        other => {
+            return Err(LoadError::Invalid {
+                at,
+                message: format!("expected a Kubernetes object (a mapping), found {}", json_kind(&other)),
+            })
+        }
+    };
+    let kind = map.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let api_version = map.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_owned();
+    if kind.is_empty() || api_version.is_empty() {
+        contents.ignored.push(at);
+        return Ok(());
+    }
+    if kind == "List" || (kind.ends_with("List") && map.contains_key("items")) {
+        return classify_list_items(map, at, contents);
+    }
+    if kind == "CustomResourceDefinition" && api_version.starts_with("apiextensions.k8s.io/") {
+        let crd = read_crd(Value::Object(map), &api_version, &at)?;
+        contents.crds.push(LoadedCrd { crd, source: at, original_api_version: api_version });
+    } else {
+        contents.objects.push(Object { value: Value::Object(map), source: at });
+    }
+    Ok(())
+}
+
+fn classify_list_items(
+    mut list: serde_json::Map<String, Value>,
+    at: DocumentRef,
+    contents: &mut FileContents,
+) -> Result<(), LoadError> {
+    match list.remove("items") {
+        Some(Value::Array(items)) => {
+            items.into_iter().try_for_each(|item| classify(item, at.clone(), contents))
+        }
+        Some(Value::Null) | None => Ok(()),
+        Some(other) => Err(LoadError::Invalid {
+            at,
+            message: format!("List items must be a sequence, found {}", json_kind(&other)),
+        }),
+    }
+}
+
+fn read_crd(value: Value, api_version: &str, at: &DocumentRef) -> Result<Crd, LoadError> {
+    let invalid = |message: String| LoadError::Invalid { at: at.clone(), message };
+    let value = match api_version {
+        "apiextensions.k8s.io/v1" => value,
+        "apiextensions.k8s.io/v1beta1" => normalise_crd(value).map_err(invalid)?,
+        other => return Err(invalid(format!("unsupported CustomResourceDefinition apiVersion {other}"))),
+    };
+    Crd::from_value(value).map_err(|e| invalid(format!("not a valid CustomResourceDefinition: {e}")))
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a sequence",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+fn line_of_offset(bytes: &[u8], offset: usize) -> usize {
+    1 + bytes[..offset.min(bytes.len())].iter().filter(|&&b| b == b'\n').count()
+}
+
+/// The 1-based line each YAML document of `text` starts on, in the order the parser yields them.
+///
+/// A `---` marker starts a document; text before the first marker counts as a document only if it holds
+/// more than comments and blank lines, which is how libyaml counts them.
+fn document_start_lines(text: &str) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let mut content_before_first_marker = false;
+    let mut seen_marker = false;
+    for (index, line) in text.lines().enumerate() {
+        if line == "---" || line.starts_with("--- ") || line.starts_with("---\t") {
+            if !seen_marker && content_before_first_marker {
+                starts.insert(0, 1);
+            }
+            seen_marker = true;
+            starts.push(index + 1);
+        } else if !seen_marker && !is_blank_or_comment(line) {
+            content_before_first_marker = true;
+        }
+    }
+    if !seen_marker {
+        starts.push(1);
+    }
+    starts
+}
+
+fn is_blank_or_comment(line: &str) -> bool {
+    let trimmed = line.trim_start();
+    trimmed.is_empty() || trimmed.starts_with('#')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_starts_follow_markers() {
+        assert_eq!(document_start_lines("a: 1\n"), vec![1]);
+        assert_eq!(document_start_lines("# c\n---\na: 1\n---\nb: 2\n"), vec![2, 4]);
+        assert_eq!(document_start_lines("a: 1\n---\nb: 2\n"), vec![1, 2]);
+    }
+}

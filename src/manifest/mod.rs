@@ -1,0 +1,14 @@
+//! Reading release manifests: files and directories of multi-document YAML or JSON, classified into CRDs
+//! (normalised to `apiextensions.k8s.io/v1`) and every other object, kept for the operator diff.
+
+mod crd;
+mod load;
+mod locate;
+mod normalise;
+
+pub use crd::{
+    AdditionalProperties, ClientConfig, Conversion, ConversionStrategy, Crd, CrdNames, CrdVersion, Schema,
+    Scope, ServiceReference, Subresources, ValidationRule, WebhookConversion,
+};
+pub use load::{load_side, DocumentRef, LoadError, LoadedCrd, ManifestSet, Object};
+pub use locate::line_of_schema_path;

@@ -1,0 +1,10 @@
+//! Diffing CRDs: the CRD-level and version rules ([`diff_crds`]) and the walk over two structural schemas
+//! ([`diff_schemas`]) that classifies every keyword change into a registered finding.
+
+mod crd_diff;
+mod node_diff;
+mod path;
+
+pub use crd_diff::{diff_crd_sets, diff_crds};
+pub use node_diff::diff_schemas;
+pub use path::child_property_path;
