@@ -3,6 +3,9 @@
 use clap::Parser;
 use operator_upgrade::cli::{run, Cli};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     run(Cli::parse())
 }

@@ -190,13 +190,7 @@ impl Finding {
 
     /// The key findings are sorted by, so every output is deterministic.
     pub fn sort_key(&self) -> (&str, Option<&str>, Option<&str>, FindingCode, &str) {
-        (
-            &self.crd,
-            self.version.as_deref(),
-            self.path.as_deref(),
-            self.code,
-            &self.message,
-        )
+        (&self.crd, self.version.as_deref(), self.path.as_deref(), self.code, &self.message)
     }
 }
 

@@ -161,10 +161,7 @@ mod tests {
             assert!(!entry.breaks.is_empty(), "{}: breaks", entry.code);
             assert_eq!(FindingCode::parse(entry.code.as_str()), Some(entry.code));
             let spelled = entry.code.as_str();
-            assert!(
-                spelled.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
-                "{spelled} is not kebab-case"
-            );
+            assert!(spelled.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{spelled} is not kebab-case");
         }
     }
 }

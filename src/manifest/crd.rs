@@ -6,6 +6,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::fmt;
 
 /// A CustomResourceDefinition, normalised to `apiextensions.k8s.io/v1`.
 #[derive(Debug, Clone, PartialEq)]
@@ -243,104 +244,71 @@ pub struct ServiceReference {
 /// A structural OpenAPI v3 schema node (`JSONSchemaProps`) with the Kubernetes extensions.
 ///
 /// Keywords no field names are kept in `other` so a change to them is still reported.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Schema {
     /// `type`.
-    #[serde(rename = "type", default)]
     pub type_: Option<String>,
     /// `format`.
-    #[serde(default)]
     pub format: Option<String>,
     /// `description`.
-    #[serde(default)]
     pub description: Option<String>,
     /// `title`.
-    #[serde(default)]
     pub title: Option<String>,
     /// `properties`.
-    #[serde(default)]
     pub properties: BTreeMap<String, Schema>,
     /// `items` (a single schema: structural schemas do not allow tuples).
-    #[serde(default)]
     pub items: Option<Box<Schema>>,
     /// `additionalProperties`.
-    #[serde(default)]
     pub additional_properties: Option<AdditionalProperties>,
     /// `allOf`.
-    #[serde(default)]
     pub all_of: Vec<Schema>,
     /// `anyOf`.
-    #[serde(default)]
     pub any_of: Vec<Schema>,
     /// `oneOf`.
-    #[serde(default)]
     pub one_of: Vec<Schema>,
     /// `not`.
-    #[serde(default)]
     pub not: Option<Box<Schema>>,
     /// `required`.
-    #[serde(default)]
     pub required: Vec<String>,
     /// `enum`.
-    #[serde(rename = "enum", default)]
     pub enum_: Option<Vec<Value>>,
     /// `pattern`.
-    #[serde(default)]
     pub pattern: Option<String>,
     /// `maximum`.
-    #[serde(default)]
     pub maximum: Option<f64>,
     /// `exclusiveMaximum`.
-    #[serde(default)]
     pub exclusive_maximum: bool,
     /// `minimum`.
-    #[serde(default)]
     pub minimum: Option<f64>,
     /// `exclusiveMinimum`.
-    #[serde(default)]
     pub exclusive_minimum: bool,
     /// `maxLength`.
-    #[serde(default)]
     pub max_length: Option<u64>,
     /// `minLength`.
-    #[serde(default)]
     pub min_length: Option<u64>,
     /// `maxItems`.
-    #[serde(default)]
     pub max_items: Option<u64>,
     /// `minItems`.
-    #[serde(default)]
     pub min_items: Option<u64>,
     /// `maxProperties`.
-    #[serde(default)]
     pub max_properties: Option<u64>,
     /// `minProperties`.
-    #[serde(default)]
     pub min_properties: Option<u64>,
     /// `uniqueItems`.
-    #[serde(default)]
     pub unique_items: bool,
     /// `nullable`.
-    #[serde(default)]
     pub nullable: bool,
     /// `default`.
-    #[serde(default)]
     pub default: Option<Value>,
     /// `x-kubernetes-preserve-unknown-fields`.
-    #[serde(rename = "x-kubernetes-preserve-unknown-fields", default)]
     pub preserve_unknown_fields: bool,
     /// `x-kubernetes-list-type`: `atomic`, `set` or `map`.
-    #[serde(rename = "x-kubernetes-list-type", default)]
     pub list_type: Option<String>,
     /// `x-kubernetes-list-map-keys`.
-    #[serde(rename = "x-kubernetes-list-map-keys", default)]
     pub list_map_keys: Vec<String>,
     /// `x-kubernetes-validations`: CEL rules.
-    #[serde(rename = "x-kubernetes-validations", default)]
     pub validations: Vec<ValidationRule>,
     /// Every other keyword (`x-kubernetes-int-or-string`, `multipleOf`, `example`, ...), compared generically.
-    #[serde(flatten)]
     pub other: BTreeMap<String, Value>,
 }
 
@@ -411,5 +379,71 @@ mod tests {
         assert!(rule("oldSelf.x == self.x").is_transition_rule());
         assert!(!rule("self.oldSelfish == 1").is_transition_rule());
         assert!(!rule("self.x > 1").is_transition_rule());
+    }
+}
+
+impl<'de> Deserialize<'de> for Schema {
+    /// Keywords are matched by hand rather than with `#[serde(flatten)]`: flattening buffers every node,
+    /// which made loading a 21 MB provider release several times slower.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Schema, D::Error> {
+        deserializer.deserialize_map(SchemaVisitor)
+    }
+}
+
+struct SchemaVisitor;
+
+impl<'de> serde::de::Visitor<'de> for SchemaVisitor {
+    type Value = Schema;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON schema object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Schema, A::Error> {
+        let mut schema = Schema::default();
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "type" => schema.type_ = map.next_value()?,
+                "format" => schema.format = map.next_value()?,
+                "description" => schema.description = map.next_value()?,
+                "title" => schema.title = map.next_value()?,
+                "properties" => schema.properties = map.next_value::<Option<_>>()?.unwrap_or_default(),
+                "items" => schema.items = map.next_value()?,
+                "additionalProperties" => schema.additional_properties = map.next_value()?,
+                "allOf" => schema.all_of = map.next_value::<Option<_>>()?.unwrap_or_default(),
+                "anyOf" => schema.any_of = map.next_value::<Option<_>>()?.unwrap_or_default(),
+                "oneOf" => schema.one_of = map.next_value::<Option<_>>()?.unwrap_or_default(),
+                "not" => schema.not = map.next_value()?,
+                "required" => schema.required = map.next_value::<Option<_>>()?.unwrap_or_default(),
+                "enum" => schema.enum_ = map.next_value()?,
+                "pattern" => schema.pattern = map.next_value()?,
+                "maximum" => schema.maximum = map.next_value()?,
+                "exclusiveMaximum" => schema.exclusive_maximum = map.next_value::<Option<_>>()?.unwrap_or_default(),
+                "minimum" => schema.minimum = map.next_value()?,
+                "exclusiveMinimum" => schema.exclusive_minimum = map.next_value::<Option<_>>()?.unwrap_or_default(),
+                "maxLength" => schema.max_length = map.next_value()?,
+                "minLength" => schema.min_length = map.next_value()?,
+                "maxItems" => schema.max_items = map.next_value()?,
+                "minItems" => schema.min_items = map.next_value()?,
+                "maxProperties" => schema.max_properties = map.next_value()?,
+                "minProperties" => schema.min_properties = map.next_value()?,
+                "uniqueItems" => schema.unique_items = map.next_value::<Option<_>>()?.unwrap_or_default(),
+                "nullable" => schema.nullable = map.next_value::<Option<_>>()?.unwrap_or_default(),
+                "default" => schema.default = map.next_value()?,
+                "x-kubernetes-preserve-unknown-fields" => {
+                    schema.preserve_unknown_fields = map.next_value::<Option<_>>()?.unwrap_or_default()
+                }
+                "x-kubernetes-list-type" => schema.list_type = map.next_value()?,
+                "x-kubernetes-list-map-keys" => {
+                    schema.list_map_keys = map.next_value::<Option<_>>()?.unwrap_or_default()
+                }
+                "x-kubernetes-validations" => schema.validations = map.next_value::<Option<_>>()?.unwrap_or_default(),
+                _ => {
+                    let value: Value = map.next_value()?;
+                    schema.other.insert(key, value);
+                }
+            }
+        }
+        Ok(schema)
     }
 }

@@ -184,11 +184,8 @@ fn load_file(file: &Path) -> Result<FileContents, LoadError> {
     let starts = document_start_lines(&text);
     let mut contents = FileContents::default();
     for (index, document) in serde_norway::Deserializer::from_str(&text).enumerate() {
-        let at = DocumentRef {
-            file: file.to_owned(),
-            document: index + 1,
-            line: starts.get(index).copied().unwrap_or(1),
-        };
+        let at =
+            DocumentRef { file: file.to_owned(), document: index + 1, line: starts.get(index).copied().unwrap_or(1) };
         let value = Value::deserialize(document).map_err(|e| syntax_error(&at, &e))?;
         classify(value, at, &mut contents)?;
     }
@@ -238,9 +235,7 @@ fn classify_list_items(
     contents: &mut FileContents,
 ) -> Result<(), LoadError> {
     match list.remove("items") {
-        Some(Value::Array(items)) => {
-            items.into_iter().try_for_each(|item| classify(item, at.clone(), contents))
-        }
+        Some(Value::Array(items)) => items.into_iter().try_for_each(|item| classify(item, at.clone(), contents)),
         Some(Value::Null) | None => Ok(()),
         Some(other) => Err(LoadError::Invalid {
             at,

@@ -7,8 +7,8 @@ mod locate;
 mod normalise;
 
 pub use crd::{
-    AdditionalProperties, ClientConfig, Conversion, ConversionStrategy, Crd, CrdNames, CrdVersion, Schema,
-    Scope, ServiceReference, Subresources, ValidationRule, WebhookConversion,
+    AdditionalProperties, ClientConfig, Conversion, ConversionStrategy, Crd, CrdNames, CrdVersion, Schema, Scope,
+    ServiceReference, Subresources, ValidationRule, WebhookConversion,
 };
 pub use load::{load_side, DocumentRef, LoadError, LoadedCrd, ManifestSet, Object};
 pub use locate::line_of_schema_path;

@@ -91,7 +91,9 @@ impl<'a> PlanReport<'a> {
         let s = &self.summary;
         let counts = format!("{} blocker, {} breaking, {} warning, {} info", s.blocker, s.breaking, s.warning, s.info);
         let what = match self.verdict {
-            Verdict::Blocker => "BLOCKED: the API server would reject this upgrade or stored data would become unreachable",
+            Verdict::Blocker => {
+                "BLOCKED: the API server would reject this upgrade or stored data would become unreachable"
+            }
             Verdict::Breaking => "BREAKING: existing objects or clients break",
             Verdict::Warning => "REVIEW: some objects may break or behave differently",
             Verdict::Safe => "SAFE: additive changes only",

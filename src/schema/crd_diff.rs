@@ -30,7 +30,10 @@ pub fn diff_crds(old: Option<&Crd>, new: Option<&Crd>) -> Vec<Finding> {
         (Some(old), None) => vec![Finding::new(
             FindingCode::CrdRemoved,
             &old.name,
-            format!("CRD {} is no longer shipped; its objects stay but nothing manages them (never delete the CRD)", old.name),
+            format!(
+                "CRD {} is no longer shipped; its objects stay but nothing manages them (never delete the CRD)",
+                old.name
+            ),
         )],
         (Some(old), Some(new)) => CrdDiff { old, new, findings: Vec::new() }.run(),
     }
@@ -63,21 +66,34 @@ impl CrdDiff<'_> {
         let (old, new) = (self.old, self.new);
         if old.scope != new.scope {
             let message = format!("scope changed from {:?} to {:?}; the API server rejects this", old.scope, new.scope);
-            self.push(FindingCode::ScopeChanged, message, Some(json!(format!("{:?}", old.scope))), Some(json!(format!("{:?}", new.scope))));
+            self.push(
+                FindingCode::ScopeChanged,
+                message,
+                Some(json!(format!("{:?}", old.scope))),
+                Some(json!(format!("{:?}", new.scope))),
+            );
         }
-        let immutable = [("group", &old.group, &new.group), ("names.kind", &old.names.kind, &new.names.kind), ("names.plural", &old.names.plural, &new.names.plural)];
+        let immutable = [
+            ("group", &old.group, &new.group),
+            ("names.kind", &old.names.kind, &new.names.kind),
+            ("names.plural", &old.names.plural, &new.names.plural),
+        ];
         for (field, before, after) in immutable {
             if before != after {
                 let message = format!("spec.{field} changed from {before} to {after}; the API server rejects this");
                 self.push(FindingCode::NamesChanged, message, Some(json!(before)), Some(json!(after)));
             }
         }
-        let cosmetic = [("names.singular", &old.names.singular, &new.names.singular), ("names.listKind", &old.names.list_kind, &new.names.list_kind)];
+        let cosmetic = [
+            ("names.singular", &old.names.singular, &new.names.singular),
+            ("names.listKind", &old.names.list_kind, &new.names.list_kind),
+        ];
         for (field, before, after) in cosmetic {
             if before != after {
                 let message = format!("spec.{field} changed; clients addressing the old name break");
                 // Mutable names only break clients that address them, not the update.
-                self.push(FindingCode::NamesChanged, message, json_opt(before), json_opt(after)).severity = Severity::Warning;
+                self.push(FindingCode::NamesChanged, message, json_opt(before), json_opt(after)).severity =
+                    Severity::Warning;
             }
         }
     }
@@ -85,12 +101,27 @@ impl CrdDiff<'_> {
     fn name_lists(&mut self) {
         let (old, new) = (&self.old.names, &self.new.names);
         if sorted(&old.short_names) != sorted(&new.short_names) {
-            let message = format!("short names changed from [{}] to [{}]", old.short_names.join(", "), new.short_names.join(", "));
-            self.push(FindingCode::ShortNamesChanged, message, Some(json!(old.short_names)), Some(json!(new.short_names)));
+            let message = format!(
+                "short names changed from [{}] to [{}]",
+                old.short_names.join(", "),
+                new.short_names.join(", ")
+            );
+            self.push(
+                FindingCode::ShortNamesChanged,
+                message,
+                Some(json!(old.short_names)),
+                Some(json!(new.short_names)),
+            );
         }
         if sorted(&old.categories) != sorted(&new.categories) {
-            let message = format!("categories changed from [{}] to [{}]", old.categories.join(", "), new.categories.join(", "));
-            self.push(FindingCode::CategoriesChanged, message, Some(json!(old.categories)), Some(json!(new.categories)));
+            let message =
+                format!("categories changed from [{}] to [{}]", old.categories.join(", "), new.categories.join(", "));
+            self.push(
+                FindingCode::CategoriesChanged,
+                message,
+                Some(json!(old.categories)),
+                Some(json!(new.categories)),
+            );
         }
     }
 
@@ -112,22 +143,51 @@ impl CrdDiff<'_> {
         let (old_strategy, new_strategy) = (self.old.conversion_strategy(), self.new.conversion_strategy());
         if old_strategy != new_strategy {
             let message = format!("conversion strategy changed from {old_strategy:?} to {new_strategy:?}");
-            self.push(FindingCode::ConversionChanged, message, Some(json!(format!("{old_strategy:?}"))), Some(json!(format!("{new_strategy:?}"))));
+            self.push(
+                FindingCode::ConversionChanged,
+                message,
+                Some(json!(format!("{old_strategy:?}"))),
+                Some(json!(format!("{new_strategy:?}"))),
+            );
             return;
         }
         let webhook = |crd: &Crd| crd.conversion.as_ref().and_then(|c| c.webhook.clone());
         let (Some(old), Some(new)) = (webhook(self.old), webhook(self.new)) else { return };
-        let (old_config, new_config) = (old.client_config.unwrap_or_else(empty_client_config), new.client_config.unwrap_or_else(empty_client_config));
+        let (old_config, new_config) = (
+            old.client_config.unwrap_or_else(empty_client_config),
+            new.client_config.unwrap_or_else(empty_client_config),
+        );
         let aspects = [
             ("URL", json_opt(&old_config.url), json_opt(&new_config.url)),
-            ("service", old_config.service.as_ref().map(|s| json!(format!("{}/{}", s.namespace, s.name))), new_config.service.as_ref().map(|s| json!(format!("{}/{}", s.namespace, s.name)))),
-            ("service path", old_config.service.as_ref().and_then(|s| json_opt(&s.path)), new_config.service.as_ref().and_then(|s| json_opt(&s.path))),
-            ("service port", old_config.service.as_ref().map(|s| json!(s.port.unwrap_or(443))), new_config.service.as_ref().map(|s| json!(s.port.unwrap_or(443)))),
-            ("review versions", Some(json!(old.conversion_review_versions)), Some(json!(new.conversion_review_versions))),
+            (
+                "service",
+                old_config.service.as_ref().map(|s| json!(format!("{}/{}", s.namespace, s.name))),
+                new_config.service.as_ref().map(|s| json!(format!("{}/{}", s.namespace, s.name))),
+            ),
+            (
+                "service path",
+                old_config.service.as_ref().and_then(|s| json_opt(&s.path)),
+                new_config.service.as_ref().and_then(|s| json_opt(&s.path)),
+            ),
+            (
+                "service port",
+                old_config.service.as_ref().map(|s| json!(s.port.unwrap_or(443))),
+                new_config.service.as_ref().map(|s| json!(s.port.unwrap_or(443))),
+            ),
+            (
+                "review versions",
+                Some(json!(old.conversion_review_versions)),
+                Some(json!(new.conversion_review_versions)),
+            ),
         ];
         for (aspect, before, after) in aspects {
             if before != after {
-                self.push(FindingCode::ConversionChanged, format!("conversion webhook {aspect} changed"), before, after);
+                self.push(
+                    FindingCode::ConversionChanged,
+                    format!("conversion webhook {aspect} changed"),
+                    before,
+                    after,
+                );
             }
         }
     }
@@ -153,7 +213,13 @@ impl CrdDiff<'_> {
         } else if old_version.served {
             (Severity::Breaking, format!("served version {} removed: clients using it fail, and the update is rejected if it is still in status.storedVersions", old_version.name))
         } else {
-            (Severity::Warning, format!("unserved version {} removed: the update is rejected if it is still in status.storedVersions", old_version.name))
+            (
+                Severity::Warning,
+                format!(
+                    "unserved version {} removed: the update is rejected if it is still in status.storedVersions",
+                    old_version.name
+                ),
+            )
         };
         let finding = self.push(FindingCode::VersionRemoved, message, None, None);
         finding.version = Some(old_version.name.clone());
@@ -167,24 +233,42 @@ impl CrdDiff<'_> {
             local.push(Finding::new(code, &self.new.name, message).in_version(version).values(before, after));
         };
         match (old.served, new.served) {
-            (true, false) => push(FindingCode::VersionUnserved, format!("version {version} is no longer served"), None, None),
+            (true, false) => {
+                push(FindingCode::VersionUnserved, format!("version {version} is no longer served"), None, None)
+            }
             (false, true) => push(FindingCode::VersionServed, format!("version {version} is served again"), None, None),
             _ => {}
         }
         if new.deprecated && !old.deprecated {
-            push(FindingCode::VersionDeprecated, format!("version {version} is deprecated"), None, json_opt(&new.deprecation_warning));
+            push(
+                FindingCode::VersionDeprecated,
+                format!("version {version} is deprecated"),
+                None,
+                json_opt(&new.deprecation_warning),
+            );
         }
         subresource_changes(version, "status", &old.subresources.status, &new.subresources.status, &mut push);
         subresource_changes(version, "scale", &old.subresources.scale, &new.subresources.scale, &mut push);
         if old.additional_printer_columns != new.additional_printer_columns {
-            let names = |v: &CrdVersion| json!(v.additional_printer_columns.iter().filter_map(|c| c.get("name").cloned()).collect::<Vec<_>>());
-            push(FindingCode::PrinterColumnsChanged, format!("printer columns of {version} changed"), Some(names(old)), Some(names(new)));
+            let names = |v: &CrdVersion| {
+                json!(v.additional_printer_columns.iter().filter_map(|c| c.get("name").cloned()).collect::<Vec<_>>())
+            };
+            push(
+                FindingCode::PrinterColumnsChanged,
+                format!("printer columns of {version} changed"),
+                Some(names(old)),
+                Some(names(new)),
+            );
         }
         let fields = |v: &CrdVersion| v.selectable_fields.iter().map(|f| f.json_path.clone()).collect::<Vec<_>>();
         let (old_fields, new_fields) = (fields(old), fields(new));
         if old_fields != new_fields {
             let removed = old_fields.iter().any(|f| !new_fields.contains(f));
-            let message = format!("selectable fields of {version} changed from [{}] to [{}]", old_fields.join(", "), new_fields.join(", "));
+            let message = format!(
+                "selectable fields of {version} changed from [{}] to [{}]",
+                old_fields.join(", "),
+                new_fields.join(", ")
+            );
             let mut finding = Finding::new(FindingCode::SelectableFieldsChanged, &self.new.name, message)
                 .in_version(version)
                 .values(Some(json!(old_fields)), Some(json!(new_fields)));
@@ -205,9 +289,13 @@ impl CrdDiff<'_> {
             (None, None) => {}
             (before, _) => {
                 let message = if before.is_some() { "schema removed" } else { "schema added" };
-                let finding = Finding::new(FindingCode::SchemaChanged, &self.new.name, format!("{message} for version {}", new.name))
-                    .in_version(&new.name)
-                    .at_path(".");
+                let finding = Finding::new(
+                    FindingCode::SchemaChanged,
+                    &self.new.name,
+                    format!("{message} for version {}", new.name),
+                )
+                .in_version(&new.name)
+                .at_path(".");
                 self.findings.push(finding);
             }
         }
@@ -218,7 +306,8 @@ impl CrdDiff<'_> {
         if let (Some(old), Some(new)) = (old, new) {
             if old.name != new.name {
                 let message = format!("storage version changed from {} to {}: objects stay stored at {} until rewritten, then storedVersions must be trimmed", old.name, new.name, old.name);
-                self.push(FindingCode::StorageVersionChanged, message, Some(json!(old.name)), Some(json!(new.name))).version = Some(new.name.clone());
+                self.push(FindingCode::StorageVersionChanged, message, Some(json!(old.name)), Some(json!(new.name)))
+                    .version = Some(new.name.clone());
             }
         }
     }
@@ -232,9 +321,24 @@ fn subresource_changes(
     push: &mut impl FnMut(FindingCode, String, Option<Value>, Option<Value>),
 ) {
     match (old.is_some(), new.is_some()) {
-        (false, true) => push(FindingCode::SubresourceAdded, format!("{name} subresource added to {version}"), None, Some(json!(name))),
-        (true, false) => push(FindingCode::SubresourceRemoved, format!("{name} subresource removed from {version}"), Some(json!(name)), None),
-        (true, true) if old != new => push(FindingCode::SchemaChanged, format!("{name} subresource of {version} reconfigured"), old.clone(), new.clone()),
+        (false, true) => push(
+            FindingCode::SubresourceAdded,
+            format!("{name} subresource added to {version}"),
+            None,
+            Some(json!(name)),
+        ),
+        (true, false) => push(
+            FindingCode::SubresourceRemoved,
+            format!("{name} subresource removed from {version}"),
+            Some(json!(name)),
+            None,
+        ),
+        (true, true) if old != new => push(
+            FindingCode::SchemaChanged,
+            format!("{name} subresource of {version} reconfigured"),
+            old.clone(),
+            new.clone(),
+        ),
         _ => {}
     }
 }
@@ -250,7 +354,10 @@ fn divergence(old: Option<&Crd>, new: &Crd) -> Option<Finding> {
         "versions {} and {} are served with different schemas and conversion None: data written through one is pruned by the other",
         diverged.0, diverged.1
     );
-    Some(Finding::new(FindingCode::SchemaDivergedWithoutConversion, &new.name, message).values(None, Some(json!([diverged.0, diverged.1]))))
+    Some(
+        Finding::new(FindingCode::SchemaDivergedWithoutConversion, &new.name, message)
+            .values(None, Some(json!([diverged.0, diverged.1]))),
+    )
 }
 
 fn diverged_versions(crd: &Crd) -> Option<(String, String)> {

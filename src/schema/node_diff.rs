@@ -148,7 +148,8 @@ impl Walk<'_> {
             (Some(_), Some(_)) => FindingCode::FormatChanged,
             (None, None) => return,
         };
-        let message = format!("format of {} changed from {} to {}", shown(path), or_none(&old.format), or_none(&new.format));
+        let message =
+            format!("format of {} changed from {} to {}", shown(path), or_none(&old.format), or_none(&new.format));
         self.emit_change(code, path, message, opt_string(&old.format), opt_string(&new.format));
     }
 
@@ -202,7 +203,8 @@ impl Walk<'_> {
             (Some(_), None) => FindingCode::PatternRemoved,
             _ => FindingCode::PatternChanged,
         };
-        let message = format!("pattern of {} changed from {} to {}", shown(path), or_none(&old.pattern), or_none(&new.pattern));
+        let message =
+            format!("pattern of {} changed from {} to {}", shown(path), or_none(&old.pattern), or_none(&new.pattern));
         self.emit_change(code, path, message, opt_string(&old.pattern), opt_string(&new.pattern));
     }
 
@@ -342,7 +344,8 @@ impl Walk<'_> {
     fn preserve_unknown_fields(&mut self, path: &str, old: &Schema, new: &Schema) {
         match (old.preserve_unknown_fields, new.preserve_unknown_fields) {
             (true, false) => {
-                let message = format!("{} no longer preserves unknown fields: undeclared fields are pruned", shown(path));
+                let message =
+                    format!("{} no longer preserves unknown fields: undeclared fields are pruned", shown(path));
                 self.emit(FindingCode::PreserveUnknownFieldsRemoved, path, message);
             }
             (false, true) => {
@@ -361,7 +364,8 @@ impl Walk<'_> {
                 None => unmatched_old.push(rule),
             }
         }
-        let unmatched_new: Vec<&ValidationRule> = new.iter().filter(|n| !old.iter().any(|o| o.rule == n.rule)).collect();
+        let unmatched_new: Vec<&ValidationRule> =
+            new.iter().filter(|n| !old.iter().any(|o| o.rule == n.rule)).collect();
         // A rule whose text changed is paired with the old rule of the same message, else by position.
         let mut pairs = Vec::new();
         let mut added = Vec::new();
@@ -465,7 +469,11 @@ impl Walk<'_> {
                 self.emit(FindingCode::SchemaChanged, path, format!("schema keyword `items` added to {}", shown(path)));
             }
             (Some(_), None) => {
-                self.emit(FindingCode::ConstraintRelaxed, path, format!("items of {} are no longer constrained", shown(path)));
+                self.emit(
+                    FindingCode::ConstraintRelaxed,
+                    path,
+                    format!("items of {} are no longer constrained", shown(path)),
+                );
             }
             (None, None) => {}
         }
@@ -488,7 +496,8 @@ impl Walk<'_> {
                 self.emit(FindingCode::AdditionalPropertiesRestricted, path, message);
             }
             (_, MapValues::Closed) => {
-                let message = format!("{} no longer accepts map entries: existing entries are pruned or rejected", shown(path));
+                let message =
+                    format!("{} no longer accepts map entries: existing entries are pruned or rejected", shown(path));
                 let finding = self.emit(FindingCode::AdditionalPropertiesRestricted, path, message);
                 if !context.preserved {
                     // Entries not declared as properties are pruned on the next write: data loss.
@@ -500,18 +509,30 @@ impl Walk<'_> {
     }
 
     fn combinators(&mut self, path: &str, old: &Schema, new: &Schema, context: Context) {
-        let lists = [("allOf", &old.all_of, &new.all_of), ("anyOf", &old.any_of, &new.any_of), ("oneOf", &old.one_of, &new.one_of)];
+        let lists = [
+            ("allOf", &old.all_of, &new.all_of),
+            ("anyOf", &old.any_of, &new.any_of),
+            ("oneOf", &old.one_of, &new.one_of),
+        ];
         for (keyword, old_list, new_list) in lists {
             for (index, (a, b)) in old_list.iter().zip(new_list.iter()).enumerate() {
                 self.node(&format!("{path}.{keyword}[{index}]"), a, b, context);
             }
             for index in old_list.len()..new_list.len() {
                 let at = format!("{path}.{keyword}[{index}]");
-                self.emit(FindingCode::SchemaChanged, &at, format!("schema keyword `{keyword}` of {} gains an entry", shown(path)));
+                self.emit(
+                    FindingCode::SchemaChanged,
+                    &at,
+                    format!("schema keyword `{keyword}` of {} gains an entry", shown(path)),
+                );
             }
             for index in new_list.len()..old_list.len() {
                 let at = format!("{path}.{keyword}[{index}]");
-                self.emit(FindingCode::ConstraintRelaxed, &at, format!("`{keyword}` of {} loses an entry", shown(path)));
+                self.emit(
+                    FindingCode::ConstraintRelaxed,
+                    &at,
+                    format!("`{keyword}` of {} loses an entry", shown(path)),
+                );
             }
         }
         let child = format!("{path}.not");
