@@ -52,10 +52,22 @@ struct RawSpec {
     preserve_unknown_fields: Option<bool>,
 }
 
+impl CrdNames {
+    /// `singular` as the API server defaults it: the lowercased kind.
+    pub fn effective_singular(&self) -> String {
+        self.singular.clone().unwrap_or_else(|| self.kind.to_lowercase())
+    }
+
+    /// `listKind` as the API server defaults it: the kind followed by `List`.
+    pub fn effective_list_kind(&self) -> String {
+        self.list_kind.clone().unwrap_or_else(|| format!("{}List", self.kind))
+    }
+}
+
 impl Crd {
     /// Reads a v1 CRD from its parsed document.
-    pub fn from_value(value: Value) -> Result<Crd, serde_json::Error> {
-        let raw: RawCrd = serde_json::from_value(value)?;
+    pub fn from_value(value: Value) -> Result<Crd, serde_path_to_error::Error<serde_json::Error>> {
+        let raw: RawCrd = serde_path_to_error::deserialize(value)?;
         Ok(Crd {
             name: raw.metadata.name,
             group: raw.spec.group,
@@ -310,6 +322,14 @@ pub struct Schema {
     pub validations: Vec<ValidationRule>,
     /// Every other keyword (`x-kubernetes-int-or-string`, `multipleOf`, `example`, ...), compared generically.
     pub other: BTreeMap<String, Value>,
+}
+
+impl Schema {
+    /// Whether the node is an embedded object (`x-kubernetes-embedded-resource: true`), which has its own
+    /// `apiVersion`, `kind` and `metadata`.
+    pub fn is_embedded_resource(&self) -> bool {
+        self.other.get("x-kubernetes-embedded-resource") == Some(&Value::Bool(true))
+    }
 }
 
 /// `additionalProperties`: a boolean or a schema for map values.

@@ -84,16 +84,15 @@ impl CrdDiff<'_> {
                 self.push(FindingCode::NamesChanged, message, Some(json!(before)), Some(json!(after)));
             }
         }
-        let cosmetic = [
-            ("names.singular", &old.names.singular, &new.names.singular),
-            ("names.listKind", &old.names.list_kind, &new.names.list_kind),
+        let defaulted = [
+            ("names.singular", old.names.effective_singular(), new.names.effective_singular()),
+            ("names.listKind", old.names.effective_list_kind(), new.names.effective_list_kind()),
         ];
-        for (field, before, after) in cosmetic {
+        for (field, before, after) in defaulted {
             if before != after {
-                let message = format!("spec.{field} changed; clients addressing the old name break");
+                let message = format!("spec.{field} changed from {before} to {after}; clients addressing the old name break");
                 // Mutable names only break clients that address them, not the update.
-                self.push(FindingCode::NamesChanged, message, json_opt(before), json_opt(after)).severity =
-                    Severity::Warning;
+                self.push(FindingCode::NamesChanged, message, Some(json!(before)), Some(json!(after))).severity = Severity::Warning;
             }
         }
     }
@@ -260,7 +259,11 @@ impl CrdDiff<'_> {
                 Some(names(new)),
             );
         }
-        let fields = |v: &CrdVersion| v.selectable_fields.iter().map(|f| f.json_path.clone()).collect::<Vec<_>>();
+        let fields = |v: &CrdVersion| {
+            let mut paths: Vec<String> = v.selectable_fields.iter().map(|f| f.json_path.clone()).collect();
+            paths.sort();
+            paths
+        };
         let (old_fields, new_fields) = (fields(old), fields(new));
         if old_fields != new_fields {
             let removed = old_fields.iter().any(|f| !new_fields.contains(f));
@@ -343,29 +346,29 @@ fn subresource_changes(
     }
 }
 
-/// `schema-diverged-without-conversion`: the new CRD serves several versions whose schemas differ beyond
-/// descriptions while conversion is None, and the old CRD did not already have that problem.
+/// `schema-diverged-without-conversion`: the new CRD serves versions whose schemas differ beyond
+/// descriptions while conversion is None, for a pair of versions the old CRD did not already serve that way.
 fn divergence(old: Option<&Crd>, new: &Crd) -> Option<Finding> {
-    let diverged = diverged_versions(new)?;
-    if old.is_some_and(|old| diverged_versions(old).is_some()) {
-        return None;
-    }
+    let already = old.map(diverged_pairs).unwrap_or_default();
+    let fresh: Vec<(String, String)> = diverged_pairs(new).into_iter().filter(|pair| !already.contains(pair)).collect();
+    let (a, b) = fresh.first()?;
+    let others = if fresh.len() > 1 { format!(" (and {} more pairs)", fresh.len() - 1) } else { String::new() };
     let message = format!(
-        "versions {} and {} are served with different schemas and conversion None: data written through one is pruned by the other",
-        diverged.0, diverged.1
+        "versions {a} and {b}{others} are served with different schemas and conversion None: data written through one is pruned by the other"
     );
-    Some(
-        Finding::new(FindingCode::SchemaDivergedWithoutConversion, &new.name, message)
-            .values(None, Some(json!([diverged.0, diverged.1]))),
-    )
+    let pairs: Vec<Value> = fresh.iter().map(|(a, b)| json!([a, b])).collect();
+    Some(Finding::new(FindingCode::SchemaDivergedWithoutConversion, &new.name, message).values(None, Some(Value::Array(pairs))))
 }
 
-fn diverged_versions(crd: &Crd) -> Option<(String, String)> {
+/// Every pair of served versions (in file order) whose schemas differ beyond descriptions, when the CRD
+/// has no conversion webhook.
+fn diverged_pairs(crd: &Crd) -> Vec<(String, String)> {
     if crd.conversion_strategy() != ConversionStrategy::None {
-        return None;
+        return Vec::new();
     }
     let served: Vec<&CrdVersion> = crd.versions.iter().filter(|v| v.served).collect();
     let empty = Default::default();
+    let mut pairs = Vec::new();
     for (index, a) in served.iter().enumerate() {
         for b in &served[index + 1..] {
             let (schema_a, schema_b) = (a.schema.as_ref().unwrap_or(&empty), b.schema.as_ref().unwrap_or(&empty));
@@ -373,11 +376,15 @@ fn diverged_versions(crd: &Crd) -> Option<(String, String)> {
                 .iter()
                 .any(|f| f.code != FindingCode::DescriptionChanged);
             if differs {
-                return Some((a.name.clone(), b.name.clone()));
+                let mut pair = (a.name.clone(), b.name.clone());
+                if pair.0 > pair.1 {
+                    std::mem::swap(&mut pair.0, &mut pair.1);
+                }
+                pairs.push(pair);
             }
         }
     }
-    None
+    pairs
 }
 
 fn sorted(values: &[String]) -> Vec<&String> {

@@ -438,10 +438,17 @@ impl Walk<'_> {
     }
 
     fn properties(&mut self, path: &str, old: &Schema, new: &Schema, context: Context) {
+        // The API server never prunes TypeMeta and ObjectMeta at a resource root (the object itself or an
+        // embedded resource), whatever the schema says.
+        let resource_root = path.is_empty() || new.is_embedded_resource();
         for (name, old_property) in &old.properties {
             let child = child_property_path(path, name);
             match new.properties.get(name) {
                 Some(new_property) => self.node(&child, old_property, new_property, context),
+                None if resource_root && matches!(name.as_str(), "apiVersion" | "kind" | "metadata") => {
+                    let message = format!("{child} removed from the schema; it is never pruned at a resource root, so nothing is lost");
+                    self.emit(FindingCode::FieldRemoved, &child, message).severity = Severity::Info;
+                }
                 None => self.field_removed(&child, context),
             }
         }
@@ -509,30 +516,27 @@ impl Walk<'_> {
     }
 
     fn combinators(&mut self, path: &str, old: &Schema, new: &Schema, context: Context) {
-        let lists = [
-            ("allOf", &old.all_of, &new.all_of),
-            ("anyOf", &old.any_of, &new.any_of),
-            ("oneOf", &old.one_of, &new.one_of),
-        ];
-        for (keyword, old_list, new_list) in lists {
+        use Combinator::{AllOf, AnyOf, OneOf};
+        for (combinator, old_list, new_list) in [(AllOf, &old.all_of, &new.all_of), (AnyOf, &old.any_of, &new.any_of), (OneOf, &old.one_of, &new.one_of)] {
+            let keyword = combinator.keyword();
             for (index, (a, b)) in old_list.iter().zip(new_list.iter()).enumerate() {
                 self.node(&format!("{path}.{keyword}[{index}]"), a, b, context);
             }
-            for index in old_list.len()..new_list.len() {
+            let added = old_list.len()..new_list.len();
+            let removed = new_list.len()..old_list.len();
+            for (index, gained) in added.map(|i| (i, true)).chain(removed.map(|i| (i, false))) {
                 let at = format!("{path}.{keyword}[{index}]");
-                self.emit(
-                    FindingCode::SchemaChanged,
-                    &at,
-                    format!("schema keyword `{keyword}` of {} gains an entry", shown(path)),
-                );
-            }
-            for index in new_list.len()..old_list.len() {
-                let at = format!("{path}.{keyword}[{index}]");
-                self.emit(
-                    FindingCode::ConstraintRelaxed,
-                    &at,
-                    format!("`{keyword}` of {} loses an entry", shown(path)),
-                );
+                let change = if gained { "gains" } else { "loses" };
+                let message = format!("`{keyword}` of {} {change} an entry", shown(path));
+                // allOf entries all apply and anyOf entries are alternatives, so an entry tightens one and
+                // widens the other; a oneOf change can go either way. Combinators are never ratcheted.
+                let tightens = match combinator {
+                    AllOf => gained,
+                    AnyOf => !gained,
+                    OneOf => true,
+                };
+                let code = if tightens { FindingCode::SchemaChanged } else { FindingCode::ConstraintRelaxed };
+                self.emit(code, &at, message);
             }
         }
         let child = format!("{path}.not");
@@ -545,6 +549,24 @@ impl Walk<'_> {
                 self.emit(FindingCode::ConstraintRelaxed, &child, format!("`not` removed from {}", shown(path)));
             }
             (None, None) => {}
+        }
+    }
+}
+
+/// The schema combinators, which differ in whether an extra entry restricts or widens.
+#[derive(Clone, Copy)]
+enum Combinator {
+    AllOf,
+    AnyOf,
+    OneOf,
+}
+
+impl Combinator {
+    fn keyword(self) -> &'static str {
+        match self {
+            Combinator::AllOf => "allOf",
+            Combinator::AnyOf => "anyOf",
+            Combinator::OneOf => "oneOf",
         }
     }
 }

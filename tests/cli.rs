@@ -1,0 +1,180 @@
+//! The command line's contract: every output format, the exit codes, and clear errors on bad input.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use std::path::{Path, PathBuf};
+
+fn demo(version: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-operator").join(version)
+}
+
+fn plan() -> Command {
+    let mut cmd = Command::cargo_bin("operator-upgrade").expect("binary built");
+    cmd.arg("plan");
+    cmd
+}
+
+fn demo_plan() -> Command {
+    let mut cmd = plan();
+    cmd.arg("--from").arg(demo("v1.0.0")).arg("--to").arg(demo("v1.1.0"));
+    cmd
+}
+
+fn json_of(output: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(output).expect("valid JSON")
+}
+
+#[test]
+fn text_groups_by_crd_and_version_and_ends_with_the_verdict() {
+    let assert = demo_plan().arg("--color").arg("never").assert().code(1);
+    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(out.starts_with("widgets.demo.operator-upgrade.dev\n  v1\n"), "{out}");
+    assert!(out.contains("breaking field-removed"), "{out}");
+    assert!(!out.contains('\u{1b}'), "no colour codes with --color never");
+    assert!(out.trim_end().lines().last().unwrap().starts_with("BREAKING:"), "{out}");
+}
+
+#[test]
+fn colour_is_applied_when_asked() {
+    demo_plan().args(["--color", "always"]).assert().code(1).stdout(predicate::str::contains("\u{1b}["));
+}
+
+#[test]
+fn min_severity_hides_lower_findings_and_counts_them() {
+    let assert = demo_plan().args(["--min-severity", "breaking", "--color", "never"]).assert().code(1);
+    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(!out.contains("info     "), "{out}");
+    assert!(out.contains("9 findings below breaking hidden"), "{out}");
+}
+
+#[test]
+fn json_has_the_documented_shape() {
+    let assert = demo_plan().args(["--output", "json"]).assert().code(1);
+    let json = json_of(&assert.get_output().stdout);
+    assert_eq!(json["verdict"], "breaking");
+    let findings = json["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 11);
+    let removed = findings.iter().find(|f| f["code"] == "field-removed").unwrap();
+    assert_eq!(removed["severity"], "breaking");
+    assert_eq!(removed["crd"], "widgets.demo.operator-upgrade.dev");
+    assert_eq!(removed["version"], "v1alpha1");
+    assert_eq!(removed["path"], ".spec.legacyMode");
+    assert!(removed.get("old").is_none(), "fields that do not apply are omitted");
+    let default = findings.iter().find(|f| f["code"] == "default-added").unwrap();
+    assert_eq!(default["new"], 1);
+    let summary = &json["summary"];
+    assert_eq!((summary["breaking"].as_u64(), summary["total"].as_u64()), (Some(2), Some(11)));
+    assert_eq!(summary["crds_old"], 1);
+}
+
+#[test]
+fn markdown_is_a_table_per_crd() {
+    demo_plan()
+        .args(["--output", "markdown"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("#### `widgets.demo.operator-upgrade.dev`"))
+        .stdout(predicate::str::contains("| severity | code | where | what |"))
+        .stdout(predicate::str::contains("`field-removed`"));
+}
+
+#[test]
+fn sarif_points_at_the_new_file_and_line() {
+    let assert = demo_plan().args(["--output", "sarif"]).assert().code(1);
+    let sarif = json_of(&assert.get_output().stdout);
+    assert_eq!(sarif["version"], "2.1.0");
+    let run = &sarif["runs"][0];
+    assert!(run["tool"]["driver"]["rules"].as_array().unwrap().iter().any(|r| r["id"] == "field-removed"));
+    let result = run["results"].as_array().unwrap().iter().find(|r| r["ruleId"] == "enum-value-removed").unwrap();
+    assert_eq!(result["level"], "error");
+    let location = &result["locations"][0]["physicalLocation"];
+    assert!(location["artifactLocation"]["uri"].as_str().unwrap().ends_with("v1.1.0/crds.yaml"));
+    let line = location["region"]["startLine"].as_u64().unwrap() as usize;
+    let text = std::fs::read_to_string(demo("v1.1.0").join("crds.yaml")).unwrap();
+    assert_eq!(text.lines().nth(line - 1).unwrap().trim(), "tier:", "line {line}");
+}
+
+#[test]
+fn fail_on_sets_the_exit_code() {
+    demo_plan().args(["--fail-on", "never"]).assert().code(0);
+    demo_plan().args(["--fail-on", "blocker"]).assert().code(0);
+    demo_plan().args(["--fail-on", "breaking"]).assert().code(1);
+    demo_plan().args(["--fail-on", "warning"]).assert().code(1);
+}
+
+#[test]
+fn a_release_against_itself_is_safe_and_exits_zero() {
+    plan()
+        .arg("--from")
+        .arg(demo("v1.0.0"))
+        .arg("--to")
+        .arg(demo("v1.0.0"))
+        .args(["--fail-on", "warning", "--color", "never"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("SAFE"));
+}
+
+#[test]
+fn usage_errors_exit_two() {
+    plan().arg("--from").arg(demo("v1.0.0")).assert().code(2);
+    demo_plan().args(["--output", "yaml"]).assert().code(2);
+}
+
+#[test]
+fn a_missing_path_exits_two_naming_it() {
+    plan()
+        .args(["--from", "/nonexistent/release", "--to"])
+        .arg(demo("v1.1.0"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("/nonexistent/release"))
+        .stderr(predicate::str::contains("--from"));
+}
+
+#[test]
+fn a_syntax_error_names_file_document_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "kind: ConfigMap\napiVersion: v1\n---\nkind: ConfigMap\nmetadata: [unclosed\n  name: x\n").unwrap();
+    plan()
+        .arg("--from")
+        .arg(&bad)
+        .arg("--to")
+        .arg(demo("v1.1.0"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad.yaml: document 2, line"))
+        .stderr(predicate::str::contains("panicked").not());
+}
+
+#[test]
+fn a_duplicate_crd_names_both_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let crd = std::fs::read_to_string(demo("v1.0.0").join("crds.yaml")).unwrap();
+    std::fs::write(dir.path().join("a.yaml"), &crd).unwrap();
+    std::fs::write(dir.path().join("b.yml"), &crd).unwrap();
+    plan()
+        .arg("--from")
+        .arg(dir.path())
+        .arg("--to")
+        .arg(demo("v1.1.0"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("widgets.demo.operator-upgrade.dev is defined twice"))
+        .stderr(predicate::str::contains("a.yaml"))
+        .stderr(predicate::str::contains("b.yml"));
+}
+
+#[test]
+fn an_empty_directory_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    plan()
+        .arg("--from")
+        .arg(dir.path())
+        .arg("--to")
+        .arg(demo("v1.1.0"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no .yaml, .yml or .json files"));
+}
