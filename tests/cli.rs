@@ -136,7 +136,8 @@ fn a_missing_path_exits_two_naming_it() {
 fn a_syntax_error_names_file_document_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.yaml");
-    std::fs::write(&bad, "kind: ConfigMap\napiVersion: v1\n---\nkind: ConfigMap\nmetadata: [unclosed\n  name: x\n").unwrap();
+    std::fs::write(&bad, "kind: ConfigMap\napiVersion: v1\n---\nkind: ConfigMap\nmetadata: [unclosed\n  name: x\n")
+        .unwrap();
     plan()
         .arg("--from")
         .arg(&bad)

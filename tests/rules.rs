@@ -84,9 +84,19 @@ fn every_side_diffed_with_itself_yields_nothing() {
 fn every_registered_code_is_shown_firing_by_a_fixture() {
     let mut fired = BTreeSet::new();
     for dir in fixtures() {
-        let expect: Expect = serde_norway::from_str(&std::fs::read_to_string(dir.join("expect.yaml")).unwrap()).unwrap();
+        let expect: Expect =
+            serde_norway::from_str(&std::fs::read_to_string(dir.join("expect.yaml")).unwrap()).unwrap();
         fired.extend(expect.fires.iter().map(|c| code(c, &dir)));
     }
     let missing: Vec<&str> = REGISTRY.iter().filter(|r| !fired.contains(&r.code)).map(|r| r.code.as_str()).collect();
     assert!(missing.is_empty(), "codes no fixture fires: {missing:?}");
+}
+
+#[test]
+fn every_registered_code_is_documented_in_the_readme() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    for rule in REGISTRY {
+        let row = format!("| `{}` | {} |", rule.code.as_str(), rule.severity);
+        assert!(readme.contains(&row), "README lacks the row for {}", rule.code);
+    }
 }

@@ -381,27 +381,6 @@ fn contains_identifier(text: &str, ident: &str) -> bool {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn transition_rules_are_found_by_identifier_not_substring() {
-        let rule = |r: &str| ValidationRule {
-            rule: r.to_owned(),
-            message: None,
-            message_expression: None,
-            reason: None,
-            field_path: None,
-            optional_old_self: None,
-        };
-        assert!(rule("self == oldSelf").is_transition_rule());
-        assert!(rule("oldSelf.x == self.x").is_transition_rule());
-        assert!(!rule("self.oldSelfish == 1").is_transition_rule());
-        assert!(!rule("self.x > 1").is_transition_rule());
-    }
-}
-
 impl<'de> Deserialize<'de> for Schema {
     /// Keywords are matched by hand rather than with `#[serde(flatten)]`: flattening buffers every node,
     /// which made loading a 21 MB provider release several times slower.
@@ -465,5 +444,26 @@ impl<'de> serde::de::Visitor<'de> for SchemaVisitor {
             }
         }
         Ok(schema)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transition_rules_are_found_by_identifier_not_substring() {
+        let rule = |r: &str| ValidationRule {
+            rule: r.to_owned(),
+            message: None,
+            message_expression: None,
+            reason: None,
+            field_path: None,
+            optional_old_self: None,
+        };
+        assert!(rule("self == oldSelf").is_transition_rule());
+        assert!(rule("oldSelf.x == self.x").is_transition_rule());
+        assert!(!rule("self.oldSelfish == 1").is_transition_rule());
+        assert!(!rule("self.x > 1").is_transition_rule());
     }
 }

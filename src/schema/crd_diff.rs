@@ -90,9 +90,11 @@ impl CrdDiff<'_> {
         ];
         for (field, before, after) in defaulted {
             if before != after {
-                let message = format!("spec.{field} changed from {before} to {after}; clients addressing the old name break");
+                let message =
+                    format!("spec.{field} changed from {before} to {after}; clients addressing the old name break");
                 // Mutable names only break clients that address them, not the update.
-                self.push(FindingCode::NamesChanged, message, Some(json!(before)), Some(json!(after))).severity = Severity::Warning;
+                self.push(FindingCode::NamesChanged, message, Some(json!(before)), Some(json!(after))).severity =
+                    Severity::Warning;
             }
         }
     }
@@ -357,7 +359,10 @@ fn divergence(old: Option<&Crd>, new: &Crd) -> Option<Finding> {
         "versions {a} and {b}{others} are served with different schemas and conversion None: data written through one is pruned by the other"
     );
     let pairs: Vec<Value> = fresh.iter().map(|(a, b)| json!([a, b])).collect();
-    Some(Finding::new(FindingCode::SchemaDivergedWithoutConversion, &new.name, message).values(None, Some(Value::Array(pairs))))
+    Some(
+        Finding::new(FindingCode::SchemaDivergedWithoutConversion, &new.name, message)
+            .values(None, Some(Value::Array(pairs))),
+    )
 }
 
 /// Every pair of served versions (in file order) whose schemas differ beyond descriptions, when the CRD

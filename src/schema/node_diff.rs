@@ -446,7 +446,9 @@ impl Walk<'_> {
             match new.properties.get(name) {
                 Some(new_property) => self.node(&child, old_property, new_property, context),
                 None if resource_root && matches!(name.as_str(), "apiVersion" | "kind" | "metadata") => {
-                    let message = format!("{child} removed from the schema; it is never pruned at a resource root, so nothing is lost");
+                    let message = format!(
+                        "{child} removed from the schema; it is never pruned at a resource root, so nothing is lost"
+                    );
                     self.emit(FindingCode::FieldRemoved, &child, message).severity = Severity::Info;
                 }
                 None => self.field_removed(&child, context),
@@ -517,7 +519,9 @@ impl Walk<'_> {
 
     fn combinators(&mut self, path: &str, old: &Schema, new: &Schema, context: Context) {
         use Combinator::{AllOf, AnyOf, OneOf};
-        for (combinator, old_list, new_list) in [(AllOf, &old.all_of, &new.all_of), (AnyOf, &old.any_of, &new.any_of), (OneOf, &old.one_of, &new.one_of)] {
+        for (combinator, old_list, new_list) in
+            [(AllOf, &old.all_of, &new.all_of), (AnyOf, &old.any_of, &new.any_of), (OneOf, &old.one_of, &new.one_of)]
+        {
             let keyword = combinator.keyword();
             for (index, (a, b)) in old_list.iter().zip(new_list.iter()).enumerate() {
                 self.node(&format!("{path}.{keyword}[{index}]"), a, b, context);
@@ -555,6 +559,7 @@ impl Walk<'_> {
 
 /// The schema combinators, which differ in whether an extra entry restricts or widens.
 #[derive(Clone, Copy)]
+#[allow(clippy::enum_variant_names)] // named after the keywords they stand for
 enum Combinator {
     AllOf,
     AnyOf,
