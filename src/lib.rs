@@ -11,3 +11,4 @@ pub mod manifest;
 pub mod plan;
 pub mod report;
 pub mod schema;
+pub mod sim;

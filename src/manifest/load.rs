@@ -173,6 +173,16 @@ struct FileContents {
 }
 
 fn load_file(file: &Path) -> Result<FileContents, LoadError> {
+    let mut contents = FileContents::default();
+    for_each_document(file, |value, at| classify(value, at, &mut contents, Purpose::Diff))?;
+    Ok(contents)
+}
+
+/// Parses every document of a file in order, handing each to `visit` with where it came from.
+fn for_each_document(
+    file: &Path,
+    mut visit: impl FnMut(Value, DocumentRef) -> Result<(), LoadError>,
+) -> Result<(), LoadError> {
     let bytes = std::fs::read(file).map_err(io_error(file))?;
     let text = String::from_utf8(bytes).map_err(|e| LoadError::Syntax {
         file: file.to_owned(),
@@ -182,14 +192,25 @@ fn load_file(file: &Path) -> Result<FileContents, LoadError> {
         message: "the file is not valid UTF-8".to_owned(),
     })?;
     let starts = document_start_lines(&text);
-    let mut contents = FileContents::default();
     for (index, document) in serde_norway::Deserializer::from_str(&text).enumerate() {
         let at =
             DocumentRef { file: file.to_owned(), document: index + 1, line: starts.get(index).copied().unwrap_or(1) };
         let value = Value::deserialize(document).map_err(|e| syntax_error(&at, &e))?;
-        classify(value, at, &mut contents)?;
+        visit(value, at)?;
     }
-    Ok(contents)
+    Ok(())
+}
+
+/// Every Kubernetes object of a file or directory tree as parsed, in order, `List`s expanded, legacy
+/// v1beta1 CRDs normalised to v1: what applying the release to a cluster would send.
+pub fn load_objects(path: &Path) -> Result<Vec<Object>, LoadError> {
+    let mut objects = Vec::new();
+    for file in manifest_files(path)? {
+        let mut contents = FileContents::default();
+        for_each_document(&file, |value, at| classify(value, at, &mut contents, Purpose::Apply))?;
+        objects.extend(contents.objects);
+    }
+    Ok(objects)
 }
 
 fn syntax_error(at: &DocumentRef, error: &serde_norway::Error) -> LoadError {
@@ -200,7 +221,14 @@ fn syntax_error(at: &DocumentRef, error: &serde_norway::Error) -> LoadError {
     LoadError::Syntax { file: at.file.clone(), document: at.document, line, column, message }
 }
 
-fn classify(value: Value, at: DocumentRef, contents: &mut FileContents) -> Result<(), LoadError> {
+/// What documents are read for: diffing wants typed CRDs, applying wants every object as a document.
+#[derive(Clone, Copy, PartialEq)]
+enum Purpose {
+    Diff,
+    Apply,
+}
+
+fn classify(value: Value, at: DocumentRef, contents: &mut FileContents, purpose: Purpose) -> Result<(), LoadError> {
     let map = match value {
         Value::Null => return Ok(()),
         Value::Object(map) => map,
@@ -218,9 +246,13 @@ fn classify(value: Value, at: DocumentRef, contents: &mut FileContents) -> Resul
         return Ok(());
     }
     if kind == "List" || (kind.ends_with("List") && map.contains_key("items")) {
-        return classify_list_items(map, at, contents);
+        return classify_list_items(map, at, contents, purpose);
     }
-    if kind == "CustomResourceDefinition" && api_version.starts_with("apiextensions.k8s.io/") {
+    let is_crd = kind == "CustomResourceDefinition" && api_version.starts_with("apiextensions.k8s.io/");
+    if is_crd && purpose == Purpose::Apply {
+        let value = normalised(Value::Object(map), &api_version, &at)?;
+        contents.objects.push(Object { value, source: at });
+    } else if is_crd {
         let crd = read_crd(Value::Object(map), &api_version, &at)?;
         contents.crds.push(LoadedCrd { crd, source: at, original_api_version: api_version });
     } else {
@@ -233,9 +265,12 @@ fn classify_list_items(
     mut list: serde_json::Map<String, Value>,
     at: DocumentRef,
     contents: &mut FileContents,
+    purpose: Purpose,
 ) -> Result<(), LoadError> {
     match list.remove("items") {
-        Some(Value::Array(items)) => items.into_iter().try_for_each(|item| classify(item, at.clone(), contents)),
+        Some(Value::Array(items)) => {
+            items.into_iter().try_for_each(|item| classify(item, at.clone(), contents, purpose))
+        }
         Some(Value::Null) | None => Ok(()),
         Some(other) => Err(LoadError::Invalid {
             at,
@@ -244,14 +279,21 @@ fn classify_list_items(
     }
 }
 
-fn read_crd(value: Value, api_version: &str, at: &DocumentRef) -> Result<Crd, LoadError> {
+fn normalised(value: Value, api_version: &str, at: &DocumentRef) -> Result<Value, LoadError> {
     let invalid = |message: String| LoadError::Invalid { at: at.clone(), message };
-    let value = match api_version {
-        "apiextensions.k8s.io/v1" => value,
-        "apiextensions.k8s.io/v1beta1" => normalise_crd(value).map_err(invalid)?,
-        other => return Err(invalid(format!("unsupported CustomResourceDefinition apiVersion {other}"))),
-    };
-    Crd::from_value(value).map_err(|e| invalid(format!("not a valid CustomResourceDefinition: {e}")))
+    match api_version {
+        "apiextensions.k8s.io/v1" => Ok(value),
+        "apiextensions.k8s.io/v1beta1" => normalise_crd(value).map_err(invalid),
+        other => Err(invalid(format!("unsupported CustomResourceDefinition apiVersion {other}"))),
+    }
+}
+
+fn read_crd(value: Value, api_version: &str, at: &DocumentRef) -> Result<Crd, LoadError> {
+    let value = normalised(value, api_version, at)?;
+    Crd::from_value(value).map_err(|e| LoadError::Invalid {
+        at: at.clone(),
+        message: format!("not a valid CustomResourceDefinition: {e}"),
+    })
 }
 
 fn json_kind(value: &Value) -> &'static str {

@@ -10,5 +10,5 @@ pub use crd::{
     AdditionalProperties, ClientConfig, Conversion, ConversionStrategy, Crd, CrdNames, CrdVersion, Schema, Scope,
     ServiceReference, Subresources, ValidationRule, WebhookConversion,
 };
-pub use load::{load_side, DocumentRef, LoadError, LoadedCrd, ManifestSet, Object};
+pub use load::{load_objects, load_side, DocumentRef, LoadError, LoadedCrd, ManifestSet, Object};
 pub use locate::line_of_schema_path;

@@ -1,10 +1,12 @@
-//! Diffing CRDs: the CRD-level and version rules ([`diff_crds`]) and the walk over two structural schemas
+//! Structural schemas: pruning and defaulting objects ([`prune`], [`apply_defaults`]), and diffing CRDs: the CRD-level and version rules ([`diff_crds`]) and the walk over two structural schemas
 //! ([`diff_schemas`]) that classifies every keyword change into a registered finding.
 
 mod crd_diff;
 mod node_diff;
 mod path;
+mod values;
 
 pub use crd_diff::{diff_crd_sets, diff_crds};
 pub use node_diff::diff_schemas;
 pub use path::child_property_path;
+pub use values::{apply_defaults, prune};

@@ -1,0 +1,357 @@
+//! The controllers together, driven tick by tick against a store (no HTTP, no real time).
+
+use super::*;
+use crate::sim::faults::{FaultConfig, Faults};
+use crate::sim::scenario::{ImageBehaviour, KindRef, ObjectMatch, OperatorBehaviour, ScopeSource};
+use crate::sim::store::Store;
+
+const TICK_MS: u64 = 50;
+
+struct Cluster {
+    state: Arc<SimState>,
+    controllers: Controllers,
+    now_ms: u64,
+}
+
+impl Cluster {
+    fn new(images: Vec<ImageBehaviour>) -> Cluster {
+        let state = Arc::new(SimState::new(Store::new(200_000), Faults::new(FaultConfig::default())));
+        let scenario = Scenario { seed: 7, images, tick_ms: TICK_MS, ..Scenario::default() };
+        let controllers = Controllers::new(state.clone(), Arc::new(scenario));
+        Cluster { state, controllers, now_ms: 0 }
+    }
+
+    fn tick(&mut self) {
+        self.now_ms += TICK_MS;
+        self.controllers.tick(self.now_ms);
+    }
+
+    fn run_ms(&mut self, ms: u64) {
+        for _ in 0..ms / TICK_MS {
+            self.tick();
+        }
+    }
+
+    /// Ticks until `done` holds, at most `ms` simulated milliseconds.
+    fn run_until(&mut self, ms: u64, done: impl Fn(&Cluster) -> bool) -> bool {
+        for _ in 0..ms / TICK_MS {
+            self.tick();
+            if done(self) {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn create(&self, resource: GroupResource, object: Value) -> Arc<Value> {
+        self.state.store.create(&resource, object).expect("created")
+    }
+
+    fn get(&self, resource: GroupResource, namespace: &str, name: &str) -> Arc<Value> {
+        self.state.store.get(&resource, namespace, name).expect("present")
+    }
+
+    fn list(&self, resource: GroupResource) -> Vec<Arc<Value>> {
+        self.state.store.list(&resource, None).0
+    }
+
+    fn metric(&self, namespace: &str, pod: &str, line: &str) -> f64 {
+        let metrics = self.state.metrics.lock().unwrap();
+        metrics.get(&(namespace.to_owned(), pod.to_owned())).and_then(|m| m.get(line)).copied().unwrap_or(-1.0)
+    }
+
+    fn install_widget_crd(&self) {
+        let crd = json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "widgets.example.com"},
+            "spec": {"group": "example.com", "scope": "Namespaced",
+                "names": {"kind": "Widget", "plural": "widgets", "singular": "widget"},
+                "versions": [{"name": "v1", "served": true, "storage": true, "subresources": {"status": {}}}]}
+        });
+        self.create(GroupResource::new("apiextensions.k8s.io", "customresourcedefinitions"), crd);
+        self.state.refresh_crd_types();
+    }
+
+    fn create_widget(&self, name: &str, labels: Value) {
+        let widget = json!({"apiVersion": "example.com/v1", "kind": "Widget",
+            "metadata": {"name": name, "namespace": "default", "labels": labels}, "spec": {"size": 1}});
+        self.create(widgets(), widget);
+    }
+}
+
+fn widgets() -> GroupResource {
+    GroupResource::new("example.com", "widgets")
+}
+
+fn deployment(name: &str, replicas: i64, image: &str, env: Value) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "main", "image": image, "env": env}]}},
+        }
+    })
+}
+
+fn rollout_complete(deployment: &Value) -> bool {
+    let (spec, status) = (&deployment["spec"], &deployment["status"]);
+    let count = |key: &str| status[key].as_i64().unwrap_or(0);
+    let desired = spec["replicas"].as_i64().unwrap_or(1);
+    // The checks of `kubectl rollout status`, in its order.
+    status["observedGeneration"].as_i64() >= deployment["metadata"]["generation"].as_i64()
+        && count("updatedReplicas") == desired
+        && count("replicas") == count("updatedReplicas")
+        && count("availableReplicas") == count("updatedReplicas")
+}
+
+fn ready_pods(cluster: &Cluster, app: &str) -> Vec<Arc<Value>> {
+    cluster
+        .list(pods_resource())
+        .into_iter()
+        .filter(|p| p["metadata"]["labels"]["app"] == app && pod_is_ready(p))
+        .collect()
+}
+
+fn operator_image(behaviour: OperatorBehaviour) -> ImageBehaviour {
+    ImageBehaviour { image: "op:1".into(), operator: Some(behaviour), ..ImageBehaviour::default() }
+}
+
+fn widget_operator(scope: ScopeSource, fail_on: Vec<ObjectMatch>) -> OperatorBehaviour {
+    OperatorBehaviour {
+        reconciles: vec![KindRef { group: "example.com".into(), kind: "Widget".into() }],
+        scope,
+        reconcile_latency_ms: 100,
+        fail_on,
+        ..OperatorBehaviour::default()
+    }
+}
+
+#[test]
+fn a_deployment_rolls_out_and_a_template_change_rolls_within_surge_and_unavailability() {
+    let slow = ImageBehaviour { image: "web:2".into(), ready_after_ms: 300, ..ImageBehaviour::default() };
+    let mut cluster = Cluster::new(vec![slow]);
+    cluster.create(deployments_resource(), deployment("web", 4, "web:1", json!([])));
+    assert!(cluster.run_until(2_000, |c| rollout_complete(&c.get(deployments_resource(), "default", "web"))));
+
+    let web = cluster.get(deployments_resource(), "default", "web");
+    let replicasets = cluster.list(replicasets_resource());
+    assert_eq!(replicasets.len(), 1);
+    let first = &replicasets[0];
+    assert!(name_of(first).starts_with("web-") && name_of(first).len() == "web-".len() + 10);
+    assert_eq!(controller_uid(first), Some(uid_of(&web)));
+    assert!(first["metadata"]["labels"]["pod-template-hash"].is_string());
+    assert_eq!(first["metadata"]["annotations"]["deployment.kubernetes.io/revision"], "1");
+    assert_eq!(web["metadata"]["annotations"]["deployment.kubernetes.io/revision"], "1");
+    let pods = ready_pods(&cluster, "web");
+    assert_eq!(pods.len(), 4);
+    assert!(pods.iter().all(|p| name_of(p).starts_with(name_of(first)) && p["spec"]["nodeName"] == "sim-node"));
+    assert!(pods.iter().all(|p| p["status"]["phase"] == "Running" && p["status"]["podIP"].is_string()));
+    let conditions = &web["status"]["conditions"];
+    assert_eq!(find_condition(conditions, "Available").unwrap()["reason"], "MinimumReplicasAvailable");
+    assert_eq!(find_condition(conditions, "Progressing").unwrap()["reason"], "NewReplicaSetAvailable");
+
+    // An idle cluster is quiet: nothing is written, so watchers see no events.
+    let version = cluster.state.store.resource_version();
+    cluster.run_ms(1_000);
+    assert_eq!(cluster.state.store.resource_version(), version);
+
+    cluster
+        .state
+        .store
+        .modify(&deployments_resource(), "default", "web", |d| {
+            d["spec"]["template"]["spec"]["containers"][0]["image"] = json!("web:2");
+            Ok(())
+        })
+        .unwrap();
+    // Defaults for 4 replicas: maxSurge 1, maxUnavailable 1.
+    let complete = cluster.run_until(5_000, |c| {
+        let pods: Vec<_> = c.list(pods_resource());
+        let ready = pods.iter().filter(|p| pod_is_ready(p)).count();
+        assert!(pods.len() <= 5, "more pods than replicas + maxSurge: {}", pods.len());
+        assert!(ready >= 3, "fewer ready pods than replicas - maxUnavailable: {ready}");
+        rollout_complete(&c.get(deployments_resource(), "default", "web"))
+    });
+    assert!(complete);
+    let replicasets = cluster.list(replicasets_resource());
+    assert_eq!(replicasets.len(), 2);
+    let new = replicasets.iter().find(|rs| rs["spec"]["replicas"] == 4).unwrap();
+    assert_eq!(new["metadata"]["annotations"]["deployment.kubernetes.io/revision"], "2");
+    assert!(ready_pods(&cluster, "web").iter().all(|p| p["spec"]["containers"][0]["image"] == "web:2"));
+    assert_eq!(cluster.list(pods_resource()).len(), 4);
+}
+
+#[test]
+fn a_crash_looping_image_never_becomes_ready_and_the_rollout_times_out() {
+    let broken = ImageBehaviour { image: "broken:1".into(), crash_loop: true, ..ImageBehaviour::default() };
+    let mut cluster = Cluster::new(vec![broken]);
+    let mut broken_deployment = deployment("web", 1, "broken:1", json!([]));
+    broken_deployment["spec"]["progressDeadlineSeconds"] = json!(2);
+    cluster.create(deployments_resource(), broken_deployment);
+    cluster.run_ms(3_500);
+
+    let pods = cluster.list(pods_resource());
+    assert_eq!(pods.len(), 1);
+    let container = &pods[0]["status"]["containerStatuses"][0];
+    assert_eq!(container["state"]["waiting"]["reason"], "CrashLoopBackOff");
+    assert!(container["restartCount"].as_u64().unwrap() >= 3, "{container}");
+    assert!(!pod_is_ready(&pods[0]));
+    let web = cluster.get(deployments_resource(), "default", "web");
+    let progressing = find_condition(&web["status"]["conditions"], "Progressing").unwrap();
+    assert_eq!(progressing["reason"], "ProgressDeadlineExceeded");
+    assert_eq!(progressing["status"], "False");
+    assert_eq!(find_condition(&web["status"]["conditions"], "Available").unwrap()["status"], "False");
+    assert_eq!(web["status"]["unavailableReplicas"], 1);
+}
+
+#[test]
+fn jobs_complete_or_fail_after_their_pods() {
+    let images = vec![
+        ImageBehaviour { image: "migrate:ok".into(), job_duration_ms: 200, ..ImageBehaviour::default() },
+        ImageBehaviour {
+            image: "migrate:bad".into(),
+            job_duration_ms: 100,
+            job_fails: true,
+            ..ImageBehaviour::default()
+        },
+    ];
+    let mut cluster = Cluster::new(images);
+    let job = |name: &str, image: &str, backoff: i64| {
+        json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": "default"},
+            "spec": {"backoffLimit": backoff, "template": {"spec": {"restartPolicy": "Never",
+                "containers": [{"name": "m", "image": image}]}}}})
+    };
+    cluster.create(jobs_resource(), job("good", "migrate:ok", 6));
+    cluster.create(jobs_resource(), job("bad", "migrate:bad", 1));
+    cluster.run_ms(2_000);
+
+    let good = cluster.get(jobs_resource(), "default", "good");
+    assert!(condition_is_true(&good["status"]["conditions"], "Complete"), "{good}");
+    assert_eq!(good["status"]["succeeded"], 1);
+    assert!(good["status"]["completionTime"].is_string() && good["status"]["startTime"].is_string());
+    let bad = cluster.get(jobs_resource(), "default", "bad");
+    assert!(condition_is_true(&bad["status"]["conditions"], "Failed"), "{bad}");
+    assert_eq!(bad["status"]["failed"], 2, "backoffLimit 1 allows one retry");
+    let pods = cluster.list(pods_resource());
+    assert_eq!(pods.len(), 3);
+    assert!(pods.iter().all(|p| p["metadata"]["labels"]["job-name"].is_string()));
+}
+
+#[test]
+fn an_operator_reconciles_its_scope_and_fails_only_matching_objects() {
+    let scope = ScopeSource { label_selector_env: Some("WATCH_LABEL_SELECTOR".into()), ..ScopeSource::default() };
+    let gold = ObjectMatch { label_selector: Some("tier=gold".into()), ..ObjectMatch::default() };
+    let mut cluster = Cluster::new(vec![operator_image(widget_operator(scope, vec![gold]))]);
+    cluster.install_widget_crd();
+    cluster.create_widget("plain", json!({}));
+    cluster.create_widget("golden", json!({"tier": "gold"}));
+    cluster.create_widget("canary", json!({"cohort": "canary"}));
+    let selector = json!([{"name": "WATCH_LABEL_SELECTOR", "value": "cohort!=canary"}]);
+    cluster.create(deployments_resource(), deployment("op", 1, "op:1", selector));
+    cluster.run_ms(1_000);
+
+    let pod = ready_pods(&cluster, "op").pop().expect("the operator pod runs");
+    let plain = cluster.get(widgets(), "default", "plain");
+    assert_eq!(plain["status"]["observedGeneration"], 1);
+    assert_eq!(plain["status"]["reconciledBy"], name_of(&pod));
+    assert_eq!(find_condition(&plain["status"]["conditions"], "Ready").unwrap()["status"], "True");
+    let golden = cluster.get(widgets(), "default", "golden");
+    let ready = find_condition(&golden["status"]["conditions"], "Ready").unwrap();
+    assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("False"), Some("ReconcileError")));
+    assert!(cluster.get(widgets(), "default", "canary").get("status").is_none(), "out of scope");
+
+    let events = cluster.list(events_resource());
+    assert_eq!(events.len(), 1, "repeated failures count up on one event");
+    let event = &events[0];
+    assert_eq!(event["involvedObject"]["name"], "golden");
+    assert_eq!(event["involvedObject"]["uid"], uid_of(&golden));
+    assert_eq!((event["type"].as_str(), event["reason"].as_str()), (Some("Warning"), Some("ReconcileError")));
+    let retries = event["count"].as_u64().unwrap();
+    assert!(retries >= 3, "failures are retried every reconcileLatencyMs: {retries}");
+
+    let metric = |line: &str| cluster.metric("default", name_of(&pod), line);
+    assert_eq!(metric(r#"controller_runtime_reconcile_total{controller="widget",result="success"}"#), 1.0);
+    assert_eq!(metric(r#"controller_runtime_reconcile_total{controller="widget",result="error"}"#), retries as f64);
+    assert_eq!(metric(r#"controller_runtime_reconcile_errors_total{controller="widget"}"#), retries as f64);
+
+    // A spec change is a new generation: reconciled again.
+    cluster
+        .state
+        .store
+        .modify(&widgets(), "default", "plain", |w| {
+            w["spec"]["size"] = json!(2);
+            Ok(())
+        })
+        .unwrap();
+    cluster.run_ms(300);
+    assert_eq!(cluster.get(widgets(), "default", "plain")["status"]["observedGeneration"], 2);
+}
+
+#[test]
+fn operators_with_overlapping_scopes_both_reconcile() {
+    let mut cluster = Cluster::new(vec![operator_image(widget_operator(ScopeSource::default(), vec![]))]);
+    cluster.install_widget_crd();
+    cluster.create_widget("shared", json!({}));
+    cluster.create(deployments_resource(), deployment("stable", 1, "op:1", json!([])));
+    cluster.create(deployments_resource(), deployment("canary", 1, "op:1", json!([])));
+    cluster.run_ms(1_000);
+
+    let line = r#"controller_runtime_reconcile_total{controller="widget",result="success"}"#;
+    for app in ["stable", "canary"] {
+        let pod = ready_pods(&cluster, app).pop().expect("operator pod");
+        assert_eq!(cluster.metric("default", name_of(&pod), line), 1.0, "{app} reconciled the shared widget");
+    }
+}
+
+#[test]
+fn ten_thousand_objects_cost_nothing_per_tick_once_reconciled() {
+    let mut cluster = Cluster::new(vec![operator_image(widget_operator(ScopeSource::default(), vec![]))]);
+    cluster.install_widget_crd();
+    for index in 0..10_000 {
+        cluster.create_widget(&format!("w{index:05}"), json!({"n": index.to_string()}));
+    }
+    cluster.create(deployments_resource(), deployment("op", 1, "op:1", json!([])));
+    let started = std::time::Instant::now();
+    assert!(cluster.run_until(5_000, |c| c.list(widgets()).iter().all(|w| w["status"]["observedGeneration"] == 1)));
+    eprintln!("start-up and 10,000 reconciles: {:?}", started.elapsed());
+    cluster.run_ms(200);
+
+    let version = cluster.state.store.resource_version();
+    let started = std::time::Instant::now();
+    let ticks = 20;
+    for _ in 0..ticks {
+        cluster.tick();
+    }
+    let per_tick = started.elapsed() / ticks;
+    assert_eq!(cluster.state.store.resource_version(), version, "an idle cluster writes nothing");
+    assert_eq!(cluster.controllers.operators.examined_last_tick(), 0, "unchanged objects are not examined one by one");
+    eprintln!("idle tick with 10,000 reconciled objects: {per_tick:?}");
+
+    // Something else in the cluster changes: the list is compared pointer for pointer, nothing examined.
+    let started = std::time::Instant::now();
+    for index in 0..ticks {
+        cluster.create(
+            GroupResource::new("", "configmaps"),
+            json!({"metadata": {"name": format!("c{index}"), "namespace": "default"}}),
+        );
+        cluster.tick();
+    }
+    eprintln!("tick after an unrelated write: {:?}", started.elapsed() / ticks);
+    assert_eq!(cluster.controllers.operators.examined_last_tick(), 0);
+
+    // One widget changes: one pass over the list, one reconcile.
+    let started = std::time::Instant::now();
+    cluster
+        .state
+        .store
+        .modify(&widgets(), "default", "w00042", |w| {
+            w["spec"]["size"] = json!(2);
+            Ok(())
+        })
+        .unwrap();
+    cluster.run_ms(TICK_MS * 4);
+    eprintln!("4 ticks around one changed widget: {:?}", started.elapsed());
+    assert_eq!(cluster.get(widgets(), "default", "w00042")["status"]["observedGeneration"], 2);
+}

@@ -1,0 +1,250 @@
+//! A simulated Kubernetes API server: the test bed for every cluster feature and the demo's engine.
+//!
+//! It speaks enough of the REST protocol for `kube::Client` and a real `kubectl` (discovery, CRUD,
+//! list/watch with resourceVersion, selectors, patch types, status and scale subresources, CRD rules),
+//! simulates the controllers an operator upgrade touches (Deployments, ReplicaSets, Pods, Jobs and
+//! scripted operators), and injects faults. It is a test and demo aid, never a replacement for a cluster.
+
+mod api;
+mod controllers;
+mod crds;
+mod errors;
+mod faults;
+mod patch;
+mod resources;
+mod scenario;
+mod selectors;
+mod state;
+mod store;
+mod table;
+mod verbs;
+mod watch;
+
+pub use errors::ApiError;
+pub use faults::{ErrorRule, FaultConfig};
+pub use scenario::{
+    ImageBehaviour, KindRef, ObjectMatch, OperatorBehaviour, Population, Scenario, ScenarioError, ScopeSource,
+};
+pub use state::SimState;
+
+use crate::manifest::{load_objects, LoadError};
+use axum::extract::State;
+use resources::GroupResource;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+
+/// Why the simulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The port could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A scenario manifest could not be read.
+    #[error(transparent)]
+    Manifest(#[from] LoadError),
+    /// A scenario object was rejected by the simulated API server.
+    #[error("{what}: {error}")]
+    Rejected {
+        /// The object.
+        what: String,
+        /// Why.
+        error: ApiError,
+    },
+    /// The kubeconfig could not be written or the client built.
+    #[error("{0}")]
+    Client(String),
+}
+
+/// The simulator's entry point.
+pub struct Sim;
+
+/// A running simulator. Dropping it stops the server and its controllers.
+pub struct SimHandle {
+    addr: SocketAddr,
+    state: Arc<SimState>,
+    tasks: Vec<JoinHandle<()>>,
+    kubeconfig: tempfile::TempPath,
+}
+
+impl Sim {
+    /// Starts a simulator on 127.0.0.1 with a free port (or `port`), loaded from the scenario.
+    pub async fn start(scenario: Scenario) -> Result<SimHandle, SimError> {
+        Sim::start_on(scenario, 0).await
+    }
+
+    /// Starts a simulator on 127.0.0.1:`port` (0 picks a free one).
+    pub async fn start_on(scenario: Scenario, port: u16) -> Result<SimHandle, SimError> {
+        let store = store::Store::new(scenario.watch_history.max(1));
+        let state = Arc::new(SimState::new(store, faults::Faults::new(scenario.faults.clone())));
+        seed_cluster(&state, &scenario)?;
+        let addr = format!("127.0.0.1:{port}");
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|source| SimError::Bind { addr: addr.clone(), source })?;
+        let addr = listener.local_addr().map_err(|source| SimError::Bind { addr, source })?;
+        let router = axum::Router::new().fallback(serve).with_state(state.clone());
+        let server = tokio::spawn(async move {
+            // The server only ends when the handle aborts it.
+            let _ = axum::serve(listener, router).await;
+        });
+        let controllers = tokio::spawn(controllers::run(state.clone(), Arc::new(scenario)));
+        let kubeconfig = write_kubeconfig(addr)?;
+        Ok(SimHandle { addr, state, tasks: vec![server, controllers], kubeconfig })
+    }
+}
+
+async fn serve(
+    State(state): State<Arc<SimState>>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    api::handle(state, method, uri, headers, body).await
+}
+
+impl SimHandle {
+    /// The address the API server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The server URL, `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A `kube::Client` for the simulator (default namespace `default`).
+    pub fn client(&self) -> kube::Client {
+        client_for(&self.url()).expect("the simulator's own URL is valid")
+    }
+
+    /// A kubeconfig file pointing at the simulator (for kubectl); removed when the handle is dropped.
+    pub fn kubeconfig_path(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// Replaces the injected faults.
+    pub fn set_faults(&self, config: FaultConfig) {
+        self.state.faults.set(config);
+    }
+
+    /// The shared state, for tests that look behind the API.
+    pub fn state(&self) -> &Arc<SimState> {
+        &self.state
+    }
+
+    /// Runs until Ctrl-C (for `operator-upgrade sim`).
+    pub async fn wait_for_ctrl_c(&self) {
+        // An error means no signal handler could be installed; then run until killed.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// A `kube::Client` for a plain-HTTP API server URL.
+pub fn client_for(url: &str) -> Result<kube::Client, SimError> {
+    let uri = url.parse().map_err(|e| SimError::Client(format!("{url}: {e}")))?;
+    let mut config = kube::Config::new(uri);
+    config.default_namespace = "default".to_owned();
+    kube::Client::try_from(config).map_err(|e| SimError::Client(e.to_string()))
+}
+
+/// The kubeconfig text for a simulator at `addr`.
+pub fn kubeconfig_text(addr: SocketAddr) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: operator-upgrade-sim\n  cluster:\n    server: http://{addr}\nusers:\n- name: operator-upgrade-sim\n  user:\n    token: sim\ncontexts:\n- name: operator-upgrade-sim\n  context:\n    cluster: operator-upgrade-sim\n    user: operator-upgrade-sim\n    namespace: default\ncurrent-context: operator-upgrade-sim\n"
+    )
+}
+
+fn write_kubeconfig(addr: SocketAddr) -> Result<tempfile::TempPath, SimError> {
+    let file = tempfile::Builder::new()
+        .prefix("operator-upgrade-sim-")
+        .suffix(".kubeconfig")
+        .tempfile()
+        .map_err(|e| SimError::Client(e.to_string()))?;
+    std::fs::write(file.path(), kubeconfig_text(addr)).map_err(|e| SimError::Client(e.to_string()))?;
+    Ok(file.into_temp_path())
+}
+
+/// Creates the namespaces every cluster has, the scenario's manifests and its populations.
+fn seed_cluster(state: &SimState, scenario: &Scenario) -> Result<(), SimError> {
+    for namespace in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        create(state, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}))?;
+    }
+    for path in &scenario.manifests {
+        let path: PathBuf = if path.is_absolute() { path.clone() } else { scenario.base_dir.join(path) };
+        for object in load_objects(&path)? {
+            create(state, object.value)?;
+        }
+    }
+    for population in &scenario.populations {
+        let width = population.count.saturating_sub(1).to_string().len();
+        for index in 0..population.count {
+            let mut object = population.template.clone();
+            object["metadata"]["name"] = json!(format!("{}{index:0width$}", population.name_prefix));
+            if let Some(every) = population.label_every.as_ref().filter(|e| e.n > 0 && index % e.n == 0) {
+                for (key, value) in &every.labels {
+                    object["metadata"]["labels"][key] = value.clone();
+                }
+            }
+            create(state, object)?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates one object as the API would (namespace created on demand, CRDs admitted, custom resources
+/// pruned and defaulted).
+fn create(state: &SimState, mut object: Value) -> Result<(), SimError> {
+    let what = format!(
+        "{} {}",
+        object["kind"].as_str().unwrap_or("object"),
+        object["metadata"]["name"].as_str().unwrap_or("?")
+    );
+    let rejected = |error: ApiError| SimError::Rejected { what: what.clone(), error };
+    let api_version = object["apiVersion"].as_str().unwrap_or_default().to_owned();
+    let kind = object["kind"].as_str().unwrap_or_default().to_owned();
+    let resource_type = state
+        .type_of_kind(&api_version, &kind)
+        .ok_or_else(|| rejected(ApiError::not_found(format!("the kind {kind} in {api_version}"))))?;
+    if resource_type.namespaced {
+        let namespace =
+            object["metadata"]["namespace"].as_str().filter(|n| !n.is_empty()).unwrap_or("default").to_owned();
+        object["metadata"]["namespace"] = json!(namespace);
+        let namespaces = GroupResource::new("", "namespaces");
+        if state.store.get(&namespaces, "", &namespace).is_none() {
+            state
+                .store
+                .create(&namespaces, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}))
+                .map_err(rejected)?;
+        }
+    }
+    let object = if resource_type.group_resource() == crds::crd_resource() {
+        crds::admit_crd(None, object, false).map_err(rejected)?
+    } else {
+        crds::prepare_custom_resource(state, &resource_type, object).map_err(rejected)?
+    };
+    state.store.create(&resource_type.group_resource(), object).map_err(rejected)?;
+    if resource_type.group_resource() == crds::crd_resource() {
+        state.refresh_crd_types();
+    }
+    Ok(())
+}

@@ -1,0 +1,213 @@
+//! The scenario file: what the simulated cluster holds at start and how simulated images behave.
+//!
+//! ```yaml
+//! seed: 42
+//! manifests: [demo-operator/v1.0.0/crds.yaml, demo-operator/v1.0.0/operator.yaml]  # relative to this file
+//! populations:
+//!   - count: 100
+//!     namePrefix: widget-
+//!     template: {apiVersion: demo.operator-upgrade.dev/v1alpha1, kind: Widget, metadata: {namespace: default}, spec: {image: nginx}}
+//! images:
+//!   - image: registry.example/demo-operator:v1.0.0
+//!     operator:
+//!       reconciles: [{group: demo.operator-upgrade.dev, kind: Widget}]
+//!       scope: {labelSelectorEnv: WATCH_LABEL_SELECTOR}
+//!       reconcileLatencyMs: 50
+//!   - image: registry.example/demo-operator:v1.1.0-bad
+//!     operator: {reconciles: [...], failOn: [{labelSelector: "tier=gold"}], errorRate: 0.1}
+//!   - image: registry.example/broken:1
+//!     crashLoop: true
+//! faults: {seed: 1, errors: [{verb: get, resource: pods, code: 500, rate: 0.1}], latencyMs: 0}
+//! ```
+
+use super::faults::FaultConfig;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// A whole scenario.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Scenario {
+    /// Seed of everything random the simulated controllers do (names, error rates).
+    #[serde(default)]
+    pub seed: u64,
+    /// Manifest files or directories applied in order at start (relative to the scenario file).
+    #[serde(default)]
+    pub manifests: Vec<PathBuf>,
+    /// Objects created from templates at start.
+    #[serde(default)]
+    pub populations: Vec<Population>,
+    /// How pods of each image behave; images not listed start and become Ready.
+    #[serde(default)]
+    pub images: Vec<ImageBehaviour>,
+    /// Faults from the start (changeable while running).
+    #[serde(default)]
+    pub faults: FaultConfig,
+    /// How many changes are kept for watch resume (older versions get 410 Gone).
+    #[serde(default = "default_history")]
+    pub watch_history: usize,
+    /// How often the simulated controllers run, in milliseconds.
+    #[serde(default = "default_tick")]
+    pub tick_ms: u64,
+    /// Where relative manifest paths are resolved from (the scenario file's directory).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+fn default_history() -> usize {
+    100_000
+}
+
+fn default_tick() -> u64 {
+    50
+}
+
+/// N objects from one template: names are `namePrefix` + index (zero-padded to the count's width).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Population {
+    /// How many objects.
+    pub count: usize,
+    /// Name prefix.
+    pub name_prefix: String,
+    /// The object (apiVersion, kind, metadata.namespace/labels, spec...).
+    pub template: Value,
+    /// Labels set on every `every`-th object, e.g. to make a share of them fail under a bad image.
+    #[serde(default)]
+    pub label_every: Option<LabelEvery>,
+}
+
+/// Labels for every n-th object of a population.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LabelEvery {
+    /// Every n-th object (index % n == 0).
+    pub n: usize,
+    /// The labels to add.
+    pub labels: serde_json::Map<String, Value>,
+}
+
+/// How pods running one image behave.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImageBehaviour {
+    /// The container image, exactly as in the pod spec.
+    pub image: String,
+    /// Milliseconds from start to Ready.
+    #[serde(default)]
+    pub ready_after_ms: u64,
+    /// The container crashes over and over (restartCount grows, never Ready).
+    #[serde(default)]
+    pub crash_loop: bool,
+    /// For Job pods: whether the job fails.
+    #[serde(default)]
+    pub job_fails: bool,
+    /// For Job pods: milliseconds until the job finishes.
+    #[serde(default)]
+    pub job_duration_ms: u64,
+    /// When the image is an operator: what it reconciles and how.
+    #[serde(default)]
+    pub operator: Option<OperatorBehaviour>,
+}
+
+/// A simulated operator: reconciles the objects of some kinds within its scope.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OperatorBehaviour {
+    /// The kinds it reconciles.
+    pub reconciles: Vec<KindRef>,
+    /// How its scope is read from the pod spec.
+    #[serde(default)]
+    pub scope: ScopeSource,
+    /// Milliseconds one reconcile takes before status is written.
+    #[serde(default)]
+    pub reconcile_latency_ms: u64,
+    /// Share of reconciles that fail at random (seeded).
+    #[serde(default)]
+    pub error_rate: f64,
+    /// Objects it always fails on.
+    #[serde(default)]
+    pub fail_on: Vec<ObjectMatch>,
+    /// The controller name in its metrics (`controller_runtime_reconcile_total{controller=...}`).
+    #[serde(default)]
+    pub controller: Option<String>,
+}
+
+/// A custom resource kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KindRef {
+    /// API group.
+    pub group: String,
+    /// Kind.
+    pub kind: String,
+}
+
+/// Where an operator reads its scope from (all absent: every object in every namespace).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScopeSource {
+    /// An env var of the container holding a label selector (e.g. `STRIMZI_CUSTOM_RESOURCE_SELECTOR`).
+    #[serde(default)]
+    pub label_selector_env: Option<String>,
+    /// A container argument `--flag=selector` holding a label selector (e.g. `--watch-label-selector`).
+    #[serde(default)]
+    pub label_selector_arg: Option<String>,
+    /// An env var of the container holding a comma-separated namespace list (e.g. `WATCH_NAMESPACE`).
+    #[serde(default)]
+    pub namespaces_env: Option<String>,
+}
+
+/// Matches objects by label selector or by a field's value.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ObjectMatch {
+    /// A label selector.
+    #[serde(default)]
+    pub label_selector: Option<String>,
+    /// A field path such as `.spec.tier`, compared with `equals`.
+    #[serde(default)]
+    pub field: Option<String>,
+    /// The value the field must have.
+    #[serde(default)]
+    pub equals: Option<Value>,
+}
+
+/// Why a scenario could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("{path}: {source}", path = .path.display())]
+    Io {
+        /// The scenario file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The file is not a valid scenario.
+    #[error("{path}: {message}", path = .path.display())]
+    Invalid {
+        /// The scenario file.
+        path: PathBuf,
+        /// What is wrong, with line and column.
+        message: String,
+    },
+}
+
+impl Scenario {
+    /// Reads a scenario file; relative manifest paths resolve against its directory.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ScenarioError::Io { path: path.to_owned(), source })?;
+        let mut scenario: Scenario = serde_norway::from_str(&text)
+            .map_err(|e| ScenarioError::Invalid { path: path.to_owned(), message: e.to_string() })?;
+        scenario.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok(scenario)
+    }
+
+    /// The behaviour of an image, if the scenario describes it.
+    pub fn image(&self, image: &str) -> Option<&ImageBehaviour> {
+        self.images.iter().find(|i| i.image == image)
+    }
+}

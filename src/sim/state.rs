@@ -1,0 +1,80 @@
+//! The simulator's shared state: the store, the kinds it serves, faults and per-pod metrics.
+
+use super::faults::Faults;
+use super::resources::{builtin_types, crd_types, GroupResource, ResourceType};
+use super::store::Store;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, RwLock};
+
+/// Counters a simulated pod exposes on its metrics endpoint: metric line (name with labels) -> value.
+pub type PodMetrics = BTreeMap<String, f64>;
+
+/// Everything the HTTP handlers and the simulated controllers share.
+pub struct SimState {
+    /// The objects.
+    pub store: Store,
+    /// Built-in kinds plus every served version of every CRD.
+    types: RwLock<Vec<ResourceType>>,
+    /// Injected faults.
+    pub faults: Faults,
+    /// Metrics per (namespace, pod name).
+    pub metrics: Mutex<HashMap<(String, String), PodMetrics>>,
+}
+
+impl SimState {
+    /// A state with the built-in kinds and no objects.
+    pub fn new(store: Store, faults: Faults) -> SimState {
+        SimState { store, types: RwLock::new(builtin_types()), faults, metrics: Mutex::new(HashMap::new()) }
+    }
+
+    /// Every served resource type.
+    pub fn types(&self) -> Vec<ResourceType> {
+        self.types.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The type served at `group/version` under `resource`.
+    pub fn find_type(&self, group: &str, version: &str, resource: &str) -> Option<ResourceType> {
+        let types = self.types.read().unwrap_or_else(|p| p.into_inner());
+        types.iter().find(|t| t.group == group && t.version == version && t.resource == resource).cloned()
+    }
+
+    /// The type of an object's `apiVersion` and `kind`.
+    pub fn type_of_kind(&self, api_version: &str, kind: &str) -> Option<ResourceType> {
+        let types = self.types.read().unwrap_or_else(|p| p.into_inner());
+        types.iter().find(|t| t.api_version() == api_version && t.kind == kind).cloned()
+    }
+
+    /// Re-reads the CRDs in the store so their resources are served (or no longer served).
+    pub fn refresh_crd_types(&self) {
+        let (crds, _) = self.store.list(&GroupResource::new("apiextensions.k8s.io", "customresourcedefinitions"), None);
+        let mut types = builtin_types();
+        for crd in crds.iter().filter(|c| c["metadata"].get("deletionTimestamp").is_none()) {
+            types.extend(crd_types(crd));
+        }
+        *self.types.write().unwrap_or_else(|p| p.into_inner()) = types;
+    }
+
+    /// Adds to a pod's counter.
+    pub fn add_metric(&self, namespace: &str, pod: &str, line: &str, delta: f64) {
+        let mut metrics = self.metrics.lock().unwrap_or_else(|p| p.into_inner());
+        *metrics.entry((namespace.to_owned(), pod.to_owned())).or_default().entry(line.to_owned()).or_default() +=
+            delta;
+    }
+
+    /// A pod's metrics in the Prometheus text format, or None for a pod that exposes none.
+    pub fn metrics_text(&self, namespace: &str, pod: &str) -> Option<String> {
+        let metrics = self.metrics.lock().unwrap_or_else(|p| p.into_inner());
+        let counters = metrics.get(&(namespace.to_owned(), pod.to_owned()))?;
+        let mut text = String::new();
+        let mut last_name = "";
+        for (line, value) in counters {
+            let name = line.split('{').next().unwrap_or(line);
+            if name != last_name {
+                text.push_str(&format!("# TYPE {name} counter\n"));
+                last_name = name;
+            }
+            text.push_str(&format!("{line} {value}\n"));
+        }
+        Some(text)
+    }
+}

@@ -1,0 +1,90 @@
+//! The `meta.k8s.io/v1` Table kubectl asks for: name, the CRD's printer columns, age.
+
+use super::resources::ResourceType;
+use serde_json::{json, Value};
+
+/// Evaluates the simple JSONPath subset printer columns use: `.a.b`, `.a[0].b`, and
+/// `.status.conditions[?(@.type=="Ready")].status`.
+pub fn json_path(object: &Value, path: &str) -> Value {
+    let mut node = object.clone();
+    let mut rest = path.trim_start_matches('.');
+    while !rest.is_empty() && !node.is_null() {
+        if let Some(after) = rest.strip_prefix("[?(@.") {
+            let Some((condition, tail)) = after.split_once(")]") else { return Value::Null };
+            let Some((field, wanted)) = condition.split_once("==") else { return Value::Null };
+            let wanted = wanted.trim_matches(['"', '\'']);
+            node = node
+                .as_array()
+                .and_then(|items| items.iter().find(|i| i[field].as_str() == Some(wanted)).cloned())
+                .unwrap_or(Value::Null);
+            rest = tail.trim_start_matches('.');
+        } else if let Some(after) = rest.strip_prefix('[') {
+            let Some((index, tail)) = after.split_once(']') else { return Value::Null };
+            node = index.parse::<usize>().ok().and_then(|i| node.get(i).cloned()).unwrap_or(Value::Null);
+            rest = tail.trim_start_matches('.');
+        } else {
+            let end = rest.find(['.', '[']).unwrap_or(rest.len());
+            let key = rest[..end].replace("\\.", ".");
+            node = node.get(&key).cloned().unwrap_or(Value::Null);
+            rest = rest[end..].trim_start_matches('.');
+        }
+    }
+    node
+}
+
+fn cell(value: Value) -> Value {
+    match value {
+        Value::Null => json!("<none>"),
+        Value::String(_) | Value::Number(_) | Value::Bool(_) => value,
+        other => json!(other.to_string()),
+    }
+}
+
+/// Renders objects (already served at the requested version) as a Table.
+pub fn render(resource_type: &ResourceType, objects: &[Value], resource_version: Option<u64>) -> Value {
+    let mut columns = vec![
+        json!({"name": "Name", "type": "string", "format": "name", "description": "Name of the object", "priority": 0}),
+    ];
+    columns.extend(
+        resource_type
+            .printer_columns
+            .iter()
+            .map(|(name, kind, _)| json!({"name": name, "type": kind, "format": "", "description": "", "priority": 0})),
+    );
+    if !resource_type.printer_columns.iter().any(|(name, _, _)| name == "Age") {
+        columns.push(
+            json!({"name": "Age", "type": "date", "format": "", "description": "Time since creation", "priority": 0}),
+        );
+    }
+    let rows: Vec<Value> = objects
+        .iter()
+        .map(|object| {
+            let mut cells = vec![object["metadata"]["name"].clone()];
+            cells.extend(resource_type.printer_columns.iter().map(|(_, _, path)| cell(json_path(object, path))));
+            if !resource_type.printer_columns.iter().any(|(name, _, _)| name == "Age") {
+                cells.push(object["metadata"]["creationTimestamp"].clone());
+            }
+            let partial = json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": object["metadata"]});
+            json!({"cells": cells, "object": partial})
+        })
+        .collect();
+    let mut metadata = json!({});
+    if let Some(version) = resource_version {
+        metadata["resourceVersion"] = json!(version.to_string());
+    }
+    json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": metadata, "columnDefinitions": columns, "rows": rows})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printer_column_paths() {
+        let object = json!({"metadata": {"labels": {"a.b/c": "x"}}, "status": {"conditions": [{"type": "Other", "status": "False"}, {"type": "Ready", "status": "True"}]}, "spec": {"items": [{"n": 1}]}});
+        assert_eq!(json_path(&object, r#".status.conditions[?(@.type=="Ready")].status"#), json!("True"));
+        assert_eq!(json_path(&object, ".spec.items[0].n"), json!(1));
+        assert_eq!(json_path(&object, r".metadata.labels.a\.b/c"), json!("x"));
+        assert_eq!(json_path(&object, ".spec.missing"), Value::Null);
+    }
+}

@@ -1,0 +1,519 @@
+//! The verbs on one resource: get, list, create, update, patch, delete, deletecollection, including the
+//! status and scale subresources, kubectl's table format and the pod metrics proxy.
+
+use super::api::{json_response, Query, Target};
+use super::crds;
+use super::errors::ApiError;
+use super::patch::{self, PatchError, PatchType};
+use super::resources::{GroupResource, ResourceType};
+use super::selectors::{FieldSelector, LabelSelector};
+use super::state::SimState;
+use super::store::{key_of, now_rfc3339};
+use super::table;
+use axum::body::Bytes;
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// One resource request, parsed.
+pub struct Request<'a> {
+    /// The shared state.
+    pub state: &'a Arc<SimState>,
+    /// What the path names.
+    pub target: &'a Target,
+    /// Query parameters.
+    pub query: &'a Query,
+    /// The Accept header (kubectl asks for tables).
+    pub accept: &'a str,
+    /// The Content-Type header (patch types).
+    pub content_type: &'a str,
+    /// The User-Agent header (default field manager).
+    pub user_agent: &'a str,
+    /// The request body.
+    pub body: &'a Bytes,
+}
+
+impl Request<'_> {
+    fn resource_type(&self) -> &ResourceType {
+        &self.target.resource_type
+    }
+
+    fn group_resource(&self) -> GroupResource {
+        self.resource_type().group_resource()
+    }
+
+    fn namespace(&self) -> &str {
+        self.target.namespace.as_deref().unwrap_or_default()
+    }
+
+    fn name(&self) -> Result<&str, ApiError> {
+        self.target.name.as_deref().ok_or_else(|| ApiError::method_not_allowed("a name is required"))
+    }
+
+    fn subresource(&self) -> Option<&str> {
+        self.target.subresource.as_deref()
+    }
+
+    fn dry_run(&self) -> bool {
+        self.query.get("dryRun").is_some_and(|v| v == "All")
+    }
+
+    /// The field manager: the `fieldManager` parameter, else the client's name from its User-Agent.
+    fn manager(&self) -> String {
+        match self.query.get("fieldManager") {
+            Some(manager) if !manager.is_empty() => manager.clone(),
+            _ => self.user_agent.split('/').next().filter(|s| !s.is_empty()).unwrap_or("unknown").to_owned(),
+        }
+    }
+
+    fn body_object(&self) -> Result<Value, ApiError> {
+        let value: Value = if self.body.first() == Some(&b'{') {
+            serde_json::from_slice(self.body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
+        } else {
+            serde_norway::from_slice(self.body).map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?
+        };
+        if !value.is_object() {
+            return Err(ApiError::bad_request("the body must be an object"));
+        }
+        Ok(value)
+    }
+
+    fn current(&self) -> Result<Arc<Value>, ApiError> {
+        let name = self.name()?;
+        self.state.store.get(&self.group_resource(), self.namespace(), name).ok_or_else(|| self.not_found(name))
+    }
+
+    fn not_found(&self, name: &str) -> ApiError {
+        let rt = self.resource_type();
+        let what = if rt.group.is_empty() { rt.resource.clone() } else { format!("{}.{}", rt.resource, rt.group) };
+        ApiError::not_found(format!("{what} \"{name}\""))
+    }
+
+    fn respond(&self, code: u16, object: &Value) -> Response {
+        json_response(code, &served(object, self.resource_type()))
+    }
+}
+
+/// The object as served at the requested version: conversion None only rewrites `apiVersion`.
+fn served(object: &Value, resource_type: &ResourceType) -> Value {
+    let mut object = object.clone();
+    object["apiVersion"] = json!(resource_type.api_version());
+    object["kind"] = json!(resource_type.kind);
+    object
+}
+
+fn wants_table(accept: &str) -> bool {
+    accept.split(',').next().is_some_and(|first| first.contains("as=Table"))
+}
+
+/// GET of one object, its status or scale, or a pod's metrics through the proxy.
+pub fn get(request: &Request<'_>) -> Result<Response, ApiError> {
+    match request.subresource() {
+        Some(sub) if sub == "proxy" || sub.starts_with("proxy/") => return pod_proxy(request, sub),
+        Some("scale") => return Ok(json_response(200, &scale_of(request, &request.current()?)?)),
+        Some("status") | None => {}
+        Some(other) => return Err(ApiError::not_found(format!("subresource {other}"))),
+    }
+    let object = request.current()?;
+    if wants_table(request.accept) {
+        return Ok(json_response(
+            200,
+            &table::render(request.resource_type(), &[served(&object, request.resource_type())], None),
+        ));
+    }
+    Ok(request.respond(200, &object))
+}
+
+/// LIST with label and field selectors and `limit`/`continue` paging.
+pub fn list(request: &Request<'_>) -> Result<Response, ApiError> {
+    let labels = LabelSelector::parse(request.query.get("labelSelector").map_or("", String::as_str))?;
+    let fields = FieldSelector::parse(request.query.get("fieldSelector").map_or("", String::as_str))?;
+    let (objects, resource_version) =
+        request.state.store.list(&request.group_resource(), request.target.namespace.as_deref());
+    let after = request.query.get("continue").filter(|c| !c.is_empty()).map(|c| continue_key(c)).transpose()?;
+    let limit: usize = request.query.get("limit").and_then(|l| l.parse().ok()).filter(|l| *l > 0).unwrap_or(usize::MAX);
+    let mut matching = objects
+        .iter()
+        .filter(|o| after.as_ref().is_none_or(|a| key_of(o) > *a))
+        .filter(|o| labels.matches(o) && fields.matches(o));
+    let items: Vec<Value> = matching.by_ref().take(limit).map(|o| served(o, request.resource_type())).collect();
+    let remaining = matching.count();
+    let next = (remaining > 0).then(|| items.last().map(|last| continue_token(&key_of(last)))).flatten();
+    if wants_table(request.accept) {
+        return Ok(json_response(200, &table::render(request.resource_type(), &items, Some(resource_version))));
+    }
+    let mut metadata = json!({"resourceVersion": resource_version.to_string()});
+    if let Some(next) = next {
+        metadata["continue"] = json!(next);
+        metadata["remainingItemCount"] = json!(remaining);
+    }
+    let rt = request.resource_type();
+    Ok(json_response(
+        200,
+        &json!({"apiVersion": rt.api_version(), "kind": format!("{}List", rt.kind), "metadata": metadata, "items": items}),
+    ))
+}
+
+fn continue_token((namespace, name): &(String, String)) -> String {
+    format!("{namespace}/{name}")
+}
+
+fn continue_key(token: &str) -> Result<(String, String), ApiError> {
+    let (namespace, name) = token.split_once('/').ok_or_else(|| ApiError::bad_request("invalid continue token"))?;
+    Ok((namespace.to_owned(), name.to_owned()))
+}
+
+/// POST: create (and the create-only reviews).
+pub fn create(request: &Request<'_>) -> Result<Response, ApiError> {
+    let mut object = request.body_object()?;
+    if request.resource_type().create_only {
+        object["status"] = json!({"allowed": true, "reason": "the simulator allows everything"});
+        return Ok(request.respond(201, &object));
+    }
+    check_type_and_namespace(request, &mut object)?;
+    if let Some(prefix) = object["metadata"]["generateName"]
+        .as_str()
+        .filter(|_| object["metadata"]["name"].as_str().is_none_or(str::is_empty))
+    {
+        let suffix: String = (0..5).map(|_| fastrand::alphanumeric().to_ascii_lowercase()).collect();
+        object["metadata"]["name"] = json!(format!("{prefix}{suffix}"));
+    }
+    if request.resource_type().status {
+        if let Some(map) = object.as_object_mut() {
+            map.remove("status");
+        }
+    }
+    ensure_namespace_exists(request)?;
+    let object = admit(request, None, object)?;
+    let object =
+        patch::record_update(None, &object, &request.manager(), &request.resource_type().api_version(), &now_rfc3339());
+    if request.dry_run() {
+        return Ok(request.respond(201, &object));
+    }
+    let created = request.state.store.create(&request.group_resource(), object)?;
+    after_write(request);
+    Ok(request.respond(201, &created))
+}
+
+/// PUT of an object, its status, or its scale. A stale `metadata.resourceVersion` is a 409 conflict.
+pub fn update(request: &Request<'_>) -> Result<Response, ApiError> {
+    let current = request.current()?;
+    let body = request.body_object()?;
+    let expected = body["metadata"]["resourceVersion"].as_str().map(str::to_owned);
+    let object = match request.subresource() {
+        Some("scale") => with_scale(request, &current, &body)?,
+        Some("status") => with_status_from(&current, &body),
+        None => {
+            let mut object = body;
+            check_type_and_namespace(request, &mut object)?;
+            if object["metadata"]["name"] != current["metadata"]["name"] {
+                return Err(ApiError::bad_request("the name in the body does not match the name in the path"));
+            }
+            keep_status_of(request, &current, object)
+        }
+        Some(other) => return Err(ApiError::not_found(format!("subresource {other}"))),
+    };
+    write(request, &current, object, expected.as_deref(), 200)
+}
+
+/// PATCH: merge, JSON, strategic merge (built-in kinds) or server-side apply.
+pub fn patch(request: &Request<'_>) -> Result<Response, ApiError> {
+    let patch_type = PatchType::from_content_type(request.content_type).ok_or_else(|| {
+        ApiError::unsupported_media_type(format!(
+            "the body of the request was in an unknown format: {}",
+            request.content_type
+        ))
+    })?;
+    let is_custom = crds::is_custom(request.state, request.resource_type());
+    if patch_type == PatchType::Strategic && is_custom {
+        return Err(ApiError::unsupported_media_type(
+            "strategic merge patch is not supported for custom resources; use merge or apply",
+        ));
+    }
+    let body: Value = if patch_type == PatchType::Apply {
+        request.body_object()?
+    } else {
+        serde_json::from_slice(request.body).map_err(|e| ApiError::bad_request(format!("invalid patch: {e}")))?
+    };
+    let force = request.query.get("force").is_some_and(|f| f == "true");
+    let current = match request.current() {
+        Ok(current) => current,
+        Err(error) if error.code == 404 && patch_type == PatchType::Apply && request.subresource().is_none() => {
+            return apply_create(request, &body);
+        }
+        Err(error) => return Err(error),
+    };
+    // A patch to /scale is a patch of the Scale object, not of the resource behind it.
+    let base = match request.subresource() {
+        Some("scale") => scale_of(request, &current)?,
+        _ => (*current).clone(),
+    };
+    let patched = match patch_type {
+        PatchType::Merge => Ok(patch::merge_patch(&base, &body)),
+        PatchType::Json => patch::json_patch(&base, &body),
+        PatchType::Strategic => patch::strategic_merge_patch(&base, &body),
+        PatchType::Apply => patch::server_side_apply(
+            Some(&base),
+            &body,
+            &request.manager(),
+            force,
+            request.subresource(),
+            &now_rfc3339(),
+        ),
+    }
+    .map_err(patch_error)?;
+    let object = match request.subresource() {
+        Some("scale") => with_scale(request, &current, &patched)?,
+        Some("status") => with_status_from(&current, &patched),
+        None => keep_status_of(request, &current, patched),
+        Some(other) => return Err(ApiError::not_found(format!("subresource {other}"))),
+    };
+    let object = if patch_type == PatchType::Apply {
+        object
+    } else {
+        patch::record_update(
+            Some(&current),
+            &object,
+            &request.manager(),
+            &request.resource_type().api_version(),
+            &now_rfc3339(),
+        )
+    };
+    let expected = current["metadata"]["resourceVersion"].as_str().map(str::to_owned);
+    write(request, &current, object, expected.as_deref(), 200)
+}
+
+fn apply_create(request: &Request<'_>, body: &Value) -> Result<Response, ApiError> {
+    let mut object =
+        patch::server_side_apply(None, body, &request.manager(), true, None, &now_rfc3339()).map_err(patch_error)?;
+    check_type_and_namespace(request, &mut object)?;
+    if object["metadata"]["name"].as_str() != request.target.name.as_deref() {
+        return Err(ApiError::bad_request("the name in the body does not match the name in the path"));
+    }
+    ensure_namespace_exists(request)?;
+    let object = admit(request, None, object)?;
+    if request.dry_run() {
+        return Ok(request.respond(201, &object));
+    }
+    let created = request.state.store.create(&request.group_resource(), object)?;
+    after_write(request);
+    Ok(request.respond(201, &created))
+}
+
+fn patch_error(error: PatchError) -> ApiError {
+    match error {
+        PatchError::Invalid(message) => ApiError::invalid(message),
+        conflicts @ PatchError::Conflicts(_) => ApiError::conflict(conflicts.to_string()),
+    }
+}
+
+/// DELETE of one object. Finalizers delay it; owned objects follow; a CRD takes its objects with it.
+pub fn delete(request: &Request<'_>) -> Result<Response, ApiError> {
+    let current = request.current()?;
+    if let Ok(options) = serde_json::from_slice::<Value>(request.body) {
+        let expected = options["preconditions"]["resourceVersion"].as_str();
+        if expected.is_some_and(|v| current["metadata"]["resourceVersion"].as_str() != Some(v)) {
+            return Err(ApiError::conflict("Precondition failed: resourceVersion does not match"));
+        }
+    }
+    if request.dry_run() {
+        return Ok(request.respond(200, &current));
+    }
+    let deleted = request.state.store.delete(&request.group_resource(), request.namespace(), request.name()?)?;
+    if request.group_resource() == crds::crd_resource() && deleted["metadata"].get("deletionTimestamp").is_none() {
+        crds::delete_objects_of(request.state, &deleted);
+    }
+    after_write(request);
+    Ok(request.respond(200, &deleted))
+}
+
+/// DELETE of a collection, filtered by selectors.
+pub fn delete_collection(request: &Request<'_>) -> Result<Response, ApiError> {
+    let labels = LabelSelector::parse(request.query.get("labelSelector").map_or("", String::as_str))?;
+    let fields = FieldSelector::parse(request.query.get("fieldSelector").map_or("", String::as_str))?;
+    let (objects, _) = request.state.store.list(&request.group_resource(), request.target.namespace.as_deref());
+    let mut deleted = Vec::new();
+    for object in objects.iter().filter(|o| labels.matches(o) && fields.matches(o)) {
+        let (namespace, name) = key_of(object);
+        if let Ok(gone) = request.state.store.delete(&request.group_resource(), &namespace, &name) {
+            deleted.push(served(&gone, request.resource_type()));
+        }
+    }
+    after_write(request);
+    let rt = request.resource_type();
+    Ok(json_response(
+        200,
+        &json!({"apiVersion": rt.api_version(), "kind": format!("{}List", rt.kind), "metadata": {}, "items": deleted}),
+    ))
+}
+
+fn check_type_and_namespace(request: &Request<'_>, object: &mut Value) -> Result<(), ApiError> {
+    let rt = request.resource_type();
+    let api_version = object["apiVersion"].as_str().unwrap_or_default();
+    let kind = object["kind"].as_str().unwrap_or_default();
+    if (!api_version.is_empty() && api_version != rt.api_version()) || (!kind.is_empty() && kind != rt.kind) {
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data ({api_version}) or kind ({kind}) does not match the expected {} {}",
+            rt.api_version(),
+            rt.kind
+        )));
+    }
+    object["apiVersion"] = json!(rt.api_version());
+    object["kind"] = json!(rt.kind);
+    if object.get("metadata").is_none_or(|m| !m.is_object()) {
+        object["metadata"] = json!({});
+    }
+    match (&request.target.namespace, rt.namespaced) {
+        (Some(namespace), true) => {
+            let given = object["metadata"]["namespace"].as_str();
+            if given.is_some_and(|g| !g.is_empty() && g != namespace) {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
+            }
+            object["metadata"]["namespace"] = json!(namespace);
+        }
+        (None, true) => {
+            return Err(ApiError::bad_request(format!(
+                "{} is namespaced: use /namespaces/{{ns}}/{}",
+                rt.resource, rt.resource
+            )))
+        }
+        (_, false) => {
+            if let Some(metadata) = object["metadata"].as_object_mut() {
+                metadata.remove("namespace");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn ensure_namespace_exists(request: &Request<'_>) -> Result<(), ApiError> {
+    let namespace = request.namespace();
+    if request.resource_type().namespaced
+        && request.state.store.get(&GroupResource::new("", "namespaces"), "", namespace).is_none()
+    {
+        return Err(ApiError::not_found(format!("namespaces \"{namespace}\"")));
+    }
+    Ok(())
+}
+
+/// Type-specific admission: CRD rules, and pruning and defaulting of custom resources.
+fn admit(request: &Request<'_>, current: Option<&Value>, object: Value) -> Result<Value, ApiError> {
+    if request.group_resource() == crds::crd_resource() {
+        return crds::admit_crd(current, object, request.subresource() == Some("status"));
+    }
+    crds::prepare_custom_resource(request.state, request.resource_type(), object)
+}
+
+fn write(
+    request: &Request<'_>,
+    current: &Value,
+    object: Value,
+    expected: Option<&str>,
+    code: u16,
+) -> Result<Response, ApiError> {
+    let object = admit(request, Some(current), object)?;
+    if request.dry_run() {
+        return Ok(request.respond(code, &object));
+    }
+    let written = request.state.store.update(&request.group_resource(), object, expected)?;
+    after_write(request);
+    if request.subresource() == Some("scale") {
+        return Ok(json_response(code, &scale_of(request, &written)?));
+    }
+    Ok(request.respond(code, &written))
+}
+
+fn after_write(request: &Request<'_>) {
+    if request.group_resource() == crds::crd_resource() {
+        request.state.refresh_crd_types();
+    }
+}
+
+/// On the main endpoint of a kind with a status subresource, status changes are ignored.
+fn keep_status_of(request: &Request<'_>, current: &Value, mut object: Value) -> Value {
+    if request.resource_type().status {
+        match current.get("status") {
+            Some(status) => object["status"] = status.clone(),
+            None => {
+                if let Some(map) = object.as_object_mut() {
+                    map.remove("status");
+                }
+            }
+        }
+    }
+    object
+}
+
+/// Through `/status`, only status changes.
+fn with_status_from(current: &Value, body: &Value) -> Value {
+    let mut object = current.clone();
+    match body.get("status") {
+        Some(status) => object["status"] = status.clone(),
+        None => {
+            if let Some(map) = object.as_object_mut() {
+                map.remove("status");
+            }
+        }
+    }
+    object
+}
+
+fn pointer(path: &str) -> String {
+    path.replace('.', "/")
+}
+
+fn scale_of(request: &Request<'_>, object: &Arc<Value>) -> Result<Value, ApiError> {
+    let (spec_path, status_path) =
+        request.resource_type().scale.clone().ok_or_else(|| ApiError::not_found("the scale subresource"))?;
+    let selector = object["status"]["selector"].as_str().map(str::to_owned).unwrap_or_else(|| {
+        let labels = object["spec"]["selector"]["matchLabels"].as_object().cloned().unwrap_or_default();
+        labels.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect::<Vec<_>>().join(",")
+    });
+    Ok(json!({
+        "apiVersion": "autoscaling/v1",
+        "kind": "Scale",
+        "metadata": {"name": object["metadata"]["name"], "namespace": object["metadata"]["namespace"], "resourceVersion": object["metadata"]["resourceVersion"], "uid": object["metadata"]["uid"]},
+        "spec": {"replicas": object.pointer(&pointer(&spec_path)).cloned().unwrap_or(json!(0))},
+        "status": {"replicas": object.pointer(&pointer(&status_path)).cloned().unwrap_or(json!(0)), "selector": selector},
+    }))
+}
+
+/// The object with its replicas set from a Scale (whole, or as patched from the current Scale).
+fn with_scale(request: &Request<'_>, current: &Value, scale: &Value) -> Result<Value, ApiError> {
+    let (spec_path, _) =
+        request.resource_type().scale.clone().ok_or_else(|| ApiError::not_found("the scale subresource"))?;
+    let replicas =
+        scale["spec"]["replicas"].as_i64().ok_or_else(|| ApiError::invalid("spec.replicas: Required value"))?;
+    let mut object = current.clone();
+    let mut node = &mut object;
+    for part in spec_path.trim_start_matches('.').split('.') {
+        if !node.is_object() {
+            *node = json!({});
+        }
+        node = &mut node[part];
+    }
+    *node = json!(replicas);
+    Ok(object)
+}
+
+fn pod_proxy(request: &Request<'_>, subresource: &str) -> Result<Response, ApiError> {
+    if request.resource_type().resource != "pods" {
+        return Err(ApiError::not_found("proxy is only served for pods"));
+    }
+    let name = request.name()?;
+    let pod_name = name.split(':').next().unwrap_or(name);
+    let path = subresource.strip_prefix("proxy").unwrap_or_default();
+    if request.state.store.get(&request.group_resource(), request.namespace(), pod_name).is_none() {
+        return Err(request.not_found(pod_name));
+    }
+    if path != "/metrics" {
+        return Err(ApiError::not_found(format!("pod {pod_name} serves no {path}")));
+    }
+    let text = request
+        .state
+        .metrics_text(request.namespace(), pod_name)
+        .ok_or_else(|| ApiError { code: 503, ..ApiError::internal(format!("pod {pod_name} exposes no metrics")) })?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}
