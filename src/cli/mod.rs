@@ -5,6 +5,7 @@ use crate::findings::Severity;
 use crate::manifest::{load_side, ManifestSet};
 use crate::plan::Plan;
 use crate::report::{OutputFormat, PlanReport};
+use crate::sim::{kubeconfig_text, Scenario, Sim};
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
@@ -32,6 +33,22 @@ pub struct Cli {
 pub enum Command {
     /// Diff two releases' CRDs and classify every change by risk.
     Plan(PlanArgs),
+    /// Run the simulated Kubernetes API server (a test and demo aid, not a cluster) until Ctrl-C.
+    Sim(SimArgs),
+}
+
+/// Arguments of `sim`.
+#[derive(Debug, clap::Args)]
+pub struct SimArgs {
+    /// The scenario file: manifests to load, populations, image behaviours, faults.
+    #[arg(long, value_name = "FILE")]
+    pub scenario: PathBuf,
+    /// The port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Write a kubeconfig for the simulator here (for kubectl and `--kubeconfig`).
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig_out: Option<PathBuf>,
 }
 
 /// Arguments of `plan`.
@@ -130,6 +147,7 @@ impl ColorChoice {
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Plan(args) => run_plan(&args),
+        Command::Sim(args) => run_sim(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -155,6 +173,22 @@ fn run_plan(args: &PlanArgs) -> anyhow::Result<u8> {
     write_stdout(&rendered)?;
     let failed = args.fail_on.threshold().is_some_and(|t| plan.findings.iter().any(|f| f.severity >= t));
     Ok(if failed { EXIT_FINDINGS } else { EXIT_OK })
+}
+
+fn run_sim(args: &SimArgs) -> anyhow::Result<u8> {
+    let scenario = Scenario::load(&args.scenario)?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let sim = Sim::start_on(scenario, args.port).await.context("cannot start the simulator")?;
+        if let Some(path) = &args.kubeconfig_out {
+            std::fs::write(path, kubeconfig_text(sim.addr()))
+                .with_context(|| format!("cannot write the kubeconfig to {}", path.display()))?;
+        }
+        // The first line is the contract for scripts and tests waiting for the server to be ready.
+        println!("simulator listening on {}", sim.url());
+        sim.wait_for_ctrl_c().await;
+        Ok(EXIT_OK)
+    })
 }
 
 fn write_stdout(text: &str) -> anyhow::Result<()> {

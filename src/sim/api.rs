@@ -111,7 +111,9 @@ async fn route(
         ["healthz"] | ["readyz"] | ["livez"] => Ok("ok".into_response()),
         ["api"] => Ok(json_response(200, &core_versions())),
         ["apis"] => Ok(json_response(200, &group_list(&state.types()))),
-        ["openapi", "v2"] | ["openapi", "v3"] => Ok(json_response(200, &json!({"paths": {}}))),
+        ["openapi", "v3"] => Ok(json_response(200, &openapi_root(&state.types()))),
+        ["openapi", "v3", "api", version] => openapi_group_version(state, "", version),
+        ["openapi", "v3", "apis", group, version] => openapi_group_version(state, group, version),
         ["sim", "faults"] => admin_faults(state, method, &body),
         ["api", version] => discovery(state, "", version),
         ["apis", group] => group_discovery(state, group),
@@ -126,6 +128,43 @@ async fn route(
 
 fn version() -> Value {
     json!({"major": "1", "minor": "33", "gitVersion": "v1.33.0-operator-upgrade-sim", "gitCommit": "", "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.24", "compiler": "gc", "platform": "linux/amd64"})
+}
+
+/// `/openapi/v3`: one entry per served group version. kubectl reads it to learn that the server validates
+/// fields itself (the `fieldValidation` parameter), so it skips client-side schema validation.
+fn openapi_root(types: &[ResourceType]) -> Value {
+    let mut paths = serde_json::Map::new();
+    for t in types {
+        let key =
+            if t.group.is_empty() { format!("api/{}", t.version) } else { format!("apis/{}/{}", t.group, t.version) };
+        paths.insert(key.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{key}?hash=sim")}));
+    }
+    json!({"paths": paths})
+}
+
+/// A group version's OpenAPI v3 document: the PATCH operation of each kind with its
+/// `x-kubernetes-group-version-kind` and the `fieldValidation` query parameter (schemas are not served).
+fn openapi_group_version(state: &SimState, group: &str, version: &str) -> Result<Response, ApiError> {
+    let types: Vec<ResourceType> =
+        state.types().into_iter().filter(|t| t.group == group && t.version == version).collect();
+    if types.is_empty() {
+        return Err(ApiError::not_found(format!("openapi for {group}/{version}")));
+    }
+    let mut paths = serde_json::Map::new();
+    for t in &types {
+        let prefix = if group.is_empty() { format!("/api/{version}") } else { format!("/apis/{group}/{version}") };
+        let scope = if t.namespaced { "/namespaces/{namespace}" } else { "" };
+        let patch = json!({"patch": {
+            "x-kubernetes-group-version-kind": {"group": group, "version": version, "kind": t.kind},
+            "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "OK"}},
+        }});
+        paths.insert(format!("{prefix}{scope}/{}/{{name}}", t.resource), patch);
+    }
+    Ok(json_response(
+        200,
+        &json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.33.0"}, "paths": paths, "components": {"schemas": {}}}),
+    ))
 }
 
 fn discovery(state: &SimState, group: &str, version: &str) -> Result<Response, ApiError> {

@@ -289,6 +289,36 @@ const BUILTINS: &[Builtin] = &[
     },
 ];
 
+/// The columns kubectl shows for the built-in kinds the demo is about.
+fn builtin_columns(resource: &str) -> Vec<(String, String, String)> {
+    let columns: &[(&str, &str, &str)] = match resource {
+        "pods" => &[
+            ("Ready", "string", r#".status.conditions[?(@.type=="Ready")].status"#),
+            ("Status", "string", ".status.phase"),
+            ("Restarts", "integer", ".status.containerStatuses[0].restartCount"),
+        ],
+        "deployments" => &[
+            ("Ready", "integer", ".status.readyReplicas"),
+            ("Up-to-date", "integer", ".status.updatedReplicas"),
+            ("Available", "integer", ".status.availableReplicas"),
+        ],
+        "replicasets" => &[
+            ("Desired", "integer", ".spec.replicas"),
+            ("Current", "integer", ".status.replicas"),
+            ("Ready", "integer", ".status.readyReplicas"),
+        ],
+        "jobs" => &[("Succeeded", "integer", ".status.succeeded"), ("Failed", "integer", ".status.failed")],
+        "events" => &[
+            ("Type", "string", ".type"),
+            ("Reason", "string", ".reason"),
+            ("Object", "string", ".involvedObject.name"),
+            ("Message", "string", ".message"),
+        ],
+        _ => &[],
+    };
+    columns.iter().map(|(name, kind, path)| (name.to_string(), kind.to_string(), path.to_string())).collect()
+}
+
 /// The built-in kinds, one entry each.
 pub fn builtin_types() -> Vec<ResourceType> {
     BUILTINS
@@ -304,7 +334,7 @@ pub fn builtin_types() -> Vec<ResourceType> {
             scale: b.scale.then(|| (".spec.replicas".to_owned(), ".status.replicas".to_owned())),
             short_names: b.short_names.iter().map(|s| s.to_string()).collect(),
             create_only: b.resource == "selfsubjectaccessreviews",
-            printer_columns: Vec::new(),
+            printer_columns: builtin_columns(b.resource),
         })
         .collect()
 }

@@ -32,6 +32,22 @@ pub fn json_path(object: &Value, path: &str) -> Value {
     node
 }
 
+/// How long ago an RFC 3339 timestamp was, the way kubectl prints ages (`45s`, `3m12s`, `5h`, `2d`).
+pub fn age(timestamp: &str) -> String {
+    let Ok(then) = timestamp.parse::<jiff::Timestamp>() else { return "<unknown>".to_owned() };
+    let seconds = (jiff::Timestamp::now().as_second() - then.as_second()).max(0);
+    let (minutes, hours, days) = (seconds / 60, seconds / 3600, seconds / 86_400);
+    match seconds {
+        s if s < 120 => format!("{s}s"),
+        s if s < 600 => format!("{minutes}m{}s", s % 60),
+        s if s < 3 * 3600 => format!("{minutes}m"),
+        s if s < 8 * 3600 => format!("{hours}h{}m", minutes % 60),
+        s if s < 48 * 3600 => format!("{hours}h"),
+        s if s < 8 * 86_400 => format!("{days}d{}h", hours % 24),
+        _ => format!("{days}d"),
+    }
+}
+
 fn cell(value: Value) -> Value {
     match value {
         Value::Null => json!("<none>"),
@@ -60,9 +76,12 @@ pub fn render(resource_type: &ResourceType, objects: &[Value], resource_version:
         .iter()
         .map(|object| {
             let mut cells = vec![object["metadata"]["name"].clone()];
-            cells.extend(resource_type.printer_columns.iter().map(|(_, _, path)| cell(json_path(object, path))));
+            cells.extend(resource_type.printer_columns.iter().map(|(_, kind, path)| match (kind.as_str(), json_path(object, path)) {
+                ("date", Value::String(timestamp)) => json!(age(&timestamp)),
+                (_, value) => cell(value),
+            }));
             if !resource_type.printer_columns.iter().any(|(name, _, _)| name == "Age") {
-                cells.push(object["metadata"]["creationTimestamp"].clone());
+                cells.push(json!(age(object["metadata"]["creationTimestamp"].as_str().unwrap_or_default())));
             }
             let partial = json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": object["metadata"]});
             json!({"cells": cells, "object": partial})
@@ -86,5 +105,17 @@ mod tests {
         assert_eq!(json_path(&object, ".spec.items[0].n"), json!(1));
         assert_eq!(json_path(&object, r".metadata.labels.a\.b/c"), json!("x"));
         assert_eq!(json_path(&object, ".spec.missing"), Value::Null);
+    }
+
+    #[test]
+    fn ages_read_like_kubectl() {
+        let ago = |seconds: i64| {
+            age(&jiff::Timestamp::from_second(jiff::Timestamp::now().as_second() - seconds).unwrap().to_string())
+        };
+        assert_eq!(ago(5), "5s");
+        assert_eq!(ago(192), "3m12s");
+        assert_eq!(ago(5 * 3600), "5h0m");
+        assert_eq!(ago(3 * 86_400), "3d0h");
+        assert_eq!(age("garbage"), "<unknown>");
     }
 }

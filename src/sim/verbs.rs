@@ -67,6 +67,9 @@ impl Request<'_> {
     }
 
     fn body_object(&self) -> Result<Value, ApiError> {
+        if self.content_type.starts_with("application/vnd.kubernetes.protobuf") {
+            return Err(ApiError::unsupported_media_type("the simulator does not decode protobuf; send JSON or YAML"));
+        }
         let value: Value = if self.body.first() == Some(&b'{') {
             serde_json::from_slice(self.body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
         } else {

@@ -1,0 +1,118 @@
+//! The simulator driven by the real `kubectl` (skipped with a message when kubectl is not on PATH):
+//! tables and YAML, server-side apply, label, annotate, merge patch, delete, wait for a CRD to be
+//! Established, rollout status of a Deployment, and a watch.
+
+use operator_upgrade::sim::{Scenario, Sim, SimHandle};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn kubectl_available() -> bool {
+    let found = Command::new("kubectl").arg("version").arg("--client").output().is_ok_and(|o| o.status.success());
+    if !found {
+        let _ = writeln!(std::io::stderr(), "skipped: kubectl is not on PATH");
+    }
+    found
+}
+
+fn kubectl(sim: &SimHandle, args: &[&str]) -> Output {
+    Command::new("kubectl").arg("--kubeconfig").arg(sim.kubeconfig_path()).args(args).output().expect("kubectl runs")
+}
+
+fn ok(sim: &SimHandle, args: &[&str]) -> String {
+    let output = kubectl(sim, args);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "kubectl {args:?} failed: {}{stdout}", String::from_utf8_lossy(&output.stderr));
+    stdout
+}
+
+fn demo_file(relative: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-operator").join(relative).display().to_string()
+}
+
+const WIDGET: &str = "apiVersion: demo.operator-upgrade.dev/v1alpha1
+kind: Widget
+metadata:
+  name: w1
+  namespace: default
+spec:
+  image: nginx:1.27
+  tier: gold
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_drives_the_simulator() {
+    if !kubectl_available() {
+        return;
+    }
+    let sim = Sim::start(Scenario { tick_ms: 20, ..Scenario::default() }).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let widget = dir.path().join("widget.yaml");
+    std::fs::write(&widget, WIDGET).unwrap();
+
+    let table = ok(&sim, &["get", "namespaces"]);
+    assert!(table.starts_with("NAME") && table.contains("kube-system"), "{table}");
+
+    ok(&sim, &["apply", "--server-side", "-f", &demo_file("v1.0.0/crds.yaml")]);
+    ok(&sim, &["wait", "--for=condition=Established", "crd/widgets.demo.operator-upgrade.dev", "--timeout=20s"]);
+    ok(&sim, &["apply", "--server-side", "-f", widget.to_str().unwrap()]);
+    let yaml = ok(&sim, &["get", "widget", "w1", "-o", "yaml", "--show-managed-fields"]);
+    assert!(
+        yaml.contains("tier: gold") && yaml.contains("manager: kubectl") && yaml.contains("operation: Apply"),
+        "{yaml}"
+    );
+
+    ok(&sim, &["label", "widget", "w1", "team=blue"]);
+    ok(&sim, &["annotate", "widget", "w1", "note=hello"]);
+    ok(&sim, &["patch", "widget", "w1", "--type=merge", "-p", r#"{"spec":{"replicas":3}}"#]);
+    let yaml = ok(&sim, &["get", "widget", "w1", "-o", "yaml"]);
+    assert!(yaml.contains("team: blue") && yaml.contains("note: hello") && yaml.contains("replicas: 3"), "{yaml}");
+    let selected = ok(&sim, &["get", "widgets", "-l", "team=blue", "-o", "name"]);
+    assert_eq!(selected.trim(), "widget.demo.operator-upgrade.dev/w1");
+
+    ok(&sim, &["apply", "--server-side", "-f", &demo_file("v1.0.0/operator.yaml")]);
+    let rollout = ok(&sim, &["rollout", "status", "deployment/demo-operator", "-n", "demo-system", "--timeout=60s"]);
+    assert!(rollout.contains("successfully rolled out"), "{rollout}");
+
+    let mut watch = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(sim.kubeconfig_path())
+        .args(["get", "configmaps", "-w", "--output-watch-events"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = std::thread::spawn({
+        let stdout = watch.stdout.take().unwrap();
+        move || BufReader::new(stdout).lines().take(4).map(|l| l.unwrap()).collect::<Vec<_>>()
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let config_map = dir.path().join("configmap.yaml");
+    std::fs::write(
+        &config_map,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: watched\n  namespace: default\ndata:\n  k: v\n",
+    )
+    .unwrap();
+    ok(&sim, &["apply", "--server-side", "-f", config_map.to_str().unwrap()]);
+    ok(&sim, &["label", "configmap", "watched", "seen=yes"]);
+    ok(&sim, &["delete", "configmap", "watched"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !lines.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = watch.kill();
+    let _ = watch.wait();
+    let lines = lines.join().unwrap();
+    let events: Vec<(&str, &str)> =
+        lines.iter().filter_map(|l| l.split_whitespace().next().zip(l.split_whitespace().nth(1))).collect();
+    assert_eq!(
+        events,
+        [("EVENT", "NAME"), ("ADDED", "watched"), ("MODIFIED", "watched"), ("DELETED", "watched")],
+        "{lines:?}"
+    );
+
+    ok(&sim, &["delete", "widget", "w1"]);
+    let gone = kubectl(&sim, &["get", "widget", "w1"]);
+    assert!(!gone.status.success() && String::from_utf8_lossy(&gone.stderr).contains("NotFound"));
+}
