@@ -179,3 +179,53 @@ fn an_empty_directory_is_bad_input() {
         .code(2)
         .stderr(predicate::str::contains("no .yaml, .yml or .json files"));
 }
+
+#[test]
+fn sim_runs_as_a_process_and_writes_a_kubeconfig() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("sim.kubeconfig");
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-operator/scenario.yaml");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("operator-upgrade"))
+        .args(["sim", "--scenario"])
+        .arg(&scenario)
+        .arg("--kubeconfig-out")
+        .arg(&kubeconfig)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first_line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut first_line).unwrap();
+    let url = first_line.trim().strip_prefix("simulator listening on ").expect("the ready line").to_owned();
+    let config = std::fs::read_to_string(&kubeconfig).unwrap();
+    assert!(config.contains(&format!("server: {url}")), "{config}");
+    let version = http_get(url.trim_start_matches("http://"), "/version");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(version.contains(" 200 OK") && version.contains("\"minor\":\"33\""), "{version}");
+}
+
+#[test]
+fn a_bad_scenario_exits_two_with_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("bad.yaml");
+    std::fs::write(&scenario, "seed: 1\nimagez: []\n").unwrap();
+    Command::cargo_bin("operator-upgrade")
+        .unwrap()
+        .args(["sim", "--scenario"])
+        .arg(&scenario)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad.yaml"))
+        .stderr(predicate::str::contains("unknown field `imagez`"))
+        .stderr(predicate::str::contains("line 2"));
+}
+
+/// A minimal HTTP/1.0 GET, so the test needs no client of its own.
+fn http_get(host: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}

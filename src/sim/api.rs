@@ -25,8 +25,10 @@ pub struct Target {
 }
 
 /// A JSON response with a status code.
-pub fn json_response(code: u16, body: &Value) -> Response {
-    let mut response = Response::new(Body::from(body.to_string()));
+pub fn json_response(code: u16, body: &impl serde::Serialize) -> Response {
+    let bytes = serde_json::to_vec(body)
+        .unwrap_or_else(|e| format!("{{\"kind\":\"Status\",\"message\":\"{e}\"}}").into_bytes());
+    let mut response = Response::new(Body::from(bytes));
     *response.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response

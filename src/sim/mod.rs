@@ -23,7 +23,8 @@ mod watch;
 pub use errors::ApiError;
 pub use faults::{ErrorRule, FaultConfig};
 pub use scenario::{
-    ImageBehaviour, KindRef, ObjectMatch, OperatorBehaviour, Population, Scenario, ScenarioError, ScopeSource,
+    ImageBehaviour, KindRef, LabelEvery, ObjectMatch, OperatorBehaviour, Population, Scenario, ScenarioError,
+    ScopeSource,
 };
 pub use state::SimState;
 

@@ -139,22 +139,57 @@ pub fn list(request: &Request<'_>) -> Result<Response, ApiError> {
         .iter()
         .filter(|o| after.as_ref().is_none_or(|a| key_of(o) > *a))
         .filter(|o| labels.matches(o) && fields.matches(o));
-    let items: Vec<Value> = matching.by_ref().take(limit).map(|o| served(o, request.resource_type())).collect();
+    let page: Vec<&Arc<Value>> = matching.by_ref().take(limit).collect();
     let remaining = matching.count();
-    let next = (remaining > 0).then(|| items.last().map(|last| continue_token(&key_of(last)))).flatten();
+    let next = (remaining > 0).then(|| page.last().map(|last| continue_token(&key_of(last)))).flatten();
     if wants_table(request.accept) {
+        let items: Vec<Value> = page.iter().map(|o| served(o, request.resource_type())).collect();
         return Ok(json_response(200, &table::render(request.resource_type(), &items, Some(resource_version))));
     }
+    let api_version = request.resource_type().api_version();
+    let items: Vec<Served<'_>> = page
+        .iter()
+        .map(|o| Served { object: o, api_version: &api_version, kind: &request.resource_type().kind })
+        .collect();
     let mut metadata = json!({"resourceVersion": resource_version.to_string()});
     if let Some(next) = next {
         metadata["continue"] = json!(next);
         metadata["remainingItemCount"] = json!(remaining);
     }
-    let rt = request.resource_type();
-    Ok(json_response(
-        200,
-        &json!({"apiVersion": rt.api_version(), "kind": format!("{}List", rt.kind), "metadata": metadata, "items": items}),
-    ))
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct List<'a> {
+        api_version: &'a str,
+        kind: String,
+        metadata: Value,
+        items: Vec<Served<'a>>,
+    }
+    let kind = format!("{}List", request.resource_type().kind);
+    Ok(json_response(200, &List { api_version: &api_version, kind, metadata, items }))
+}
+
+/// An object serialised as served at a version without cloning it: large lists are the hot path.
+pub(super) struct Served<'a> {
+    /// The stored object.
+    pub object: &'a Value,
+    /// The `apiVersion` to show.
+    pub api_version: &'a str,
+    /// The `kind` to show.
+    pub kind: &'a str,
+}
+
+impl serde::Serialize for Served<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let Value::Object(fields) = self.object else { return self.object.serialize(serializer) };
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("apiVersion", self.api_version)?;
+        map.serialize_entry("kind", self.kind)?;
+        for (key, value) in fields.iter().filter(|(k, _)| !matches!(k.as_str(), "apiVersion" | "kind")) {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
 }
 
 fn continue_token((namespace, name): &(String, String)) -> String {
