@@ -333,6 +333,13 @@ async fn injected_faults_are_api_errors_and_can_change_while_running() {
     }
     sim.set_faults(FaultConfig::default());
     assert!(namespaces.get("default").await.is_ok());
+
+    // The same switch over HTTP, for a simulator running as a separate process.
+    let body = json!({"errors": [{"verb": "get", "resource": "namespaces", "code": 500, "rate": 1.0}]});
+    let request = http::Request::put("/sim/faults").body(serde_json::to_vec(&body).unwrap()).unwrap();
+    let echoed = sim.client().request_text(request).await.unwrap();
+    assert!(echoed.contains("\"code\":500"), "{echoed}");
+    assert!(matches!(namespaces.get("default").await, Err(kube::Error::Api(s)) if s.code == 500));
 }
 
 #[tokio::test]
@@ -350,4 +357,79 @@ async fn discovery_serves_builtins_and_established_crds() {
     assert!(caps.subresources.iter().any(|(s, _)| s.plural == "widgets/status" || s.plural == "status"));
     let version = sim.client().apiserver_version().await.unwrap();
     assert_eq!(version.minor, "33");
+}
+
+#[tokio::test]
+async fn deleting_a_crd_deletes_its_objects_and_stops_serving_them() {
+    let sim = sim().await;
+    let crds: Api<CustomResourceDefinition> = Api::all(sim.client());
+    crds.create(&PostParams::default(), &widget_crd(json!([widget_version("v1", true)]))).await.unwrap();
+    let v1 = widgets(&sim.client(), "v1");
+    let widget: DynamicObject = serde_json::from_value(
+        json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {}}),
+    )
+    .unwrap();
+    v1.create(&PostParams::default(), &widget).await.unwrap();
+    crds.delete("widgets.example.com", &DeleteParams::default()).await.unwrap();
+    assert!(matches!(v1.list(&ListParams::default()).await, Err(kube::Error::Api(s)) if s.code == 404));
+    crds.create(&PostParams::default(), &widget_crd(json!([widget_version("v1", true)]))).await.unwrap();
+    assert!(v1.list(&ListParams::default()).await.unwrap().items.is_empty(), "the objects went with the CRD");
+}
+
+#[tokio::test]
+async fn delete_collection_and_access_reviews() {
+    let sim = sim().await;
+    let maps: Api<ConfigMap> = Api::namespaced(sim.client(), "default");
+    for (name, tier) in [("a", "gold"), ("b", "silver"), ("c", "gold")] {
+        maps.create(&PostParams::default(), &config_map(name, json!({"tier": tier}))).await.unwrap();
+    }
+    maps.delete_collection(&DeleteParams::default(), &ListParams::default().labels("tier=gold")).await.unwrap();
+    let left: Vec<String> =
+        maps.list(&ListParams::default()).await.unwrap().items.into_iter().filter_map(|c| c.metadata.name).collect();
+    assert_eq!(left, ["b"]);
+
+    use k8s_openapi::api::authorization::v1::SelfSubjectAccessReview;
+    let reviews: Api<SelfSubjectAccessReview> = Api::all(sim.client());
+    let review: SelfSubjectAccessReview = serde_json::from_value(
+        json!({"spec": {"resourceAttributes": {"verb": "patch", "group": "apps", "resource": "deployments"}}}),
+    )
+    .unwrap();
+    let answered = reviews.create(&PostParams::default(), &review).await.unwrap();
+    assert!(answered.status.unwrap().allowed);
+}
+
+#[tokio::test]
+async fn injected_watch_cuts_end_streams_and_clients_resume() {
+    let sim = sim().await;
+    sim.set_faults(FaultConfig { watch_cut_after_seconds: Some(1), ..FaultConfig::default() });
+    let maps: Api<ConfigMap> = Api::namespaced(sim.client(), "default");
+    let started = std::time::Instant::now();
+    let stream = maps.watch(&WatchParams::default().timeout(30), "0").await.unwrap();
+    let events: Vec<_> = stream.collect().await;
+    assert!(events.is_empty());
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= std::time::Duration::from_millis(900) && elapsed < std::time::Duration::from_secs(5),
+        "{elapsed:?}"
+    );
+
+    // kube's watcher relists and resumes across the cuts, seeing every change.
+    let watcher = kube::runtime::watcher(maps.clone(), kube::runtime::watcher::Config::default());
+    let seen = tokio::spawn(async move {
+        use kube::runtime::WatchStreamExt;
+        watcher
+            .applied_objects()
+            .map_ok(|c: ConfigMap| c.metadata.name.unwrap())
+            .filter_map(|r| async { r.ok() })
+            .take(3)
+            .collect::<Vec<_>>()
+            .await
+    });
+    for name in ["x", "y", "z"] {
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        maps.create(&PostParams::default(), &config_map(name, json!({}))).await.unwrap();
+    }
+    let seen =
+        tokio::time::timeout(std::time::Duration::from_secs(20), seen).await.expect("the watcher keeps up").unwrap();
+    assert_eq!(seen, ["x", "y", "z"]);
 }
