@@ -56,6 +56,14 @@ struct Inner {
     uid_counter: u64,
 }
 
+impl Inner {
+    /// The stored object at `key`, or the API server's NotFound error for it.
+    fn existing(&self, gr: &GroupResource, key: &ObjectKey) -> Result<Arc<Value>, ApiError> {
+        let found = self.objects.get(gr).and_then(|objects| objects.get(key)).cloned();
+        found.ok_or_else(|| ApiError::not_found(format!("{}.{} \"{}\"", gr.resource, gr.group, key.1)))
+    }
+}
+
 /// The shared store. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -176,12 +184,7 @@ impl Store {
     ) -> Result<Arc<Value>, ApiError> {
         let mut inner = self.lock();
         let key = key_of(&object);
-        let current = inner
-            .objects
-            .get(gr)
-            .and_then(|o| o.get(&key))
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(format!("{}.{} \"{}\"", gr.resource, gr.group, key.1)))?;
+        let current = inner.existing(gr, &key)?;
         if let Some(expected) = expected_version.filter(|v| !v.is_empty()) {
             if meta_str(&current, "resourceVersion") != expected {
                 return Err(ApiError::conflict(format!(
@@ -209,12 +212,7 @@ impl Store {
     ) -> Result<Arc<Value>, ApiError> {
         let mut inner = self.lock();
         let key = (namespace.to_owned(), name.to_owned());
-        let current = inner
-            .objects
-            .get(gr)
-            .and_then(|o| o.get(&key))
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(format!("{}.{} \"{}\"", gr.resource, gr.group, name)))?;
+        let current = inner.existing(gr, &key)?;
         let mut object = (*current).clone();
         change(&mut object)?;
         if object == *current {
@@ -229,12 +227,7 @@ impl Store {
     pub fn delete(&self, gr: &GroupResource, namespace: &str, name: &str) -> Result<Arc<Value>, ApiError> {
         let mut inner = self.lock();
         let key = (namespace.to_owned(), name.to_owned());
-        let current = inner
-            .objects
-            .get(gr)
-            .and_then(|o| o.get(&key))
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(format!("{}.{} \"{}\"", gr.resource, gr.group, name)))?;
+        let current = inner.existing(gr, &key)?;
         let has_finalizers = current["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty());
         if has_finalizers {
             if current["metadata"].get("deletionTimestamp").is_some() {

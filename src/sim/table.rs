@@ -23,7 +23,7 @@ pub fn json_path(object: &Value, path: &str) -> Value {
             node = index.parse::<usize>().ok().and_then(|i| node.get(i).cloned()).unwrap_or(Value::Null);
             rest = tail.trim_start_matches('.');
         } else {
-            let end = rest.find(['.', '[']).unwrap_or(rest.len());
+            let end = end_of_key(rest);
             let key = rest[..end].replace("\\.", ".");
             node = node.get(&key).cloned().unwrap_or(Value::Null);
             rest = rest[end..].trim_start_matches('.');
@@ -46,6 +46,19 @@ pub fn age(timestamp: &str) -> String {
         s if s < 8 * 86_400 => format!("{days}d{}h", hours % 24),
         _ => format!("{days}d"),
     }
+}
+
+/// Where the first key of a path ends: at an unescaped `.` or a `[` (`\.` is a dot inside a key).
+fn end_of_key(path: &str) -> usize {
+    let mut escaped = false;
+    for (index, c) in path.char_indices() {
+        match c {
+            '\\' if !escaped => escaped = true,
+            '.' | '[' if !escaped => return index,
+            _ => escaped = false,
+        }
+    }
+    path.len()
 }
 
 fn cell(value: Value) -> Value {
