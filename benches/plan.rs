@@ -8,7 +8,7 @@
 //!
 //! Needs `../shared/corpus` (or `OPERATOR_UPGRADE_CORPUS`); without it, says so and exits 0.
 
-use operator_upgrade::manifest::load_side;
+use operator_upgrade::manifest::{load_side, ManifestSet};
 use operator_upgrade::plan::Plan;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -66,6 +66,39 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// Median wall time of the whole `plan` process on two sides.
+fn time_plan_process(binary: &str, old: &Path, new: &Path) -> Duration {
+    median(
+        (0..RUNS)
+            .map(|_| {
+                let start = Instant::now();
+                let out = Command::new(binary)
+                    .args(["plan", "--output", "json", "--fail-on", "never", "--from"])
+                    .arg(old)
+                    .arg("--to")
+                    .arg(new)
+                    .output()
+                    .expect("runs");
+                assert!(out.status.success(), "plan failed: {}", String::from_utf8_lossy(&out.stderr));
+                start.elapsed()
+            })
+            .collect(),
+    )
+}
+
+/// Median time of the diff alone on two loaded sides.
+fn time_diff(old: &ManifestSet, new: &ManifestSet, runs: usize) -> Duration {
+    median(
+        (0..runs)
+            .map(|_| {
+                let start = Instant::now();
+                std::hint::black_box(Plan::build(old, new));
+                start.elapsed()
+            })
+            .collect(),
+    )
+}
+
 fn main() {
     let Some(corpus) = corpus() else {
         println!("bench plan: ../shared/corpus not found (set OPERATOR_UPGRADE_CORPUS); nothing measured");
@@ -76,34 +109,11 @@ fn main() {
     let binary = env!("CARGO_BIN_EXE_operator-upgrade");
 
     let baseline = median((0..RUNS).map(|_| plain_parse(&[&old, &new])).collect());
-    let whole = median(
-        (0..RUNS)
-            .map(|_| {
-                let start = Instant::now();
-                let out = Command::new(binary)
-                    .args(["plan", "--output", "json", "--fail-on", "never", "--from"])
-                    .arg(&old)
-                    .arg("--to")
-                    .arg(&new)
-                    .output()
-                    .expect("runs");
-                assert!(out.status.success(), "plan failed: {}", String::from_utf8_lossy(&out.stderr));
-                start.elapsed()
-            })
-            .collect(),
-    );
+    let whole = time_plan_process(binary, &old, &new);
     let peak_mib = children_peak_rss_kib() as f64 / 1024.0;
 
     let (old_set, new_set) = (load_side(&old).expect("loads"), load_side(&new).expect("loads"));
-    let diff_only = median(
-        (0..RUNS)
-            .map(|_| {
-                let start = Instant::now();
-                std::hint::black_box(Plan::build(&old_set, &new_set));
-                start.elapsed()
-            })
-            .collect(),
-    );
+    let diff_only = time_diff(&old_set, &new_set, RUNS);
     let findings = Plan::build(&old_set, &new_set).findings.len();
 
     println!(
@@ -131,31 +141,8 @@ fn main() {
     );
     let size_mib = std::fs::metadata(&large_new).map(|m| m.len()).unwrap_or(0) as f64 / (1024.0 * 1024.0);
     let (small_old, small_new) = (load_side(&large_old).expect("loads"), load_side(&large_new).expect("loads"));
-    let large_diff = median(
-        (0..RUNS * 4)
-            .map(|_| {
-                let start = Instant::now();
-                std::hint::black_box(Plan::build(&small_old, &small_new));
-                start.elapsed()
-            })
-            .collect(),
-    );
-    let large_whole = median(
-        (0..RUNS)
-            .map(|_| {
-                let start = Instant::now();
-                let out = Command::new(binary)
-                    .args(["plan", "--output", "json", "--fail-on", "never", "--from"])
-                    .arg(&large_old)
-                    .arg("--to")
-                    .arg(&large_new)
-                    .output()
-                    .expect("runs");
-                assert!(out.status.success());
-                start.elapsed()
-            })
-            .collect(),
-    );
+    let large_diff = time_diff(&small_old, &small_new, RUNS * 4);
+    let large_whole = time_plan_process(binary, &large_old, &large_new);
     println!("single large CRD pair: alertmanagerconfigs v0.75.0 -> v0.76.0 ({size_mib:.2} MiB)");
     println!("  diff:                                                 {:8.1} ms (target < 100 ms)", ms(large_diff));
     println!("  whole `plan` process (load both, diff, render):       {:8.1} ms", ms(large_whole));

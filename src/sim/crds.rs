@@ -128,6 +128,21 @@ fn check_immutable(current: &Value, crd: &Value) -> Result<(), String> {
     Ok(())
 }
 
+/// Type-specific admission of a write, shared by the API and scenario seeding: CRD rules for CRDs,
+/// pruning and defaulting for custom resources, nothing for other built-in kinds.
+pub fn admit(
+    state: &SimState,
+    resource_type: &ResourceType,
+    current: Option<&Value>,
+    object: Value,
+    status_update: bool,
+) -> Result<Value, ApiError> {
+    if resource_type.group_resource() == crd_resource() {
+        return admit_crd(current, object, status_update);
+    }
+    prepare_custom_resource(state, resource_type, object)
+}
+
 /// Deletes every custom resource of a CRD that is gone.
 pub fn delete_objects_of(state: &SimState, crd: &Value) {
     let group = crd["spec"]["group"].as_str().unwrap_or_default();

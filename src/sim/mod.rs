@@ -238,11 +238,7 @@ fn create(state: &SimState, mut object: Value) -> Result<(), SimError> {
                 .map_err(rejected)?;
         }
     }
-    let object = if resource_type.group_resource() == crds::crd_resource() {
-        crds::admit_crd(None, object, false).map_err(rejected)?
-    } else {
-        crds::prepare_custom_resource(state, &resource_type, object).map_err(rejected)?
-    };
+    let object = crds::admit(state, &resource_type, None, object, false).map_err(rejected)?;
     state.store.create(&resource_type.group_resource(), object).map_err(rejected)?;
     if resource_type.group_resource() == crds::crd_resource() {
         state.refresh_crd_types();

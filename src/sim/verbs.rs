@@ -93,7 +93,8 @@ impl Request<'_> {
     }
 
     fn respond(&self, code: u16, object: &Value) -> Response {
-        json_response(code, &served(object, self.resource_type()))
+        let resource_type = self.resource_type();
+        json_response(code, &Served { object, api_version: &resource_type.api_version(), kind: &resource_type.kind })
     }
 }
 
@@ -438,10 +439,7 @@ fn ensure_namespace_exists(request: &Request<'_>) -> Result<(), ApiError> {
 
 /// Type-specific admission: CRD rules, and pruning and defaulting of custom resources.
 fn admit(request: &Request<'_>, current: Option<&Value>, object: Value) -> Result<Value, ApiError> {
-    if request.group_resource() == crds::crd_resource() {
-        return crds::admit_crd(current, object, request.subresource() == Some("status"));
-    }
-    crds::prepare_custom_resource(request.state, request.resource_type(), object)
+    crds::admit(request.state, request.resource_type(), current, object, request.subresource() == Some("status"))
 }
 
 fn write(

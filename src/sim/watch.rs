@@ -7,11 +7,12 @@ use super::errors::ApiError;
 use super::selectors::{FieldSelector, LabelSelector};
 use super::state::SimState;
 use super::store::Change;
+use super::verbs::Served;
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use futures::StreamExt;
-use serde_json::{json, Value};
+
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
@@ -34,16 +35,22 @@ impl Filter {
         {
             return None;
         }
-        let mut object = (**object).clone();
-        object["apiVersion"] = json!(self.api_version);
-        object["kind"] = json!(self.kind);
-        Some(event_line(change.event.as_str(), &object))
+        let served = Served { object, api_version: &self.api_version, kind: &self.kind };
+        Some(event_line(change.event.as_str(), &served))
     }
 }
 
-fn event_line(kind: &str, object: &Value) -> Bytes {
-    let mut line = json!({"type": kind, "object": object}).to_string();
-    line.push('\n');
+/// One line of a watch stream, serialised straight from the stored object (every watcher of every
+/// change goes through here).
+fn event_line(kind: &str, object: &impl serde::Serialize) -> Bytes {
+    #[derive(serde::Serialize)]
+    struct Line<'a, T> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        object: &'a T,
+    }
+    let mut line = serde_json::to_vec(&Line { kind, object }).unwrap_or_default();
+    line.push(b'\n');
     Bytes::from(line)
 }
 
