@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod findings;
 pub mod manifest;
+pub mod operator;
 pub mod plan;
 pub mod report;
 pub mod schema;

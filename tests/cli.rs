@@ -28,7 +28,9 @@ fn json_of(output: &[u8]) -> serde_json::Value {
 fn text_groups_by_crd_and_version_and_ends_with_the_verdict() {
     let assert = demo_plan().arg("--color").arg("never").assert().code(1);
     let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
-    assert!(out.starts_with("widgets.demo.operator-upgrade.dev\n  v1\n"), "{out}");
+    assert!(out.starts_with("== CRDs\nwidgets.demo.operator-upgrade.dev\n  v1\n"), "{out}");
+    assert!(out.contains("== Operator manifests\nDeployment demo-system/demo-operator\n"), "{out}");
+    assert!(out.contains("== Steps apply would run\n  1. preflight"), "{out}");
     assert!(out.contains("breaking field-removed"), "{out}");
     assert!(!out.contains('\u{1b}'), "no colour codes with --color never");
     assert!(out.trim_end().lines().last().unwrap().starts_with("BREAKING:"), "{out}");
@@ -44,7 +46,7 @@ fn min_severity_hides_lower_findings_and_counts_them() {
     let assert = demo_plan().args(["--min-severity", "breaking", "--color", "never"]).assert().code(1);
     let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
     assert!(!out.contains("info     "), "{out}");
-    assert!(out.contains("9 findings below breaking hidden"), "{out}");
+    assert!(out.contains("19 findings below breaking hidden"), "{out}");
 }
 
 #[test]
@@ -63,7 +65,13 @@ fn json_has_the_documented_shape() {
     let default = findings.iter().find(|f| f["code"] == "default-added").unwrap();
     assert_eq!(default["new"], 1);
     let summary = &json["summary"];
-    assert_eq!((summary["breaking"].as_u64(), summary["total"].as_u64()), (Some(2), Some(11)));
+    let sections = ["findings", "operator_findings", "lint"].map(|key| json[key].as_array().unwrap().len());
+    assert_eq!(sections[0], 11);
+    assert!(sections[1] >= 1 && sections[2] >= 1, "{sections:?}");
+    assert_eq!(summary["breaking"].as_u64(), Some(2));
+    assert_eq!(summary["total"].as_u64(), Some(sections.iter().sum::<usize>() as u64));
+    let steps: Vec<&str> = json["steps"].as_array().unwrap().iter().map(|s| s["kind"].as_str().unwrap()).collect();
+    assert_eq!(steps, ["preflight", "crd-expand", "promotion", "crd-contract"]);
     assert_eq!(summary["crds_old"], 1);
 }
 

@@ -1,10 +1,16 @@
 //! The command line: argument definitions and the commands they run. `main.rs` only parses and calls
 //! [`run`]; everything here returns an exit code so the contract in the README is kept in one place.
 
+mod plan;
+mod schema;
+mod validate;
+
+pub use plan::{run_plan, PlanArgs};
+pub use schema::{run_schema, SchemaArgs};
+pub use validate::{run_validate, ValidateArgs};
+
 use crate::findings::Severity;
 use crate::manifest::{load_side, ManifestSet};
-use crate::plan::Plan;
-use crate::report::{OutputFormat, PlanReport};
 use crate::sim::{kubeconfig_text, Scenario, Sim};
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -35,6 +41,10 @@ pub enum Command {
     Plan(PlanArgs),
     /// Run the simulated Kubernetes API server (a test and demo aid, not a cluster) until Ctrl-C.
     Sim(SimArgs),
+    /// Print the JSON Schema of the plan file (for editors).
+    Schema(SchemaArgs),
+    /// Check existing objects against the new CRDs: data pruned, defaults applied, values the new schemas reject.
+    Validate(ValidateArgs),
 }
 
 /// Arguments of `sim`.
@@ -51,29 +61,6 @@ pub struct SimArgs {
     pub kubeconfig_out: Option<PathBuf>,
 }
 
-/// Arguments of `plan`.
-#[derive(Debug, clap::Args)]
-pub struct PlanArgs {
-    /// The release being upgraded from: a manifest file or a directory (read recursively).
-    #[arg(long, value_name = "PATH")]
-    pub from: PathBuf,
-    /// The release being upgraded to: a manifest file or a directory (read recursively).
-    #[arg(long, value_name = "PATH")]
-    pub to: PathBuf,
-    /// Output format.
-    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
-    /// Exit 1 when any finding is at or above this severity.
-    #[arg(long, value_enum, default_value_t = FailOn::Breaking)]
-    pub fail_on: FailOn,
-    /// Hide findings below this severity (they are still counted, and still count for --fail-on).
-    #[arg(long, value_enum, default_value_t = MinSeverity::Info)]
-    pub min_severity: MinSeverity,
-    /// Colour the text output.
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
-    pub color: ColorChoice,
-}
-
 /// `--fail-on`: the lowest severity that makes the exit code 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FailOn {
@@ -88,7 +75,7 @@ pub enum FailOn {
 }
 
 impl FailOn {
-    fn threshold(self) -> Option<Severity> {
+    pub(crate) fn threshold(self) -> Option<Severity> {
         match self {
             FailOn::Blocker => Some(Severity::Blocker),
             FailOn::Breaking => Some(Severity::Breaking),
@@ -134,7 +121,7 @@ pub enum ColorChoice {
 }
 
 impl ColorChoice {
-    fn enabled(self) -> bool {
+    pub(crate) fn enabled(self) -> bool {
         match self {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
@@ -148,6 +135,8 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Plan(args) => run_plan(&args),
         Command::Sim(args) => run_sim(&args),
+        Command::Schema(args) => run_schema(&args),
+        Command::Validate(args) => run_validate(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -158,21 +147,8 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-fn load(path: &Path, side: &str) -> anyhow::Result<ManifestSet> {
+pub(crate) fn load(path: &Path, side: &str) -> anyhow::Result<ManifestSet> {
     load_side(path).with_context(|| format!("cannot load the {side} release"))
-}
-
-fn run_plan(args: &PlanArgs) -> anyhow::Result<u8> {
-    let (old, new) = rayon::join(|| load(&args.from, "--from"), || load(&args.to, "--to"));
-    let mut plan = Plan::build(&old?, &new?);
-    if args.output == OutputFormat::Sarif {
-        plan.attach_locations();
-    }
-    let report = PlanReport::new(&plan, args.min_severity.into());
-    let rendered = report.render(args.output, args.color.enabled());
-    write_stdout(&rendered)?;
-    let failed = args.fail_on.threshold().is_some_and(|t| plan.findings.iter().any(|f| f.severity >= t));
-    Ok(if failed { EXIT_FINDINGS } else { EXIT_OK })
 }
 
 fn run_sim(args: &SimArgs) -> anyhow::Result<u8> {
@@ -191,7 +167,7 @@ fn run_sim(args: &SimArgs) -> anyhow::Result<u8> {
     })
 }
 
-fn write_stdout(text: &str) -> anyhow::Result<()> {
+pub(crate) fn write_stdout(text: &str) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
         // A closed pipe (`| head`) is the reader's choice, not an error of ours.

@@ -4,9 +4,13 @@
 //! and why. Rules never invent codes: they pick a [`FindingCode`] and may only adjust the severity for
 //! reasons the registry documents (a zero-value default, a change on the status side).
 
+mod object;
+mod operator;
 mod registry;
 
-pub use registry::{FindingCode, RuleInfo, REGISTRY};
+pub use object::{object_verdict, sort_object_findings, Keyword, ObjectFinding, ObjectRef};
+pub use operator::{sort_operator_findings, ManifestRef, OperatorFinding};
+pub use registry::{Family, FindingCode, RuleInfo, REGISTRY};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -86,7 +90,12 @@ pub enum Verdict {
 impl Verdict {
     /// The verdict for a set of findings.
     pub fn of<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Verdict {
-        match findings.into_iter().map(|f| f.severity).max() {
+        Verdict::of_severities(findings.into_iter().map(|f| f.severity))
+    }
+
+    /// The verdict for the severities of any kind of finding.
+    pub fn of_severities(severities: impl IntoIterator<Item = Severity>) -> Verdict {
+        match severities.into_iter().max() {
             None | Some(Severity::Info) => Verdict::Safe,
             Some(Severity::Warning) => Verdict::Warning,
             Some(Severity::Breaking) => Verdict::Breaking,

@@ -5,6 +5,7 @@ mod crd;
 mod load;
 mod locate;
 mod normalise;
+mod selector;
 
 pub use crd::{
     AdditionalProperties, ClientConfig, Conversion, ConversionStrategy, Crd, CrdNames, CrdVersion, Schema, Scope,
@@ -12,3 +13,4 @@ pub use crd::{
 };
 pub use load::{load_objects, load_side, DocumentRef, LoadError, LoadedCrd, ManifestSet, Object};
 pub use locate::line_of_schema_path;
+pub use selector::{LabelSelector, Requirement, SelectorError, SelectorOperator};

@@ -1,18 +1,35 @@
-//! The plan: what changes between two releases and how risky each change is. For now the CRD findings
-//! with their summary; later issues add the operator diff and the ordered steps.
+//! The plan: what changes between two releases, how risky each change is, and the ordered steps `apply`
+//! would run. Built from the CRD diff, the operator manifest diff, the readiness lint and the plan file's
+//! settings; the existing objects' validation is attached when objects are given.
 
-use crate::findings::{Finding, SourceLocation, Verdict};
+pub mod file;
+pub mod flow;
+pub mod steps;
+
+use crate::findings::{Finding, FindingCode, OperatorFinding, Severity, SourceLocation, Verdict};
 use crate::manifest::{line_of_schema_path, DocumentRef, ManifestSet};
 use crate::schema::diff_crd_sets;
+use crate::schema::validate::ValidationReport;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use steps::{derive_steps, refusals, FlowSettings, RbacChanges, Refusal, Step, StepInputs};
 
 /// The result of comparing two releases.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// Every finding, sorted.
+    /// Every CRD finding, sorted.
     pub findings: Vec<Finding>,
+    /// Every difference between the releases' non-CRD objects, sorted.
+    pub operator_findings: Vec<OperatorFinding>,
+    /// The new release's production-readiness problems, regressions first.
+    pub lint: Vec<OperatorFinding>,
+    /// What `apply` would run, in order.
+    pub steps: Vec<Step>,
+    /// Why the plan cannot run as it is (one per blocker finding), with what to do first.
+    pub refusals: Vec<Refusal>,
+    /// The existing objects checked against the new CRDs, when objects were given.
+    pub objects: Option<ValidationReport>,
     /// Counts of what was compared.
     pub inputs: InputSummary,
     /// Where each CRD was found on each side, for pointing findings into files.
@@ -47,9 +64,26 @@ pub struct InputSummary {
 }
 
 impl Plan {
-    /// Compares two loaded releases.
+    /// Compares two loaded releases without a plan file: no gates, jobs or canary.
     pub fn build(old: &ManifestSet, new: &ManifestSet) -> Plan {
+        Plan::build_with(old, new, &FlowSettings::default())
+    }
+
+    /// Compares two loaded releases and derives the steps with the plan file's settings.
+    pub fn build_with(old: &ManifestSet, new: &ManifestSet, flow: &FlowSettings) -> Plan {
         let findings = diff_crd_sets(&old.crds, &new.crds);
+        let operator_findings = crate::operator::diff_manifests(&old.objects, &new.objects);
+        let lint = crate::operator::lint(&old.objects, &new.objects);
+        let step_inputs = StepInputs {
+            old_crds: &old.crds,
+            new_crds: &new.crds,
+            findings: &findings,
+            rbac: rbac_changes(&operator_findings),
+            operator_changes: operator_findings.iter().any(|f| WORKLOAD_KINDS.contains(&f.object.kind.as_str())),
+            flow,
+        };
+        let steps = derive_steps(&step_inputs);
+        let refusals = refusals(&findings);
         let mut sources: BTreeMap<String, CrdSources> = BTreeMap::new();
         for (name, loaded) in &old.crds {
             sources.entry(name.clone()).or_default().old = Some(loaded.source.clone());
@@ -70,12 +104,27 @@ impl Plan {
             objects_new: new.objects.len(),
             ignored_documents: old.ignored.len() + new.ignored.len(),
         };
-        Plan { findings, inputs, sources }
+        Plan { findings, operator_findings, lint, steps, refusals, objects: None, inputs, sources }
     }
 
-    /// The verdict over every finding (independent of what a report hides).
+    /// Adds the validation of existing objects against the new CRDs; its findings count like any other.
+    pub fn attach_objects(&mut self, report: ValidationReport) {
+        self.objects = Some(report);
+    }
+
+    /// The severities that count for the verdict and `--fail-on`: every CRD and operator finding, and the
+    /// lint problems this release introduces (problems the old release already had are not the upgrade's).
+    pub fn counted_severities(&self) -> impl Iterator<Item = Severity> + '_ {
+        let crd = self.findings.iter().map(|f| f.severity);
+        let operator = self.operator_findings.iter().map(|f| f.severity);
+        let lint = self.lint.iter().filter(|f| f.regression).map(|f| f.severity);
+        let objects = self.objects.iter().flat_map(|report| report.findings.iter().map(|f| f.severity));
+        crd.chain(operator).chain(lint).chain(objects)
+    }
+
+    /// The verdict over every counted finding (independent of what a report hides).
     pub fn verdict(&self) -> Verdict {
-        Verdict::of(&self.findings)
+        Verdict::of_severities(self.counted_severities())
     }
 
     /// Points each finding at its file and line: the new release's file, or the old one's for a CRD that
@@ -94,5 +143,24 @@ impl Plan {
             };
             finding.location = Some(SourceLocation { file: source.file.display().to_string(), line });
         }
+    }
+}
+
+/// The kinds whose change means the operator itself changes (and so needs a rollout).
+const WORKLOAD_KINDS: [&str; 3] = ["Deployment", "StatefulSet", "DaemonSet"];
+
+fn rbac_changes(operator_findings: &[OperatorFinding]) -> RbacChanges {
+    use FindingCode::*;
+    let count = |codes: &[FindingCode]| operator_findings.iter().filter(|f| codes.contains(&f.code)).count();
+    RbacChanges {
+        added: count(&[
+            RbacPermissionAdded,
+            RbacClusterWideAccessAdded,
+            RbacEscalationAdded,
+            RbacAggregationChanged,
+            RbacBindingAdded,
+            RbacBindingSubjectsChanged,
+        ]),
+        removed: count(&[RbacPermissionRemoved, RbacBindingRemoved]),
     }
 }

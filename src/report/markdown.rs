@@ -1,7 +1,7 @@
 //! The markdown output, for a pull-request comment: the verdict first, then one table per CRD.
 
 use super::{location_of, PlanReport};
-use crate::findings::Severity;
+use crate::findings::{OperatorFinding, Severity};
 use std::fmt::Write;
 
 fn icon(severity: Severity) -> &'static str {
@@ -36,9 +36,53 @@ pub(super) fn render(report: &PlanReport<'_>) -> String {
             cell(&finding.message)
         );
     }
+    operator_table(&mut out, "Operator manifests", &report.operator_findings);
+    operator_table(&mut out, "Readiness of the new release", &report.lint);
+    if let Some(view) = &report.objects {
+        let _ = writeln!(out, "\n#### Existing objects under the new CRDs\n");
+        out.push_str(&view.render(super::OutputFormat::Markdown, false));
+    }
+    refusals_or_steps(&mut out, report);
     let s = &report.summary;
     if s.hidden > 0 {
         let _ = writeln!(out, "\n_{} findings below {} hidden._", s.hidden, s.min_severity);
     }
     out
+}
+
+fn operator_table(out: &mut String, title: &str, findings: &[&OperatorFinding]) {
+    if findings.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n#### {title}\n\n| severity | code | object | where | what |\n|---|---|---|---|---|");
+    for finding in findings {
+        let new = if finding.regression { " (new)" } else { "" };
+        let _ = writeln!(
+            out,
+            "| {} {}{new} | `{}` | {} | `{}` | {} |",
+            icon(finding.severity),
+            finding.severity,
+            finding.code,
+            cell(&finding.object.to_string()),
+            cell(finding.field.as_deref().unwrap_or("")),
+            cell(&finding.message)
+        );
+    }
+}
+
+fn refusals_or_steps(out: &mut String, report: &PlanReport<'_>) {
+    if !report.refusals.is_empty() {
+        let _ = writeln!(out, "\n#### Refused: do these first\n");
+        for refusal in report.refusals {
+            let _ = writeln!(out, "- `{}` (`{}`): {}", refusal.crd, refusal.code, refusal.first);
+        }
+        return;
+    }
+    let _ = writeln!(out, "\n#### Steps\n");
+    for (index, step) in report.steps.iter().enumerate() {
+        let _ = writeln!(out, "{}. **{}**: {} _({})_", index + 1, step.kind, step.title, step.why);
+        for action in &step.actions {
+            let _ = writeln!(out, "   - {}", cell(action));
+        }
+    }
 }

@@ -4,8 +4,13 @@ mod json;
 mod markdown;
 mod sarif;
 mod text;
+mod validation;
 
-use crate::findings::{Finding, Severity, Verdict};
+pub use validation::{ValidationView, ValidationViewSummary};
+
+use crate::findings::{Finding, OperatorFinding, Severity, Verdict};
+use crate::plan::file::LoadedPlan;
+use crate::plan::steps::{Refusal, Step};
 use crate::plan::{InputSummary, Plan};
 use serde::Serialize;
 
@@ -27,16 +32,43 @@ pub enum OutputFormat {
 pub struct PlanReport<'a> {
     /// The verdict over all findings, hidden ones included.
     pub verdict: Verdict,
-    /// The findings at or above `min_severity`.
+    /// The CRD findings at or above `min_severity`.
     pub findings: Vec<&'a Finding>,
+    /// The operator manifest findings at or above `min_severity`.
+    pub operator_findings: Vec<&'a OperatorFinding>,
+    /// The readiness lint findings at or above `min_severity`, regressions first.
+    pub lint: Vec<&'a OperatorFinding>,
+    /// Why the plan cannot run as it is; empty when it can.
+    pub refusals: &'a [Refusal],
+    /// What `apply` would run, in order.
+    pub steps: &'a [Step],
+    /// The existing objects checked against the new CRDs (`plan --objects`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub objects: Option<ValidationView<'a>>,
+    /// The plan file, every default filled in, when one was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan_file: Option<PlanFileView>,
     /// Counts.
     pub summary: ReportSummary<'a>,
+}
+
+/// The plan file as reports show it.
+#[derive(Debug, Serialize)]
+pub struct PlanFileView {
+    /// The file, as given.
+    pub file: String,
+    /// `metadata.name`.
+    pub name: String,
+    /// The operator, in one line (`Deployment ns/name, container c`).
+    pub operator: String,
+    /// Every setting, defaults included, exactly as `apply` will use them.
+    pub resolved: serde_json::Value,
 }
 
 /// The `summary` object of the JSON output.
 #[derive(Debug, Serialize)]
 pub struct ReportSummary<'a> {
-    /// Findings per severity, hidden ones included.
+    /// Counted findings per severity (CRD, operator and lint regressions), hidden ones included.
     pub blocker: usize,
     /// See `blocker`.
     pub breaking: usize,
@@ -44,9 +76,9 @@ pub struct ReportSummary<'a> {
     pub warning: usize,
     /// See `blocker`.
     pub info: usize,
-    /// All findings.
+    /// All findings of every section, lint problems the old release already had included.
     pub total: usize,
-    /// Findings below `min_severity`, left out of `findings`.
+    /// Findings below `min_severity`, left out of the lists.
     pub hidden: usize,
     /// The threshold applied.
     pub min_severity: Severity,
@@ -58,8 +90,16 @@ pub struct ReportSummary<'a> {
 impl<'a> PlanReport<'a> {
     /// Selects what to show from a plan.
     pub fn new(plan: &'a Plan, min_severity: Severity) -> PlanReport<'a> {
-        let count = |s: Severity| plan.findings.iter().filter(|f| f.severity == s).count();
+        let count = |s: Severity| plan.counted_severities().filter(|c| *c == s).count();
         let findings: Vec<&Finding> = plan.findings.iter().filter(|f| f.severity >= min_severity).collect();
+        let shown = |list: &'a [OperatorFinding]| -> Vec<&'a OperatorFinding> {
+            list.iter().filter(|f| f.severity >= min_severity).collect()
+        };
+        let (operator_findings, lint) = (shown(&plan.operator_findings), shown(&plan.lint));
+        let objects = plan.objects.as_ref().map(|report| ValidationView::new(report, min_severity));
+        let (object_total, object_shown) =
+            objects.as_ref().map_or((0, 0), |view| (view.summary.total, view.findings.len()));
+        let total = plan.findings.len() + plan.operator_findings.len() + plan.lint.len() + object_total;
         PlanReport {
             verdict: plan.verdict(),
             summary: ReportSummary {
@@ -67,13 +107,34 @@ impl<'a> PlanReport<'a> {
                 breaking: count(Severity::Breaking),
                 warning: count(Severity::Warning),
                 info: count(Severity::Info),
-                total: plan.findings.len(),
-                hidden: plan.findings.len() - findings.len(),
+                total,
+                hidden: total - findings.len() - operator_findings.len() - lint.len() - object_shown,
                 min_severity,
                 inputs: &plan.inputs,
             },
             findings,
+            operator_findings,
+            lint,
+            refusals: &plan.refusals,
+            steps: &plan.steps,
+            objects,
+            plan_file: None,
         }
+    }
+
+    /// Adds the plan file to the report, so its resolved settings are part of the output.
+    pub fn with_plan_file(mut self, loaded: &LoadedPlan) -> PlanReport<'a> {
+        let operator = loaded.operator();
+        self.plan_file = Some(PlanFileView {
+            file: loaded.file.display().to_string(),
+            name: loaded.name().to_owned(),
+            operator: format!(
+                "Deployment {}/{}, container {}",
+                operator.namespace, operator.deployment, operator.container
+            ),
+            resolved: loaded.resolved_json(),
+        });
+        self
     }
 
     /// Renders in the given format; `color` only affects text.

@@ -2,7 +2,7 @@
 //! at the new release's file and line where known.
 
 use super::{location_of, PlanReport};
-use crate::findings::{Severity, REGISTRY};
+use crate::findings::{Severity, SourceLocation, REGISTRY};
 use serde_json::{json, Value};
 
 fn level(severity: Severity) -> &'static str {
@@ -11,6 +11,31 @@ fn level(severity: Severity) -> &'static str {
         Severity::Warning => "warning",
         Severity::Info => "note",
     }
+}
+
+fn result(
+    code: crate::findings::FindingCode,
+    severity: Severity,
+    message: String,
+    properties: Value,
+    location: Option<&SourceLocation>,
+) -> Value {
+    let mut result = json!({
+        "ruleId": code.as_str(),
+        "ruleIndex": code as usize,
+        "level": level(severity),
+        "message": {"text": message},
+        "properties": properties,
+    });
+    if let Some(location) = location {
+        result["locations"] = json!([{
+            "physicalLocation": {
+                "artifactLocation": {"uri": location.file},
+                "region": {"startLine": location.line},
+            }
+        }]);
+    }
+    result
 }
 
 pub(super) fn render(report: &PlanReport<'_>) -> String {
@@ -26,28 +51,25 @@ pub(super) fn render(report: &PlanReport<'_>) -> String {
             })
         })
         .collect();
-    let results: Vec<Value> = report
-        .findings
-        .iter()
-        .map(|finding| {
-            let mut result = json!({
-                "ruleId": finding.code.as_str(),
-                "ruleIndex": finding.code as usize,
-                "level": level(finding.severity),
-                "message": {"text": format!("{} {}: {}", finding.crd, location_of(finding), finding.message)},
-                "properties": {"severity": finding.severity.as_str(), "crd": finding.crd},
-            });
-            if let Some(location) = &finding.location {
-                result["locations"] = json!([{
-                    "physicalLocation": {
-                        "artifactLocation": {"uri": location.file},
-                        "region": {"startLine": location.line},
-                    }
-                }]);
-            }
-            result
-        })
-        .collect();
+    let crd_results = report.findings.iter().map(|finding| {
+        result(
+            finding.code,
+            finding.severity,
+            format!("{} {}: {}", finding.crd, location_of(finding), finding.message),
+            json!({"severity": finding.severity.as_str(), "crd": finding.crd}),
+            finding.location.as_ref(),
+        )
+    });
+    let operator_results = report.operator_findings.iter().chain(&report.lint).map(|finding| {
+        result(
+            finding.code,
+            finding.severity,
+            finding.message.clone(),
+            json!({"severity": finding.severity.as_str(), "object": finding.object, "regression": finding.regression}),
+            finding.location.as_ref(),
+        )
+    });
+    let results: Vec<Value> = crd_results.chain(operator_results).collect();
     let sarif = json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",

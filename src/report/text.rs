@@ -1,7 +1,8 @@
-//! The text output for people: grouped by CRD and version, severities coloured on a terminal.
+//! The text output for people: CRD findings grouped by CRD and version, operator findings grouped by
+//! object, the readiness lint, then the refusals or the steps, severities coloured on a terminal.
 
 use super::PlanReport;
-use crate::findings::{Finding, Severity};
+use crate::findings::{Finding, OperatorFinding, Severity};
 use anstyle::{AnsiColor, Style};
 use std::fmt::Write;
 
@@ -27,6 +28,34 @@ fn label(severity: Severity, color: bool) -> String {
 
 pub(super) fn render(report: &PlanReport<'_>, color: bool) -> String {
     let mut out = String::new();
+    plan_file(&mut out, report);
+    crd_findings(&mut out, report, color);
+    operator_findings(&mut out, report, color);
+    lint_findings(&mut out, report, color);
+    objects(&mut out, report, color);
+    refusals_or_steps(&mut out, report);
+    summary(&mut out, report);
+    out
+}
+
+fn plan_file(out: &mut String, report: &PlanReport<'_>) {
+    let Some(view) = &report.plan_file else { return };
+    heading(out, &format!("Plan {} ({})", view.name, view.file));
+    let _ = writeln!(out, "{}; every setting with its default: --output json, key plan_file.resolved", view.operator);
+}
+
+fn heading(out: &mut String, title: &str) {
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    let _ = writeln!(out, "== {title}");
+}
+
+fn crd_findings(out: &mut String, report: &PlanReport<'_>, color: bool) {
+    if report.findings.is_empty() {
+        return;
+    }
+    heading(out, "CRDs");
     let mut current_crd: Option<&str> = None;
     let mut current_version: Option<Option<&str>> = None;
     for finding in &report.findings {
@@ -41,11 +70,85 @@ pub(super) fn render(report: &PlanReport<'_>, color: bool) -> String {
             }
             current_version = Some(finding.version.as_deref());
         }
-        write_finding(&mut out, finding, color);
+        write_finding(out, finding, color);
     }
-    if !report.findings.is_empty() {
-        out.push('\n');
+}
+
+fn operator_findings(out: &mut String, report: &PlanReport<'_>, color: bool) {
+    if report.operator_findings.is_empty() {
+        return;
     }
+    heading(out, "Operator manifests");
+    let mut current = None;
+    for finding in &report.operator_findings {
+        if current != Some(&finding.object) {
+            let _ = writeln!(out, "{}", finding.object);
+            current = Some(&finding.object);
+        }
+        write_operator_finding(out, finding, color);
+        if let Some(diff) = &finding.diff {
+            for line in diff.lines() {
+                let _ = writeln!(out, "             {line}");
+            }
+        }
+    }
+}
+
+fn lint_findings(out: &mut String, report: &PlanReport<'_>, color: bool) {
+    if report.lint.is_empty() {
+        return;
+    }
+    heading(out, "Readiness of the new release");
+    let (new, known): (Vec<&OperatorFinding>, Vec<&OperatorFinding>) = report.lint.iter().partition(|f| f.regression);
+    let mut current = None;
+    for finding in new {
+        if current != Some(&finding.object) {
+            let _ = writeln!(out, "{} (new in this release)", finding.object);
+            current = Some(&finding.object);
+        }
+        write_operator_finding(out, finding, color);
+    }
+    // Problems the old release already had are not the upgrade's doing: one line per object keeps the
+    // plan on one screen while still naming every code.
+    let mut by_object: Vec<(&crate::findings::ManifestRef, Vec<&str>)> = Vec::new();
+    for finding in known {
+        match by_object.iter_mut().find(|(object, _)| *object == &finding.object) {
+            Some((_, codes)) => codes.push(finding.code.as_str()),
+            None => by_object.push((&finding.object, vec![finding.code.as_str()])),
+        }
+    }
+    for (object, codes) in by_object {
+        let _ = writeln!(out, "{object} (as in the old release): {}", codes.join(", "));
+    }
+}
+
+fn objects(out: &mut String, report: &PlanReport<'_>, color: bool) {
+    let Some(view) = &report.objects else { return };
+    heading(out, "Existing objects under the new CRDs");
+    out.push_str(&view.render(super::OutputFormat::Text, color));
+}
+
+fn refusals_or_steps(out: &mut String, report: &PlanReport<'_>) {
+    if !report.refusals.is_empty() {
+        heading(out, "REFUSED: this upgrade cannot run until these are done first");
+        for refusal in report.refusals {
+            let version = refusal.version.as_deref().map(|v| format!(" {v}")).unwrap_or_default();
+            let _ = writeln!(out, "  - {}{version} ({}): {}", refusal.crd, refusal.code, refusal.first);
+        }
+        return;
+    }
+    heading(out, "Steps apply would run");
+    for (index, step) in report.steps.iter().enumerate() {
+        let _ = writeln!(out, "{:>3}. {:<17} {}", index + 1, step.kind.as_str(), step.title);
+        let _ = writeln!(out, "{:>22} {}", "why:", step.why);
+        for action in &step.actions {
+            let _ = writeln!(out, "{:>22} {action}", "-");
+        }
+    }
+}
+
+fn summary(out: &mut String, report: &PlanReport<'_>) {
+    out.push('\n');
     let s = &report.summary;
     let _ = writeln!(
         out,
@@ -56,7 +159,14 @@ pub(super) fn render(report: &PlanReport<'_>, color: bool) -> String {
         let _ = writeln!(out, "{} findings below {} hidden (--min-severity).", s.hidden, s.min_severity);
     }
     let _ = writeln!(out, "{}", report.verdict_line());
-    out
+}
+
+fn write_operator_finding(out: &mut String, finding: &OperatorFinding, color: bool) {
+    let field = finding.field.as_deref().unwrap_or("");
+    let _ = writeln!(out, "  {} {:<34} {field}", label(finding.severity, color), finding.code.as_str());
+    // The object is the group's heading already.
+    let prefix = format!("{}: ", finding.object);
+    let _ = writeln!(out, "           {}", finding.message.strip_prefix(&prefix).unwrap_or(&finding.message));
 }
 
 fn write_finding(out: &mut String, finding: &Finding, color: bool) {

@@ -4,9 +4,14 @@
 mod crd_diff;
 mod node_diff;
 mod path;
+pub mod validate;
 mod values;
 
 pub use crd_diff::{diff_crd_sets, diff_crds};
 pub use node_diff::diff_schemas;
 pub use path::child_property_path;
-pub use values::{apply_defaults, prune};
+pub use values::{
+    apply_defaults, apply_defaults_collecting, prune, prune_collecting, prune_non_nullable_nulls, AppliedDefault,
+    PrunedField,
+};
+pub(crate) use values::{LazyPath, SortedLookup};

@@ -5,13 +5,129 @@
 //! disagrees with its schema the value is left as it is: rejecting it is validation's job, and guessing a shape
 //! here would report removals the API server never makes. The walks recurse only where the value and the schema
 //! both have structure, so their depth is bounded by the schema's.
+//!
+//! Object validation runs these walks on every object it checks, so paths are built lazily ([`LazyPath`]): only
+//! a removal or a default that is reported pays for its path's text.
 
 use super::path::child_property_path;
 use crate::manifest::{AdditionalProperties, Schema};
 use serde_json::{Map, Value};
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::LazyLock;
 
 /// The fields an embedded resource (and the resource root) owns outside its schema: TypeMeta and ObjectMeta.
 const TYPE_AND_OBJECT_META: [&str; 3] = ["apiVersion", "kind", "metadata"];
+
+/// A concrete path in an object (`.spec.rules[0].match`), linked to its parent on the walk's stack so that
+/// nothing is allocated until the text is needed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LazyPath<'a> {
+    /// The object itself (rendered as the empty string).
+    Root,
+    /// A field of the parent object (quoted where the name is not a plain identifier).
+    Field(&'a LazyPath<'a>, &'a str),
+    /// An item of the parent array.
+    Index(&'a LazyPath<'a>, usize),
+}
+
+impl LazyPath<'_> {
+    /// The path's text: `""` for the root, `.spec.list[2]["a.b"]` below it.
+    pub(crate) fn render(&self) -> String {
+        let mut out = String::new();
+        self.write_into(&mut out);
+        out
+    }
+
+    fn write_into(&self, out: &mut String) {
+        match self {
+            LazyPath::Root => {}
+            LazyPath::Field(parent, name) => {
+                parent.write_into(out);
+                out.push_str(&child_property_path("", name));
+            }
+            LazyPath::Index(parent, index) => {
+                parent.write_into(out);
+                let _ = write!(out, "[{index}]");
+            }
+        }
+    }
+}
+
+/// Finds an object's fields among a schema's `properties` in one merged pass instead of a lookup per field:
+/// serde_json's map and the schema's `BTreeMap` both iterate in key order. Fields must be looked up in the
+/// order the object iterates them; should serde_json ever be built with ordered maps, this falls back to lookups.
+pub(crate) struct SortedLookup<'m, V> {
+    map: &'m BTreeMap<String, V>,
+    entries: std::iter::Peekable<std::collections::btree_map::Iter<'m, String, V>>,
+    sorted: bool,
+}
+
+impl<'m, V> SortedLookup<'m, V> {
+    /// A lookup over `map`'s entries.
+    pub(crate) fn new(map: &'m BTreeMap<String, V>) -> Self {
+        SortedLookup { map, entries: map.iter().peekable(), sorted: object_fields_are_sorted() }
+    }
+
+    /// The entry named `name`, the next field of the object in its iteration order.
+    pub(crate) fn find(&mut self, name: &str) -> Option<&'m V> {
+        if !self.sorted {
+            return self.map.get(name);
+        }
+        while let Some((key, _)) = self.entries.peek() {
+            match compare_names(key, name) {
+                Ordering::Less => {
+                    self.entries.next();
+                }
+                Ordering::Equal => return self.entries.next().map(|(_, value)| value),
+                Ordering::Greater => return None,
+            }
+        }
+        None
+    }
+}
+
+/// `str` ordering, deciding on the first byte where it can: most steps of a merge differ there, and it saves a
+/// `memcmp` call per step.
+fn compare_names(a: &str, b: &str) -> Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    match a.first().cmp(&b.first()) {
+        Ordering::Equal => a.cmp(b),
+        different => different,
+    }
+}
+
+/// Whether serde_json's object map iterates in key order (it does unless its `preserve_order` feature is on).
+fn object_fields_are_sorted() -> bool {
+    static SORTED: LazyLock<bool> = LazyLock::new(|| {
+        let mut probe = Map::new();
+        probe.insert("b".to_owned(), Value::Null);
+        probe.insert("a".to_owned(), Value::Null);
+        probe.keys().next().map(String::as_str) == Some("a")
+    });
+    *SORTED
+}
+
+/// A field the API server would remove, with the data it holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrunedField {
+    /// The field's path, e.g. `.spec.items[2].bar`.
+    pub path: String,
+    /// The value removed with it.
+    pub value: Value,
+}
+
+/// A default the API server would fill in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppliedDefault {
+    /// The path that received the default, e.g. `.spec.issuerRef.group`.
+    pub path: String,
+    /// The value readers see there afterwards: the default, with the defaults nested inside it applied.
+    pub value: Value,
+    /// Whether the path lies inside another default applied by the same walk (its value is part of that one's).
+    pub nested: bool,
+}
 
 /// Removes from `object` every field the schema does not declare, as the API server does on write.
 /// `object` is a whole custom resource (root schema = the version's openAPIV3Schema). Returns the JSON paths
@@ -20,14 +136,68 @@ const TYPE_AND_OBJECT_META: [&str; 3] = ["apiVersion", "kind", "metadata"];
 /// The CRD-wide `spec.preserveUnknownFields: true` (legacy v1beta1) disables pruning altogether; honouring it is
 /// the caller's decision, this function always prunes.
 pub fn prune(object: &mut Value, schema: &Schema) -> Vec<String> {
+    prune_collecting(object, schema).into_iter().map(|pruned| pruned.path).collect()
+}
+
+/// [`prune`], returning each removed field with the data it held (what the object loses on its next write).
+pub fn prune_collecting(object: &mut Value, schema: &Schema) -> Vec<PrunedField> {
     let mut removed = Vec::new();
     // The API server treats the root as an embedded resource whatever its schema says, so TypeMeta and
     // ObjectMeta survive even when the schema does not declare them.
     if let Value::Object(fields) = object {
         let walk = ObjectWalk { keeps_meta: true, preserves_unknown: schema.preserve_unknown_fields };
-        prune_fields(fields, schema, walk, "", &mut removed);
+        prune_fields(fields, schema, walk, &LazyPath::Root, &mut removed);
     }
     removed
+}
+
+/// Removes `null` values the schema neither allows (`nullable`) nor defaults, as the API server does right after
+/// pruning: such a null is no data, and the API server treats it as an absent field rather than a type error.
+/// Nulls inside arrays are kept (an item cannot be absent); validation judges them.
+pub fn prune_non_nullable_nulls(object: &mut Value, schema: &Schema) {
+    // Most objects hold no null at all: finding that out is much cheaper than the walk with the schema.
+    if contains_null(object) {
+        prune_nulls_in(object, schema);
+    }
+}
+
+fn contains_null(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Array(items) => items.iter().any(contains_null),
+        Value::Object(fields) => fields.values().any(contains_null),
+        Value::Bool(_) | Value::Number(_) | Value::String(_) => false,
+    }
+}
+
+fn prune_nulls_in(object: &mut Value, schema: &Schema) {
+    match object {
+        Value::Object(fields) => {
+            let mut declared = SortedLookup::new(&schema.properties);
+            fields.retain(|name, value| {
+                let Some(field_schema) = declared_schema(schema, declared.find(name)) else { return true };
+                if value.is_null() && !field_schema.nullable && usable_default(field_schema).is_none() {
+                    return false;
+                }
+                prune_nulls_in(value, field_schema);
+                true
+            })
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = schema.items.as_deref() {
+                items.iter_mut().for_each(|item| prune_nulls_in(item, item_schema));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The schema a field's value follows, when one is declared (a property or an `additionalProperties` schema).
+fn declared_schema<'a>(schema: &'a Schema, property: Option<&'a Schema>) -> Option<&'a Schema> {
+    match field_rule_in(schema, property) {
+        FieldRule::Declared(field_schema) => Some(field_schema),
+        FieldRule::AnyValue | FieldRule::Undeclared => None,
+    }
 }
 
 /// Applies the schema's defaults to `object` as the API server does (on read from storage and on write):
@@ -38,9 +208,15 @@ pub fn prune(object: &mut Value, schema: &Schema) -> Vec<String> {
 /// A property present as `null` counts as absent unless its schema is `nullable`; the same goes for `null` array
 /// items and map values. Paths are listed in document order, each before the defaults applied inside it.
 pub fn apply_defaults(object: &mut Value, schema: &Schema) -> Vec<String> {
+    apply_defaults_collecting(object, schema).into_iter().map(|applied| applied.path).collect()
+}
+
+/// [`apply_defaults`], returning each default with the value readers see afterwards.
+pub fn apply_defaults_collecting(object: &mut Value, schema: &Schema) -> Vec<AppliedDefault> {
     let mut applied = Vec::new();
     if let Value::Object(fields) = object {
-        default_fields(fields, schema, true, "", &mut applied);
+        let at = DefaultingAt { path: &LazyPath::Root, inside_default: false };
+        default_fields(fields, schema, true, at, &mut applied);
     }
     applied
 }
@@ -64,8 +240,9 @@ enum FieldRule<'a> {
     Undeclared,
 }
 
-fn field_rule<'a>(schema: &'a Schema, name: &str) -> FieldRule<'a> {
-    if let Some(property) = schema.properties.get(name) {
+/// The rule for a field, given its entry in `properties` (found by a lookup or a [`SortedLookup`]).
+fn field_rule_in<'a>(schema: &'a Schema, property: Option<&'a Schema>) -> FieldRule<'a> {
+    if let Some(property) = property {
         return FieldRule::Declared(property);
     }
     match &schema.additional_properties {
@@ -96,13 +273,15 @@ fn array_items(schema: &Schema) -> Option<&Schema> {
     }
 }
 
-fn index_path(parent: &str, index: usize) -> String {
-    format!("{parent}[{index}]")
-}
-
 /// Prunes one value. `inherits_preserve` is set for the items of an array that preserves unknown fields: the API
 /// server carries the array's preservation down to its items (but not to their declared properties).
-fn prune_value(value: &mut Value, schema: &Schema, inherits_preserve: bool, path: &str, removed: &mut Vec<String>) {
+fn prune_value(
+    value: &mut Value,
+    schema: &Schema,
+    inherits_preserve: bool,
+    path: &LazyPath<'_>,
+    removed: &mut Vec<PrunedField>,
+) {
     let preserves_unknown = schema.preserve_unknown_fields || inherits_preserve;
     match value {
         Value::Object(fields) if describes_object(schema) => {
@@ -122,23 +301,26 @@ fn prune_fields(
     fields: &mut Map<String, Value>,
     schema: &Schema,
     walk: ObjectWalk,
-    path: &str,
-    removed: &mut Vec<String>,
+    path: &LazyPath<'_>,
+    removed: &mut Vec<PrunedField>,
 ) {
     // `retain` visits fields in document order, so nested removals and this level's interleave as they appear.
+    let mut declared = SortedLookup::new(&schema.properties);
     fields.retain(|name, value| {
+        let property = declared.find(name);
         if walk.keeps_meta && TYPE_AND_OBJECT_META.contains(&name.as_str()) {
             return true;
         }
-        match field_rule(schema, name) {
+        match field_rule_in(schema, property) {
             FieldRule::Declared(field_schema) => {
-                prune_value(value, field_schema, false, &child_property_path(path, name), removed);
+                prune_value(value, field_schema, false, &LazyPath::Field(path, name), removed);
                 true
             }
             FieldRule::AnyValue => true,
             FieldRule::Undeclared if walk.preserves_unknown => true,
             FieldRule::Undeclared => {
-                removed.push(child_property_path(path, name));
+                let path = LazyPath::Field(path, name).render();
+                removed.push(PrunedField { path, value: std::mem::take(value) });
                 false
             }
         }
@@ -149,11 +331,11 @@ fn prune_items(
     items: &mut [Value],
     item_schema: &Schema,
     preserves_unknown: bool,
-    path: &str,
-    removed: &mut Vec<String>,
+    path: &LazyPath<'_>,
+    removed: &mut Vec<PrunedField>,
 ) {
     for (index, item) in items.iter_mut().enumerate() {
-        prune_value(item, item_schema, preserves_unknown, &index_path(path, index), removed);
+        prune_value(item, item_schema, preserves_unknown, &LazyPath::Index(path, index), removed);
     }
 }
 
@@ -178,17 +360,41 @@ fn default_null(value: &mut Value, schema: &Schema) -> bool {
     }
 }
 
-fn default_value(value: &mut Value, schema: &Schema, path: &str, applied: &mut Vec<String>) {
+/// Where a defaulting walk is: the path, and whether a default applied further up already covers it.
+#[derive(Clone, Copy)]
+struct DefaultingAt<'p, 'a> {
+    path: &'p LazyPath<'a>,
+    inside_default: bool,
+}
+
+fn default_value(value: &mut Value, schema: &Schema, at: DefaultingAt<'_, '_>, applied: &mut Vec<AppliedDefault>) {
     match value {
         Value::Object(fields) if describes_object(schema) => {
-            default_fields(fields, schema, schema.is_embedded_resource(), path, applied)
+            default_fields(fields, schema, schema.is_embedded_resource(), at, applied)
         }
         Value::Array(items) => {
             if let Some(item_schema) = array_items(schema) {
-                default_items(items, item_schema, path, applied);
+                default_items(items, item_schema, at, applied);
             }
         }
         _ => {}
+    }
+}
+
+/// Records a default just set at `path`, walks into it, then stores the value readers will see (nested defaults
+/// included) for defaults no outer default covers.
+fn record_default(
+    value: &mut Value,
+    schema: &Schema,
+    path: &LazyPath<'_>,
+    inside_default: bool,
+    applied: &mut Vec<AppliedDefault>,
+) {
+    let slot = applied.len();
+    applied.push(AppliedDefault { path: path.render(), value: Value::Null, nested: inside_default });
+    default_value(value, schema, DefaultingAt { path, inside_default: true }, applied);
+    if !inside_default {
+        applied[slot].value = value.clone();
     }
 }
 
@@ -198,22 +404,27 @@ fn default_fields(
     fields: &mut Map<String, Value>,
     schema: &Schema,
     owns_metadata: bool,
-    path: &str,
-    applied: &mut Vec<String>,
+    at: DefaultingAt<'_, '_>,
+    applied: &mut Vec<AppliedDefault>,
 ) {
     let filled = fill_absent_properties(fields, schema, owns_metadata);
+    let mut declared = SortedLookup::new(&schema.properties);
     for (name, value) in fields.iter_mut() {
+        let property = declared.find(name);
         if is_skipped_metadata(owns_metadata, name) {
             continue;
         }
-        let FieldRule::Declared(field_schema) = field_rule(schema, name) else { continue };
-        let field_path = child_property_path(path, name);
-        let is_map_value = !schema.properties.contains_key(name.as_str());
+        let FieldRule::Declared(field_schema) = field_rule_in(schema, property) else { continue };
+        let field_path = LazyPath::Field(at.path, name);
+        let is_map_value = property.is_none();
         // Map values have no "absent": only a null one can be defaulted, and only here.
-        if filled.contains(&name.as_str()) || (is_map_value && default_null(value, field_schema)) {
-            applied.push(field_path.clone());
+        let just_filled = !filled.is_empty() && filled.contains(&name.as_str());
+        if just_filled || (is_map_value && default_null(value, field_schema)) {
+            record_default(value, field_schema, &field_path, at.inside_default, applied);
+        } else {
+            let child = DefaultingAt { path: &field_path, inside_default: at.inside_default };
+            default_value(value, field_schema, child, applied);
         }
-        default_value(value, field_schema, &field_path, applied);
     }
 }
 
@@ -242,13 +453,20 @@ fn is_skipped_metadata(owns_metadata: bool, name: &str) -> bool {
     owns_metadata && name == "metadata"
 }
 
-fn default_items(items: &mut [Value], item_schema: &Schema, path: &str, applied: &mut Vec<String>) {
+fn default_items(
+    items: &mut [Value],
+    item_schema: &Schema,
+    at: DefaultingAt<'_, '_>,
+    applied: &mut Vec<AppliedDefault>,
+) {
     for (index, item) in items.iter_mut().enumerate() {
-        let item_path = index_path(path, index);
+        let item_path = LazyPath::Index(at.path, index);
         if default_null(item, item_schema) {
-            applied.push(item_path.clone());
+            record_default(item, item_schema, &item_path, at.inside_default, applied);
+        } else {
+            let child = DefaultingAt { path: &item_path, inside_default: at.inside_default };
+            default_value(item, item_schema, child, applied);
         }
-        default_value(item, item_schema, &item_path, applied);
     }
 }
 
@@ -755,5 +973,78 @@ mod tests {
 
         assert!(apply_defaults(&mut object, &spec_schema).is_empty());
         assert_eq!(object["spec"], json!({}));
+    }
+
+    // ---- collecting variants and null pruning ----
+
+    #[test]
+    fn pruning_collects_the_data_removed() {
+        let schema = root_with_spec(json!({"type": "object", "properties": {"keep": {"type": "string"}}}));
+        let mut object = resource(json!({"keep": "k", "legacy": {"deep": [1, 2]}, "odd.key": 3}));
+
+        let removed = prune_collecting(&mut object, &schema);
+
+        let pairs: Vec<(&str, &Value)> = removed.iter().map(|p| (p.path.as_str(), &p.value)).collect();
+        assert_eq!(pairs, [(".spec.legacy", &json!({"deep": [1, 2]})), (".spec[\"odd.key\"]", &json!(3))]);
+        assert_eq!(object["spec"], json!({"keep": "k"}));
+    }
+
+    #[test]
+    fn defaults_collect_the_value_readers_see_with_nested_defaults_marked() {
+        let schema = root_with_spec(json!({
+            "type": "object",
+            "properties": {
+                "tls": {
+                    "type": "object",
+                    "default": {},
+                    "properties": {"enabled": {"type": "boolean", "default": true}}
+                },
+                "mode": {"type": "string", "default": "auto"}
+            }
+        }));
+        let mut object = resource(json!({}));
+
+        let applied = apply_defaults_collecting(&mut object, &schema);
+
+        let outer: Vec<(&str, &Value)> =
+            applied.iter().filter(|a| !a.nested).map(|a| (a.path.as_str(), &a.value)).collect();
+        assert_eq!(outer, [(".spec.mode", &json!("auto")), (".spec.tls", &json!({"enabled": true}))]);
+        let nested: Vec<&str> = applied.iter().filter(|a| a.nested).map(|a| a.path.as_str()).collect();
+        assert_eq!(nested, [".spec.tls.enabled"]);
+    }
+
+    #[test]
+    fn non_nullable_nulls_without_defaults_are_removed_and_others_kept() {
+        let schema = root_with_spec(json!({
+            "type": "object",
+            "properties": {
+                "plain": {"type": "string"},
+                "nullable": {"type": "string", "nullable": true},
+                "defaulted": {"type": "string", "default": "d"},
+                "list": {"type": "array", "items": {"type": "object", "properties": {"a": {"type": "string"}}}}
+            }
+        }));
+        let mut object = resource(json!({
+            "plain": null, "nullable": null, "defaulted": null, "undeclared": null,
+            "list": [null, {"a": null}]
+        }));
+
+        prune_non_nullable_nulls(&mut object, &schema);
+
+        assert_eq!(
+            object["spec"],
+            json!({"nullable": null, "defaulted": null, "undeclared": null, "list": [null, {}]})
+        );
+    }
+
+    #[test]
+    fn lazy_paths_render_like_schema_paths() {
+        let root = LazyPath::Root;
+        let spec = LazyPath::Field(&root, "spec");
+        let list = LazyPath::Field(&spec, "rules");
+        let item = LazyPath::Index(&list, 3);
+        let odd = LazyPath::Field(&item, "app.kubernetes.io/name");
+        assert_eq!(odd.render(), ".spec.rules[3][\"app.kubernetes.io/name\"]");
+        assert_eq!(root.render(), "");
     }
 }

@@ -6,7 +6,7 @@ use super::crds;
 use super::errors::ApiError;
 use super::patch::{self, PatchError, PatchType};
 use super::resources::{GroupResource, ResourceType};
-use super::selectors::{FieldSelector, LabelSelector};
+use super::selectors::{parse_label_selector, FieldSelector};
 use super::state::SimState;
 use super::store::{key_of, now_rfc3339};
 use super::table;
@@ -130,7 +130,7 @@ pub fn get(request: &Request<'_>) -> Result<Response, ApiError> {
 
 /// LIST with label and field selectors and `limit`/`continue` paging.
 pub fn list(request: &Request<'_>) -> Result<Response, ApiError> {
-    let labels = LabelSelector::parse(request.query.get("labelSelector").map_or("", String::as_str))?;
+    let labels = parse_label_selector(request.query.get("labelSelector").map_or("", String::as_str))?;
     let fields = FieldSelector::parse(request.query.get("fieldSelector").map_or("", String::as_str))?;
     let (objects, resource_version) =
         request.state.store.list(&request.group_resource(), request.target.namespace.as_deref());
@@ -368,7 +368,7 @@ pub fn delete(request: &Request<'_>) -> Result<Response, ApiError> {
 
 /// DELETE of a collection, filtered by selectors.
 pub fn delete_collection(request: &Request<'_>) -> Result<Response, ApiError> {
-    let labels = LabelSelector::parse(request.query.get("labelSelector").map_or("", String::as_str))?;
+    let labels = parse_label_selector(request.query.get("labelSelector").map_or("", String::as_str))?;
     let fields = FieldSelector::parse(request.query.get("fieldSelector").map_or("", String::as_str))?;
     let (objects, _) = request.state.store.list(&request.group_resource(), request.target.namespace.as_deref());
     let mut deleted = Vec::new();

@@ -4,7 +4,7 @@
 
 use super::api::{Query, Target};
 use super::errors::ApiError;
-use super::selectors::{FieldSelector, LabelSelector};
+use super::selectors::{parse_label_selector, FieldSelector, LabelSelector};
 use super::state::SimState;
 use super::store::Change;
 use super::verbs::Served;
@@ -58,7 +58,7 @@ fn event_line(kind: &str, object: &impl serde::Serialize) -> Bytes {
 pub fn watch(state: &Arc<SimState>, target: &Target, query: &Query) -> Result<Response, ApiError> {
     let filter = Filter {
         namespace: target.namespace.clone(),
-        labels: LabelSelector::parse(query.get("labelSelector").map_or("", String::as_str))?,
+        labels: parse_label_selector(query.get("labelSelector").map_or("", String::as_str))?,
         fields: FieldSelector::parse(query.get("fieldSelector").map_or("", String::as_str))?,
         api_version: target.resource_type.api_version(),
         kind: target.resource_type.kind.clone(),

@@ -34,7 +34,7 @@ impl Scope {
         let env_selector = source.label_selector_env.as_deref().and_then(|v| env_value(pod, container, v));
         let arg_selector = source.label_selector_arg.as_deref().and_then(|f| flag_value(container, f));
         for text in [env_selector, arg_selector].into_iter().flatten() {
-            let selector = LabelSelector::parse(text).map_err(|e| format!("label selector {text:?}: {}", e.message))?;
+            let selector = LabelSelector::parse(text).map_err(|e| e.to_string())?;
             scope.selector.0.extend(selector.0);
         }
         Ok(scope)

@@ -1,0 +1,88 @@
+//! `operator-upgrade plan`: diff two releases (given directly or by a plan file) and print the plan.
+
+use super::{load, write_stdout, ColorChoice, FailOn, MinSeverity, EXIT_FINDINGS, EXIT_OK};
+use crate::plan::file::{LoadedPlan, UpgradePlan};
+use crate::plan::flow::flow_settings;
+use crate::plan::steps::FlowSettings;
+use crate::plan::Plan;
+use crate::report::{OutputFormat, PlanReport};
+use crate::schema::validate::{validate_paths, Validator};
+use anyhow::Context;
+use std::path::PathBuf;
+
+/// Arguments of `plan`.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// The plan file (`kind: UpgradePlan`): the releases, gates, Jobs, canary and analysis.
+    #[arg(long, short = 'f', value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// The release being upgraded from: a manifest file or a directory (read recursively). Overrides the
+    /// plan file's `spec.from.path`.
+    #[arg(long, value_name = "PATH", required_unless_present = "file")]
+    pub from: Option<PathBuf>,
+    /// The release being upgraded to: a manifest file or a directory (read recursively). Overrides the plan
+    /// file's `spec.to.path`.
+    #[arg(long, value_name = "PATH", required_unless_present = "file")]
+    pub to: Option<PathBuf>,
+    /// Existing objects to check against the new CRDs: files or directories of `kubectl get -o yaml|json`
+    /// exports (the findings join the plan and count for --fail-on).
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub objects: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Exit 1 when any finding is at or above this severity.
+    #[arg(long, value_enum, default_value_t = FailOn::Breaking)]
+    pub fail_on: FailOn,
+    /// Hide findings below this severity (they are still counted, and still count for --fail-on).
+    #[arg(long, value_enum, default_value_t = MinSeverity::Info)]
+    pub min_severity: MinSeverity,
+    /// Colour the text output.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+/// Runs `plan` and returns the exit code.
+pub fn run_plan(args: &PlanArgs) -> anyhow::Result<u8> {
+    let plan_file = args.file.as_deref().map(UpgradePlan::load).transpose()?;
+    if let Some(loaded) = &plan_file {
+        // With a release overridden the plan file's own paths need not exist (CI keeps them elsewhere).
+        if args.from.is_none() && args.to.is_none() {
+            loaded.check_sources()?;
+        }
+    }
+    let from = release_path(args.from.as_ref(), plan_file.as_ref(), |p| &p.from_path)?;
+    let to = release_path(args.to.as_ref(), plan_file.as_ref(), |p| &p.to_path)?;
+    let (old, new) = rayon::join(|| load(&from, "--from"), || load(&to, "--to"));
+    let flow = plan_file.as_ref().map(flow_settings).unwrap_or_else(FlowSettings::default);
+    let new = new?;
+    let mut plan = Plan::build_with(&old?, &new, &flow);
+    if !args.objects.is_empty() {
+        let validator = Validator::new(&new.crds);
+        let report = validate_paths(&validator, &args.objects).context("cannot read the objects (--objects)")?;
+        plan.attach_objects(report);
+    }
+    if args.output == OutputFormat::Sarif {
+        plan.attach_locations();
+    }
+    let mut report = PlanReport::new(&plan, args.min_severity.into());
+    if let Some(loaded) = &plan_file {
+        report = report.with_plan_file(loaded);
+    }
+    write_stdout(&report.render(args.output, args.color.enabled()))?;
+    let failed = args.fail_on.threshold().is_some_and(|t| plan.counted_severities().any(|s| s >= t));
+    Ok(if failed { EXIT_FINDINGS } else { EXIT_OK })
+}
+
+/// The flag wins over the plan file.
+fn release_path(
+    flag: Option<&PathBuf>,
+    plan: Option<&LoadedPlan>,
+    of_plan: fn(&LoadedPlan) -> &PathBuf,
+) -> anyhow::Result<PathBuf> {
+    match (flag, plan) {
+        (Some(path), _) => Ok(path.clone()),
+        (None, Some(plan)) => Ok(of_plan(plan).clone()),
+        (None, None) => anyhow::bail!("give --from and --to, or a plan file with -f"),
+    }
+}
