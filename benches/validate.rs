@@ -7,7 +7,8 @@
 //! the peak RSS (target: bounded, far below the size of the input).
 //!
 //! Needs `../shared/corpus` (or `OPERATOR_UPGRADE_CORPUS`); without it, says so and exits 0.
-//! `OBJECTS=n` changes the number of objects.
+//! `OBJECTS=n` changes the number of objects; `KEEP=path` writes them there (and keeps them) for a look with
+//! `operator-upgrade validate`.
 
 use operator_upgrade::manifest::load_side;
 use operator_upgrade::schema::validate::{validate_paths, Validator};
@@ -157,7 +158,7 @@ spec:
         connections = 100 + (i % 4) * 50,
         buffers = 128 << (i % 3),
         storage = 10 * (1 + i % 10),
-        monitor = i % 2 == 0,
+        monitor = i.is_multiple_of(2),
     )
 }
 

@@ -11,6 +11,7 @@ pub use validate::{run_validate, ValidateArgs};
 
 use crate::findings::Severity;
 use crate::manifest::{load_side, ManifestSet};
+use crate::report::OutputFormat;
 use crate::sim::{kubeconfig_text, Scenario, Sim};
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -59,6 +60,32 @@ pub struct SimArgs {
     /// Write a kubeconfig for the simulator here (for kubectl and `--kubeconfig`).
     #[arg(long, value_name = "PATH")]
     pub kubeconfig_out: Option<PathBuf>,
+}
+
+/// The options every reporting command (`plan`, `validate`) shares: format, filter, colour, exit threshold.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Exit 1 when any finding is at or above this severity.
+    #[arg(long, value_enum, default_value_t = FailOn::Breaking)]
+    pub fail_on: FailOn,
+    /// Hide findings below this severity (they are still counted, and still count for --fail-on).
+    #[arg(long, value_enum, default_value_t = MinSeverity::Info)]
+    pub min_severity: MinSeverity,
+    /// Colour the text output.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+impl ReportArgs {
+    /// Writes a rendered report to standard output and returns the exit code for the counted severities.
+    pub(crate) fn finish(&self, rendered: &str, mut severities: impl Iterator<Item = Severity>) -> anyhow::Result<u8> {
+        write_stdout(rendered)?;
+        let failed = self.fail_on.threshold().is_some_and(|t| severities.any(|s| s >= t));
+        Ok(if failed { EXIT_FINDINGS } else { EXIT_OK })
+    }
 }
 
 /// `--fail-on`: the lowest severity that makes the exit code 1.

@@ -1,6 +1,6 @@
 //! `operator-upgrade plan`: diff two releases (given directly or by a plan file) and print the plan.
 
-use super::{load, write_stdout, ColorChoice, FailOn, MinSeverity, EXIT_FINDINGS, EXIT_OK};
+use super::{load, ReportArgs};
 use crate::plan::file::{LoadedPlan, UpgradePlan};
 use crate::plan::flow::flow_settings;
 use crate::plan::steps::FlowSettings;
@@ -28,18 +28,9 @@ pub struct PlanArgs {
     /// exports (the findings join the plan and count for --fail-on).
     #[arg(long, value_name = "PATH", num_args = 1..)]
     pub objects: Vec<PathBuf>,
-    /// Output format.
-    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
-    /// Exit 1 when any finding is at or above this severity.
-    #[arg(long, value_enum, default_value_t = FailOn::Breaking)]
-    pub fail_on: FailOn,
-    /// Hide findings below this severity (they are still counted, and still count for --fail-on).
-    #[arg(long, value_enum, default_value_t = MinSeverity::Info)]
-    pub min_severity: MinSeverity,
-    /// Colour the text output.
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
-    pub color: ColorChoice,
+    /// Output, filtering and exit code.
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 /// Runs `plan` and returns the exit code.
@@ -62,16 +53,15 @@ pub fn run_plan(args: &PlanArgs) -> anyhow::Result<u8> {
         let report = validate_paths(&validator, &args.objects).context("cannot read the objects (--objects)")?;
         plan.attach_objects(report);
     }
-    if args.output == OutputFormat::Sarif {
+    if args.report.output == OutputFormat::Sarif {
         plan.attach_locations();
     }
-    let mut report = PlanReport::new(&plan, args.min_severity.into());
+    let mut report = PlanReport::new(&plan, args.report.min_severity.into());
     if let Some(loaded) = &plan_file {
         report = report.with_plan_file(loaded);
     }
-    write_stdout(&report.render(args.output, args.color.enabled()))?;
-    let failed = args.fail_on.threshold().is_some_and(|t| plan.counted_severities().any(|s| s >= t));
-    Ok(if failed { EXIT_FINDINGS } else { EXIT_OK })
+    let rendered = report.render(args.report.output, args.report.color.enabled());
+    args.report.finish(&rendered, plan.counted_severities())
 }
 
 /// The flag wins over the plan file.

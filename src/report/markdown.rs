@@ -4,7 +4,8 @@ use super::{location_of, PlanReport};
 use crate::findings::{OperatorFinding, Severity};
 use std::fmt::Write;
 
-fn icon(severity: Severity) -> &'static str {
+/// The severity as an emoji, so tables scan at a glance.
+pub(super) fn icon(severity: Severity) -> &'static str {
     match severity {
         Severity::Blocker => "⛔",
         Severity::Breaking => "🔴",
@@ -13,7 +14,8 @@ fn icon(severity: Severity) -> &'static str {
     }
 }
 
-fn cell(text: &str) -> String {
+/// Text safe inside a markdown table cell.
+pub(super) fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
 }
 

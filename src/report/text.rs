@@ -6,24 +6,23 @@ use crate::findings::{Finding, OperatorFinding, Severity};
 use anstyle::{AnsiColor, Style};
 use std::fmt::Write;
 
-fn style(severity: Severity) -> Style {
+/// `text` in the severity's colour (bold), or as is without colour.
+pub(super) fn paint(text: &str, severity: Severity, color: bool) -> String {
+    if !color {
+        return text.to_owned();
+    }
     let color = match severity {
         Severity::Blocker => AnsiColor::BrightRed,
         Severity::Breaking => AnsiColor::Red,
         Severity::Warning => AnsiColor::Yellow,
         Severity::Info => AnsiColor::Cyan,
     };
-    Style::new().fg_color(Some(color.into())).bold()
+    let style = Style::new().fg_color(Some(color.into())).bold();
+    format!("{style}{text}{style:#}")
 }
 
 fn label(severity: Severity, color: bool) -> String {
-    let text = format!("{:<8}", severity.as_str());
-    if color {
-        let style = style(severity);
-        format!("{style}{text}{style:#}")
-    } else {
-        text
-    }
+    paint(&format!("{:<8}", severity.as_str()), severity, color)
 }
 
 pub(super) fn render(report: &PlanReport<'_>, color: bool) -> String {

@@ -3,10 +3,11 @@
 //!
 //! Data loss is the headline: when any object would lose fields on its next write, that comes first.
 
+use super::markdown::{cell, icon};
+use super::text::paint;
 use super::OutputFormat;
 use crate::findings::{object_verdict, FindingCode, ObjectFinding, Severity, Verdict};
 use crate::schema::validate::{ValidationReport, ValidationSummary};
-use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -39,7 +40,7 @@ pub struct ValidationViewSummary<'a> {
     pub hidden: usize,
     /// The threshold applied.
     pub min_severity: Severity,
-    /// Objects that lose data on their next write (any `data-pruned` finding).
+    /// Objects that lose data users wrote on their next write (a breaking `data-pruned` finding).
     pub objects_losing_data: usize,
     /// What was read and checked, with counts per CRD.
     #[serde(flatten)]
@@ -261,31 +262,4 @@ fn object_heading(finding: &ObjectFinding) -> String {
     let source = finding.source.as_ref().map(|s| format!(", {}:{}", s.file, s.line)).unwrap_or_default();
     let checked = finding.version.as_ref().map(|v| format!(", checked at {v}")).unwrap_or_default();
     format!("{} {} ({}{checked}{source})", object.kind, object.display_name(), object.api_version)
-}
-
-fn paint(text: &str, severity: Severity, color: bool) -> String {
-    if !color {
-        return text.to_owned();
-    }
-    let color = match severity {
-        Severity::Blocker => AnsiColor::BrightRed,
-        Severity::Breaking => AnsiColor::Red,
-        Severity::Warning => AnsiColor::Yellow,
-        Severity::Info => AnsiColor::Cyan,
-    };
-    let style = Style::new().fg_color(Some(color.into())).bold();
-    format!("{style}{text}{style:#}")
-}
-
-fn icon(severity: Severity) -> &'static str {
-    match severity {
-        Severity::Blocker => "⛔",
-        Severity::Breaking => "🔴",
-        Severity::Warning => "🟡",
-        Severity::Info => "🔵",
-    }
-}
-
-fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
 }

@@ -19,7 +19,7 @@ pub(crate) fn parse(text: &str) -> Option<Value> {
 /// [`parse`], or the index of the line where the subset ended.
 fn parse_or_stop(text: &str) -> Result<Value, usize> {
     let lines: Vec<&str> = text.lines().collect();
-    let mut parser = Parser { lines, next: 0, peeked: None };
+    let mut parser = Parser { lines, next: 0, peeked: None, depth: 0 };
     let value = parser.document();
     value.ok_or(parser.next)
 }
@@ -29,7 +29,13 @@ struct Parser<'a> {
     next: usize,
     /// The last [`Parser::peek_content`] answer: it is asked several times per line.
     peeked: Option<(usize, Content<'a>)>,
+    /// How many block collections enclose the one being read.
+    depth: usize,
 }
+
+/// Nesting beyond this is left to serde_norway, which refuses it with a clear error (and the recursion here
+/// stays far from the end of a worker's stack).
+const MAX_DEPTH: usize = 100;
 
 /// A line with content: its indentation and the text after it.
 #[derive(Clone, Copy)]
@@ -92,6 +98,16 @@ impl<'a> Parser<'a> {
     /// A block node whose first line has `indent`; `first` replaces that line's text when the node starts
     /// after a sequence dash on the same line (`- key: value`).
     fn block_node(&mut self, indent: usize, first: Option<&'a str>) -> Option<Value> {
+        if self.depth >= MAX_DEPTH {
+            return None;
+        }
+        self.depth += 1;
+        let node = self.block_collection(indent, first);
+        self.depth -= 1;
+        node
+    }
+
+    fn block_collection(&mut self, indent: usize, first: Option<&'a str>) -> Option<Value> {
         let text = match first {
             Some(text) => text,
             None => self.peek_content()?.text,
@@ -752,6 +768,14 @@ mod tests {
                 Err(_) => assert!(parse(text).is_none(), "{text:?} is an error for serde_norway"),
             }
         }
+    }
+
+    #[test]
+    fn deep_nesting_is_left_to_serde_norway() {
+        let deep: String = (0..150).map(|level| format!("{}k{level}:\n", " ".repeat(level))).collect();
+        assert!(parse(&deep).is_none());
+        let shallow: String = (0..20).map(|level| format!("{}k{level}:\n", " ".repeat(level))).collect();
+        assert!(agrees(&shallow));
     }
 
     #[test]

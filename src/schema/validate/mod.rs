@@ -106,7 +106,7 @@ impl Validator {
     }
 
     /// Checks one object, consuming it (it is pruned and defaulted in place, as the API server would).
-    pub fn check(&self, object: Value, source: Option<SourceLocation>) -> ObjectOutcome {
+    pub fn check(&self, mut object: Value, source: Option<SourceLocation>) -> ObjectOutcome {
         let reference = ObjectRef::of(&object);
         let Some(entry) = self.entry_for(&reference) else {
             return self.outcome_without_crd(reference, source);
@@ -118,7 +118,12 @@ impl Validator {
                 findings.push(not_served_finding(&entry.crd, &reference, target));
                 // With conversion None the API server only rewrites apiVersion, so the object will be read through
                 // the target version's schema: checking it there shows what the migration does to it.
-                target.filter(|_| entry.crd.conversion_strategy() == ConversionStrategy::None)
+                let migrated = target.filter(|_| entry.crd.conversion_strategy() == ConversionStrategy::None);
+                if let (Some(index), Value::Object(fields)) = (migrated, &mut object) {
+                    let api_version = format!("{}/{}", entry.crd.group, entry.crd.versions[index].name);
+                    fields.insert("apiVersion".to_owned(), Value::String(api_version));
+                }
+                migrated
             }
         };
         if let Some(index) = version {
@@ -191,8 +196,8 @@ fn resolve_version(crd: &Crd, reference: &ObjectRef) -> VersionChoice {
 fn not_served_finding(crd: &Crd, reference: &ObjectRef, target: Option<usize>) -> ObjectFinding {
     let version = reference.version();
     let status = match crd.version(version) {
-        Some(_) => "still listed but no longer served",
-        None => "not a version",
+        Some(_) => format!("still lists {version} but does not serve it"),
+        None => format!("has no version {version}"),
     };
     let migrate = match target.map(|index| &crd.versions[index]) {
         Some(target) if target.storage => {
@@ -201,7 +206,7 @@ fn not_served_finding(crd: &Crd, reference: &ObjectRef, target: Option<usize>) -
         Some(target) => format!("migrate it to {}/{} before upgrading", crd.group, target.name),
         None => "the new CRD serves no version at all".to_owned(),
     };
-    let message = format!("{version} is {status} of {} in the new release: {migrate}", crd.name);
+    let message = format!("{} in the new release {status}: {migrate}", crd.name);
     let mut finding = ObjectFinding::new(FindingCode::ObjectVersionNotServed, reference.clone(), ".", message)
         .against(&crd.name, None);
     if let Some(index) = target {
@@ -296,16 +301,22 @@ fn is_zero_value(value: &Value) -> bool {
 fn violation_finding(at: &FindingContext<'_>, violation: Violation) -> ObjectFinding {
     let side = Side::of_path(&violation.path);
     let (severity, consequence) = violation_consequence(violation.code, violation.enforcement, side);
-    let message = format!("{}; {consequence}", violation.message);
+    let message = match consequence {
+        Some(consequence) => format!("{}; {consequence}", violation.message),
+        None => violation.message,
+    };
     at.finding(violation.code, &violation.path, message).with_keyword(violation.keyword).with_severity(severity)
 }
 
-/// The severity of a structural violation and what it means for the next write.
-fn violation_consequence(code: FindingCode, enforcement: Enforcement, side: Side) -> (Severity, &'static str) {
+/// The severity of a structural violation and what it means for the next write (when the message does not
+/// say it already).
+fn violation_consequence(code: FindingCode, enforcement: Enforcement, side: Side) -> (Severity, Option<&'static str>) {
     let default = code.info().severity;
-    match (code, enforcement, side) {
+    let (severity, consequence) = match (code, enforcement, side) {
         (FindingCode::PatternUnevaluable, _, _) => (default, "the value was not checked"),
-        (_, Enforcement::ClientOnly, _) => (Severity::Warning, "decoding clients fail, the API server does not"),
+        // The message explains that only decoding clients fail.
+        (_, Enforcement::ClientOnly, _) => return (Severity::Warning, None),
+        // Status is the operator's to write, so the value changes with every status write: nothing ratchets.
         (_, _, Side::Status) => (Severity::Breaking, "the operator's status updates are rejected until it changes"),
         (_, Enforcement::Ratcheted, Side::Spec) => {
             (default, "ratcheted: writes that keep this value pass, a changed value must be valid")
@@ -313,7 +324,8 @@ fn violation_consequence(code: FindingCode, enforcement: Enforcement, side: Side
         (_, Enforcement::Always, Side::Spec) => {
             (Severity::Breaking, "not ratcheted: every write of the object is rejected until it is fixed")
         }
-    }
+    };
+    (severity, Some(consequence))
 }
 
 fn cel_finding(at: &FindingContext<'_>, outcome: CelOutcome) -> ObjectFinding {

@@ -47,7 +47,8 @@ pub struct CrdCounts {
     pub objects: usize,
     /// Of those, objects with at least one finding.
     pub objects_with_findings: usize,
-    /// Objects losing data on their next write (any `data-pruned` finding).
+    /// Objects losing data users wrote on their next write (a breaking `data-pruned` finding; status the
+    /// operator rewrites does not count).
     pub objects_losing_data: usize,
     /// Findings per severity.
     pub blocker: usize,
@@ -111,7 +112,10 @@ impl ReportBuilder {
                 }
                 counts.objects += 1;
                 counts.objects_with_findings += usize::from(!outcome.findings.is_empty());
-                let loses_data = outcome.findings.iter().any(|f| f.code == FindingCode::DataPruned);
+                let loses_data = outcome
+                    .findings
+                    .iter()
+                    .any(|f| f.code == FindingCode::DataPruned && f.severity >= Severity::Breaking);
                 counts.objects_losing_data += usize::from(loses_data);
                 outcome.findings.iter().for_each(|f| counts.count(f.severity));
             }

@@ -91,6 +91,19 @@ struct ItemStream {
     index: Option<usize>,
 }
 
+/// The end of the run of lines starting at `text` that begin with a space or are empty (`text` begins with one).
+fn indented_run_end(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    let mut end = 0;
+    while let Some(newline) = text[end..].find('\n') {
+        end += newline + 1;
+        if !matches!(bytes.get(end), Some(b' ' | b'\n' | b'\r')) {
+            return end;
+        }
+    }
+    text.len()
+}
+
 fn is_document_marker(line: &str) -> bool {
     line == "---" || line.starts_with("--- ") || line.starts_with("---\t")
 }
@@ -143,10 +156,33 @@ impl YamlSplitter {
                 message: "the file is not valid UTF-8".to_owned(),
             }
         })?;
-        for line in text.split_inclusive('\n') {
-            self.line(line, &mut |unit| batcher.push(unit));
-        }
+        self.feed(text, &mut |unit| batcher.push(unit));
         Ok(())
+    }
+
+    /// Splits whole lines of text. Runs of indented lines inside a document need no decision and are copied
+    /// at once: only unindented lines (markers, top-level keys) and `List` items are looked at one by one.
+    pub(super) fn feed(&mut self, text: &str, emit: &mut dyn FnMut(Unit)) {
+        let mut rest = text;
+        while !rest.is_empty() {
+            if self.open && self.items.is_none() && rest.starts_with(' ') {
+                let end = indented_run_end(rest);
+                let run = &rest[..end];
+                self.text.push_str(run);
+                if !run.ends_with('\n') {
+                    self.text.push('\n');
+                }
+                self.line_no += run.bytes().filter(|&b| b == b'\n').count() + usize::from(!run.ends_with('\n'));
+                // A run of comments would not need emitting, but an emitted comment-only document parses as
+                // nothing, so checking each line is not worth it.
+                self.has_content = true;
+                rest = &rest[end..];
+                continue;
+            }
+            let end = rest.find('\n').map_or(rest.len(), |newline| newline + 1);
+            self.line(&rest[..end], emit);
+            rest = &rest[end..];
+        }
     }
 
     fn origin(&self, line: usize, item: Option<usize>, column_shift: usize) -> Origin {
@@ -333,9 +369,7 @@ mod tests {
                 units.push((text, origin.document, origin.line, origin.item));
             }
         };
-        for line in text.split_inclusive('\n') {
-            splitter.line(line, &mut emit);
-        }
+        splitter.feed(text, &mut emit);
         splitter.finish(&mut emit);
         units
     }
@@ -376,5 +410,36 @@ mod tests {
         let odd = split("apiVersion: v1\nitems:\nkind: List\n");
         assert_eq!(odd.len(), 1);
         assert_eq!(odd[0].0, "apiVersion: v1\nitems:\nkind: List\n");
+    }
+
+    #[test]
+    fn copying_indented_runs_at_once_splits_like_line_by_line() {
+        let texts = [
+            "a:\n  b: 1\n  c:\n\n    - x\n---\nd: 2\n  # indented comment\n",
+            "apiVersion: v1\nitems:\n- a: 1\n  b:\n    c: 2\nkind: List\n",
+            "x:\r\n  y: 1\r\n---\r\nz: 2\r\n",
+            "k:\n  last line without newline",
+        ];
+        for text in texts {
+            let by_line = {
+                let mut splitter = YamlSplitter::new(0, Arc::from(Path::new("t.yaml")));
+                let mut units = Vec::new();
+                let mut emit = |unit: Unit| {
+                    if let Unit::Yaml { text, origin } = unit {
+                        units.push((text, origin.document, origin.line, origin.item));
+                    }
+                };
+                for line in text.split_inclusive('\n') {
+                    splitter.line(line, &mut emit);
+                }
+                splitter.finish(&mut emit);
+                units
+            };
+            let normalise =
+                |units: Vec<(String, usize, usize, Option<usize>)>| -> Vec<(String, usize, usize, Option<usize>)> {
+                    units.into_iter().map(|(t, d, l, i)| (t.replace('\r', ""), d, l, i)).collect()
+                };
+            assert_eq!(normalise(split(text)), normalise(by_line), "{text:?}");
+        }
     }
 }

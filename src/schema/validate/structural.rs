@@ -145,7 +145,9 @@ impl Walker {
                 }
                 Ok(_) => {}
                 Err(error) => {
-                    let message = format!("the pattern {} cannot be evaluated here ({error})", pattern.source);
+                    // The regex crate's error spans lines (the pattern, a caret, the reason): keep the reason.
+                    let reason = error.lines().last().unwrap_or(error).trim_start_matches("error: ");
+                    let message = format!("the pattern {} cannot be evaluated here ({reason})", pattern.source);
                     let code = FindingCode::PatternUnevaluable;
                     self.report(code, Keyword::Pattern, path, message, Enforcement::Ratcheted);
                 }

@@ -360,3 +360,24 @@ fn legacy_crds_without_pruning_report_no_pruned_data() {
     let found = Validator::new(&crds).validate(&widget(json!({"a": "x", "b": "kept"})), None);
     assert!(found.is_empty(), "{found:?}");
 }
+
+#[test]
+fn validators_are_shared_across_threads() {
+    fn assert_sync<T: Send + Sync>() {}
+    assert_sync::<Validator>();
+    let validator = Validator::new(&crd_with(object_schema(json!({"n": {"type": "integer"}})), None, json!([])));
+    let counts: Vec<usize> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|i: usize| {
+                let validator = &validator;
+                scope.spawn(move || {
+                    validator
+                        .validate(&widget(json!({"n": if i.is_multiple_of(2) { json!(1) } else { json!("x") }})), None)
+                        .len()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(usize::MAX)).collect()
+    });
+    assert_eq!(counts, [0, 1, 0, 1], "the lazily compiled schema is the same for every thread");
+}

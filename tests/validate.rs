@@ -1,0 +1,395 @@
+//! Object validation (`validate`, `plan --objects`) on fixtures under `tests/fixtures/validate/`: each fixture is a
+//! small CRD and objects for one kind of check; its expectations hold (codes, concrete paths, severities, clean
+//! objects), its findings match a reviewed snapshot, and every registered object-validation code is shown firing.
+//! Then the input formats (kubectl `List`s in YAML and JSON, multi-document files), the command line, and real
+//! CRDs from `../shared/corpus` (skipped with a message when it is absent).
+
+use assert_cmd::Command;
+use operator_upgrade::findings::{Family, FindingCode, ObjectFinding, Severity, REGISTRY};
+use operator_upgrade::manifest::load_side;
+use operator_upgrade::schema::validate::{validate_paths, ValidationReport, Validator};
+use serde::Deserialize;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expect {
+    fires: Vec<String>,
+    #[serde(default)]
+    absent: Vec<String>,
+    /// Objects (`namespace/name`) that must have no finding at all.
+    #[serde(default)]
+    clean: Vec<String>,
+    /// Findings that must be present, exactly so.
+    #[serde(default)]
+    findings: Vec<ExpectedFinding>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectedFinding {
+    object: String,
+    code: String,
+    path: String,
+    severity: Severity,
+    #[serde(default)]
+    keyword: Option<String>,
+}
+
+fn fixture_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/validate")
+}
+
+fn fixtures() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(fixture_root())
+        .expect("fixtures directory")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.join("crd.yaml").is_file())
+        .collect();
+    dirs.sort();
+    assert!(dirs.len() >= 14, "expected the validation fixtures under {}", fixture_root().display());
+    dirs
+}
+
+fn validator(crds: &Path) -> Validator {
+    let set = load_side(crds).unwrap_or_else(|e| panic!("{e}"));
+    Validator::new(&set.crds)
+}
+
+fn validate(crds: &Path, objects: &[PathBuf]) -> ValidationReport {
+    validate_paths(&validator(crds), objects).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Findings with their source file made relative to the fixtures, so snapshots do not depend on the checkout.
+fn portable(mut findings: Vec<ObjectFinding>) -> Vec<ObjectFinding> {
+    let root = fixture_root();
+    for finding in &mut findings {
+        if let Some(source) = &mut finding.source {
+            let relative = Path::new(&source.file).strip_prefix(&root).map(|p| p.display().to_string());
+            source.file = relative.unwrap_or_else(|_| source.file.clone());
+        }
+    }
+    findings
+}
+
+fn code(spelling: &str, fixture: &Path) -> FindingCode {
+    FindingCode::parse(spelling).unwrap_or_else(|| panic!("{}: unknown code {spelling}", fixture.display()))
+}
+
+fn read_expect(dir: &Path) -> Expect {
+    let text = std::fs::read_to_string(dir.join("expect.yaml")).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{}/expect.yaml: {e}", dir.display()))
+}
+
+fn keyword_of(finding: &ObjectFinding) -> Option<String> {
+    finding
+        .keyword
+        .map(|k| serde_json::to_value(k).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default())
+}
+
+#[test]
+fn every_fixture_meets_its_expectations_and_snapshot() {
+    let mut failures = Vec::new();
+    for dir in fixtures() {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let expect = read_expect(&dir);
+        let report = validate(&dir.join("crd.yaml"), &[dir.join("objects.yaml")]);
+        let codes: BTreeSet<FindingCode> = report.findings.iter().map(|f| f.code).collect();
+        for wanted in &expect.fires {
+            if !codes.contains(&code(wanted, &dir)) {
+                failures.push(format!("{name}: {wanted} did not fire"));
+            }
+        }
+        for unwanted in &expect.absent {
+            if codes.contains(&code(unwanted, &dir)) {
+                failures.push(format!("{name}: {unwanted} fired"));
+            }
+        }
+        for object in &expect.clean {
+            let found: Vec<&str> = report
+                .findings
+                .iter()
+                .filter(|f| &f.object.display_name() == object)
+                .map(|f| f.code.as_str())
+                .collect();
+            if !found.is_empty() {
+                failures.push(format!("{name}: {object} should be clean but has {found:?}"));
+            }
+        }
+        for wanted in &expect.findings {
+            let matches = |f: &&ObjectFinding| {
+                f.object.display_name() == wanted.object
+                    && f.code.as_str() == wanted.code
+                    && f.path == wanted.path
+                    && f.severity == wanted.severity
+                    && wanted.keyword.as_ref().is_none_or(|k| keyword_of(f).as_ref() == Some(k))
+            };
+            if !report.findings.iter().any(|f| matches(&f)) {
+                failures.push(format!(
+                    "{name}: no {} {} at {} on {} ({:?})",
+                    wanted.severity, wanted.code, wanted.path, wanted.object, wanted.keyword
+                ));
+            }
+        }
+        let findings = portable(report.findings);
+        insta::with_settings!({snapshot_path => "fixtures/validate/snapshots", prepend_module_to_snapshot => false}, {
+            insta::assert_yaml_snapshot!(name.as_str(), findings);
+        });
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_object_validation_code_is_shown_firing_by_a_fixture() {
+    let mut fired = BTreeSet::new();
+    for dir in fixtures() {
+        fired.extend(read_expect(&dir).fires.iter().map(|c| code(c, &dir)));
+    }
+    let missing: Vec<&str> = REGISTRY
+        .iter()
+        .filter(|r| r.family == Family::ObjectValidation && !fired.contains(&r.code))
+        .map(|r| r.code.as_str())
+        .collect();
+    assert!(missing.is_empty(), "object-validation codes no fixture fires: {missing:?}");
+}
+
+#[test]
+fn per_crd_counts_add_up() {
+    let dir = fixture_root().join("unknown-kinds");
+    let report = validate(&dir.join("crd.yaml"), &[dir.join("objects.yaml")]);
+    let s = &report.summary;
+    assert_eq!((s.objects, s.checked, s.unknown_kind, s.not_custom, s.ignored_documents), (5, 1, 2, 2, 1));
+    assert_eq!(s.crds["widgets.example.com"].objects, 1);
+    assert_eq!(s.objects_with_findings, 2);
+
+    let dir = fixture_root().join("pruning");
+    let report = validate(&dir.join("crd.yaml"), &[dir.join("objects.yaml")]);
+    let counts = &report.summary.crds["widgets.example.com"];
+    assert_eq!((counts.objects, counts.objects_with_findings, counts.objects_losing_data), (2, 1, 1));
+    assert_eq!((counts.breaking, counts.warning), (3, 1));
+}
+
+// ---- input formats ----
+
+/// The `types` fixture's objects written as kubectl writes them: one YAML `List`, one JSON `List`, and a file
+/// of single objects; all three give the same findings.
+#[test]
+fn lists_json_and_multi_document_files_read_the_same_objects() {
+    let dir = fixture_root().join("types");
+    let crd = dir.join("crd.yaml");
+    let multi_doc = validate(&crd, &[dir.join("objects.yaml")]);
+    let objects: Vec<serde_json::Value> =
+        serde_norway::Deserializer::from_str(&std::fs::read_to_string(dir.join("objects.yaml")).expect("objects"))
+            .map(|d| serde_json::Value::deserialize(d).expect("valid"))
+            .collect();
+    let list =
+        serde_json::json!({"apiVersion": "v1", "kind": "List", "items": objects, "metadata": {"resourceVersion": ""}});
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let json = tmp.path().join("list.json");
+    std::fs::write(&json, serde_json::to_string_pretty(&list).expect("json")).expect("write");
+    let yaml = tmp.path().join("list.yaml");
+    std::fs::write(&yaml, serde_norway::to_string(&list).expect("yaml")).expect("write");
+
+    let key = |report: &ValidationReport| -> Vec<(String, String, String)> {
+        report.findings.iter().map(|f| (f.object.display_name(), f.code.as_str().to_owned(), f.path.clone())).collect()
+    };
+    let from_json = validate(&crd, std::slice::from_ref(&json));
+    let from_yaml = validate(&crd, std::slice::from_ref(&yaml));
+    assert!(!multi_doc.findings.is_empty());
+    assert_eq!(key(&from_json), key(&multi_doc));
+    assert_eq!(key(&from_yaml), key(&multi_doc));
+    assert_eq!(from_json.summary.objects, multi_doc.summary.objects);
+    // Items of a List point at their own line in the file.
+    let lines: BTreeSet<usize> = from_json.findings.iter().filter_map(|f| f.source.as_ref().map(|s| s.line)).collect();
+    assert!(lines.iter().all(|&line| line > 1), "{lines:?}");
+}
+
+#[test]
+fn directories_are_read_recursively_and_bad_input_names_file_document_and_line() {
+    let dir = fixture_root().join("required");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(tmp.path().join("nested")).expect("mkdir");
+    std::fs::copy(dir.join("objects.yaml"), tmp.path().join("nested/a.yml")).expect("copy");
+    std::fs::write(tmp.path().join("notes.txt"), "not a manifest").expect("write");
+    let report = validate(&dir.join("crd.yaml"), &[tmp.path().to_owned()]);
+    assert_eq!(report.summary.files, 1);
+    assert_eq!(report.summary.checked, 3);
+
+    let broken = tmp.path().join("broken.yaml");
+    std::fs::write(&broken, "apiVersion: example.com/v1\nkind: Widget\n---\nspec: [unclosed\n").expect("write");
+    let error = validate_paths(&validator(&dir.join("crd.yaml")), &[broken]).expect_err("a syntax error");
+    let message = error.to_string();
+    // The parser reports the unclosed sequence where the input ends, the line after the last one.
+    assert!(message.contains("broken.yaml: document 2, line 5"), "{message}");
+
+    let scalar = tmp.path().join("scalar.json");
+    std::fs::write(&scalar, "{\"apiVersion\": \"v1\", \"kind\": \"List\", \"items\": [42]}").expect("write");
+    let error = validate_paths(&validator(&dir.join("crd.yaml")), &[scalar]).expect_err("not an object");
+    assert!(error.to_string().contains("expected a Kubernetes object"), "{error}");
+}
+
+// ---- the command line ----
+
+fn validate_command(fixture: &str) -> Command {
+    let dir = fixture_root().join(fixture);
+    let mut cmd = Command::cargo_bin("operator-upgrade").expect("binary built");
+    cmd.arg("validate").arg("--crds").arg(dir.join("crd.yaml")).arg("--objects").arg(dir.join("objects.yaml"));
+    cmd
+}
+
+#[test]
+fn exit_codes_follow_fail_on() {
+    // Only warnings: 0 by default, 1 with --fail-on warning.
+    validate_command("defaults").assert().code(0);
+    validate_command("defaults").args(["--fail-on", "warning"]).assert().code(1);
+    // Data loss is breaking: 1 by default, 0 with --fail-on never.
+    validate_command("pruning").assert().code(1);
+    validate_command("pruning").args(["--fail-on", "never"]).assert().code(0);
+    let mut missing = Command::cargo_bin("operator-upgrade").expect("binary built");
+    missing.args(["validate", "--crds", "/no/such/dir", "--objects", "x.yaml"]).assert().code(2);
+    validate_command("types").args(["--output", "sarif"]).assert().code(2);
+}
+
+#[test]
+fn json_output_has_the_documented_shape() {
+    let assert = validate_command("pruning").args(["--output", "json"]).assert().code(1);
+    let json: serde_json::Value = serde_json::from_slice(&assert.get_output().stdout).expect("valid JSON");
+    assert_eq!(json["verdict"], "breaking");
+    let finding = &json["findings"][0];
+    for key in ["code", "severity", "object", "path", "message"] {
+        assert!(finding.get(key).is_some(), "finding lacks {key}: {finding}");
+    }
+    assert_eq!(finding["object"]["kind"], "Widget");
+    assert_eq!(finding["object"]["namespace"], "demo");
+    assert_eq!(json["summary"]["objects_losing_data"], 1);
+    assert_eq!(json["summary"]["crds"]["widgets.example.com"]["objects"], 2);
+
+    let assert = validate_command("cel-rules").args(["--output", "json", "--fail-on", "never"]).assert().code(0);
+    let json: serde_json::Value = serde_json::from_slice(&assert.get_output().stdout).expect("valid JSON");
+    let rules: Vec<&serde_json::Value> =
+        json["findings"].as_array().expect("findings").iter().map(|f| &f["rule"]).collect();
+    assert!(rules.iter().all(|r| r.is_string()), "CEL findings carry their rule: {rules:?}");
+}
+
+#[test]
+fn text_leads_with_data_loss_and_ends_with_the_verdict() {
+    let assert = validate_command("pruning").args(["--color", "never"]).assert().code(1);
+    let out = String::from_utf8(assert.get_output().stdout.clone()).expect("utf-8");
+    assert!(out.starts_with("DATA LOSS: 1 object(s) lose 3 field(s)"), "{out}");
+    assert!(out.contains("Widget demo/loses-data"), "{out}");
+    assert!(out.trim_end().lines().last().is_some_and(|l| l.starts_with("BREAKING:")), "{out}");
+    assert!(!out.contains('\u{1b}'));
+
+    let assert = validate_command("pruning").args(["--min-severity", "breaking", "--color", "always"]).assert().code(1);
+    let out = String::from_utf8(assert.get_output().stdout.clone()).expect("utf-8");
+    assert!(out.contains("\u{1b}["), "colour on request");
+    assert!(out.contains("1 findings below breaking hidden"), "{out}");
+}
+
+#[test]
+fn markdown_has_counts_and_one_table_per_crd() {
+    let assert = validate_command("status").args(["--output", "markdown", "--fail-on", "never"]).assert().code(0);
+    let out = String::from_utf8(assert.get_output().stdout.clone()).expect("utf-8");
+    assert!(out.starts_with("### operator-upgrade validate"), "{out}");
+    assert!(out.contains("| `widgets.example.com` | Widget | 2 | 1 | 0 |"), "{out}");
+    assert!(out.contains("#### `widgets.example.com`"), "{out}");
+    assert!(out.contains("| 🔴 breaking | `value-invalid` | Widget `demo/bad-status` | `.status.phase` |"), "{out}");
+}
+
+// ---- real CRDs ----
+
+fn corpus() -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/crds");
+    if path.is_dir() {
+        Some(path)
+    } else {
+        println!("skipping: ../shared/corpus not found");
+        None
+    }
+}
+
+/// Certificates and Issuers exported from a cert-manager v1.18.5 cluster, checked against every later release:
+/// valid where they were written, then the defaults v1.19.0 adds to `issuerRef` (which re-issued certificates in
+/// real clusters), nothing for v1.19.1 and v1.20.0, and v1.21.0's exactly-one-of rule on `spec.venafi`.
+#[test]
+fn cert_manager_objects_across_releases() {
+    let Some(corpus) = corpus() else { return };
+    let objects = [fixture_root().join("corpus/cert-manager-v1.18.5-objects.yaml")];
+    let check = |release: &str| validate(&corpus.join("cert-manager").join(release), &objects);
+    let summary = |report: &ValidationReport| -> Vec<(String, String, String, Severity)> {
+        report
+            .findings
+            .iter()
+            .map(|f| (f.object.display_name(), f.code.as_str().to_owned(), f.path.clone(), f.severity))
+            .collect()
+    };
+
+    let same_release = check("v1.18.5");
+    assert_eq!(same_release.summary.checked, 4);
+    assert!(same_release.findings.is_empty(), "objects valid under v1.18.5: {:?}", summary(&same_release));
+
+    let defaults = check("v1.19.0");
+    let warning = Severity::Warning;
+    assert_eq!(
+        summary(&defaults),
+        [
+            ("prod/web".to_owned(), "default-applied".to_owned(), ".spec.issuerRef.group".to_owned(), warning),
+            ("prod/web".to_owned(), "default-applied".to_owned(), ".spec.issuerRef.kind".to_owned(), warning),
+        ]
+    );
+    let values: Vec<_> = defaults.findings.iter().filter_map(|f| f.value.clone()).collect();
+    assert_eq!(values, [serde_json::json!("cert-manager.io"), serde_json::json!("Issuer")]);
+
+    for quiet in ["v1.19.1", "v1.20.0"] {
+        assert!(check(quiet).findings.is_empty(), "{quiet}: {:?}", summary(&check(quiet)));
+    }
+
+    let cel = check("v1.21.0");
+    assert_eq!(
+        summary(&cel),
+        [("prod/venafi".to_owned(), "cel-rule-violated".to_owned(), ".spec.venafi".to_owned(), warning)]
+    );
+    assert!(cel.findings[0].message.starts_with("exactly one of tpp, cloud, or ngts must be configured"));
+    println!("v1.18.5 objects under v1.19.0: {:?}", summary(&defaults));
+    println!("v1.18.5 objects under v1.21.0: {:?}", summary(&cel));
+}
+
+/// CloudNativePG Clusters against v1.30.0, whose Cluster schema has CEL rules (one a transition rule) and
+/// int-or-string quantities: a well-formed object is clean, a broken one shows each kind of problem.
+#[test]
+fn cloudnative_pg_clusters_against_a_crd_with_cel_rules() {
+    let Some(corpus) = corpus() else { return };
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let objects = tmp.path().join("clusters.yaml");
+    std::fs::write(
+        &objects,
+        "apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata: {name: good, namespace: db}\nspec:\n  instances: 3\n  \
+         imageName: ghcr.io/cloudnative-pg/postgresql:16.4\n  storage: {size: 10Gi}\n  resources: {requests: {cpu: 500m, memory: 1Gi}}\n\
+         ---\napiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata: {name: bad, namespace: db}\nspec:\n  instances: 0\n  \
+         imageName: ghcr.io/cloudnative-pg/postgresql:16.4\n  imageCatalogRef: {apiGroup: postgresql.cnpg.io, kind: ImageCatalog, name: c, major: 16}\n  \
+         resources: {requests: {cpu: 1.5.5}}\n  legacyMode: true\n",
+    )
+    .expect("write");
+    let report = validate(&corpus.join("cloudnative-pg/v1.30.0"), &[objects]);
+    let bad: BTreeSet<(&str, &str)> = report
+        .findings
+        .iter()
+        .filter(|f| f.object.name == "bad" && f.code != FindingCode::DefaultApplied)
+        .map(|f| (f.code.as_str(), f.path.as_str()))
+        .collect();
+    assert!(bad.contains(&("value-invalid", ".spec.instances")), "{bad:?}");
+    assert!(bad.contains(&("cel-rule-violated", ".spec")), "{bad:?}");
+    assert!(bad.contains(&("data-pruned", ".spec.legacyMode")), "{bad:?}");
+    assert!(
+        bad.iter().any(|(code, path)| *code == "value-invalid" && path.starts_with(".spec.resources.requests")),
+        "{bad:?}"
+    );
+    let good: Vec<&str> = report
+        .findings
+        .iter()
+        .filter(|f| f.object.name == "good" && f.code != FindingCode::DefaultApplied)
+        .map(|f| f.code.as_str())
+        .collect();
+    assert!(good.is_empty(), "{good:?}");
+}
