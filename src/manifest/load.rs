@@ -296,7 +296,8 @@ fn read_crd(value: Value, api_version: &str, at: &DocumentRef) -> Result<Crd, Lo
     })
 }
 
-fn json_kind(value: &Value) -> &'static str {
+/// How a value's type reads in an error message ("a mapping", "a sequence", ...).
+pub(crate) fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -11,6 +11,7 @@ pub use crd::{
     AdditionalProperties, ClientConfig, Conversion, ConversionStrategy, Crd, CrdNames, CrdVersion, Schema, Scope,
     ServiceReference, Subresources, ValidationRule, WebhookConversion,
 };
+pub(crate) use load::json_kind;
 pub use load::{load_objects, load_side, DocumentRef, LoadError, LoadedCrd, ManifestSet, Object};
 pub use locate::line_of_schema_path;
 pub use selector::{LabelSelector, Requirement, SelectorError, SelectorOperator};

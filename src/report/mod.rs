@@ -65,17 +65,48 @@ pub struct PlanFileView {
     pub resolved: serde_json::Value,
 }
 
+/// How many findings there are of each severity (the `blocker`, `breaking`, `warning` and `info` keys of
+/// every JSON summary).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SeverityCounts {
+    /// Blockers.
+    pub blocker: usize,
+    /// Breaking findings.
+    pub breaking: usize,
+    /// Warnings.
+    pub warning: usize,
+    /// Info findings.
+    pub info: usize,
+}
+
+impl SeverityCounts {
+    /// Counts the given severities.
+    pub fn of(severities: impl IntoIterator<Item = Severity>) -> SeverityCounts {
+        let mut counts = SeverityCounts::default();
+        for severity in severities {
+            *match severity {
+                Severity::Blocker => &mut counts.blocker,
+                Severity::Breaking => &mut counts.breaking,
+                Severity::Warning => &mut counts.warning,
+                Severity::Info => &mut counts.info,
+            } += 1;
+        }
+        counts
+    }
+}
+
+impl std::fmt::Display for SeverityCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} blocker, {} breaking, {} warning, {} info", self.blocker, self.breaking, self.warning, self.info)
+    }
+}
+
 /// The `summary` object of the JSON output.
 #[derive(Debug, Serialize)]
 pub struct ReportSummary<'a> {
-    /// Counted findings per severity (CRD, operator and lint regressions), hidden ones included.
-    pub blocker: usize,
-    /// See `blocker`.
-    pub breaking: usize,
-    /// See `blocker`.
-    pub warning: usize,
-    /// See `blocker`.
-    pub info: usize,
+    /// Counted findings per severity (CRD, operator, lint regressions and objects), hidden ones included.
+    #[serde(flatten)]
+    pub severities: SeverityCounts,
     /// All findings of every section, lint problems the old release already had included.
     pub total: usize,
     /// Findings below `min_severity`, left out of the lists.
@@ -90,7 +121,6 @@ pub struct ReportSummary<'a> {
 impl<'a> PlanReport<'a> {
     /// Selects what to show from a plan.
     pub fn new(plan: &'a Plan, min_severity: Severity) -> PlanReport<'a> {
-        let count = |s: Severity| plan.counted_severities().filter(|c| *c == s).count();
         let findings: Vec<&Finding> = plan.findings.iter().filter(|f| f.severity >= min_severity).collect();
         let shown = |list: &'a [OperatorFinding]| -> Vec<&'a OperatorFinding> {
             list.iter().filter(|f| f.severity >= min_severity).collect()
@@ -103,10 +133,7 @@ impl<'a> PlanReport<'a> {
         PlanReport {
             verdict: plan.verdict(),
             summary: ReportSummary {
-                blocker: count(Severity::Blocker),
-                breaking: count(Severity::Breaking),
-                warning: count(Severity::Warning),
-                info: count(Severity::Info),
+                severities: SeverityCounts::of(plan.counted_severities()),
                 total,
                 hidden: total - findings.len() - operator_findings.len() - lint.len() - object_shown,
                 min_severity,
@@ -149,8 +176,7 @@ impl<'a> PlanReport<'a> {
 
     /// The one-line verdict shown at the end of text and markdown output.
     pub fn verdict_line(&self) -> String {
-        let s = &self.summary;
-        let counts = format!("{} blocker, {} breaking, {} warning, {} info", s.blocker, s.breaking, s.warning, s.info);
+        let counts = self.summary.severities;
         let what = match self.verdict {
             Verdict::Blocker => {
                 "BLOCKED: the API server would reject this upgrade or stored data would become unreachable"

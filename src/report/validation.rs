@@ -5,7 +5,7 @@
 
 use super::markdown::{cell, icon};
 use super::text::paint;
-use super::OutputFormat;
+use super::{OutputFormat, SeverityCounts};
 use crate::findings::{object_verdict, FindingCode, ObjectFinding, Severity, Verdict};
 use crate::schema::validate::{ValidationReport, ValidationSummary};
 use serde::Serialize;
@@ -27,13 +27,8 @@ pub struct ValidationView<'a> {
 #[derive(Debug, Serialize)]
 pub struct ValidationViewSummary<'a> {
     /// Findings per severity, hidden ones included.
-    pub blocker: usize,
-    /// See `blocker`.
-    pub breaking: usize,
-    /// See `blocker`.
-    pub warning: usize,
-    /// See `blocker`.
-    pub info: usize,
+    #[serde(flatten)]
+    pub severities: SeverityCounts,
     /// All findings.
     pub total: usize,
     /// Findings below `min_severity`, left out of `findings`.
@@ -50,15 +45,11 @@ pub struct ValidationViewSummary<'a> {
 impl<'a> ValidationView<'a> {
     /// Selects what to show from a report.
     pub fn new(report: &'a ValidationReport, min_severity: Severity) -> ValidationView<'a> {
-        let count = |s: Severity| report.findings.iter().filter(|f| f.severity == s).count();
         let findings: Vec<&ObjectFinding> = report.findings.iter().filter(|f| f.severity >= min_severity).collect();
         ValidationView {
             verdict: object_verdict(&report.findings),
             summary: ValidationViewSummary {
-                blocker: count(Severity::Blocker),
-                breaking: count(Severity::Breaking),
-                warning: count(Severity::Warning),
-                info: count(Severity::Info),
+                severities: SeverityCounts::of(report.findings.iter().map(|f| f.severity)),
                 total: report.findings.len(),
                 hidden: report.findings.len() - findings.len(),
                 min_severity,
@@ -80,8 +71,7 @@ impl<'a> ValidationView<'a> {
 
     /// The one-line verdict shown at the end of text and markdown output.
     pub fn verdict_line(&self) -> String {
-        let s = &self.summary;
-        let counts = format!("{} blocker, {} breaking, {} warning, {} info", s.blocker, s.breaking, s.warning, s.info);
+        let counts = self.summary.severities;
         let what = match self.verdict {
             Verdict::Blocker => "BLOCKED: objects cannot be kept under the new CRDs",
             Verdict::Breaking => "BREAKING: objects lose data or fail their next write under the new CRDs",

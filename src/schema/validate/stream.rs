@@ -16,7 +16,7 @@ use super::report::{ReportBuilder, ValidationReport};
 use super::split::read_yaml;
 use super::Validator;
 use crate::findings::SourceLocation;
-use crate::manifest::{DocumentRef, LoadError};
+use crate::manifest::{json_kind, DocumentRef, LoadError};
 use serde::Deserialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -294,15 +294,4 @@ fn classify(value: Value, origin: &Origin, validator: &Validator, builder: &mut 
     }
     builder.add(validator.check(Value::Object(fields), Some(origin.source())));
     Ok(())
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a sequence",
-        Value::Object(_) => "a mapping",
-    }
 }
