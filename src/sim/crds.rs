@@ -1,12 +1,14 @@
 //! CRD rules as the API server enforces them, and how custom resources are written: storedVersions,
 //! immutable names, exactly one storage version, Established/NamesAccepted conditions, and pruning and
-//! defaulting of custom resources from the schema of the version they are written at.
+//! defaulting of custom resources from the schema of the version they are written at, then their validation
+//! (structural and CEL, ratcheted on update) by the same checks `validate` uses.
 
 use super::errors::ApiError;
 use super::resources::{GroupResource, ResourceType};
 use super::state::SimState;
 use super::store::now_rfc3339;
 use crate::manifest::Schema;
+use crate::schema::validate::WriteRejection;
 use crate::schema::{apply_defaults, prune};
 use serde_json::{json, Value};
 
@@ -140,7 +142,42 @@ pub fn admit(
     if resource_type.group_resource() == crd_resource() {
         return admit_crd(current, object, status_update);
     }
-    prepare_custom_resource(state, resource_type, object)
+    let object = prepare_custom_resource(state, resource_type, object)?;
+    validate_custom_resource(state, resource_type, &object, current)?;
+    Ok(object)
+}
+
+/// Rejects a custom resource write (422, one cause per field, as the API server words it) that the CRD's
+/// schema and rules reject; `current` is the stored object on update, for ratcheting.
+fn validate_custom_resource(
+    state: &SimState,
+    resource_type: &ResourceType,
+    object: &Value,
+    current: Option<&Value>,
+) -> Result<(), ApiError> {
+    let Some(crd) = state.store.get(&crd_resource(), "", &crd_name(&resource_type.group, &resource_type.resource))
+    else {
+        return Ok(());
+    };
+    let Some(admission) = state.admission_for(&crd) else { return Ok(()) };
+    let rejections = admission.rejections(&resource_type.version, object, current);
+    if rejections.is_empty() {
+        return Ok(());
+    }
+    let name = object["metadata"]["name"].as_str().unwrap_or_default();
+    Err(invalid_object(resource_type, name, &rejections))
+}
+
+/// The API server's 422 for an object that fails validation: `Kind.group "name" is invalid: field: why, ...`.
+fn invalid_object(resource_type: &ResourceType, name: &str, rejections: &[WriteRejection]) -> ApiError {
+    let (kind, group) = (&resource_type.kind, &resource_type.group);
+    let causes: Vec<String> = rejections.iter().map(|r| format!("{}: {}", r.field, r.message)).collect();
+    let message = format!("{kind}.{group} \"{name}\" is invalid: {}", causes.join(", "));
+    let details = rejections
+        .iter()
+        .map(|r| json!({"reason": "FieldValueInvalid", "message": r.message, "field": r.field}))
+        .collect::<Vec<_>>();
+    ApiError::invalid(message).with_details(json!({"name": name, "group": group, "kind": kind, "causes": details}))
 }
 
 /// Deletes every custom resource of a CRD that is gone.

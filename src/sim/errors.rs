@@ -14,11 +14,21 @@ pub struct ApiError {
     pub message: String,
     /// Seconds a client should wait before retrying (429).
     pub retry_after: Option<u64>,
+    /// `Status.details` beyond the retry hint (the causes of a 422).
+    pub details: Option<Value>,
+    /// A lost race on resourceVersion rather than a conflict of content.
+    pub(crate) stale: bool,
 }
 
 impl ApiError {
     fn new(code: u16, reason: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { code, reason, message: message.into(), retry_after: None }
+        ApiError { code, reason, message: message.into(), retry_after: None, details: None, stale: false }
+    }
+
+    /// The same error with `Status.details` (name, kind, causes).
+    pub fn with_details(mut self, details: Value) -> ApiError {
+        self.details = Some(details);
+        self
     }
 
     /// 404: the object (or resource) does not exist.
@@ -34,6 +44,16 @@ impl ApiError {
     /// 409: a stale resourceVersion or a server-side apply conflict.
     pub fn conflict(message: impl Into<String>) -> ApiError {
         ApiError::new(409, "Conflict", message)
+    }
+
+    /// 409 for a write based on an older resourceVersion than the stored one (a lost race).
+    pub fn stale_write(message: impl Into<String>) -> ApiError {
+        ApiError { stale: true, ..ApiError::conflict(message) }
+    }
+
+    /// Whether this is a lost race ([`ApiError::stale_write`]), which a patch retries against the latest object.
+    pub fn is_stale_write(&self) -> bool {
+        self.stale
     }
 
     /// 422: the object is invalid.
@@ -85,8 +105,11 @@ impl ApiError {
             "reason": self.reason,
             "code": self.code,
         });
+        if let Some(details) = &self.details {
+            status["details"] = details.clone();
+        }
         if let Some(seconds) = self.retry_after {
-            status["details"] = json!({"retryAfterSeconds": seconds});
+            status["details"]["retryAfterSeconds"] = json!(seconds);
         }
         status
     }

@@ -3,8 +3,11 @@
 use super::faults::Faults;
 use super::resources::{builtin_types, crd_types, GroupResource, ResourceType};
 use super::store::Store;
+use crate::manifest::Crd;
+use crate::schema::validate::CrdAdmission;
+use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// Counters a simulated pod exposes on its metrics endpoint: metric line (name with labels) -> value.
 pub type PodMetrics = BTreeMap<String, f64>;
@@ -19,12 +22,20 @@ pub struct SimState {
     pub faults: Faults,
     /// Metrics per (namespace, pod name).
     pub metrics: Mutex<HashMap<(String, String), PodMetrics>>,
+    /// Compiled validation per CRD name, with the CRD resourceVersion it was compiled from.
+    admissions: Mutex<HashMap<String, (String, Arc<CrdAdmission>)>>,
 }
 
 impl SimState {
     /// A state with the built-in kinds and no objects.
     pub fn new(store: Store, faults: Faults) -> SimState {
-        SimState { store, types: RwLock::new(builtin_types()), faults, metrics: Mutex::new(HashMap::new()) }
+        SimState {
+            store,
+            types: RwLock::new(builtin_types()),
+            faults,
+            metrics: Mutex::new(HashMap::new()),
+            admissions: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Every served resource type.
@@ -52,6 +63,22 @@ impl SimState {
             types.extend(crd_types(crd));
         }
         *self.types.write().unwrap_or_else(|p| p.into_inner()) = types;
+    }
+
+    /// The validation of the stored CRD `crd`, compiled once per CRD resourceVersion (None when the CRD
+    /// cannot be read as one, which the CRD rules would have refused).
+    pub fn admission_for(&self, crd: &Value) -> Option<Arc<CrdAdmission>> {
+        let name = crd["metadata"]["name"].as_str()?.to_owned();
+        let version = crd["metadata"]["resourceVersion"].as_str().unwrap_or_default().to_owned();
+        let mut admissions = self.admissions.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((compiled_at, admission)) = admissions.get(&name) {
+            if *compiled_at == version {
+                return Some(admission.clone());
+            }
+        }
+        let admission = Arc::new(CrdAdmission::new(Crd::from_value(crd.clone()).ok()?));
+        admissions.insert(name, (version, admission.clone()));
+        Some(admission)
     }
 
     /// Adds to a pod's counter.

@@ -187,7 +187,7 @@ impl Store {
         let current = inner.existing(gr, &key)?;
         if let Some(expected) = expected_version.filter(|v| !v.is_empty()) {
             if meta_str(&current, "resourceVersion") != expected {
-                return Err(ApiError::conflict(format!(
+                return Err(ApiError::stale_write(format!(
                     "Operation cannot be fulfilled on {}.{} \"{}\": the object has been modified; please apply your changes to the latest version and try again",
                     gr.resource, gr.group, key.1
                 )));

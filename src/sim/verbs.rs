@@ -255,8 +255,23 @@ pub fn update(request: &Request<'_>) -> Result<Response, ApiError> {
     write(request, &current, object, expected.as_deref(), 200)
 }
 
-/// PATCH: merge, JSON, strategic merge (built-in kinds) or server-side apply.
+/// How often a patch is re-applied to the latest object when other writes keep coming in between.
+const PATCH_ATTEMPTS: usize = 5;
+
+/// PATCH: merge, JSON, strategic merge (built-in kinds) or server-side apply. Like the API server's
+/// GuaranteedUpdate loop, a patch that lost a race with another write is re-applied to the latest object;
+/// only a resourceVersion the patch itself names makes a concurrent write a 409.
 pub fn patch(request: &Request<'_>) -> Result<Response, ApiError> {
+    let mut attempt = 1;
+    loop {
+        match patch_once(request) {
+            Err(error) if error.is_stale_write() && attempt < PATCH_ATTEMPTS => attempt += 1,
+            outcome => return outcome,
+        }
+    }
+}
+
+fn patch_once(request: &Request<'_>) -> Result<Response, ApiError> {
     let patch_type = PatchType::from_content_type(request.content_type).ok_or_else(|| {
         ApiError::unsupported_media_type(format!(
             "the body of the request was in an unknown format: {}",
@@ -318,6 +333,13 @@ pub fn patch(request: &Request<'_>) -> Result<Response, ApiError> {
             &now_rfc3339(),
         )
     };
+    if let Some(named) = body["metadata"]["resourceVersion"].as_str().filter(|v| !v.is_empty()) {
+        if current["metadata"]["resourceVersion"].as_str() != Some(named) {
+            return Err(ApiError::conflict(format!(
+                "Operation cannot be fulfilled: the patch names resourceVersion {named}, the object is at another"
+            )));
+        }
+    }
     let expected = current["metadata"]["resourceVersion"].as_str().map(str::to_owned);
     write(request, &current, object, expected.as_deref(), 200)
 }

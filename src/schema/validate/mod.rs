@@ -10,6 +10,7 @@
 //! The validator only sees `serde_json::Value`s, so where objects come from is the caller's business: files
 //! ([`validate_paths`] streams them, in parallel), or a live cluster.
 
+mod admission;
 pub mod cel;
 mod compiled;
 mod fast_yaml;
@@ -21,6 +22,7 @@ mod split;
 mod stream;
 mod structural;
 
+pub use admission::{CrdAdmission, WriteRejection};
 pub use report::{CrdCounts, ReportBuilder, ValidationReport, ValidationSummary};
 pub use stream::validate_paths;
 
@@ -89,7 +91,7 @@ impl Validator {
             .map(|(index, loaded)| {
                 let crd = loaded.crd.clone();
                 kinds.entry(crd.group.clone()).or_default().insert(crd.names.kind.clone(), index);
-                CrdEntry { versions: crd.versions.iter().map(|_| OnceLock::new()).collect(), crd }
+                CrdEntry::new(crd)
             })
             .collect();
         Validator { kinds, crds }
@@ -162,6 +164,10 @@ impl Validator {
 }
 
 impl CrdEntry {
+    fn new(crd: Crd) -> CrdEntry {
+        CrdEntry { versions: crd.versions.iter().map(|_| OnceLock::new()).collect(), crd }
+    }
+
     fn compiled(&self, index: usize) -> Option<&CompiledVersion> {
         self.versions[index]
             .get_or_init(|| {
@@ -316,6 +322,12 @@ fn violation_consequence(code: FindingCode, enforcement: Enforcement, side: Side
         (FindingCode::PatternUnevaluable, _, _) => (default, "the value was not checked"),
         // The message explains that only decoding clients fail.
         (_, Enforcement::ClientOnly, _) => return (Severity::Warning, None),
+        // The stored object is the one that breaks the rule, so its writes pass, status writes included.
+        (_, Enforcement::ListTypeRatcheted, _) => (
+            Severity::Warning,
+            "ratcheted while the stored object has such entries: its writes pass, but re-creating it (a restore \
+             from backup, a copy in another cluster) is rejected",
+        ),
         // Status is the operator's to write, so the value changes with every status write: nothing ratchets.
         (_, _, Side::Status) => (Severity::Breaking, "the operator's status updates are rejected until it changes"),
         (_, Enforcement::Ratcheted, Side::Spec) => {

@@ -22,6 +22,9 @@ pub(crate) enum Enforcement {
     Always,
     /// The API server accepts the value, but typed clients (usually the operator) cannot decode it.
     ClientOnly,
+    /// `x-kubernetes-list-type` set/map rules: on update the API server skips them all while the stored
+    /// object already breaks any of them, whatever the write changes; they apply again once it does not.
+    ListTypeRatcheted,
 }
 
 /// One check the object fails.
@@ -219,7 +222,7 @@ impl Walker {
         for (index, first) in duplicates(items.iter().map(|item| Some(canonical(item)))) {
             let message = format!("{} duplicates item [{first}] of a list of type set", shown(&items[index]));
             let at = LazyPath::Index(path, index);
-            self.report(FindingCode::DuplicateListKey, Keyword::ListType, &at, message, Enforcement::Always);
+            self.report(FindingCode::DuplicateListKey, Keyword::ListType, &at, message, Enforcement::ListTypeRatcheted);
         }
     }
 
@@ -228,7 +231,7 @@ impl Walker {
             if !item.is_object() && !item.is_null() {
                 let message = format!("{} must be an object in a list of type map", shown(item));
                 let at = LazyPath::Index(path, index);
-                self.report(FindingCode::ValueInvalid, Keyword::ListType, &at, message, Enforcement::Always);
+                self.report(FindingCode::ValueInvalid, Keyword::ListType, &at, message, Enforcement::ListTypeRatcheted);
             }
         }
         let key_of = |item: &Value| item.as_object().map(|fields| map_key(keys, fields));
@@ -236,7 +239,7 @@ impl Walker {
             let key = key_of(&items[index]).unwrap_or_default();
             let message = format!("duplicate entry for key ({key}) of a list of type map, also at [{first}]");
             let at = LazyPath::Index(path, index);
-            self.report(FindingCode::DuplicateListKey, Keyword::ListType, &at, message, Enforcement::Always);
+            self.report(FindingCode::DuplicateListKey, Keyword::ListType, &at, message, Enforcement::ListTypeRatcheted);
         }
     }
 

@@ -189,8 +189,8 @@ fn list_type_set_and_map_with_two_keys_are_unique() {
         summary(&found),
         [
             ("default-applied", ".spec.ports[1].protocol", WARNING),
-            ("duplicate-list-key", ".spec.hosts[1]", BREAKING),
-            ("duplicate-list-key", ".spec.ports[1]", BREAKING)
+            ("duplicate-list-key", ".spec.hosts[1]", WARNING),
+            ("duplicate-list-key", ".spec.ports[1]", WARNING)
         ]
     );
     let key = found.iter().find(|f| f.path == ".spec.ports[1]").map(|f| f.message.clone()).unwrap_or_default();
