@@ -13,3 +13,4 @@ pub mod plan;
 pub mod report;
 pub mod schema;
 pub mod sim;
+pub mod testbed;

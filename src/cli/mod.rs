@@ -46,6 +46,20 @@ pub enum Command {
     Schema(SchemaArgs),
     /// Check existing objects against the new CRDs: data pruned, defaults applied, values the new schemas reject.
     Validate(ValidateArgs),
+    /// Stand in for the kubelet on a control plane without nodes (a test aid for `controlplane/run.sh`).
+    #[command(hide = true)]
+    NodeAgent(NodeAgentArgs),
+}
+
+/// Arguments of `node-agent`.
+#[derive(Debug, clap::Args)]
+pub struct NodeAgentArgs {
+    /// The control plane's kubeconfig.
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: PathBuf,
+    /// The name of the Node it registers and runs Pods on.
+    #[arg(long, default_value = "operator-upgrade-node")]
+    pub node: String,
 }
 
 /// Arguments of `sim`.
@@ -164,6 +178,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Sim(args) => run_sim(&args),
         Command::Schema(args) => run_schema(&args),
         Command::Validate(args) => run_validate(&args),
+        Command::NodeAgent(args) => run_node_agent(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -190,6 +205,24 @@ fn run_sim(args: &SimArgs) -> anyhow::Result<u8> {
         // The first line is the contract for scripts and tests waiting for the server to be ready.
         println!("simulator listening on {}", sim.url());
         sim.wait_for_ctrl_c().await;
+        Ok(EXIT_OK)
+    })
+}
+
+fn run_node_agent(args: &NodeAgentArgs) -> anyhow::Result<u8> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let kubeconfig = kube::config::Kubeconfig::read_from(&args.kubeconfig)
+            .with_context(|| format!("cannot read the kubeconfig {}", args.kubeconfig.display()))?;
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+            .await
+            .with_context(|| format!("{} is not a usable kubeconfig", args.kubeconfig.display()))?;
+        let client = kube::Client::try_from(config).context("cannot build a client for the control plane")?;
+        // The first line is the contract for scripts waiting for the agent.
+        println!("node agent running node {}", args.node);
+        crate::testbed::node_agent::run(client, &args.node)
+            .await
+            .with_context(|| format!("the node agent for {} stopped", args.node))?;
         Ok(EXIT_OK)
     })
 }

@@ -1,0 +1,283 @@
+//! A stand-in kubelet for a control plane without nodes (the real one `controlplane/run.sh` starts): it
+//! registers one Node, keeps its Lease renewed, binds every unscheduled Pod to it (there is no scheduler
+//! either), reports bound Pods Running and Ready with a loopback address of their own as the Pod IP, lets
+//! Job Pods succeed, and confirms deletions as a kubelet does once containers have stopped.
+//!
+//! What happens to a Pod is decided by [`next_action`], a pure function of the Pod; the agent's loop only
+//! observes (a watch) and acts.
+
+use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::watcher;
+use kube::Client;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The field manager of the agent's writes.
+const MANAGER: &str = "operator-upgrade-node-agent";
+/// How long a Job's Pod runs before it succeeds.
+const JOB_POD_RUNTIME: Duration = Duration::from_secs(1);
+
+/// What the agent does next with one Pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PodAction {
+    /// Nothing: the Pod is another node's, or already reported as it should be.
+    Nothing,
+    /// Bind the unscheduled Pod to this node.
+    Bind,
+    /// Report the Pod Running and Ready.
+    Start,
+    /// Report the Job's Pod Succeeded (its containers exited 0).
+    Succeed,
+    /// Confirm the deletion (grace period 0): its containers are gone.
+    ConfirmDeletion,
+}
+
+/// Decides what the node `node` does with `pod`.
+pub fn next_action(pod: &Pod, node: &str) -> PodAction {
+    let spec = pod.spec.as_ref();
+    let node_name = spec.and_then(|s| s.node_name.as_deref());
+    let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("Pending");
+    match node_name {
+        None if pod.metadata.deletion_timestamp.is_some() => PodAction::ConfirmDeletion,
+        None => PodAction::Bind,
+        Some(other) if other != node => PodAction::Nothing,
+        Some(_) if pod.metadata.deletion_timestamp.is_some() => PodAction::ConfirmDeletion,
+        Some(_) => match phase {
+            "Pending" => PodAction::Start,
+            "Running" if owned_by_job(pod) => PodAction::Succeed,
+            _ => PodAction::Nothing,
+        },
+    }
+}
+
+fn owned_by_job(pod: &Pod) -> bool {
+    pod.metadata.owner_references.iter().flatten().any(|o| o.kind == "Job" && o.controller == Some(true))
+}
+
+/// Runs the agent for node `node` until the watch ends or an API call for the node itself fails.
+pub async fn run(client: Client, node: &str) -> Result<(), kube::Error> {
+    register_node(&client, node).await?;
+    let leases = tokio::spawn(renew_lease_forever(client.clone(), node.to_owned()));
+    let addresses = Arc::new(Mutex::new(PodAddresses::default()));
+    let pods: Api<Pod> = Api::all(client.clone());
+    let mut events = watcher(pods, watcher::Config::default()).boxed();
+    while let Some(event) = events.next().await {
+        let pod = match event {
+            Ok(watcher::Event::Apply(pod) | watcher::Event::InitApply(pod)) => pod,
+            Ok(_) => continue,
+            Err(error) => {
+                tracing::warn!(%error, "pod watch interrupted; the watcher resumes");
+                continue;
+            }
+        };
+        let action = next_action(&pod, node);
+        if action == PodAction::Nothing {
+            continue;
+        }
+        let (client, node, addresses) = (client.clone(), node.to_owned(), addresses.clone());
+        tokio::spawn(async move {
+            if let Err(error) = act(&client, &node, &addresses, &pod, &action).await {
+                // The next watch event of the Pod brings the next try.
+                tracing::debug!(%error, pod = ?pod.metadata.name, ?action, "node agent action failed");
+            }
+        });
+    }
+    leases.abort();
+    Ok(())
+}
+
+async fn act(
+    client: &Client,
+    node: &str,
+    addresses: &Mutex<PodAddresses>,
+    pod: &Pod,
+    action: &PodAction,
+) -> Result<(), kube::Error> {
+    let name = pod.metadata.name.as_deref().unwrap_or_default();
+    let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    match action {
+        PodAction::Nothing => Ok(()),
+        PodAction::Bind => {
+            let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name},
+                "target": {"apiVersion": "v1", "kind": "Node", "name": node}});
+            pods.create_subresource::<_, Value>("binding", name, &PostParams::default(), &binding).await.map(|_| ())
+        }
+        PodAction::Start => {
+            let ip = addresses.lock().unwrap_or_else(|p| p.into_inner()).address_of(pod);
+            let status = running_status(pod, ip);
+            pods.patch_status(name, &PatchParams::default(), &Patch::Merge(&status)).await.map(|_| ())
+        }
+        PodAction::Succeed => {
+            tokio::time::sleep(JOB_POD_RUNTIME).await;
+            let status = succeeded_status(pod);
+            pods.patch_status(name, &PatchParams::default(), &Patch::Merge(&status)).await.map(|_| ())
+        }
+        PodAction::ConfirmDeletion => {
+            addresses.lock().unwrap_or_else(|p| p.into_inner()).release(pod);
+            pods.delete(name, &DeleteParams { grace_period_seconds: Some(0), ..DeleteParams::default() })
+                .await
+                .map(|_| ())
+        }
+    }
+}
+
+/// Creates (or takes over) the Node, Ready, with the loopback address as its own.
+async fn register_node(client: &Client, node: &str) -> Result<(), kube::Error> {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let object = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": node, "labels": {
+        "kubernetes.io/hostname": node, "kubernetes.io/os": "linux", "node-role.kubernetes.io/worker": ""}}});
+    nodes.patch(node, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&object)).await?;
+    let capacity = json!({"cpu": "64", "memory": "256Gi", "pods": "1000"});
+    let status = json!({"status": {
+        "capacity": capacity, "allocatable": capacity,
+        "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": node}],
+        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "the operator-upgrade node agent is running",
+            "lastHeartbeatTime": now(), "lastTransitionTime": now()}],
+        "nodeInfo": {"kubeletVersion": "v1.34.0-operator-upgrade", "operatingSystem": "linux", "architecture": "amd64",
+            "containerRuntimeVersion": "none", "kernelVersion": "", "osImage": "", "kubeProxyVersion": "",
+            "machineID": "", "systemUUID": "", "bootID": ""}}});
+    nodes.patch_status(node, &PatchParams::default(), &Patch::Merge(&status)).await?;
+    Ok(())
+}
+
+/// Renews the node's Lease every 10 s, so the node lifecycle controller keeps the node Ready.
+async fn renew_lease_forever(client: Client, node: String) {
+    let leases: Api<Lease> = Api::namespaced(client, "kube-node-lease");
+    loop {
+        let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": node},
+            "spec": {"holderIdentity": node, "leaseDurationSeconds": 40, "renewTime": now_micro()}});
+        if let Err(error) = leases.patch(&node, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&lease)).await {
+            tracing::warn!(%error, "cannot renew the node lease");
+        }
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    }
+}
+
+fn running_status(pod: &Pod, ip: Ipv4Addr) -> Value {
+    let containers = container_names(pod);
+    let statuses: Vec<Value> = containers
+        .iter()
+        .map(|(name, image)| {
+            json!({"name": name, "image": image, "imageID": format!("{image}@none"), "ready": true, "started": true,
+            "restartCount": 0, "state": {"running": {"startedAt": now()}}})
+        })
+        .collect();
+    let condition = |kind: &str| json!({"type": kind, "status": "True", "lastTransitionTime": now()});
+    let conditions = ["PodScheduled", "Initialized", "ContainersReady", "Ready"].map(condition);
+    json!({"status": {
+        "phase": "Running", "hostIP": "127.0.0.1", "hostIPs": [{"ip": "127.0.0.1"}],
+        "podIP": ip.to_string(), "podIPs": [{"ip": ip.to_string()}], "startTime": now(),
+        "conditions": conditions,
+        "containerStatuses": statuses}})
+}
+
+fn succeeded_status(pod: &Pod) -> Value {
+    let statuses: Vec<Value> = container_names(pod)
+        .iter()
+        .map(|(name, image)| json!({"name": name, "image": image, "imageID": format!("{image}@none"), "ready": false, "started": false,
+            "restartCount": 0, "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now(), "finishedAt": now()}}}))
+        .collect();
+    let condition = |kind: &str, status: &str| json!({"type": kind, "status": status, "lastTransitionTime": now()});
+    json!({"status": {"phase": "Succeeded", "conditions": [
+            condition("PodScheduled", "True"), condition("Initialized", "True"),
+            condition("ContainersReady", "False"), condition("Ready", "False")],
+        "containerStatuses": statuses}})
+}
+
+fn container_names(pod: &Pod) -> Vec<(String, String)> {
+    let containers = pod.spec.as_ref().map(|s| s.containers.as_slice()).unwrap_or_default();
+    containers.iter().map(|c| (c.name.clone(), c.image.clone().unwrap_or_default())).collect()
+}
+
+/// Loopback addresses handed to Pods (127.1.0.1 upwards), one per Pod UID, reused after deletion.
+#[derive(Debug, Default)]
+struct PodAddresses {
+    by_uid: HashMap<String, Ipv4Addr>,
+    free: Vec<Ipv4Addr>,
+    next: u32,
+}
+
+impl PodAddresses {
+    fn address_of(&mut self, pod: &Pod) -> Ipv4Addr {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        if let Some(address) = self.by_uid.get(&uid) {
+            return *address;
+        }
+        let address = self.free.pop().unwrap_or_else(|| {
+            self.next += 1;
+            Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 1, 0, 0)) + self.next)
+        });
+        self.by_uid.insert(uid, address);
+        address
+    }
+
+    fn release(&mut self, pod: &Pod) {
+        if let Some(address) = pod.metadata.uid.as_ref().and_then(|uid| self.by_uid.remove(uid)) {
+            self.free.push(address);
+        }
+    }
+}
+
+fn now() -> String {
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn now_micro() -> String {
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(value: Value) -> Pod {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn unscheduled_pods_are_bound_and_bound_pods_started() {
+        let unscheduled = pod(json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c"}]}}));
+        assert_eq!(next_action(&unscheduled, "n"), PodAction::Bind);
+        let bound = pod(json!({"metadata": {"name": "p"}, "spec": {"nodeName": "n", "containers": [{"name": "c"}]}}));
+        assert_eq!(next_action(&bound, "n"), PodAction::Start);
+        let elsewhere =
+            pod(json!({"metadata": {"name": "p"}, "spec": {"nodeName": "m", "containers": [{"name": "c"}]}}));
+        assert_eq!(next_action(&elsewhere, "n"), PodAction::Nothing);
+        let running = pod(
+            json!({"metadata": {"name": "p"}, "spec": {"nodeName": "n", "containers": [{"name": "c"}]}, "status": {"phase": "Running"}}),
+        );
+        assert_eq!(next_action(&running, "n"), PodAction::Nothing);
+    }
+
+    #[test]
+    fn job_pods_succeed_and_deletions_are_confirmed() {
+        let job_pod = pod(
+            json!({"metadata": {"name": "p", "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "j", "uid": "u", "controller": true}]},
+            "spec": {"nodeName": "n", "containers": [{"name": "c"}]}, "status": {"phase": "Running"}}),
+        );
+        assert_eq!(next_action(&job_pod, "n"), PodAction::Succeed);
+        let deleting = pod(json!({"metadata": {"name": "p", "deletionTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {"nodeName": "n", "containers": [{"name": "c"}]}, "status": {"phase": "Running"}}));
+        assert_eq!(next_action(&deleting, "n"), PodAction::ConfirmDeletion);
+    }
+
+    #[test]
+    fn pod_addresses_are_distinct_loopback_addresses_and_reused() {
+        let mut addresses = PodAddresses::default();
+        let with_uid = |uid: &str| pod(json!({"metadata": {"name": uid, "uid": uid}, "spec": {"containers": []}}));
+        let (a, b) = (with_uid("a"), with_uid("b"));
+        let first = addresses.address_of(&a);
+        assert_eq!(first, Ipv4Addr::new(127, 1, 0, 1));
+        assert_eq!(addresses.address_of(&a), first);
+        assert_eq!(addresses.address_of(&b), Ipv4Addr::new(127, 1, 0, 2));
+        addresses.release(&a);
+        assert_eq!(addresses.address_of(&with_uid("c")), first);
+    }
+}
