@@ -1,8 +1,13 @@
-//! The simulator driven by the real `kubectl` (skipped with a message when kubectl is not on PATH):
-//! tables and YAML, server-side apply, label, annotate, merge patch, delete, wait for a CRD to be
-//! Established, rollout status of a Deployment, and a watch.
+//! The real `kubectl` against the simulator and the real control plane (skipped with a message when kubectl
+//! is not on PATH; `controlplane/run.sh` puts the one it builds first): tables and YAML, server-side apply,
+//! label, annotate, merge patch, delete, wait for a CRD to be Established, rollout status of a Deployment
+//! (on the real server its Pods run on the test bed's node agent), and a watch.
 
-use operator_upgrade::sim::{Scenario, Sim, SimHandle};
+#[macro_use]
+mod common;
+
+use common::TestCluster;
+use operator_upgrade::sim::Scenario;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -16,12 +21,17 @@ fn kubectl_available() -> bool {
     found
 }
 
-fn kubectl(sim: &SimHandle, args: &[&str]) -> Output {
-    Command::new("kubectl").arg("--kubeconfig").arg(sim.kubeconfig_path()).args(args).output().expect("kubectl runs")
+fn kubectl(cluster: &TestCluster, args: &[&str]) -> Output {
+    Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(cluster.kubeconfig_path())
+        .args(args)
+        .output()
+        .expect("kubectl runs")
 }
 
-fn ok(sim: &SimHandle, args: &[&str]) -> String {
-    let output = kubectl(sim, args);
+fn ok(cluster: &TestCluster, args: &[&str]) -> String {
+    let output = kubectl(cluster, args);
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(output.status.success(), "kubectl {args:?} failed: {}{stdout}", String::from_utf8_lossy(&output.stderr));
     stdout
@@ -31,54 +41,51 @@ fn demo_file(relative: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-operator").join(relative).display().to_string()
 }
 
-const WIDGET: &str = "apiVersion: demo.operator-upgrade.dev/v1alpha1
-kind: Widget
-metadata:
-  name: w1
-  namespace: default
-spec:
-  image: nginx:1.27
-  tier: gold
-";
+fn widget(namespace: &str) -> String {
+    format!(
+        "apiVersion: demo.operator-upgrade.dev/v1alpha1\nkind: Widget\nmetadata:\n  name: w1\n  namespace: {namespace}\nspec:\n  image: nginx:1.27\n  tier: gold\n"
+    )
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kubectl_drives_the_simulator() {
+async fn kubectl_drives_the_cluster(cluster: TestCluster) {
     if !kubectl_available() {
         return;
     }
-    let sim = Sim::start(Scenario { tick_ms: 20, ..Scenario::default() }).await.unwrap();
+    let namespace = cluster.namespace("kubectl").await;
+    let ns = namespace.as_str();
     let dir = tempfile::tempdir().unwrap();
-    let widget = dir.path().join("widget.yaml");
-    std::fs::write(&widget, WIDGET).unwrap();
+    let widget_file = dir.path().join("widget.yaml");
+    std::fs::write(&widget_file, widget(ns)).unwrap();
 
-    let table = ok(&sim, &["get", "namespaces"]);
+    let table = ok(&cluster, &["get", "namespaces"]);
     assert!(table.starts_with("NAME") && table.contains("kube-system"), "{table}");
 
-    ok(&sim, &["apply", "--server-side", "-f", &demo_file("v1.0.0/crds.yaml")]);
-    ok(&sim, &["wait", "--for=condition=Established", "crd/widgets.demo.operator-upgrade.dev", "--timeout=20s"]);
-    ok(&sim, &["apply", "--server-side", "-f", widget.to_str().unwrap()]);
-    let yaml = ok(&sim, &["get", "widget", "w1", "-o", "yaml", "--show-managed-fields"]);
+    ok(&cluster, &["apply", "--server-side", "-f", &demo_file("v1.0.0/crds.yaml")]);
+    ok(&cluster, &["wait", "--for=condition=Established", "crd/widgets.demo.operator-upgrade.dev", "--timeout=20s"]);
+    ok(&cluster, &["apply", "--server-side", "-f", widget_file.to_str().unwrap()]);
+    let yaml = ok(&cluster, &["-n", ns, "get", "widget", "w1", "-o", "yaml", "--show-managed-fields"]);
     assert!(
         yaml.contains("tier: gold") && yaml.contains("manager: kubectl") && yaml.contains("operation: Apply"),
         "{yaml}"
     );
 
-    ok(&sim, &["label", "widget", "w1", "team=blue"]);
-    ok(&sim, &["annotate", "widget", "w1", "note=hello"]);
-    ok(&sim, &["patch", "widget", "w1", "--type=merge", "-p", r#"{"spec":{"replicas":3}}"#]);
-    let yaml = ok(&sim, &["get", "widget", "w1", "-o", "yaml"]);
+    ok(&cluster, &["-n", ns, "label", "widget", "w1", "team=blue"]);
+    ok(&cluster, &["-n", ns, "annotate", "widget", "w1", "note=hello"]);
+    ok(&cluster, &["-n", ns, "patch", "widget", "w1", "--type=merge", "-p", r#"{"spec":{"replicas":3}}"#]);
+    let yaml = ok(&cluster, &["-n", ns, "get", "widget", "w1", "-o", "yaml"]);
     assert!(yaml.contains("team: blue") && yaml.contains("note: hello") && yaml.contains("replicas: 3"), "{yaml}");
-    let selected = ok(&sim, &["get", "widgets", "-l", "team=blue", "-o", "name"]);
+    let selected = ok(&cluster, &["-n", ns, "get", "widgets", "-l", "team=blue", "-o", "name"]);
     assert_eq!(selected.trim(), "widget.demo.operator-upgrade.dev/w1");
 
-    ok(&sim, &["apply", "--server-side", "-f", &demo_file("v1.0.0/operator.yaml")]);
-    let rollout = ok(&sim, &["rollout", "status", "deployment/demo-operator", "-n", "demo-system", "--timeout=60s"]);
+    ok(&cluster, &["apply", "--server-side", "-f", &demo_file("v1.0.0/operator.yaml")]);
+    let rollout =
+        ok(&cluster, &["rollout", "status", "deployment/demo-operator", "-n", "demo-system", "--timeout=60s"]);
     assert!(rollout.contains("successfully rolled out"), "{rollout}");
 
     let mut watch = Command::new("kubectl")
         .arg("--kubeconfig")
-        .arg(sim.kubeconfig_path())
-        .args(["get", "configmaps", "-w", "--output-watch-events"])
+        .arg(cluster.kubeconfig_path())
+        .args(["-n", ns, "get", "configmaps", "--field-selector=metadata.name=watched", "-w", "--output-watch-events"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -91,12 +98,12 @@ async fn kubectl_drives_the_simulator() {
     let config_map = dir.path().join("configmap.yaml");
     std::fs::write(
         &config_map,
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: watched\n  namespace: default\ndata:\n  k: v\n",
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: watched\n  namespace: {ns}\ndata:\n  k: v\n"),
     )
     .unwrap();
-    ok(&sim, &["apply", "--server-side", "-f", config_map.to_str().unwrap()]);
-    ok(&sim, &["label", "configmap", "watched", "seen=yes"]);
-    ok(&sim, &["delete", "configmap", "watched"]);
+    ok(&cluster, &["apply", "--server-side", "-f", config_map.to_str().unwrap()]);
+    ok(&cluster, &["-n", ns, "label", "configmap", "watched", "seen=yes"]);
+    ok(&cluster, &["-n", ns, "delete", "configmap", "watched"]);
     let deadline = Instant::now() + Duration::from_secs(20);
     while !lines.is_finished() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
@@ -112,7 +119,8 @@ async fn kubectl_drives_the_simulator() {
         "{lines:?}"
     );
 
-    ok(&sim, &["delete", "widget", "w1"]);
-    let gone = kubectl(&sim, &["get", "widget", "w1"]);
+    ok(&cluster, &["-n", ns, "delete", "widget", "w1"]);
+    let gone = kubectl(&cluster, &["-n", ns, "get", "widget", "w1"]);
     assert!(!gone.status.success() && String::from_utf8_lossy(&gone.stderr).contains("NotFound"));
 }
+on_both_clusters!(kubectl_drives_the_cluster, Scenario { tick_ms: 20, ..Scenario::default() });

@@ -1,0 +1,183 @@
+//! One test body, two clusters: the built-in simulator and the real control plane that
+//! `controlplane/run.sh` starts (etcd, kube-apiserver, kube-controller-manager on loopback). A test written
+//! with [`on_both_clusters!`] runs once against each; without the real control plane its `real` half skips
+//! with a message naming the script that enables it.
+//!
+//! The real cluster is shared by every test of a run and outlives it, so a test names what it creates with
+//! [`TestCluster::unique`] and works in its own namespace.
+#![allow(dead_code)] // Each test crate uses its own part of this module.
+
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::Client;
+use operator_upgrade::sim::{Scenario, Sim, SimHandle};
+use std::future::Future;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The environment variable `controlplane/run.sh` sets to the real control plane's kubeconfig.
+pub const REAL_KUBECONFIG_ENV: &str = "OPERATOR_UPGRADE_REAL_KUBECONFIG";
+
+/// Which kind of cluster a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The built-in simulator, started for this test.
+    Sim,
+    /// The real control plane, shared by the run.
+    Real,
+}
+
+/// A cluster a test runs against, with a client, its kubeconfig and a suffix that keeps names unique.
+pub struct TestCluster {
+    /// Which kind of cluster this is.
+    pub backend: Backend,
+    client: Client,
+    kubeconfig: PathBuf,
+    sim: Option<SimHandle>,
+    suffix: String,
+}
+
+impl TestCluster {
+    /// A fresh simulator with `scenario`.
+    pub async fn sim(scenario: Scenario) -> TestCluster {
+        let sim = Sim::start(scenario).await.expect("the simulator starts");
+        TestCluster {
+            backend: Backend::Sim,
+            client: sim.client(),
+            kubeconfig: sim.kubeconfig_path().to_owned(),
+            sim: Some(sim),
+            suffix: random_suffix(),
+        }
+    }
+
+    /// The real control plane, or None (with a visible skip message) when `controlplane/run.sh` did not
+    /// start one for this run.
+    pub async fn real(test: &str) -> Option<TestCluster> {
+        let Some(path) = std::env::var_os(REAL_KUBECONFIG_ENV) else {
+            // Written past the test harness's capture so the skip is visible in a plain `cargo test`.
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped {test} on the real control plane: run `controlplane/run.sh cargo test` to enable it"
+            );
+            return None;
+        };
+        let kubeconfig = PathBuf::from(path);
+        let config = Kubeconfig::read_from(&kubeconfig).expect("the control plane's kubeconfig reads");
+        let config = kube::Config::from_custom_kubeconfig(config, &KubeConfigOptions::default())
+            .await
+            .expect("the control plane's kubeconfig is valid");
+        let client = Client::try_from(config).expect("a client for the control plane");
+        Some(TestCluster { backend: Backend::Real, client, kubeconfig, sim: None, suffix: random_suffix() })
+    }
+
+    /// A client for the cluster.
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
+    /// The kubeconfig file that reaches the cluster (for kubectl and the tool as a process).
+    pub fn kubeconfig_path(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// The simulator, for tests that set faults or read its state; None on the real cluster.
+    pub fn sim_handle(&self) -> Option<&SimHandle> {
+        self.sim.as_ref()
+    }
+
+    /// True on the real control plane.
+    pub fn is_real(&self) -> bool {
+        self.backend == Backend::Real
+    }
+
+    /// `base` made unique to this test, for names of cluster-scoped objects and namespaces.
+    pub fn unique(&self, base: &str) -> String {
+        format!("{base}-{}", self.suffix)
+    }
+
+    /// Creates a namespace of this test's own and waits until Pods can be created in it (the real server's
+    /// ServiceAccount admission needs the `default` account, which kube-controller-manager creates).
+    pub async fn namespace(&self, base: &str) -> String {
+        let name = self.unique(base);
+        let namespaces: Api<Namespace> = Api::all(self.client());
+        let namespace: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
+        namespaces.create(&PostParams::default(), &namespace).await.expect("the test namespace is created");
+        if self.is_real() {
+            let accounts: Api<ServiceAccount> = Api::namespaced(self.client(), &name);
+            eventually("the namespace's default service account", || async {
+                accounts.get_opt("default").await.ok().flatten()
+            })
+            .await;
+        }
+        name
+    }
+
+    /// Creates a CRD and waits until it is Established and its names accepted, as a client must on a real
+    /// server before it uses the new resource.
+    pub async fn create_crd(&self, crd: &CustomResourceDefinition) -> CustomResourceDefinition {
+        let crds: Api<CustomResourceDefinition> = Api::all(self.client());
+        crds.create(&PostParams::default(), crd).await.expect("the CRD is created");
+        let name = crd.metadata.name.clone().unwrap();
+        self.wait_established(&name).await
+    }
+
+    /// Waits until the CRD `name` is Established with its names accepted, and returns it.
+    pub async fn wait_established(&self, name: &str) -> CustomResourceDefinition {
+        let crds: Api<CustomResourceDefinition> = Api::all(self.client());
+        eventually(&format!("CRD {name} Established"), || async {
+            let crd = crds.get(name).await.ok()?;
+            let conditions = crd.status.as_ref()?.conditions.as_ref()?;
+            let is_true = |kind: &str| conditions.iter().any(|c| c.type_ == kind && c.status == "True");
+            (is_true("Established") && is_true("NamesAccepted")).then_some(crd)
+        })
+        .await
+    }
+}
+
+fn random_suffix() -> String {
+    // Unique across tests of one run and across runs against the same long-lived control plane.
+    format!("{:08x}", fastrand::u32(..))
+}
+
+/// Polls `check` until it returns Some, for up to 60 seconds (the real server's controllers are slower
+/// than the simulator's).
+pub async fn eventually<T, F: Future<Output = Option<T>>>(what: &str, mut check: impl FnMut() -> F) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Defines `mod NAME { sim, real }` (declare this module with `#[macro_use] mod common;`): the async test body `NAME(cluster)` run once against a fresh simulator
+/// started with `scenario` (the default scenario when omitted) and once against the real control plane.
+#[allow(unused_macros)] // Not every test crate has tests on both clusters.
+macro_rules! on_both_clusters {
+    ($name:ident) => {
+        on_both_clusters!($name, operator_upgrade::sim::Scenario::default());
+    };
+    ($name:ident, $scenario:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sim() {
+                super::$name(crate::common::TestCluster::sim($scenario).await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn real() {
+                if let Some(cluster) = crate::common::TestCluster::real(stringify!($name)).await {
+                    super::$name(cluster).await;
+                }
+            }
+        }
+    };
+}
