@@ -229,6 +229,40 @@ fn directories_are_read_recursively_and_bad_input_names_file_document_and_line()
     assert!(error.to_string().contains("expected a Kubernetes object"), "{error}");
 }
 
+/// A directory of manifests often holds YAML that is not an object (a Prometheus scrape config is a top-level
+/// sequence): such documents are skipped, counted with the documents without apiVersion/kind and named in the
+/// text output, in YAML and JSON alike; a document that does not parse stays an error.
+#[test]
+fn documents_that_are_not_mappings_are_skipped_and_named() {
+    let dir = fixture_root().join("required");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    std::fs::copy(dir.join("objects.yaml"), tmp.path().join("objects.yaml")).expect("copy");
+    let scrape = "- job_name: prometheus\n  static_configs:\n  - targets: [\"localhost:9090\"]\n";
+    std::fs::write(tmp.path().join("prometheus-additional.yaml"), scrape).expect("write");
+    std::fs::write(tmp.path().join("values.json"), "[1, 2, 3]\n").expect("write");
+    let report = validate(&dir.join("crd.yaml"), &[tmp.path().to_owned()]);
+    assert_eq!(report.summary.checked, 3);
+    assert_eq!(report.summary.ignored_documents, 2);
+    let skipped: Vec<(&str, &str)> = report
+        .summary
+        .not_objects
+        .iter()
+        .map(|s| (Path::new(&s.file).file_name().unwrap().to_str().unwrap(), s.found))
+        .collect();
+    assert_eq!(skipped, [("prometheus-additional.yaml", "a sequence"), ("values.json", "a sequence")]);
+
+    let mut cmd = Command::cargo_bin("operator-upgrade").expect("binary built");
+    cmd.args(["validate", "--color", "never", "--fail-on", "never", "--crds"]).arg(dir.join("crd.yaml"));
+    let assert = cmd.arg("--objects").arg(tmp.path()).assert().code(0);
+    let out = String::from_utf8(assert.get_output().stdout.clone()).expect("utf-8");
+    assert!(out.contains("Skipped 2 document(s) that are not Kubernetes objects"), "{out}");
+    assert!(out.contains("prometheus-additional.yaml: document 1 (line 1), a sequence"), "{out}");
+
+    std::fs::write(tmp.path().join("broken.yaml"), "- [unclosed\n").expect("write");
+    let error = validate_paths(&validator(&dir.join("crd.yaml")), &[tmp.path().to_owned()]).expect_err("syntax");
+    assert!(error.to_string().contains("broken.yaml: document 1, line"), "{error}");
+}
+
 // ---- the command line ----
 
 fn validate_command(fixture: &str) -> Command {

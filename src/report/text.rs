@@ -154,6 +154,7 @@ fn summary(out: &mut String, report: &PlanReport<'_>) {
         "Compared {} CRDs with {} ({} added, {} removed, {} changed).",
         s.inputs.crds_old, s.inputs.crds_new, s.inputs.crds_added, s.inputs.crds_removed, s.inputs.crds_changed
     );
+    super::validation::write_not_objects(out, &s.inputs.not_objects);
     if s.hidden > 0 {
         let _ = writeln!(out, "{} findings below {} hidden (--min-severity).", s.hidden, s.min_severity);
     }

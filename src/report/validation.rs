@@ -7,6 +7,7 @@ use super::markdown::{cell, icon};
 use super::text::paint;
 use super::{OutputFormat, SeverityCounts};
 use crate::findings::{object_verdict, FindingCode, ObjectFinding, Severity, Verdict};
+use crate::manifest::SkippedDocument;
 use crate::schema::validate::{ValidationReport, ValidationSummary};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -157,6 +158,7 @@ impl<'a> ValidationView<'a> {
             s.ignored_documents,
             s.files
         );
+        write_not_objects(out, &s.not_objects);
         for (crd, counts) in &s.crds {
             let _ = writeln!(
                 out,
@@ -234,6 +236,17 @@ impl<'a> ValidationView<'a> {
             let _ = writeln!(out, "\n_{} findings below {} hidden._", self.summary.hidden, self.summary.min_severity);
         }
         out
+    }
+}
+
+/// Names the documents skipped because they are not mappings (they are in the ignored count already).
+pub(super) fn write_not_objects(out: &mut String, skipped: &[SkippedDocument]) {
+    if skipped.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "Skipped {} document(s) that are not Kubernetes objects (not mappings):", skipped.len());
+    for document in skipped {
+        let _ = writeln!(out, "  {document}");
     }
 }
 

@@ -3,6 +3,7 @@
 
 use super::{ObjectClass, ObjectOutcome};
 use crate::findings::{sort_object_findings, FindingCode, ObjectFinding, Severity};
+use crate::manifest::SkippedDocument;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -30,8 +31,11 @@ pub struct ValidationSummary {
     pub unknown_kind: usize,
     /// Objects of built-in kinds (and CRDs themselves): not custom resources of the set, not checked.
     pub not_custom: usize,
-    /// Documents that are mappings without `apiVersion` and `kind`: not objects.
+    /// Documents that are not objects: mappings without `apiVersion` and `kind`, and documents that are not
+    /// mappings at all.
     pub ignored_documents: usize,
+    /// Of those, the documents that are not mappings (a scrape config, a list of values), by file and line.
+    pub not_objects: Vec<SkippedDocument>,
     /// The CRDs the objects were checked against.
     pub crds_known: usize,
     /// Counts per CRD (`metadata.name`), for CRDs with at least one object.
@@ -130,6 +134,12 @@ impl ReportBuilder {
         self.report.summary.ignored_documents += 1;
     }
 
+    /// Counts a document that is not a mapping, and remembers where it is.
+    pub fn add_not_object(&mut self, skipped: SkippedDocument) {
+        self.report.summary.ignored_documents += 1;
+        self.report.summary.not_objects.push(skipped);
+    }
+
     /// Adds everything another builder collected.
     pub fn merge(&mut self, other: ReportBuilder) {
         let (mine, theirs) = (&mut self.report.summary, other.report.summary);
@@ -140,6 +150,7 @@ impl ReportBuilder {
         mine.unknown_kind += theirs.unknown_kind;
         mine.not_custom += theirs.not_custom;
         mine.ignored_documents += theirs.ignored_documents;
+        mine.not_objects.extend(theirs.not_objects);
         for (crd, counts) in theirs.crds {
             mine.crds.entry(crd).or_default().merge(counts);
         }
@@ -151,6 +162,7 @@ impl ReportBuilder {
         self.report.summary.files = files;
         self.report.summary.crds_known = crds_known;
         sort_object_findings(&mut self.report.findings);
+        self.report.summary.not_objects.sort();
         self.report
     }
 }
