@@ -147,13 +147,16 @@ impl<'a> ValidationView<'a> {
         let s = self.summary.counts;
         let _ = writeln!(
             out,
-            "Checked {} of {} objects against {} CRDs: {} with findings; {} of an unknown kind, {} built-in or CRD \
-             objects not checked, {} documents without apiVersion/kind ignored ({} file(s) read).",
+            "Checked {} of {} objects against {} CRDs ({}): {} with findings; {} of a kind missing from a known \
+             group, {} of other projects' groups and {} built-in or CRD objects not checked, {} documents that are \
+             not objects ignored ({} file(s) read).",
             s.checked,
             s.objects,
             s.crds_known,
+            if s.old_crds_known { "defaults compared with the old CRDs" } else { "old CRDs not given" },
             s.objects_with_findings,
             s.unknown_kind,
+            s.other_group,
             s.not_custom,
             s.ignored_documents,
             s.files
@@ -190,8 +193,9 @@ impl<'a> ValidationView<'a> {
         let s = self.summary.counts;
         let _ = writeln!(
             out,
-            "Checked {} of {} objects against {} CRDs; {} with findings, {} of an unknown kind.\n",
-            s.checked, s.objects, s.crds_known, s.objects_with_findings, s.unknown_kind
+            "Checked {} of {} objects against {} CRDs; {} with findings, {} of a kind missing from a known group, \
+             {} of other projects' groups.\n",
+            s.checked, s.objects, s.crds_known, s.objects_with_findings, s.unknown_kind, s.other_group
         );
         if !s.crds.is_empty() {
             let _ = writeln!(out, "| CRD | kind | objects | with findings | losing data | breaking | warning | info |");

@@ -27,8 +27,14 @@ pub struct ValidationSummary {
     pub checked: usize,
     /// Objects with at least one finding.
     pub objects_with_findings: usize,
-    /// Objects of a custom-looking group that no CRD of the set defines (`object-kind-unknown`).
+    /// Objects of a kind no CRD of the new set defines, in a group the CRDs define (or of a kind the old CRDs
+    /// defined): their CRD may have been removed (`object-kind-unknown`, warning).
     pub unknown_kind: usize,
+    /// Objects of a custom-looking group no CRD of the set belongs to: another project's API, not checked
+    /// (`object-kind-unknown`, info).
+    pub other_group: usize,
+    /// Whether the old release's CRDs were known, so defaults were compared with the old ones.
+    pub old_crds_known: bool,
     /// Objects of built-in kinds (and CRDs themselves): not custom resources of the set, not checked.
     pub not_custom: usize,
     /// Documents that are not objects: mappings without `apiVersion` and `kind`, and documents that are not
@@ -124,6 +130,7 @@ impl ReportBuilder {
                 outcome.findings.iter().for_each(|f| counts.count(f.severity));
             }
             ObjectClass::UnknownKind => summary.unknown_kind += 1,
+            ObjectClass::OtherGroup => summary.other_group += 1,
             ObjectClass::NotCustom => summary.not_custom += 1,
         }
         self.report.findings.extend(outcome.findings);
@@ -148,6 +155,7 @@ impl ReportBuilder {
         mine.checked += theirs.checked;
         mine.objects_with_findings += theirs.objects_with_findings;
         mine.unknown_kind += theirs.unknown_kind;
+        mine.other_group += theirs.other_group;
         mine.not_custom += theirs.not_custom;
         mine.ignored_documents += theirs.ignored_documents;
         mine.not_objects.extend(theirs.not_objects);
@@ -158,9 +166,10 @@ impl ReportBuilder {
     }
 
     /// Sorts the findings and records what was read and known.
-    pub fn finish(mut self, files: usize, crds_known: usize) -> ValidationReport {
+    pub fn finish(mut self, files: usize, crds_known: usize, old_crds_known: bool) -> ValidationReport {
         self.report.summary.files = files;
         self.report.summary.crds_known = crds_known;
+        self.report.summary.old_crds_known = old_crds_known;
         sort_object_findings(&mut self.report.findings);
         self.report.summary.not_objects.sort();
         self.report

@@ -59,7 +59,7 @@ pub fn validate_paths(validator: &Validator, paths: &[PathBuf]) -> Result<Valida
     for partial in partials.into_inner().unwrap_or_else(PoisonError::into_inner) {
         report.merge(partial);
     }
-    Ok(report.finish(files.len(), validator.crd_count()))
+    Ok(report.finish(files.len(), validator.crd_count(), validator.knows_old_crds()))
 }
 
 /// Where an input error is, for choosing the first one: file index, document, item (0 for the document itself).
