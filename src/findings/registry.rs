@@ -89,6 +89,7 @@ finding_codes! {
     SelectableFieldsChanged => "selectable-fields-changed", CrdDiff, Info, "field selectors on the kind", "A removed selectable field makes field-selector queries on it fail; an added one only adds a query.";
     SubresourceAdded => "subresource-added", CrdDiff, Info, "writers of status through the main endpoint", "With a status subresource, status written through the main endpoint is ignored and spec through /status is ignored.";
     SubresourceRemoved => "subresource-removed", CrdDiff, Breaking, "clients of the removed subresource", "Requests to a removed /status or /scale endpoint fail with 404.";
+    ScaleSubresourceChanged => "scale-subresource-changed", CrdDiff, Warning, "HorizontalPodAutoscalers, kubectl scale and other clients of /scale", "The scale subresource maps replicas and the label selector to other fields of the object, so scaling through /scale reads and writes different fields from now on (only paths added is info).";
     PreserveUnknownFieldsRemoved => "preserve-unknown-fields-removed", CrdDiff, Breaking, "data in fields the schema does not declare", "Without x-kubernetes-preserve-unknown-fields, undeclared fields are pruned on the next write: silent data loss.";
     PreserveUnknownFieldsAdded => "preserve-unknown-fields-added", CrdDiff, Info, "nothing", "Unknown fields are kept from now on instead of pruned.";
     // versions
