@@ -57,7 +57,8 @@ pub fn run_plan(args: &PlanArgs) -> anyhow::Result<u8> {
     if args.report.output == OutputFormat::Sarif {
         plan.attach_locations();
     }
-    let mut report = PlanReport::new(&plan, args.report.min_severity.into());
+    let (min_severity, detail) = args.report.selection();
+    let mut report = PlanReport::new(&plan, min_severity).with_detail(detail);
     if let Some(loaded) = &plan_file {
         report = report.with_plan_file(loaded);
     }

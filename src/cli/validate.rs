@@ -42,7 +42,8 @@ pub fn run_validate(args: &ValidateArgs) -> anyhow::Result<u8> {
         validator = validator.compared_with(&old.crds);
     }
     let report = validate_paths(&validator, &args.objects).context("cannot read the objects (--objects)")?;
-    let view = ValidationView::new(&report, args.report.min_severity.into());
+    let (min_severity, detail) = args.report.selection();
+    let view = ValidationView::new(&report, min_severity).with_detail(detail);
     let rendered = view.render(args.report.output, args.report.color.enabled());
     args.report.finish(&rendered, report.findings.iter().map(|f| f.severity))
 }
