@@ -18,7 +18,7 @@ use serde::Serialize;
 /// The output formats `plan` can write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
-    /// Grouped by CRD and version, for people.
+    /// For people: warnings and above in full, repeated changes grouped, info one line per code (`-v`: each).
     Text,
     /// The stable machine interface documented in the README.
     Json,
