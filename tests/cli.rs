@@ -157,6 +157,31 @@ fn a_syntax_error_names_file_document_and_line() {
         .stderr(predicate::str::contains("panicked").not());
 }
 
+/// prometheus-operator's `example/` holds a scrape config (a top-level sequence) beside the manifests: `plan`
+/// skips it, counts it and names it instead of stopping.
+#[test]
+fn a_document_that_is_not_a_mapping_is_skipped_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(demo("v1.1.0").join("crds.yaml"), dir.path().join("crds.yaml")).unwrap();
+    let scrape = "- job_name: prometheus\n  static_configs:\n  - targets: [\"localhost:9090\"]\n";
+    std::fs::write(dir.path().join("prometheus-additional.yaml"), scrape).unwrap();
+    let assert = plan()
+        .arg("--from")
+        .arg(demo("v1.0.0"))
+        .arg("--to")
+        .arg(dir.path())
+        .args(["--color", "never", "--fail-on", "never"])
+        .assert()
+        .code(0);
+    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(out.contains("Skipped 1 document(s) that are not Kubernetes objects (not mappings):"), "{out}");
+    assert!(out.contains("prometheus-additional.yaml: document 1 (line 1), a sequence"), "{out}");
+    let assert = plan().arg("--from").arg(demo("v1.0.0")).arg("--to").arg(dir.path()).args(["-o", "json"]).assert();
+    let json = json_of(&assert.get_output().stdout);
+    assert_eq!(json["summary"]["ignored_documents"], 1);
+    assert_eq!(json["summary"]["not_objects"][0]["found"], "a sequence");
+}
+
 #[test]
 fn a_duplicate_crd_names_both_files() {
     let dir = tempfile::tempdir().unwrap();

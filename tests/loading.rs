@@ -105,13 +105,29 @@ fn a_crd_with_a_wrong_field_names_the_document_and_field() {
     assert!(error.contains("spec.versions[0].served"), "{error}");
 }
 
+/// A document that parses but is not a mapping (prometheus-operator's `prometheus-additional.yaml` is a scrape
+/// config, a top-level sequence) is skipped, counted and named; what does not parse, or a malformed `List`,
+/// stays an error.
 #[test]
-fn scalars_and_bad_lists_are_rejected_not_skipped() {
+fn documents_that_are_not_mappings_are_skipped_and_named_bad_lists_are_rejected() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "s.yaml", "just a string\n");
-    assert!(load_side(dir.path()).unwrap_err().to_string().contains("found a string"));
+    write(dir.path(), "a.yaml", &crd("things"));
+    write(dir.path(), "scrape.yaml", "- job_name: prometheus\n  static_configs:\n  - targets: [\"localhost:9090\"]\n");
+    write(dir.path(), "s.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\njust a string\n");
+    let set = load_side(dir.path()).unwrap();
+    assert_eq!(set.crds.len(), 1);
+    assert_eq!(set.ignored.len(), 2, "counted with the documents without apiVersion/kind");
+    let named: Vec<String> = set.not_objects.iter().map(|s| format!("{} {} {}", s.document, s.line, s.found)).collect();
+    assert_eq!(named, ["2 4 a string", "1 1 a sequence"]);
+    assert!(set.not_objects[1].file.ends_with("scrape.yaml"));
+
     write(dir.path(), "s.yaml", "apiVersion: v1\nkind: List\nitems: 3\n");
     assert!(load_side(dir.path()).unwrap_err().to_string().contains("List items must be a sequence"));
+    write(dir.path(), "s.yaml", "apiVersion: v1\nkind: List\nitems: [42]\n");
+    assert!(load_side(dir.path()).unwrap_err().to_string().contains("found a number"));
+    write(dir.path(), "s.yaml", "a: 1\n---\n- [unclosed\n");
+    let error = load_side(dir.path()).unwrap_err().to_string();
+    assert!(error.contains("s.yaml: document 2, line"), "{error}");
 }
 
 #[test]

@@ -61,6 +61,22 @@ fn validate(crds: &Path, objects: &[PathBuf]) -> ValidationReport {
     validate_paths(&validator(crds), objects).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Validates against `crds`, compared with the old release's CRDs at `old` (`validate --old-crds`).
+fn validate_against_old(crds: &Path, old: &Path, objects: &[PathBuf]) -> ValidationReport {
+    let old = load_side(old).unwrap_or_else(|e| panic!("{e}"));
+    validate_paths(&validator(crds).compared_with(&old.crds), objects).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A fixture's report: against `crd.yaml`, compared with `old-crd.yaml` when the fixture has one.
+fn validate_fixture(dir: &Path) -> ValidationReport {
+    let (crd, old, objects) = (dir.join("crd.yaml"), dir.join("old-crd.yaml"), [dir.join("objects.yaml")]);
+    if old.is_file() {
+        validate_against_old(&crd, &old, &objects)
+    } else {
+        validate(&crd, &objects)
+    }
+}
+
 /// Findings with their source file made relative to the fixtures, so snapshots do not depend on the checkout.
 fn portable(mut findings: Vec<ObjectFinding>) -> Vec<ObjectFinding> {
     let root = fixture_root();
@@ -94,7 +110,7 @@ fn every_fixture_meets_its_expectations_and_snapshot() {
     for dir in fixtures() {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         let expect = read_expect(&dir);
-        let report = validate(&dir.join("crd.yaml"), &[dir.join("objects.yaml")]);
+        let report = validate_fixture(&dir);
         let codes: BTreeSet<FindingCode> = report.findings.iter().map(|f| f.code).collect();
         for wanted in &expect.fires {
             if !codes.contains(&code(wanted, &dir)) {
@@ -159,7 +175,11 @@ fn per_crd_counts_add_up() {
     let dir = fixture_root().join("unknown-kinds");
     let report = validate(&dir.join("crd.yaml"), &[dir.join("objects.yaml")]);
     let s = &report.summary;
-    assert_eq!((s.objects, s.checked, s.unknown_kind, s.not_custom, s.ignored_documents), (5, 1, 2, 2, 1));
+    assert_eq!(
+        (s.objects, s.checked, s.unknown_kind, s.other_group, s.not_custom, s.ignored_documents),
+        (5, 1, 1, 1, 2, 1)
+    );
+    assert!(!s.old_crds_known);
     assert_eq!(s.crds["widgets.example.com"].objects, 1);
     assert_eq!(s.objects_with_findings, 2);
 
@@ -229,20 +249,63 @@ fn directories_are_read_recursively_and_bad_input_names_file_document_and_line()
     assert!(error.to_string().contains("expected a Kubernetes object"), "{error}");
 }
 
+/// A directory of manifests often holds YAML that is not an object (a Prometheus scrape config is a top-level
+/// sequence): such documents are skipped, counted with the documents without apiVersion/kind and named in the
+/// text output, in YAML and JSON alike; a document that does not parse stays an error.
+#[test]
+fn documents_that_are_not_mappings_are_skipped_and_named() {
+    let dir = fixture_root().join("required");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    std::fs::copy(dir.join("objects.yaml"), tmp.path().join("objects.yaml")).expect("copy");
+    let scrape = "- job_name: prometheus\n  static_configs:\n  - targets: [\"localhost:9090\"]\n";
+    std::fs::write(tmp.path().join("prometheus-additional.yaml"), scrape).expect("write");
+    std::fs::write(tmp.path().join("values.json"), "[1, 2, 3]\n").expect("write");
+    let report = validate(&dir.join("crd.yaml"), &[tmp.path().to_owned()]);
+    assert_eq!(report.summary.checked, 3);
+    assert_eq!(report.summary.ignored_documents, 2);
+    let skipped: Vec<(&str, &str)> = report
+        .summary
+        .not_objects
+        .iter()
+        .map(|s| (Path::new(&s.file).file_name().unwrap().to_str().unwrap(), s.found))
+        .collect();
+    assert_eq!(skipped, [("prometheus-additional.yaml", "a sequence"), ("values.json", "a sequence")]);
+
+    let mut cmd = Command::cargo_bin("operator-upgrade").expect("binary built");
+    cmd.args(["validate", "--color", "never", "--fail-on", "never", "--crds"]).arg(dir.join("crd.yaml"));
+    let assert = cmd.arg("--objects").arg(tmp.path()).assert().code(0);
+    let out = String::from_utf8(assert.get_output().stdout.clone()).expect("utf-8");
+    assert!(out.contains("Skipped 2 document(s) that are not Kubernetes objects"), "{out}");
+    assert!(out.contains("prometheus-additional.yaml: document 1 (line 1), a sequence"), "{out}");
+
+    std::fs::write(tmp.path().join("broken.yaml"), "- [unclosed\n").expect("write");
+    let error = validate_paths(&validator(&dir.join("crd.yaml")), &[tmp.path().to_owned()]).expect_err("syntax");
+    assert!(error.to_string().contains("broken.yaml: document 1, line"), "{error}");
+}
+
 // ---- the command line ----
 
 fn validate_command(fixture: &str) -> Command {
     let dir = fixture_root().join(fixture);
     let mut cmd = Command::cargo_bin("operator-upgrade").expect("binary built");
     cmd.arg("validate").arg("--crds").arg(dir.join("crd.yaml")).arg("--objects").arg(dir.join("objects.yaml"));
+    if dir.join("old-crd.yaml").is_file() {
+        cmd.arg("--old-crds").arg(dir.join("old-crd.yaml"));
+    }
     cmd
 }
 
 #[test]
 fn exit_codes_follow_fail_on() {
-    // Only warnings: 0 by default, 1 with --fail-on warning.
-    validate_command("defaults").assert().code(0);
-    validate_command("defaults").args(["--fail-on", "warning"]).assert().code(1);
+    // Only warnings (defaults new or changed since the old CRDs): 0 by default, 1 with --fail-on warning.
+    validate_command("defaults-against-old-crds").assert().code(0);
+    validate_command("defaults-against-old-crds").args(["--fail-on", "warning"]).assert().code(1);
+    // Without the old CRDs the same defaults are info.
+    validate_command("defaults").args(["--fail-on", "warning"]).assert().code(0);
+    let mut missing = Command::cargo_bin("operator-upgrade").expect("binary built");
+    let dir = fixture_root().join("defaults");
+    missing.arg("validate").arg("--crds").arg(dir.join("crd.yaml")).arg("--objects").arg(dir.join("objects.yaml"));
+    missing.args(["--old-crds", "/no/such/old"]).assert().code(2).stderr(predicates::str::contains("--old-crds"));
     // Data loss is breaking: 1 by default, 0 with --fail-on never.
     validate_command("pruning").assert().code(1);
     validate_command("pruning").args(["--fail-on", "never"]).assert().code(0);
@@ -309,14 +372,20 @@ fn corpus() -> Option<PathBuf> {
     }
 }
 
-/// Certificates and Issuers exported from a cert-manager v1.18.5 cluster, checked against every later release:
-/// valid where they were written, then the defaults v1.19.0 adds to `issuerRef` (which re-issued certificates in
-/// real clusters), nothing for v1.19.1 and v1.20.0, and v1.21.0's exactly-one-of rule on `spec.venafi`.
+/// Certificates and Issuers exported from a cert-manager v1.18.5 cluster, checked against every later release
+/// with the v1.18.5 CRDs as the old ones: valid where they were written, then the defaults v1.19.0 adds to
+/// `issuerRef` (which re-issued certificates in real clusters), nothing for v1.19.1 and v1.20.0, and v1.21.0's
+/// exactly-one-of rule on `spec.venafi`. Without the old CRDs the same defaults are only `info`.
 #[test]
 fn cert_manager_objects_across_releases() {
     let Some(corpus) = corpus() else { return };
     let objects = [fixture_root().join("corpus/cert-manager-v1.18.5-objects.yaml")];
-    let check = |release: &str| validate(&corpus.join("cert-manager").join(release), &objects);
+    let old = corpus.join("cert-manager/v1.18.5");
+    let check = |release: &str| validate_against_old(&corpus.join("cert-manager").join(release), &old, &objects);
+    let without_old = validate(&corpus.join("cert-manager/v1.19.0"), &objects);
+    let severities: BTreeSet<(&str, Severity)> =
+        without_old.findings.iter().map(|f| (f.code.as_str(), f.severity)).collect();
+    assert_eq!(severities, BTreeSet::from([("default-applied", Severity::Info)]));
     let summary = |report: &ValidationReport| -> Vec<(String, String, String, Severity)> {
         report
             .findings

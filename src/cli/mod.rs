@@ -11,7 +11,7 @@ pub use validate::{run_validate, ValidateArgs};
 
 use crate::findings::Severity;
 use crate::manifest::{load_side, ManifestSet};
-use crate::report::OutputFormat;
+use crate::report::{Detail, OutputFormat};
 use crate::sim::{kubeconfig_text, Scenario, Sim};
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -85,15 +85,33 @@ pub struct ReportArgs {
     /// Exit 1 when any finding is at or above this severity.
     #[arg(long, value_enum, default_value_t = FailOn::Breaking)]
     pub fail_on: FailOn,
-    /// Hide findings below this severity (they are still counted, and still count for --fail-on).
-    #[arg(long, value_enum, default_value_t = MinSeverity::Info)]
-    pub min_severity: MinSeverity,
+    /// Text output: show every finding at or above this severity, one by one, instead of the default (warnings
+    /// and above in full, info one line per code per CRD). Hidden findings are still counted and still count for
+    /// --fail-on. JSON, markdown and SARIF always carry every finding.
+    #[arg(long, value_enum)]
+    pub min_severity: Option<MinSeverity>,
+    /// Text output: show every finding one by one (the same as --min-severity info).
+    #[arg(long, short = 'v', conflicts_with = "min_severity")]
+    pub verbose: bool,
     /// Colour the text output.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 }
 
 impl ReportArgs {
+    /// What the output shows: the threshold and how much detail. Only the text output is shaped by
+    /// `--min-severity` and `-v`; the machine formats and markdown keep every finding.
+    pub(crate) fn selection(&self) -> (Severity, Detail) {
+        match (self.output, self.min_severity, self.verbose) {
+            (OutputFormat::Text, Some(min), _) => (min.into(), Detail::Every),
+            (OutputFormat::Text, None, true) => (Severity::Info, Detail::Every),
+            (OutputFormat::Text, None, false) => (Severity::Info, Detail::Summary),
+            (OutputFormat::Json | OutputFormat::Markdown | OutputFormat::Sarif, _, _) => {
+                (Severity::Info, Detail::Every)
+            }
+        }
+    }
+
     /// Writes a rendered report to standard output and returns the exit code for the counted severities.
     pub(crate) fn finish(&self, rendered: &str, mut severities: impl Iterator<Item = Severity>) -> anyhow::Result<u8> {
         write_stdout(rendered)?;

@@ -46,17 +46,19 @@ pub fn run_plan(args: &PlanArgs) -> anyhow::Result<u8> {
     let to = release_path(args.to.as_ref(), plan_file.as_ref(), |p| &p.to_path)?;
     let (old, new) = rayon::join(|| load(&from, "--from"), || load(&to, "--to"));
     let flow = plan_file.as_ref().map(flow_settings).unwrap_or_else(FlowSettings::default);
-    let new = new?;
-    let mut plan = Plan::build_with(&old?, &new, &flow);
+    let (old, new) = (old?, new?);
+    let mut plan = Plan::build_with(&old, &new, &flow);
     if !args.objects.is_empty() {
-        let validator = Validator::new(&new.crds);
+        // The objects live under the old release's CRDs now: defaults are judged against those.
+        let validator = Validator::new(&new.crds).compared_with(&old.crds);
         let report = validate_paths(&validator, &args.objects).context("cannot read the objects (--objects)")?;
         plan.attach_objects(report);
     }
     if args.report.output == OutputFormat::Sarif {
         plan.attach_locations();
     }
-    let mut report = PlanReport::new(&plan, args.report.min_severity.into());
+    let (min_severity, detail) = args.report.selection();
+    let mut report = PlanReport::new(&plan, min_severity).with_detail(detail);
     if let Some(loaded) = &plan_file {
         report = report.with_plan_file(loaded);
     }

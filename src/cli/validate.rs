@@ -13,6 +13,11 @@ pub struct ValidateArgs {
     /// The new release's CRDs: a manifest file or a directory (read recursively).
     #[arg(long, value_name = "PATH")]
     pub crds: PathBuf,
+    /// The old release's CRDs (the ones the objects live under now). With them a default is reported only where
+    /// it is new or changed (a warning), and a kind whose CRD the new release dropped is named; without them a
+    /// default is `info`.
+    #[arg(long, value_name = "PATH")]
+    pub old_crds: Option<PathBuf>,
     /// The existing objects: files or directories of `kubectl get <kinds> -A -o yaml` (or `-o json`) exports,
     /// `List`s, single objects or multi-document files.
     #[arg(long, value_name = "PATH", num_args = 1.., required = true)]
@@ -31,9 +36,14 @@ pub fn run_validate(args: &ValidateArgs) -> anyhow::Result<u8> {
     if new.crds.is_empty() {
         bail!("{}: no CustomResourceDefinitions found", args.crds.display());
     }
-    let validator = Validator::new(&new.crds);
+    let mut validator = Validator::new(&new.crds);
+    if let Some(path) = &args.old_crds {
+        let old = load_side(path).context("cannot load the old CRDs (--old-crds)")?;
+        validator = validator.compared_with(&old.crds);
+    }
     let report = validate_paths(&validator, &args.objects).context("cannot read the objects (--objects)")?;
-    let view = ValidationView::new(&report, args.report.min_severity.into());
+    let (min_severity, detail) = args.report.selection();
+    let view = ValidationView::new(&report, min_severity).with_detail(detail);
     let rendered = view.render(args.report.output, args.report.color.enabled());
     args.report.finish(&rendered, report.findings.iter().map(|f| f.severity))
 }

@@ -142,6 +142,9 @@ pub struct ObjectFinding {
     /// The value concerned: the default readers will now see, or the data that would be pruned.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<Value>,
+    /// The value readers saw before, for a default the old CRDs applied with another value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old: Option<Value>,
     /// Where the object was read from, when it came from a file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceLocation>,
@@ -163,6 +166,7 @@ impl ObjectFinding {
             message: message.into(),
             rule: None,
             value: None,
+            old: None,
             source: None,
         }
     }

@@ -330,7 +330,41 @@ impl Schema {
     pub fn is_embedded_resource(&self) -> bool {
         self.other.get("x-kubernetes-embedded-resource") == Some(&Value::Bool(true))
     }
+
+    /// Whether the node accepts an integer or a string (`x-kubernetes-int-or-string: true`).
+    pub fn is_int_or_string(&self) -> bool {
+        self.other.get(INT_OR_STRING) == Some(&Value::Bool(true))
+    }
+
+    /// The node's type as people name it: `int-or-string`, the `type`, or `any` for a typeless node.
+    pub fn type_name(&self) -> &str {
+        match (self.is_int_or_string(), self.type_.as_deref()) {
+            (true, _) => "int-or-string",
+            (false, Some(type_)) => type_,
+            (false, None) => "any",
+        }
+    }
+
+    /// The node without what spells int-or-string (the keyword, and the `anyOf` of integer and string that
+    /// structural schemas give it) and without a type: what is left to compare once the type change is reported.
+    pub fn without_type(&self) -> Schema {
+        let mut schema = self.clone();
+        schema.other.remove(INT_OR_STRING);
+        let spells_int_or_string = schema.any_of.len() == 2
+            && schema.any_of.iter().all(|branch| {
+                matches!(branch.type_.as_deref(), Some("integer" | "string"))
+                    && Schema { type_: None, ..branch.clone() } == Schema::default()
+            });
+        if spells_int_or_string {
+            schema.any_of.clear();
+        }
+        schema.type_ = None;
+        schema
+    }
 }
+
+/// The keyword of int-or-string nodes.
+const INT_OR_STRING: &str = "x-kubernetes-int-or-string";
 
 /// `additionalProperties`: a boolean or a schema for map values.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

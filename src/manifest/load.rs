@@ -76,6 +76,33 @@ pub enum LoadError {
     },
 }
 
+/// A document that parsed but is not a mapping (a scalar, or a sequence such as a Prometheus scrape config kept
+/// beside the manifests): not a Kubernetes object, so it is skipped, counted and named in reports.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct SkippedDocument {
+    /// The file, as found from the path the user gave.
+    pub file: String,
+    /// 1-based position of the document in the file.
+    pub document: usize,
+    /// 1-based line the document starts on.
+    pub line: usize,
+    /// What the document is instead of a mapping (`a sequence`, `a string`, ...).
+    pub found: &'static str,
+}
+
+impl SkippedDocument {
+    /// A skipped document at `at`, holding a value of the given kind.
+    pub fn new(at: &DocumentRef, found: &'static str) -> SkippedDocument {
+        SkippedDocument { file: at.file.display().to_string(), document: at.document, line: at.line, found }
+    }
+}
+
+impl fmt::Display for SkippedDocument {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: document {} (line {}), {}", self.file, self.document, self.line, self.found)
+    }
+}
+
 /// A CRD read from a release, with where it was found.
 #[derive(Debug, Clone)]
 pub struct LoadedCrd {
@@ -103,9 +130,11 @@ pub struct ManifestSet {
     pub crds: BTreeMap<String, LoadedCrd>,
     /// Every other Kubernetes object, in file order.
     pub objects: Vec<Object>,
-    /// Documents that are mappings without `apiVersion` and `kind` (Helm values, Chart.yaml, ...): not
-    /// objects, so not diffed, but counted so nothing vanishes silently.
+    /// Documents that are not objects, so not diffed, but counted so nothing vanishes silently: mappings
+    /// without `apiVersion` and `kind` (Helm values, Chart.yaml, ...) and documents that are not mappings.
     pub ignored: Vec<DocumentRef>,
+    /// Of those, the documents that are not mappings at all (named in reports: a file that is not a manifest).
+    pub not_objects: Vec<SkippedDocument>,
     /// The files read, sorted.
     pub files: Vec<PathBuf>,
 }
@@ -126,6 +155,7 @@ pub fn load_side(path: &Path) -> Result<ManifestSet, LoadError> {
         }
         set.objects.extend(contents.objects);
         set.ignored.extend(contents.ignored);
+        set.not_objects.extend(contents.not_objects);
     }
     Ok(set)
 }
@@ -170,11 +200,12 @@ struct FileContents {
     crds: Vec<LoadedCrd>,
     objects: Vec<Object>,
     ignored: Vec<DocumentRef>,
+    not_objects: Vec<SkippedDocument>,
 }
 
 fn load_file(file: &Path) -> Result<FileContents, LoadError> {
     let mut contents = FileContents::default();
-    for_each_document(file, |value, at| classify(value, at, &mut contents, Purpose::Diff))?;
+    for_each_document(file, |value, at| classify_document(value, at, &mut contents, Purpose::Diff))?;
     Ok(contents)
 }
 
@@ -207,7 +238,7 @@ pub fn load_objects(path: &Path) -> Result<Vec<Object>, LoadError> {
     let mut objects = Vec::new();
     for file in manifest_files(path)? {
         let mut contents = FileContents::default();
-        for_each_document(&file, |value, at| classify(value, at, &mut contents, Purpose::Apply))?;
+        for_each_document(&file, |value, at| classify_document(value, at, &mut contents, Purpose::Apply))?;
         objects.extend(contents.objects);
     }
     Ok(objects)
@@ -228,6 +259,24 @@ enum Purpose {
     Apply,
 }
 
+/// A whole document: one that parses but is not a mapping is skipped (and named), not an error.
+fn classify_document(
+    value: Value,
+    at: DocumentRef,
+    contents: &mut FileContents,
+    purpose: Purpose,
+) -> Result<(), LoadError> {
+    match value {
+        Value::Null | Value::Object(_) => classify(value, at, contents, purpose),
+        other => {
+            contents.not_objects.push(SkippedDocument::new(&at, json_kind(&other)));
+            contents.ignored.push(at);
+            Ok(())
+        }
+    }
+}
+
+/// A document or a `List` item; an item that is not a mapping is an error (the `List` is malformed).
 fn classify(value: Value, at: DocumentRef, contents: &mut FileContents, purpose: Purpose) -> Result<(), LoadError> {
     let map = match value {
         Value::Null => return Ok(()),

@@ -12,6 +12,6 @@ pub use crd::{
     ServiceReference, Subresources, ValidationRule, WebhookConversion,
 };
 pub(crate) use load::json_kind;
-pub use load::{load_objects, load_side, DocumentRef, LoadError, LoadedCrd, ManifestSet, Object};
+pub use load::{load_objects, load_side, DocumentRef, LoadError, LoadedCrd, ManifestSet, Object, SkippedDocument};
 pub use locate::line_of_schema_path;
 pub use selector::{LabelSelector, Requirement, SelectorError, SelectorOperator};

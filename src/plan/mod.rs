@@ -7,7 +7,7 @@ pub mod flow;
 pub mod steps;
 
 use crate::findings::{Finding, FindingCode, OperatorFinding, Severity, SourceLocation, Verdict};
-use crate::manifest::{line_of_schema_path, DocumentRef, ManifestSet};
+use crate::manifest::{line_of_schema_path, DocumentRef, ManifestSet, SkippedDocument};
 use crate::schema::diff_crd_sets;
 use crate::schema::validate::ValidationReport;
 use serde::Serialize;
@@ -59,8 +59,10 @@ pub struct InputSummary {
     pub objects_old: usize,
     /// Non-CRD objects on the new side.
     pub objects_new: usize,
-    /// Documents without `apiVersion`/`kind`, skipped on either side.
+    /// Documents that are not objects (without `apiVersion`/`kind`, or not mappings), skipped on either side.
     pub ignored_documents: usize,
+    /// Of those, the documents that are not mappings at all, by file, document and line.
+    pub not_objects: Vec<SkippedDocument>,
 }
 
 impl Plan {
@@ -103,6 +105,7 @@ impl Plan {
             objects_old: old.objects.len(),
             objects_new: new.objects.len(),
             ignored_documents: old.ignored.len() + new.ignored.len(),
+            not_objects: old.not_objects.iter().chain(&new.not_objects).cloned().collect(),
         };
         Plan { findings, operator_findings, lint, steps, refusals, objects: None, inputs, sources }
     }

@@ -1,6 +1,6 @@
 //! The markdown output, for a pull-request comment: the verdict first, then one table per CRD.
 
-use super::{location_of, PlanReport};
+use super::{group, location_of, PlanReport};
 use crate::findings::{OperatorFinding, Severity};
 use std::fmt::Write;
 
@@ -22,8 +22,11 @@ pub(super) fn cell(text: &str) -> String {
 pub(super) fn render(report: &PlanReport<'_>) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "### operator-upgrade plan\n\n**{}**\n", report.verdict_line());
+    // The same change in many places is one row; every finding is in exactly one row.
+    let (repeated, alone) = group::repeated(&report.findings);
+    repeated_table(&mut out, &repeated);
     let mut current_crd: Option<&str> = None;
-    for finding in &report.findings {
+    for finding in alone {
         if current_crd != Some(finding.crd.as_str()) {
             let _ = writeln!(out, "\n#### `{}`\n\n| severity | code | where | what |\n|---|---|---|---|", finding.crd);
             current_crd = Some(&finding.crd);
@@ -50,6 +53,26 @@ pub(super) fn render(report: &PlanReport<'_>) -> String {
         let _ = writeln!(out, "\n_{} findings below {} hidden._", s.hidden, s.min_severity);
     }
     out
+}
+
+fn repeated_table(out: &mut String, repeated: &[group::Repeated<'_>]) {
+    if repeated.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n#### Repeated changes\n\n| severity | code | change | where |\n|---|---|---|---|");
+    for group in repeated {
+        let places: Vec<String> = group.places().iter().map(|place| cell(place)).collect();
+        let _ = writeln!(
+            out,
+            "| {} {} | `{}` | {} ({} places) | {} |",
+            icon(group.severity),
+            group.severity,
+            group.code,
+            cell(&group.shape),
+            group.members.len(),
+            places.join("<br>")
+        );
+    }
 }
 
 fn operator_table(out: &mut String, title: &str, findings: &[&OperatorFinding]) {

@@ -1,5 +1,6 @@
 //! Renderers for people and machines: text, JSON, markdown and SARIF, all from one [`PlanReport`].
 
+mod group;
 mod json;
 mod markdown;
 mod sarif;
@@ -17,7 +18,7 @@ use serde::Serialize;
 /// The output formats `plan` can write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
-    /// Grouped by CRD and version, for people.
+    /// For people: warnings and above in full, repeated changes grouped, info one line per code (`-v`: each).
     Text,
     /// The stable machine interface documented in the README.
     Json,
@@ -25,6 +26,17 @@ pub enum OutputFormat {
     Markdown,
     /// SARIF 2.1.0 for code scanning.
     Sarif,
+}
+
+/// How much of the findings the text output shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Detail {
+    /// Every finding at or above the threshold, one by one (`-v`, `--min-severity`, and every other format).
+    #[default]
+    Every,
+    /// The text default: warnings and above in full with repeated changes grouped, info one line per code per
+    /// CRD (count and an example), so a typical plan fits on one screen.
+    Summary,
 }
 
 /// What a report shows: the findings at or above a threshold, with counts of everything.
@@ -50,6 +62,9 @@ pub struct PlanReport<'a> {
     pub plan_file: Option<PlanFileView>,
     /// Counts.
     pub summary: ReportSummary<'a>,
+    /// How much the text output shows.
+    #[serde(skip)]
+    pub detail: Detail,
 }
 
 /// The plan file as reports show it.
@@ -146,7 +161,15 @@ impl<'a> PlanReport<'a> {
             steps: &plan.steps,
             objects,
             plan_file: None,
+            detail: Detail::Every,
         }
+    }
+
+    /// Sets how much the text output shows (for the objects section too).
+    pub fn with_detail(mut self, detail: Detail) -> PlanReport<'a> {
+        self.detail = detail;
+        self.objects = self.objects.map(|view| view.with_detail(detail));
+        self
     }
 
     /// Adds the plan file to the report, so its resolved settings are part of the output.

@@ -5,8 +5,9 @@
 
 use super::markdown::{cell, icon};
 use super::text::paint;
-use super::{OutputFormat, SeverityCounts};
+use super::{Detail, OutputFormat, SeverityCounts};
 use crate::findings::{object_verdict, FindingCode, ObjectFinding, Severity, Verdict};
+use crate::manifest::SkippedDocument;
 use crate::schema::validate::{ValidationReport, ValidationSummary};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -21,6 +22,9 @@ pub struct ValidationView<'a> {
     pub findings: Vec<&'a ObjectFinding>,
     /// Counts.
     pub summary: ValidationViewSummary<'a>,
+    /// How much the text output shows.
+    #[serde(skip)]
+    pub detail: Detail,
 }
 
 /// The `summary` object of the JSON output.
@@ -57,7 +61,14 @@ impl<'a> ValidationView<'a> {
                 counts: &report.summary,
             },
             findings,
+            detail: Detail::Every,
         }
+    }
+
+    /// Sets how much the text output shows.
+    pub fn with_detail(mut self, detail: Detail) -> ValidationView<'a> {
+        self.detail = detail;
+        self
     }
 
     /// Renders in the given format; `color` only affects text. SARIF is not offered for objects (callers refuse it).
@@ -111,12 +122,19 @@ impl<'a> ValidationView<'a> {
         }
         let mut current_crd: Option<Option<&str>> = None;
         let mut current_object: Option<(&str, Option<&str>, &str)> = None;
+        let summarised = |f: &ObjectFinding| self.detail == Detail::Summary && f.severity == Severity::Info;
         for finding in &self.findings {
             let crd = finding.crd.as_deref();
             if current_crd != Some(crd) {
+                if let Some(previous) = current_crd {
+                    self.info_lines(&mut out, previous, color);
+                }
                 let _ = writeln!(out, "{}{}", if current_crd.is_some() { "\n" } else { "" }, crd_heading(crd, self));
                 current_crd = Some(crd);
                 current_object = None;
+            }
+            if summarised(finding) {
+                continue;
             }
             let object = (
                 finding.object.api_version.as_str(),
@@ -134,6 +152,9 @@ impl<'a> ValidationView<'a> {
                 let _ = writeln!(out, "             rule: {rule}");
             }
         }
+        if let Some(last) = current_crd {
+            self.info_lines(&mut out, last, color);
+        }
         if !self.findings.is_empty() {
             out.push('\n');
         }
@@ -142,21 +163,50 @@ impl<'a> ValidationView<'a> {
         out
     }
 
+    /// In the summary, the info findings of one CRD: one line per code, with how many objects and an example.
+    fn info_lines(&self, out: &mut String, crd: Option<&str>, color: bool) {
+        if self.detail != Detail::Summary {
+            return;
+        }
+        let infos: Vec<&ObjectFinding> =
+            self.findings.iter().copied().filter(|f| f.crd.as_deref() == crd && f.severity == Severity::Info).collect();
+        let codes: BTreeSet<FindingCode> = infos.iter().map(|f| f.code).collect();
+        for code in codes {
+            let of_code: Vec<&&ObjectFinding> = infos.iter().filter(|f| f.code == code).collect();
+            let example = of_code[0];
+            let objects: BTreeSet<(&str, Option<&str>, &str)> = of_code
+                .iter()
+                .map(|f| (f.object.api_version.as_str(), f.object.namespace.as_deref(), f.object.name.as_str()))
+                .collect();
+            let place = format!("{} {} {}", example.object.kind, example.object.display_name(), example.path);
+            let what = match of_code.len() {
+                1 => format!("{place}: {}", example.message),
+                count => format!("{count} findings on {} object(s), e.g. {place}", objects.len()),
+            };
+            let label = paint(&format!("{:<8}", Severity::Info.as_str()), Severity::Info, color);
+            let _ = writeln!(out, "  {label} {:<26} {what}", code.as_str());
+        }
+    }
+
     fn text_counts(&self, out: &mut String) {
         let s = self.summary.counts;
         let _ = writeln!(
             out,
-            "Checked {} of {} objects against {} CRDs: {} with findings; {} of an unknown kind, {} built-in or CRD \
-             objects not checked, {} documents without apiVersion/kind ignored ({} file(s) read).",
+            "Checked {} of {} objects against {} CRDs ({}): {} with findings; {} of a kind missing from a known \
+             group, {} of other projects' groups and {} built-in or CRD objects not checked, {} documents that are \
+             not objects ignored ({} file(s) read).",
             s.checked,
             s.objects,
             s.crds_known,
+            if s.old_crds_known { "defaults compared with the old CRDs" } else { "old CRDs not given" },
             s.objects_with_findings,
             s.unknown_kind,
+            s.other_group,
             s.not_custom,
             s.ignored_documents,
             s.files
         );
+        write_not_objects(out, &s.not_objects);
         for (crd, counts) in &s.crds {
             let _ = writeln!(
                 out,
@@ -169,6 +219,9 @@ impl<'a> ValidationView<'a> {
                 counts.warning,
                 counts.info
             );
+        }
+        if self.detail == Detail::Summary && self.summary.severities.info > 0 {
+            let _ = writeln!(out, "Info findings are shown one line per code (-v shows each).");
         }
         if self.summary.hidden > 0 {
             let _ = writeln!(
@@ -188,8 +241,9 @@ impl<'a> ValidationView<'a> {
         let s = self.summary.counts;
         let _ = writeln!(
             out,
-            "Checked {} of {} objects against {} CRDs; {} with findings, {} of an unknown kind.\n",
-            s.checked, s.objects, s.crds_known, s.objects_with_findings, s.unknown_kind
+            "Checked {} of {} objects against {} CRDs; {} with findings, {} of a kind missing from a known group, \
+             {} of other projects' groups.\n",
+            s.checked, s.objects, s.crds_known, s.objects_with_findings, s.unknown_kind, s.other_group
         );
         if !s.crds.is_empty() {
             let _ = writeln!(out, "| CRD | kind | objects | with findings | losing data | breaking | warning | info |");
@@ -234,6 +288,17 @@ impl<'a> ValidationView<'a> {
             let _ = writeln!(out, "\n_{} findings below {} hidden._", self.summary.hidden, self.summary.min_severity);
         }
         out
+    }
+}
+
+/// Names the documents skipped because they are not mappings (they are in the ignored count already).
+pub(super) fn write_not_objects(out: &mut String, skipped: &[SkippedDocument]) {
+    if skipped.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "Skipped {} document(s) that are not Kubernetes objects (not mappings):", skipped.len());
+    for document in skipped {
+        let _ = writeln!(out, "  {document}");
     }
 }
 

@@ -5,7 +5,7 @@ use crate::findings::{sort_findings, Finding, FindingCode, Severity};
 use crate::manifest::{ConversionStrategy, Crd, CrdVersion, LoadedCrd};
 use rayon::prelude::*;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Diffs two sides' CRDs, matched by `metadata.name`; the findings are sorted.
 pub fn diff_crd_sets(old: &BTreeMap<String, LoadedCrd>, new: &BTreeMap<String, LoadedCrd>) -> Vec<Finding> {
@@ -250,6 +250,7 @@ impl CrdDiff<'_> {
         }
         subresource_changes(version, "status", &old.subresources.status, &new.subresources.status, &mut push);
         subresource_changes(version, "scale", &old.subresources.scale, &new.subresources.scale, &mut push);
+
         if old.additional_printer_columns != new.additional_printer_columns {
             let names = |v: &CrdVersion| {
                 json!(v.additional_printer_columns.iter().filter_map(|c| c.get("name").cloned()).collect::<Vec<_>>())
@@ -283,6 +284,7 @@ impl CrdDiff<'_> {
             }
             local.push(finding);
         }
+        local.extend(scale_paths_changed(&self.new.name, version, old, new));
         self.findings.extend(local);
         self.schema(old, new);
     }
@@ -338,7 +340,8 @@ fn subresource_changes(
             Some(json!(name)),
             None,
         ),
-        (true, true) if old != new => push(
+        // The scale subresource's paths have their own rule (`scale_paths_changed`).
+        (true, true) if old != new && !(name == "scale" && both_objects(old, new)) => push(
             FindingCode::SchemaChanged,
             format!("{name} subresource of {version} reconfigured"),
             old.clone(),
@@ -346,6 +349,40 @@ fn subresource_changes(
         ),
         _ => {}
     }
+}
+
+fn both_objects(old: &Option<Value>, new: &Option<Value>) -> bool {
+    matches!((old, new), (Some(Value::Object(_)), Some(Value::Object(_))))
+}
+
+/// `scale-subresource-changed`: the scale subresource's paths differ. Only paths added (a label selector for
+/// autoscalers) changes nothing existing: info.
+fn scale_paths_changed(crd: &str, version: &str, old: &CrdVersion, new: &CrdVersion) -> Option<Finding> {
+    let (Some(Value::Object(before)), Some(Value::Object(after))) = (&old.subresources.scale, &new.subresources.scale)
+    else {
+        return None;
+    };
+    let keys: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    let changed: Vec<String> = keys
+        .into_iter()
+        .filter(|key| before.get(*key) != after.get(*key))
+        .map(|key| {
+            let shown = |value: Option<&Value>| {
+                value.map_or("none".to_owned(), |v| v.as_str().map_or(v.to_string(), str::to_owned))
+            };
+            format!("{key} {} -> {}", shown(before.get(key)), shown(after.get(key)))
+        })
+        .collect();
+    if changed.is_empty() {
+        return None;
+    }
+    let only_added = before.iter().all(|(key, value)| after.get(key) == Some(value));
+    let message = format!("scale subresource of {version} changed: {}", changed.join(", "));
+    let finding = Finding::new(FindingCode::ScaleSubresourceChanged, crd, message)
+        .in_version(version)
+        .values(old.subresources.scale.clone(), new.subresources.scale.clone());
+    // Adding a path (labelSelectorPath for autoscalers) leaves every existing use of /scale as it was.
+    Some(if only_added { finding.with_severity(Severity::Info) } else { finding })
 }
 
 /// `schema-diverged-without-conversion`: the new CRD serves versions whose schemas differ beyond

@@ -83,9 +83,18 @@ impl Walk<'_> {
     }
 
     fn node(&mut self, path: &str, old: &Schema, new: &Schema, context: Context) {
+        if old.is_int_or_string() != new.is_int_or_string() {
+            self.int_or_string_changed(path, old, new);
+            // One change, one finding: the keyword and the anyOf spelling int-or-string are part of it.
+            return self.keywords_and_children(path, &old.without_type(), &new.without_type(), context);
+        }
         if self.type_changed(path, old, new) {
             return;
         }
+        self.keywords_and_children(path, old, new, context);
+    }
+
+    fn keywords_and_children(&mut self, path: &str, old: &Schema, new: &Schema, context: Context) {
         self.documentation(path, old, new);
         self.format(path, old, new);
         self.enumeration(path, old, new);
@@ -104,6 +113,17 @@ impl Walk<'_> {
         self.items(path, old, new, context);
         self.additional_properties(path, old, new, context);
         self.combinators(path, old, new, context);
+    }
+
+    /// A node that gains or loses int-or-string: one `type-changed`. Every integer (or string) stays valid when
+    /// gaining it, and losing it rejects only values of the other type, so it is a warning either way.
+    fn int_or_string_changed(&mut self, path: &str, old: &Schema, new: &Schema) {
+        let (old_type, new_type) = (old.type_name(), new.type_name());
+        let message = format!("type of {} changed from {old_type} to {new_type}", shown(path));
+        let finding = self.emit(FindingCode::TypeChanged, path, message);
+        finding.old = Some(json!(old_type));
+        finding.new = Some(json!(new_type));
+        finding.severity = Severity::Warning;
     }
 
     /// Reports a type change; returns true when the node is incompatible and its children are not compared.

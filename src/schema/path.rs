@@ -12,9 +12,49 @@ pub fn child_property_path(parent: &str, name: &str) -> String {
     }
 }
 
+/// The value at a concrete object path as [`child_property_path`] and array indexes write it
+/// (`.spec.list[2]["a.b"]`; `""` or `.` is the object itself), if the object has one there.
+pub fn value_at<'v>(root: &'v serde_json::Value, path: &str) -> Option<&'v serde_json::Value> {
+    let mut rest = if path == "." { "" } else { path };
+    let mut value = root;
+    while !rest.is_empty() {
+        if let Some(after_dot) = rest.strip_prefix('.') {
+            let end = after_dot.find(['.', '[']).unwrap_or(after_dot.len());
+            value = value.get(&after_dot[..end])?;
+            rest = &after_dot[end..];
+        } else if rest.starts_with("[\"") {
+            // The name is a JSON string: read exactly one, escapes included.
+            let mut stream = serde_json::Deserializer::from_str(&rest[1..]).into_iter::<String>();
+            let name = stream.next()?.ok()?;
+            let consumed = 1 + stream.byte_offset();
+            value = value.get(name.as_str())?;
+            rest = rest[consumed..].strip_prefix(']')?;
+        } else {
+            let inner = rest.strip_prefix('[')?;
+            let end = inner.find(']')?;
+            value = value.get(inner[..end].parse::<usize>().ok()?)?;
+            rest = &inner[end + 1..];
+        }
+    }
+    Some(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_are_found_at_the_paths_findings_print() {
+        let object = serde_json::json!({"spec": {"list": [{"a": 1}, {"b.c/d": {"e\"f": 2}}], "x-y": true}});
+        assert_eq!(value_at(&object, "."), Some(&object));
+        assert_eq!(value_at(&object, ".spec.list[0].a"), Some(&serde_json::json!(1)));
+        assert_eq!(value_at(&object, ".spec.x-y"), Some(&serde_json::json!(true)));
+        let quoted = format!("{}{}", child_property_path(".spec.list[1]", "b.c/d"), "[\"e\\\"f\"]");
+        assert_eq!(value_at(&object, &quoted), Some(&serde_json::json!(2)));
+        assert_eq!(value_at(&object, ".spec.list[2]"), None);
+        assert_eq!(value_at(&object, ".spec.missing.deeper"), None);
+        assert_eq!(value_at(&object, ".spec[\"unclosed"), None);
+    }
 
     #[test]
     fn plain_and_quoted_names() {

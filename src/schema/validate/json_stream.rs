@@ -81,6 +81,32 @@ impl<'de> Visitor<'de> for TopLevel<'_, '_> {
         Ok(())
     }
 
+    // Anything but a mapping is sent whole, for the worker to skip as a document that is not an object.
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        let value = Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+        self.whole(value)
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<(), E> {
+        self.whole(Value::Bool(value))
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<(), E> {
+        self.whole(Value::from(value))
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<(), E> {
+        self.whole(Value::from(value))
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<(), E> {
+        self.whole(Value::from(value))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<(), E> {
+        self.whole(Value::from(value))
+    }
+
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut fields = Map::new();
         let mut streamed = false;
@@ -98,6 +124,13 @@ impl<'de> Visitor<'de> for TopLevel<'_, '_> {
         if !streamed {
             self.batcher.push(Unit::Parsed { value: Value::Object(fields), origin: self.origin });
         }
+        Ok(())
+    }
+}
+
+impl TopLevel<'_, '_> {
+    fn whole<E>(self, value: Value) -> Result<(), E> {
+        self.batcher.push(Unit::Parsed { value, origin: self.origin });
         Ok(())
     }
 }

@@ -11,6 +11,7 @@
 //! ([`validate_paths`] streams them, in parallel), or a live cluster.
 
 mod admission;
+mod baseline;
 pub mod cel;
 mod compiled;
 mod fast_yaml;
@@ -29,6 +30,7 @@ pub use stream::validate_paths;
 use crate::findings::{FindingCode, Keyword, ObjectFinding, ObjectRef, Severity, Side, SourceLocation};
 use crate::manifest::{ConversionStrategy, Crd, LoadedCrd, Schema};
 use crate::schema::values::{apply_defaults_collecting, prune_collecting, prune_non_nullable_nulls};
+use baseline::{default_finding, unknown_kind_finding, Baseline, GroupKnowledge, OldCrds};
 use cel::{CelOutcome, CelRules};
 use compiled::Node;
 use serde_json::Value;
@@ -43,6 +45,8 @@ pub struct Validator {
     /// group -> kind -> index into `crds`.
     kinds: HashMap<String, HashMap<String, usize>>,
     crds: Vec<CrdEntry>,
+    /// The old release's CRDs, when known: what readers saw before, and which CRDs the new set lost.
+    old: Option<OldCrds>,
 }
 
 #[derive(Debug)]
@@ -75,8 +79,11 @@ pub struct ObjectOutcome {
 pub enum ObjectClass {
     /// A CRD of the set defines its kind (`metadata.name` of the CRD).
     Checked(String),
-    /// Its group looks like a custom resource's, but no CRD of the set defines the kind.
+    /// Its group is one the CRDs define (or the old CRDs defined its kind), but no CRD of the new set defines the
+    /// kind: its CRD may have been removed from the release.
     UnknownKind,
+    /// Its group looks like a custom resource's but no CRD of the set belongs to it: another project's API.
+    OtherGroup,
     /// A built-in kind (core or `*.k8s.io` group) or a CRD itself: not a custom resource of the set, not checked.
     NotCustom,
 }
@@ -94,7 +101,19 @@ impl Validator {
                 CrdEntry::new(crd)
             })
             .collect();
-        Validator { kinds, crds }
+        Validator { kinds, crds, old: None }
+    }
+
+    /// Judges against the old release's CRDs too: a default both releases apply alike is no finding, a new or
+    /// changed one is a warning, and a kind the old set defined but the new one lacks is named.
+    pub fn compared_with(mut self, old: &BTreeMap<String, LoadedCrd>) -> Validator {
+        self.old = Some(OldCrds::new(old));
+        self
+    }
+
+    /// Whether the old release's CRDs are known ([`Validator::compared_with`]).
+    pub fn knows_old_crds(&self) -> bool {
+        self.old.is_some()
     }
 
     /// How many CRDs the validator knows.
@@ -132,7 +151,8 @@ impl Validator {
             if let Some(compiled) = entry.compiled(index) {
                 let version_name = &entry.crd.versions[index].name;
                 let context = FindingContext { crd: &entry.crd, version: version_name, object: &reference };
-                findings.extend(check_against(&entry.crd, compiled, object, &context));
+                let old_schema = self.old.as_ref().map(|old| old.schema_for(&reference));
+                findings.extend(check_against(&entry.crd, compiled, object, &context, old_schema));
             }
         }
         let crd_name = entry.crd.name.clone();
@@ -151,15 +171,18 @@ impl Validator {
         if is_built_in_group(reference.group()) || reference.kind == "CustomResourceDefinition" {
             return ObjectOutcome { object: reference, class: ObjectClass::NotCustom, findings: Vec::new() };
         }
-        let message = format!(
-            "no CRD of the new set defines {} in group {}: the object cannot be checked, and the new release may \
-             not manage it",
-            reference.kind,
-            reference.group()
-        );
-        let finding =
-            ObjectFinding::new(FindingCode::ObjectKindUnknown, reference.clone(), ".", message).at_source(source);
-        ObjectOutcome { object: reference, class: ObjectClass::UnknownKind, findings: vec![finding] }
+        let known = GroupKnowledge {
+            new_kinds: self
+                .kinds
+                .get(reference.group())
+                .map(|kinds| kinds.keys().map(String::as_str).collect())
+                .unwrap_or_default(),
+            old_crd: self.old.as_ref().and_then(|old| old.crd_for(&reference)).map(|crd| crd.name.as_str()),
+        };
+        let finding = unknown_kind_finding(&reference, &known, source);
+        let class =
+            if finding.severity >= Severity::Warning { ObjectClass::UnknownKind } else { ObjectClass::OtherGroup };
+        ObjectOutcome { object: reference, class, findings: vec![finding] }
     }
 }
 
@@ -236,11 +259,13 @@ impl FindingContext<'_> {
 }
 
 /// Prunes, defaults and validates one object as the API server would on its next write.
+/// `old_schema` is `None` without the old CRDs, `Some(None)` when they do not define the object's kind.
 fn check_against(
     crd: &Crd,
     compiled: &CompiledVersion,
     mut object: Value,
     at: &FindingContext<'_>,
+    old_schema: Option<Option<&Schema>>,
 ) -> Vec<ObjectFinding> {
     let mut findings = Vec::new();
     if !crd.preserve_unknown_fields {
@@ -249,8 +274,17 @@ fn check_against(
         }
         prune_non_nullable_nulls(&mut object, &compiled.schema);
     }
-    for applied in apply_defaults_collecting(&mut object, &compiled.schema).into_iter().filter(|a| !a.nested) {
-        findings.push(default_finding(at, &applied.path, applied.value));
+    // What the object read as before is only needed when the old CRDs define its kind.
+    let before_defaults = old_schema.flatten().map(|schema| (object.clone(), schema));
+    let applied: Vec<_> =
+        apply_defaults_collecting(&mut object, &compiled.schema).into_iter().filter(|a| !a.nested).collect();
+    if !applied.is_empty() {
+        let baseline = match (old_schema, before_defaults) {
+            (_, Some((before, schema))) => Baseline::old(before, schema),
+            (Some(None), None) => Baseline::KindIsNew,
+            (None, _) | (Some(Some(_)), None) => Baseline::Unknown,
+        };
+        findings.extend(applied.into_iter().filter_map(|applied| default_finding(at, applied, &baseline)));
     }
     findings.extend(structural::validate(&compiled.root, &object).into_iter().map(|v| violation_finding(at, v)));
     if !compiled.cel.is_empty() {
@@ -277,30 +311,6 @@ fn pruned_finding(at: &FindingContext<'_>, path: String, value: Value) -> Object
         Side::Spec => finding,
         // Status is rewritten by the operator, which no longer writes an undeclared field: nothing users wrote is lost.
         Side::Status => finding.with_severity(Severity::Warning),
-    }
-}
-
-fn default_finding(at: &FindingContext<'_>, path: &str, value: Value) -> ObjectFinding {
-    let message = format!(
-        "{path} is unset and now reads as {} (the new default); the value is written back on the next update",
-        shown(&value)
-    );
-    let is_zero = is_zero_value(&value);
-    let finding = at.finding(FindingCode::DefaultApplied, path, message).with_value(value);
-    // A zero-value default is indistinguishable from unset for Go readers (the design's zero-value rule).
-    if is_zero {
-        finding.with_severity(Severity::Info)
-    } else {
-        finding
-    }
-}
-
-fn is_zero_value(value: &Value) -> bool {
-    match value {
-        Value::String(text) => text.is_empty(),
-        Value::Bool(flag) => !flag,
-        Value::Number(number) => number.as_f64() == Some(0.0),
-        _ => false,
     }
 }
 

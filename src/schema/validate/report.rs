@@ -3,6 +3,7 @@
 
 use super::{ObjectClass, ObjectOutcome};
 use crate::findings::{sort_object_findings, FindingCode, ObjectFinding, Severity};
+use crate::manifest::SkippedDocument;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -26,12 +27,21 @@ pub struct ValidationSummary {
     pub checked: usize,
     /// Objects with at least one finding.
     pub objects_with_findings: usize,
-    /// Objects of a custom-looking group that no CRD of the set defines (`object-kind-unknown`).
+    /// Objects of a kind no CRD of the new set defines, in a group the CRDs define (or of a kind the old CRDs
+    /// defined): their CRD may have been removed (`object-kind-unknown`, warning).
     pub unknown_kind: usize,
+    /// Objects of a custom-looking group no CRD of the set belongs to: another project's API, not checked
+    /// (`object-kind-unknown`, info).
+    pub other_group: usize,
+    /// Whether the old release's CRDs were known, so defaults were compared with the old ones.
+    pub old_crds_known: bool,
     /// Objects of built-in kinds (and CRDs themselves): not custom resources of the set, not checked.
     pub not_custom: usize,
-    /// Documents that are mappings without `apiVersion` and `kind`: not objects.
+    /// Documents that are not objects: mappings without `apiVersion` and `kind`, and documents that are not
+    /// mappings at all.
     pub ignored_documents: usize,
+    /// Of those, the documents that are not mappings (a scrape config, a list of values), by file and line.
+    pub not_objects: Vec<SkippedDocument>,
     /// The CRDs the objects were checked against.
     pub crds_known: usize,
     /// Counts per CRD (`metadata.name`), for CRDs with at least one object.
@@ -120,6 +130,7 @@ impl ReportBuilder {
                 outcome.findings.iter().for_each(|f| counts.count(f.severity));
             }
             ObjectClass::UnknownKind => summary.unknown_kind += 1,
+            ObjectClass::OtherGroup => summary.other_group += 1,
             ObjectClass::NotCustom => summary.not_custom += 1,
         }
         self.report.findings.extend(outcome.findings);
@@ -130,6 +141,12 @@ impl ReportBuilder {
         self.report.summary.ignored_documents += 1;
     }
 
+    /// Counts a document that is not a mapping, and remembers where it is.
+    pub fn add_not_object(&mut self, skipped: SkippedDocument) {
+        self.report.summary.ignored_documents += 1;
+        self.report.summary.not_objects.push(skipped);
+    }
+
     /// Adds everything another builder collected.
     pub fn merge(&mut self, other: ReportBuilder) {
         let (mine, theirs) = (&mut self.report.summary, other.report.summary);
@@ -138,8 +155,10 @@ impl ReportBuilder {
         mine.checked += theirs.checked;
         mine.objects_with_findings += theirs.objects_with_findings;
         mine.unknown_kind += theirs.unknown_kind;
+        mine.other_group += theirs.other_group;
         mine.not_custom += theirs.not_custom;
         mine.ignored_documents += theirs.ignored_documents;
+        mine.not_objects.extend(theirs.not_objects);
         for (crd, counts) in theirs.crds {
             mine.crds.entry(crd).or_default().merge(counts);
         }
@@ -147,10 +166,12 @@ impl ReportBuilder {
     }
 
     /// Sorts the findings and records what was read and known.
-    pub fn finish(mut self, files: usize, crds_known: usize) -> ValidationReport {
+    pub fn finish(mut self, files: usize, crds_known: usize, old_crds_known: bool) -> ValidationReport {
         self.report.summary.files = files;
         self.report.summary.crds_known = crds_known;
+        self.report.summary.old_crds_known = old_crds_known;
         sort_object_findings(&mut self.report.findings);
+        self.report.summary.not_objects.sort();
         self.report
     }
 }

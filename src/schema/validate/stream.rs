@@ -16,7 +16,7 @@ use super::report::{ReportBuilder, ValidationReport};
 use super::split::read_yaml;
 use super::Validator;
 use crate::findings::SourceLocation;
-use crate::manifest::{json_kind, DocumentRef, LoadError};
+use crate::manifest::{json_kind, DocumentRef, LoadError, SkippedDocument};
 use serde::Deserialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -59,7 +59,7 @@ pub fn validate_paths(validator: &Validator, paths: &[PathBuf]) -> Result<Valida
     for partial in partials.into_inner().unwrap_or_else(PoisonError::into_inner) {
         report.merge(partial);
     }
-    Ok(report.finish(files.len(), validator.crd_count()))
+    Ok(report.finish(files.len(), validator.crd_count(), validator.knows_old_crds()))
 }
 
 /// Where an input error is, for choosing the first one: file index, document, item (0 for the document itself).
@@ -274,6 +274,11 @@ fn classify(value: Value, origin: &Origin, validator: &Validator, builder: &mut 
     let mut fields = match value {
         Value::Null => return Ok(()),
         Value::Object(fields) => fields,
+        // A whole document that is not a mapping is not an object (a scrape config beside the manifests).
+        other if origin.item.is_none() => {
+            builder.add_not_object(SkippedDocument::new(&origin.document_ref(), json_kind(&other)));
+            return Ok(());
+        }
         other => return Err(invalid(format!("expected a Kubernetes object (a mapping), found {}", json_kind(&other)))),
     };
     let text = |key: &str| fields.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();

@@ -52,6 +52,7 @@ fn object_schema(properties: Value) -> Value {
     json!({"type": "object", "properties": properties})
 }
 
+const INFO: Severity = Severity::Info;
 const WARNING: Severity = Severity::Warning;
 const BREAKING: Severity = Severity::Breaking;
 
@@ -182,13 +183,13 @@ fn list_type_set_and_map_with_two_keys_are_unique() {
     }));
     let ok = json!({"hosts": ["a", "b"], "ports": [{"port": 80}, {"port": 80, "protocol": "UDP"}]});
     // The defaulted protocol (TCP) tells the two entries apart.
-    assert_eq!(summary(&findings(schema.clone(), ok)), [("default-applied", ".spec.ports[0].protocol", WARNING)]);
+    assert_eq!(summary(&findings(schema.clone(), ok)), [("default-applied", ".spec.ports[0].protocol", INFO)]);
     let bad = json!({"hosts": ["a", "a"], "ports": [{"port": 80, "protocol": "TCP"}, {"port": 80}]});
     let found = findings(schema, bad);
     assert_eq!(
         summary(&found),
         [
-            ("default-applied", ".spec.ports[1].protocol", WARNING),
+            ("default-applied", ".spec.ports[1].protocol", INFO),
             ("duplicate-list-key", ".spec.hosts[1]", WARNING),
             ("duplicate-list-key", ".spec.ports[1]", WARNING)
         ]
@@ -215,19 +216,63 @@ fn pruning_reports_the_data_lost_and_respects_preserved_subtrees() {
 }
 
 #[test]
-fn defaults_report_the_outermost_value_and_zero_values_as_info() {
+fn defaults_report_the_outermost_value_and_without_old_crds_are_info() {
     let schema = object_schema(json!({
         "tls": {"type": "object", "default": {}, "properties": {"enabled": {"type": "boolean", "default": true}}},
         "retries": {"type": "integer", "default": 0},
         "mode": {"type": "string", "default": "auto"}
     }));
     let found = findings(schema, json!({"mode": "manual"}));
-    assert_eq!(
-        summary(&found),
-        [("default-applied", ".spec.retries", Severity::Info), ("default-applied", ".spec.tls", WARNING)]
-    );
+    // Without the old CRDs nobody can tell a new default from one the API server has always applied.
+    assert_eq!(summary(&found), [("default-applied", ".spec.retries", INFO), ("default-applied", ".spec.tls", INFO)]);
     let tls = found.iter().find(|f| f.path == ".spec.tls").and_then(|f| f.value.clone());
     assert_eq!(tls, Some(json!({"enabled": true})), "the value readers see, nested defaults included");
+    assert!(found[0].message.contains("would read as 0"), "{}", found[0].message);
+}
+
+/// With the old CRDs: a default both apply alike is no finding, a new one a warning (info for a zero value), a
+/// changed one a warning with the old value, and a kind the old CRDs do not define has always had its defaults.
+#[test]
+fn defaults_against_the_old_crds_report_only_what_changes() {
+    let new_schema = object_schema(json!({
+        "same": {"type": "string", "default": "a"},
+        "added": {"type": "string", "default": "b"},
+        "added_zero": {"type": "integer", "default": 0},
+        "changed": {"type": "integer", "default": 5},
+        "nested": {"type": "object", "default": {}, "properties": {"depth": {"type": "integer", "default": 2}}}
+    }));
+    let old_schema = object_schema(json!({
+        "same": {"type": "string", "default": "a"},
+        "added": {"type": "string"},
+        "changed": {"type": "integer", "default": 3},
+        "nested": {"type": "object", "default": {}, "properties": {"depth": {"type": "integer", "default": 1}}}
+    }));
+    let validator = Validator::new(&crd_with(new_schema.clone(), None, json!([]))).compared_with(&crd_with(
+        old_schema,
+        None,
+        json!([]),
+    ));
+    assert!(validator.knows_old_crds());
+    let found = validator.validate(&widget(json!({})), None);
+    assert_eq!(
+        summary(&found),
+        [
+            ("default-applied", ".spec.added", WARNING),
+            ("default-applied", ".spec.added_zero", INFO),
+            ("default-applied", ".spec.changed", WARNING),
+            ("default-applied", ".spec.nested", WARNING)
+        ]
+    );
+    let changed = found.iter().find(|f| f.path == ".spec.changed").expect("changed");
+    assert_eq!((changed.old.clone(), changed.value.clone()), (Some(json!(3)), Some(json!(5))));
+    let nested = found.iter().find(|f| f.path == ".spec.nested").expect("nested");
+    assert_eq!(nested.old, Some(json!({"depth": 1})));
+
+    // Old CRDs that do not define the kind: the kind is new in this release.
+    let unrelated = BTreeMap::new();
+    let validator = Validator::new(&crd_with(new_schema, None, json!([]))).compared_with(&unrelated);
+    let found = validator.validate(&widget(json!({})), None);
+    assert!(found.iter().all(|f| f.severity == INFO && f.message.contains("old CRDs do not define")), "{found:?}");
 }
 
 #[test]
@@ -307,10 +352,17 @@ fn unserved_versions_name_the_migration_target_and_are_checked_there_without_con
 #[test]
 fn objects_of_other_kinds_are_unknown_or_not_custom() {
     let validator = Validator::new(&crd_with(object_schema(json!({})), None, json!([])));
-    let unknown =
+    // Another project's group: not a risk.
+    let other =
         validator.check(json!({"apiVersion": "other.io/v1", "kind": "Gadget", "metadata": {"name": "g"}}), None);
+    assert_eq!(other.class, ObjectClass::OtherGroup);
+    assert_eq!(summary(&other.findings), [("object-kind-unknown", ".", INFO)]);
+    // A kind missing from a group the set defines: its CRD may have been removed.
+    let unknown =
+        validator.check(json!({"apiVersion": "example.com/v1", "kind": "Gadget", "metadata": {"name": "g"}}), None);
     assert_eq!(unknown.class, ObjectClass::UnknownKind);
     assert_eq!(summary(&unknown.findings), [("object-kind-unknown", ".", WARNING)]);
+    assert!(unknown.findings[0].message.contains("Gadget.example.com"), "{}", unknown.findings[0].message);
     for built_in in
         [json!({"apiVersion": "v1", "kind": "ConfigMap"}), json!({"apiVersion": "apps/v1", "kind": "Deployment"})]
     {
