@@ -103,7 +103,9 @@ async fn oracle(cluster: &TestCluster, pair: &Pair) -> Tally {
     for crd in old.crds.keys().chain(new.crds.keys()) {
         remove_leftover_crd(&client, crd).await;
     }
-    apply_crds(cluster, &pair.old).await.expect("the old CRDs apply");
+    if let Err((crd, refusal)) = apply_crds(cluster, &pair.old).await {
+        panic!("the old release's CRD {crd} does not apply: {refusal}");
+    }
 
     let mut tally = Tally::default();
     let mut created = Vec::new();
@@ -118,13 +120,25 @@ async fn oracle(cluster: &TestCluster, pair: &Pair) -> Tally {
         }
     }
 
-    if let Err(rejected) = apply_crds(cluster, &pair.new).await {
-        // The only reason the API server refuses a CRD update of a release is a blocker the plan names.
-        let plan = operator_upgrade::plan::Plan::build(&old, &new);
-        assert!(
-            plan.findings.iter().any(|f| f.severity == Severity::Blocker),
-            "the new CRDs were rejected ({rejected}) but the plan has no blocker"
-        );
+    // The API server refuses the new CRDs exactly when the plan has a blocker (a stored version dropped,
+    // an immutable field changed).
+    let plan = operator_upgrade::plan::Plan::build(&old, &new);
+    let blockers: BTreeSet<String> =
+        plan.findings.iter().filter(|f| f.severity == Severity::Blocker).map(|f| f.crd.clone()).collect();
+    let update = apply_crds(cluster, &pair.new).await;
+    let refused: BTreeSet<String> = match &update {
+        Ok(()) => BTreeSet::new(),
+        Err((crd, _)) => [crd.clone()].into(),
+    };
+    // The CRDs are applied in order and the first refusal stops: the plan must name that CRD a blocker.
+    let predicted: BTreeSet<String> = match &update {
+        Ok(()) => blockers.clone(),
+        Err((crd, _)) => blockers.iter().filter(|b| *b == crd).cloned().collect(),
+    };
+    let (server, predicted) =
+        (Verdict { rejected: refused, ..Verdict::default() }, Verdict { rejected: predicted, ..Verdict::default() });
+    tally.add(Comparison { object: "the new release's CRDs".to_owned(), stage: "crd-update", server, predicted });
+    if update.is_err() {
         return tally;
     }
     // The API server swaps a CRD's handler asynchronously after the update.
@@ -285,8 +299,9 @@ fn child_field(parent: &str, key: &str) -> String {
     }
 }
 
-/// Applies a release's CRDs (server-side, as the tool would) and waits until each is Established.
-async fn apply_crds(cluster: &TestCluster, release: &Path) -> Result<(), String> {
+/// Applies a release's CRDs (server-side, as the tool would) and waits until each is Established; the
+/// first CRD the API server refuses stops it, named with the refusal.
+async fn apply_crds(cluster: &TestCluster, release: &Path) -> Result<(), (String, String)> {
     let crds: Api<CustomResourceDefinition> = Api::all(cluster.client());
     for object in load_objects(release).expect("the release loads") {
         if object.value["kind"] != "CustomResourceDefinition" {
@@ -298,7 +313,7 @@ async fn apply_crds(cluster: &TestCluster, release: &Path) -> Result<(), String>
         let mut crd = object.value;
         crd["metadata"] = json!({"name": name});
         let params = PatchParams::apply("operator-upgrade-oracle").force();
-        crds.patch(&name, &params, &Patch::Apply(&crd)).await.map_err(|e| format!("{name}: {e}"))?;
+        crds.patch(&name, &params, &Patch::Apply(&crd)).await.map_err(|e| (name.clone(), e.to_string()))?;
         cluster.wait_established(&name).await;
     }
     Ok(())
@@ -485,4 +500,16 @@ async fn cloudnative_pg_v1_29_0_to_v1_30_0() {
         return;
     };
     run_pair(Pair { name: "cloudnative-pg", old, new, objects: vec![samples] }).await;
+}
+
+/// Strimzi 1.0.0 drops v1beta2, the version 0.49.0 stores: the API server refuses the new CRDs, which the
+/// plan must call a blocker; the samples (with their known defects) are compared at creation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strimzi_0_49_0_to_1_0_0() {
+    let (Some(old), Some(new), Some(samples)) =
+        (corpus("crds/strimzi/0.49.0"), corpus("crds/strimzi/1.0.0"), corpus("objects/strimzi/0.49.0"))
+    else {
+        return;
+    };
+    run_pair(Pair { name: "strimzi", old, new, objects: vec![samples] }).await;
 }

@@ -69,7 +69,8 @@ async fn injected_watch_cuts_end_streams_and_clients_resume() {
     sim.set_faults(FaultConfig { watch_cut_after_seconds: Some(1), ..FaultConfig::default() });
     let maps: Api<ConfigMap> = Api::namespaced(sim.client(), "default");
     let started = std::time::Instant::now();
-    let stream = maps.watch(&WatchParams::default().timeout(30), "0").await.unwrap();
+    // Only this test's maps: every namespace also holds kube-root-ca.crt.
+    let stream = maps.watch(&WatchParams::default().labels("cut=yes").timeout(30), "0").await.unwrap();
     let events: Vec<_> = stream.collect().await;
     assert!(events.is_empty());
     let elapsed = started.elapsed();
@@ -79,7 +80,7 @@ async fn injected_watch_cuts_end_streams_and_clients_resume() {
     );
 
     // kube's watcher relists and resumes across the cuts, seeing every change.
-    let watcher = kube::runtime::watcher(maps.clone(), kube::runtime::watcher::Config::default());
+    let watcher = kube::runtime::watcher(maps.clone(), kube::runtime::watcher::Config::default().labels("cut=yes"));
     let seen = tokio::spawn(async move {
         use kube::runtime::WatchStreamExt;
         watcher
@@ -92,7 +93,7 @@ async fn injected_watch_cuts_end_streams_and_clients_resume() {
     });
     for name in ["x", "y", "z"] {
         tokio::time::sleep(std::time::Duration::from_millis(700)).await;
-        maps.create(&PostParams::default(), &config_map(name, json!({}))).await.unwrap();
+        maps.create(&PostParams::default(), &config_map(name, json!({"cut": "yes"}))).await.unwrap();
     }
     let seen =
         tokio::time::timeout(std::time::Duration::from_secs(20), seen).await.expect("the watcher keeps up").unwrap();

@@ -66,6 +66,11 @@ impl ApiError {
         ApiError::new(400, "BadRequest", message)
     }
 
+    /// 403: admission refuses the request.
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(403, "Forbidden", message)
+    }
+
     /// 405: the verb is not supported on this resource.
     pub fn method_not_allowed(message: impl Into<String>) -> ApiError {
         ApiError::new(405, "MethodNotAllowed", message)

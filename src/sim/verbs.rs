@@ -459,9 +459,30 @@ fn ensure_namespace_exists(request: &Request<'_>) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Type-specific admission: CRD rules, and pruning and defaulting of custom resources.
+/// Type-specific admission: CRD rules, pruning, defaulting and validation of custom resources, and the
+/// ServiceAccount admission of new Pods.
 fn admit(request: &Request<'_>, current: Option<&Value>, object: Value) -> Result<Value, ApiError> {
+    let object = match current.is_none() && request.group_resource() == GroupResource::new("", "pods") {
+        true => with_service_account(request, object)?,
+        false => object,
+    };
     crds::admit(request.state, request.resource_type(), current, object, request.subresource() == Some("status"))
+}
+
+/// A Pod runs as a ServiceAccount of its namespace (`default` unless it names one, written into the Pod),
+/// which must exist: the API server's ServiceAccount admission refuses it otherwise.
+fn with_service_account(request: &Request<'_>, mut pod: Value) -> Result<Value, ApiError> {
+    let namespace = pod["metadata"]["namespace"].as_str().unwrap_or(request.namespace()).to_owned();
+    let account = pod["spec"]["serviceAccountName"].as_str().filter(|a| !a.is_empty()).unwrap_or("default").to_owned();
+    let accounts = GroupResource::new("", "serviceaccounts");
+    if request.state.store.get(&accounts, &namespace, &account).is_some() {
+        pod["spec"]["serviceAccountName"] = json!(account);
+        return Ok(pod);
+    }
+    let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+    Err(ApiError::forbidden(format!(
+        "pods \"{name}\" is forbidden: error looking up service account {namespace}/{account}: serviceaccount \"{account}\" not found"
+    )))
 }
 
 fn write(

@@ -1,6 +1,7 @@
-//! The simulated controllers, run on a fixed tick: Deployments roll out ReplicaSets, ReplicaSets keep
-//! their pods, a kubelet moves pods through their phases, Jobs run one pod to completion, and operator
-//! pods reconcile the custom resources in their scope.
+//! The simulated controllers, run on a fixed tick: every namespace gets its `default` ServiceAccount and
+//! root CA ConfigMap, Deployments roll out ReplicaSets, ReplicaSets keep their pods, a kubelet moves pods
+//! through their phases, Jobs run one pod to completion, and operator pods reconcile the custom resources
+//! in their scope.
 //!
 //! Every read and write goes through the store, exactly like the HTTP handlers, so resourceVersion,
 //! generation, garbage collection and watch events stay consistent. Controllers only write when
@@ -10,6 +11,7 @@
 mod deployments;
 mod fnv;
 mod jobs;
+mod namespaces;
 mod operators;
 mod pods;
 mod replicasets;
@@ -77,6 +79,7 @@ impl Controllers {
     fn tick(&mut self, now_ms: u64) {
         let mut env =
             Env { state: &self.state, scenario: &self.scenario, rng: &mut self.rng, now_ms, now: now_rfc3339() };
+        namespaces::sync(&mut env);
         self.deployments.sync(&mut env);
         replicasets::sync(&mut env);
         jobs::sync(&mut env);
