@@ -107,13 +107,15 @@ EOF
 pids+=($!)
 
 # Nothing runs Pods on a bare control plane: the project's node agent stands in for the kubelet (one Node,
-# Pods bound to it and reported Running and Ready, Job Pods succeeding, deletions confirmed).
+# Pods bound to it and reported Running and Ready, Job Pods succeeding, deletions confirmed), and runs the
+# demo scenario's operator images as real controllers in their Pods.
 agent="${OPERATOR_UPGRADE_BIN:-}"
 if [ -z "$agent" ]; then
   (cd "$here/.." && cargo build --quiet --bin operator-upgrade) || { echo "controlplane: cannot build the node agent" >&2; exit 3; }
   agent="$(cd "$here/.." && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/operator-upgrade"
 fi
-"$agent" node-agent --kubeconfig "$kubeconfig" >"$dir/logs/node-agent.log" 2>&1 &
+"$agent" node-agent --kubeconfig "$kubeconfig" --scenario "$here/../examples/demo-operator/scenario.yaml" \
+  >"$dir/logs/node-agent.log" 2>&1 &
 pids+=($!)
 
 echo "controlplane: Kubernetes $("$bin/kubectl" version --client -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["clientVersion"]["gitVersion"])') on https://127.0.0.1:$api_port, kubeconfig $kubeconfig" >&2

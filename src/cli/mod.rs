@@ -60,6 +60,9 @@ pub struct NodeAgentArgs {
     /// The name of the Node it registers and runs Pods on.
     #[arg(long, default_value = "operator-upgrade-node")]
     pub node: String,
+    /// A scenario file whose operator images the agent runs as real controllers in their Pods.
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
 }
 
 /// Arguments of `sim`.
@@ -228,6 +231,12 @@ fn run_sim(args: &SimArgs) -> anyhow::Result<u8> {
 }
 
 fn run_node_agent(args: &NodeAgentArgs) -> anyhow::Result<u8> {
+    let scenario = args.scenario.as_deref().map(Scenario::load).transpose()?.unwrap_or_default();
+    let agent = crate::testbed::node_agent::AgentConfig {
+        node: args.node.clone(),
+        images: scenario.images,
+        seed: scenario.seed,
+    };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let kubeconfig = kube::config::Kubeconfig::read_from(&args.kubeconfig)
@@ -238,7 +247,7 @@ fn run_node_agent(args: &NodeAgentArgs) -> anyhow::Result<u8> {
         let client = kube::Client::try_from(config).context("cannot build a client for the control plane")?;
         // The first line is the contract for scripts waiting for the agent.
         println!("node agent running node {}", args.node);
-        crate::testbed::node_agent::run(client, &args.node)
+        crate::testbed::node_agent::run(client, agent)
             .await
             .with_context(|| format!("the node agent for {} stopped", args.node))?;
         Ok(EXIT_OK)

@@ -6,7 +6,7 @@
 //! scripted operators), and injects faults. It is a test and demo aid, never a replacement for a cluster.
 
 mod api;
-mod controllers;
+pub(crate) mod controllers;
 mod crds;
 mod errors;
 mod faults;

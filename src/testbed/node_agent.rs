@@ -1,11 +1,14 @@
 //! A stand-in kubelet for a control plane without nodes (the real one `controlplane/run.sh` starts): it
 //! registers one Node, keeps its Lease renewed, binds every unscheduled Pod to it (there is no scheduler
 //! either), reports bound Pods Running and Ready with a loopback address of their own as the Pod IP, lets
-//! Job Pods succeed, and confirms deletions as a kubelet does once containers have stopped.
+//! Job Pods succeed, and confirms deletions as a kubelet does once containers have stopped. A Running Pod
+//! whose image the scenario describes as an operator gets that operator, as a real controller
+//! ([`super::scripted_operator`]), for as long as the Pod lives.
 //!
 //! What happens to a Pod is decided by [`next_action`], a pure function of the Pod; the agent's loop only
 //! observes (a watch) and acts.
 
+use crate::sim::{ImageBehaviour, OperatorBehaviour};
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -60,22 +63,61 @@ fn owned_by_job(pod: &Pod) -> bool {
     pod.metadata.owner_references.iter().flatten().any(|o| o.kind == "Job" && o.controller == Some(true))
 }
 
-/// Runs the agent for node `node` until the watch ends or an API call for the node itself fails.
-pub async fn run(client: Client, node: &str) -> Result<(), kube::Error> {
+/// What the agent runs: its node's name, and the scenario's images with its seed (for operator images).
+#[derive(Debug, Clone, Default)]
+pub struct AgentConfig {
+    /// The Node it registers and runs Pods on.
+    pub node: String,
+    /// How images behave; an image with an operator behaviour runs that operator.
+    pub images: Vec<ImageBehaviour>,
+    /// The seed of the operators' scripted failures.
+    pub seed: u64,
+}
+
+/// The operator a Pod of this node runs, if it is Running, not being deleted, and one of its containers
+/// has an operator image: (the container, as JSON, and what the operator does).
+pub fn operator_of(pod: &Pod, config: &AgentConfig) -> Option<(Value, OperatorBehaviour)> {
+    let spec = pod.spec.as_ref()?;
+    let running = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+    if !running || spec.node_name.as_deref() != Some(config.node.as_str()) || pod.metadata.deletion_timestamp.is_some()
+    {
+        return None;
+    }
+    spec.containers.iter().find_map(|container| {
+        let image = container.image.as_deref()?;
+        let behaviour = config.images.iter().find(|i| i.image == image)?.operator.clone()?;
+        Some((serde_json::to_value(container).ok()?, behaviour))
+    })
+}
+
+/// Runs the agent until the watch ends or an API call for the node itself fails.
+pub async fn run(client: Client, config: AgentConfig) -> Result<(), kube::Error> {
+    let node = config.node.as_str();
     register_node(&client, node).await?;
     let leases = tokio::spawn(renew_lease_forever(client.clone(), node.to_owned()));
     let addresses = Arc::new(Mutex::new(PodAddresses::default()));
+    let mut operators: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
     let pods: Api<Pod> = Api::all(client.clone());
     let mut events = watcher(pods, watcher::Config::default()).boxed();
     while let Some(event) = events.next().await {
         let pod = match event {
             Ok(watcher::Event::Apply(pod) | watcher::Event::InitApply(pod)) => pod,
+            Ok(watcher::Event::Delete(pod)) => {
+                stop_operator(&mut operators, &pod);
+                continue;
+            }
             Ok(_) => continue,
             Err(error) => {
                 tracing::warn!(%error, "pod watch interrupted; the watcher resumes");
                 continue;
             }
         };
+        match operator_of(&pod, &config) {
+            Some((container, behaviour)) => {
+                start_operator(&mut operators, &client, &pod, container, behaviour, config.seed)
+            }
+            None => stop_operator(&mut operators, &pod),
+        }
         let action = next_action(&pod, node);
         if action == PodAction::Nothing {
             continue;
@@ -89,7 +131,36 @@ pub async fn run(client: Client, node: &str) -> Result<(), kube::Error> {
         });
     }
     leases.abort();
+    operators.values().for_each(|task| task.abort());
     Ok(())
+}
+
+fn start_operator(
+    operators: &mut HashMap<String, tokio::task::JoinHandle<()>>,
+    client: &Client,
+    pod: &Pod,
+    container: Value,
+    behaviour: OperatorBehaviour,
+    seed: u64,
+) {
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    if operators.contains_key(&uid) {
+        return;
+    }
+    let (client, pod_json) = (client.clone(), serde_json::to_value(pod).unwrap_or_default());
+    let task = tokio::spawn(async move {
+        let name = pod_json["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+        if let Err(error) = super::scripted_operator::run(client, pod_json, container, behaviour, seed).await {
+            tracing::warn!(%error, pod = name, "the scripted operator stopped");
+        }
+    });
+    operators.insert(uid, task);
+}
+
+fn stop_operator(operators: &mut HashMap<String, tokio::task::JoinHandle<()>>, pod: &Pod) {
+    if let Some(task) = pod.metadata.uid.as_ref().and_then(|uid| operators.remove(uid)) {
+        task.abort();
+    }
 }
 
 async fn act(

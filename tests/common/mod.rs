@@ -9,8 +9,9 @@
 
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::{GroupVersionKind, TypeMeta};
 use kube::Client;
 use operator_upgrade::sim::{Scenario, Sim, SimHandle};
 use std::future::Future;
@@ -134,6 +135,38 @@ impl TestCluster {
             (is_true("Established") && is_true("NamesAccepted")).then_some(crd)
         })
         .await
+    }
+}
+
+impl TestCluster {
+    /// Applies every object of a manifest file or directory server-side (as `kubectl apply --server-side`
+    /// would), CRDs first and waited for, namespaced objects into the namespace they name (`default` when
+    /// they name none).
+    pub async fn apply_file(&self, path: &Path) {
+        let objects = operator_upgrade::manifest::load_objects(path).expect("the manifests load");
+        let (crds, others): (Vec<_>, Vec<_>) =
+            objects.into_iter().map(|o| o.value).partition(|o| o["kind"] == "CustomResourceDefinition");
+        let params = PatchParams::apply("operator-upgrade-tests").force();
+        let crd_api: Api<CustomResourceDefinition> = Api::all(self.client());
+        for crd in &crds {
+            let name = crd["metadata"]["name"].as_str().unwrap();
+            crd_api.patch(name, &params, &Patch::Apply(crd)).await.expect("the CRD applies");
+            self.wait_established(name).await;
+        }
+        let discovery = kube::Discovery::new(self.client()).run().await.expect("discovery");
+        for object in &others {
+            let gvk = GroupVersionKind::try_from(&serde_json::from_value::<TypeMeta>(object.clone()).unwrap()).unwrap();
+            let (resource, caps) = discovery.resolve_gvk(&gvk).expect("the kind is served");
+            let name = object["metadata"]["name"].as_str().unwrap();
+            let api: Api<DynamicObject> = match caps.scope {
+                kube::discovery::Scope::Namespaced => {
+                    let namespace = object["metadata"]["namespace"].as_str().unwrap_or("default");
+                    Api::namespaced_with(self.client(), namespace, &resource)
+                }
+                kube::discovery::Scope::Cluster => Api::all_with(self.client(), &resource),
+            };
+            api.patch(name, &params, &Patch::Apply(object)).await.expect("the object applies");
+        }
     }
 }
 

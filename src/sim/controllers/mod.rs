@@ -12,10 +12,10 @@ mod deployments;
 mod fnv;
 mod jobs;
 mod namespaces;
-mod operators;
+pub(crate) mod operators;
 mod pods;
 mod replicasets;
-mod scope;
+pub(crate) mod scope;
 
 use super::errors::ApiError;
 use super::resources::GroupResource;

@@ -413,29 +413,41 @@ fn warning_event(
 }
 
 impl Reconciler<'_> {
-    /// Whether this reconcile fails: always for objects a `failOn` rule matches, otherwise with the
-    /// image's error rate, drawn from the seed, the image, the object, its generation and the attempt
-    /// (so which objects fail does not depend on tick timing, and a retry may succeed).
     fn decide(&self, seed: u64, object: &Value, attempt: u32) -> Result<(), String> {
-        if let Some(rule) = self.fail_rules.iter().find(|rule| rule.matches(object)) {
-            return Err(format!("reconcile failed: the object matches the failure rule ({})", rule.description()));
-        }
-        if self.behaviour.error_rate > 0.0 && self.error_draw(seed, object, attempt) < self.behaviour.error_rate {
-            return Err("reconcile failed: transient error (simulated)".to_owned());
-        }
-        Ok(())
+        scripted_outcome(self.fail_rules, self.behaviour, seed, self.image, object, attempt)
     }
+}
 
-    fn error_draw(&self, seed: u64, object: &Value, attempt: u32) -> f64 {
-        let mut hash = Fnv1a::default();
-        hash.bytes(&seed.to_le_bytes());
-        hash.text(self.image);
-        hash.text(namespace_of(object));
-        hash.text(name_of(object));
-        hash.bytes(&generation_of(object).to_le_bytes());
-        hash.bytes(&attempt.to_le_bytes());
-        hash.unit_draw()
+/// Whether one reconcile of `object` by a scripted operator fails, and why: always for objects a `failOn`
+/// rule matches, otherwise with the image's error rate, drawn from the seed, the image, the object, its
+/// generation and the attempt (so which objects fail does not depend on timing, and a retry may succeed).
+/// Shared by the simulator's operators and the test bed's real controllers.
+pub(crate) fn scripted_outcome(
+    fail_rules: &[FailRule],
+    behaviour: &OperatorBehaviour,
+    seed: u64,
+    image: &str,
+    object: &Value,
+    attempt: u32,
+) -> Result<(), String> {
+    if let Some(rule) = fail_rules.iter().find(|rule| rule.matches(object)) {
+        return Err(format!("reconcile failed: the object matches the failure rule ({})", rule.description()));
     }
+    if behaviour.error_rate > 0.0 && error_draw(seed, image, object, attempt) < behaviour.error_rate {
+        return Err("reconcile failed: transient error (simulated)".to_owned());
+    }
+    Ok(())
+}
+
+fn error_draw(seed: u64, image: &str, object: &Value, attempt: u32) -> f64 {
+    let mut hash = Fnv1a::default();
+    hash.bytes(&seed.to_le_bytes());
+    hash.text(image);
+    hash.text(namespace_of(object));
+    hash.text(name_of(object));
+    hash.bytes(&generation_of(object).to_le_bytes());
+    hash.bytes(&attempt.to_le_bytes());
+    hash.unit_draw()
 }
 
 /// An object as a reconcile wrote it.

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 /// The objects one operator container reconciles.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub(super) struct Scope {
+pub(crate) struct Scope {
     /// None: every namespace.
     namespaces: Option<Vec<String>>,
     /// Requirements from every configured source, all of which must hold.
@@ -18,7 +18,7 @@ pub(super) struct Scope {
 impl Scope {
     /// Reads the scope from the container as the scenario says the operator does. A selector that does
     /// not parse is an error (a real operator would exit at start-up).
-    pub(super) fn of_container(pod: &Value, container: &Value, source: &ScopeSource) -> Result<Scope, String> {
+    pub(crate) fn of_container(pod: &Value, container: &Value, source: &ScopeSource) -> Result<Scope, String> {
         let mut scope = Scope::default();
         if let Some(variable) = &source.namespaces_env {
             let listed: Vec<String> = env_value(pod, container, variable)
@@ -41,7 +41,7 @@ impl Scope {
     }
 
     /// Whether an object is in the scope.
-    pub(super) fn contains(&self, object: &Value) -> bool {
+    pub(crate) fn contains(&self, object: &Value) -> bool {
         let namespace = object["metadata"]["namespace"].as_str().unwrap_or_default();
         self.namespaces.as_ref().is_none_or(|n| n.iter().any(|n| n == namespace)) && self.selector.matches(object)
     }
@@ -93,7 +93,7 @@ fn flag_value<'a>(container: &'a Value, flag: &str) -> Option<&'a str> {
 
 /// A compiled `failOn` rule: every part given must match.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct FailRule {
+pub(crate) struct FailRule {
     /// None when the rule has no label selector; an unparsable one matches nothing.
     selector: Option<Result<LabelSelector, ()>>,
     field: Option<String>,
@@ -104,7 +104,7 @@ pub(super) struct FailRule {
 
 impl FailRule {
     /// Compiles a rule from the scenario.
-    pub(super) fn compile(rule: &ObjectMatch) -> FailRule {
+    pub(crate) fn compile(rule: &ObjectMatch) -> FailRule {
         let selector = rule.label_selector.as_deref().map(|s| LabelSelector::parse(s).map_err(|_| ()));
         let mut parts = Vec::new();
         if let Some(selector) = &rule.label_selector {
@@ -122,7 +122,7 @@ impl FailRule {
     /// Whether the rule matches an object. A rule with neither a selector nor a field matches nothing:
     /// an empty entry in a scenario is more likely a mistake than "fail everything". A field without
     /// `equals` matches when the field is present.
-    pub(super) fn matches(&self, object: &Value) -> bool {
+    pub(crate) fn matches(&self, object: &Value) -> bool {
         if self.selector.is_none() && self.field.is_none() {
             return false;
         }
@@ -143,7 +143,7 @@ impl FailRule {
     }
 
     /// The rule as error messages quote it.
-    pub(super) fn description(&self) -> &str {
+    pub(crate) fn description(&self) -> &str {
         &self.description
     }
 }
