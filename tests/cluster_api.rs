@@ -62,6 +62,33 @@ impl Widgets {
     }
 }
 
+impl Widgets {
+    /// Replaces the CRD's only version with `v1` of this schema extension, as a release upgrade would.
+    async fn upgrade_v1(&self, cluster: &TestCluster, extra: Value) {
+        let crds: Api<CustomResourceDefinition> = Api::all(cluster.client());
+        let mut crd = crds.get(&self.name()).await.unwrap();
+        crd.spec.versions = serde_json::from_value(json!([widget_version_with("v1", true, extra)])).unwrap();
+        crds.replace(&self.name(), &PostParams::default(), &crd).await.unwrap();
+    }
+}
+
+/// Retries a dry-run `write` until the API server rejects it (a CRD update takes effect asynchronously on
+/// a real server) and returns the rejection.
+async fn rejection_once_in_force<T, F>(what: &str, write: impl Fn() -> F) -> kube::core::Status
+where
+    F: std::future::Future<Output = Result<T, kube::Error>>,
+{
+    eventually(what, || async {
+        match write().await {
+            Err(kube::Error::Api(status)) => Some(*status),
+            _ => None,
+        }
+    })
+    .await
+}
+
+const DRY_RUN: PostParams = PostParams { dry_run: true, field_manager: None };
+
 fn widget_version(name: &str, storage: bool) -> Value {
     widget_version_with(name, storage, json!({}))
 }
@@ -304,7 +331,6 @@ on_both_clusters!(status_and_scale_subresources_and_generation);
 
 async fn validation_on_write_and_ratcheting_on_update(cluster: TestCluster) {
     let widgets = Widgets::new(&cluster).await;
-    let crds: Api<CustomResourceDefinition> = Api::all(cluster.client());
     cluster.create_crd(&widgets.crd(json!([widget_version("v1", true)]))).await;
     let v1 = widgets.api(&cluster, "v1");
     v1.create(&PostParams::default(), &widgets.object("v1", "w", json!({"tier": "platinum-plus", "replicas": 1})))
@@ -313,17 +339,10 @@ async fn validation_on_write_and_ratcheting_on_update(cluster: TestCluster) {
 
     // Tighten `tier` (enum, maxLength: ratcheted) and check writes against the new schema.
     let tightened = json!({"properties": {"tier": {"type": "string", "enum": ["gold", "silver"], "maxLength": 6}}});
-    let mut crd = crds.get(&widgets.name()).await.unwrap();
-    crd.spec.versions = serde_json::from_value(json!([widget_version_with("v1", true, tightened)])).unwrap();
-    crds.replace(&widgets.name(), &PostParams::default(), &crd).await.unwrap();
+    widgets.upgrade_v1(&cluster, tightened).await;
     let invalid_new = widgets.object("v1", "new", json!({"tier": "bronze"}));
-    let rejected = eventually("the tightened schema is in force", || async {
-        match v1.create(&PostParams { dry_run: true, ..PostParams::default() }, &invalid_new).await {
-            Err(kube::Error::Api(status)) => Some(status),
-            _ => None,
-        }
-    })
-    .await;
+    let rejected =
+        rejection_once_in_force("the tightened schema is in force", || v1.create(&DRY_RUN, &invalid_new)).await;
     assert!(rejected.code == 422 && rejected.message.contains("spec.tier"), "{rejected:?}");
     let wrong_type =
         api_error(v1.create(&PostParams::default(), &widgets.object("v1", "typed", json!({"replicas": "two"}))).await);
@@ -339,17 +358,10 @@ async fn validation_on_write_and_ratcheting_on_update(cluster: TestCluster) {
 
     // `required` is not ratcheted: once `owner` is required, every write of the object without it fails.
     let required = json!({"required": ["owner"], "properties": {"owner": {"type": "string"}}});
-    let mut crd = crds.get(&widgets.name()).await.unwrap();
-    crd.spec.versions = serde_json::from_value(json!([widget_version_with("v1", true, required)])).unwrap();
-    crds.replace(&widgets.name(), &PostParams::default(), &crd).await.unwrap();
-    let bump = json!({"spec": {"replicas": 3}});
-    let status = eventually("the required field is in force", || async {
-        match v1.patch("w", &PatchParams { dry_run: true, ..PatchParams::default() }, &Patch::Merge(&bump)).await {
-            Err(kube::Error::Api(status)) => Some(status),
-            _ => None,
-        }
-    })
-    .await;
+    widgets.upgrade_v1(&cluster, required).await;
+    let bump = Patch::Merge(json!({"spec": {"replicas": 3}}));
+    let dry_patch = PatchParams { dry_run: true, ..PatchParams::default() };
+    let status = rejection_once_in_force("the required field is in force", || v1.patch("w", &dry_patch, &bump)).await;
     assert!(status.code == 422 && status.message.contains("spec.owner"), "{status:?}");
     let fixed = json!({"spec": {"owner": "team-a"}});
     v1.patch("w", &PatchParams::default(), &Patch::Merge(&fixed)).await.unwrap();
@@ -477,7 +489,6 @@ on_both_clusters!(delete_collection_and_access_reviews);
 
 async fn list_type_uniqueness_is_ratcheted_while_the_stored_object_violates_it(cluster: TestCluster) {
     let widgets = Widgets::new(&cluster).await;
-    let crds: Api<CustomResourceDefinition> = Api::all(cluster.client());
     let ports = |list_type: Value| {
         let mut ports = json!({"type": "array", "items": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "port": {"type": "integer"}}}});
         if let Value::Object(extra) = list_type {
@@ -493,17 +504,9 @@ async fn list_type_uniqueness_is_ratcheted_while_the_stored_object_violates_it(c
         .unwrap();
 
     let map = ports(json!({"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}));
-    let mut crd = crds.get(&widgets.name()).await.unwrap();
-    crd.spec.versions = serde_json::from_value(json!([widget_version_with("v1", true, map)])).unwrap();
-    crds.replace(&widgets.name(), &PostParams::default(), &crd).await.unwrap();
+    widgets.upgrade_v1(&cluster, map).await;
     let fresh = widgets.object("v1", "fresh", json!({"ports": duplicated}));
-    let rejected = eventually("the list-map is in force", || async {
-        match v1.create(&PostParams { dry_run: true, ..PostParams::default() }, &fresh).await {
-            Err(kube::Error::Api(status)) => Some(status),
-            _ => None,
-        }
-    })
-    .await;
+    let rejected = rejection_once_in_force("the list-map is in force", || v1.create(&DRY_RUN, &fresh)).await;
     assert!(rejected.code == 422 && rejected.message.contains("spec.ports[1]"), "{rejected:?}");
 
     // The API server checks list uniqueness on update only when the stored object has no duplicates: while
