@@ -19,6 +19,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::Client;
 use operator_upgrade::findings::{FindingCode, ObjectFinding, Severity, Side};
 use operator_upgrade::manifest::{load_objects, load_side, Crd, Schema};
+use operator_upgrade::schema::child_property_path;
 use operator_upgrade::schema::validate::Validator;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -240,8 +241,7 @@ async fn read_back(client: &Client, crds: &[Crd], stored: &Value) -> Value {
 
 fn collection_url(crds: &[Crd], object: &Value) -> (String, String) {
     let api_version = object["apiVersion"].as_str().unwrap();
-    let kind = object["kind"].as_str().unwrap();
-    let crd = crds.iter().find(|c| api_version.starts_with(&format!("{}/", c.group)) && c.names.kind == kind).unwrap();
+    let crd = crd_of(crds, object).expect("only objects of the pair's CRDs are written");
     let name = object["metadata"]["name"].as_str().unwrap().to_owned();
     let scope = match object["metadata"]["namespace"].as_str() {
         Some(namespace) => format!("/namespaces/{namespace}"),
@@ -290,13 +290,9 @@ fn diff_fields(sent: &Value, stored: &Value, path: &str, verdict: &mut Verdict) 
     }
 }
 
+/// The server's name for field `key` under `parent`: the validator's path, unquoted as the server writes it.
 fn child_field(parent: &str, key: &str) -> String {
-    let plain = key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '$' | '@'));
-    if plain {
-        format!("{parent}.{key}")
-    } else {
-        format!("{parent}[{key}]")
-    }
+    field_name(&child_property_path(parent, key))
 }
 
 /// Applies a release's CRDs (server-side, as the tool would) and waits until each is Established; the

@@ -27,6 +27,7 @@ pub use scenario::{
     ScopeSource,
 };
 pub use state::SimState;
+pub(crate) use store::now_rfc3339;
 
 use crate::manifest::{load_objects, LoadError};
 use axum::extract::State;

@@ -8,7 +8,7 @@
 //! What happens to a Pod is decided by [`next_action`], a pure function of the Pod; the agent's loop only
 //! observes (a watch) and acts.
 
-use crate::sim::{ImageBehaviour, OperatorBehaviour};
+use crate::sim::{now_rfc3339, ImageBehaviour, OperatorBehaviour};
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -210,7 +210,7 @@ async fn register_node(client: &Client, node: &str) -> Result<(), kube::Error> {
         "capacity": capacity, "allocatable": capacity,
         "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": node}],
         "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "the operator-upgrade node agent is running",
-            "lastHeartbeatTime": now(), "lastTransitionTime": now()}],
+            "lastHeartbeatTime": now_rfc3339(), "lastTransitionTime": now_rfc3339()}],
         "nodeInfo": {"kubeletVersion": "v1.34.0-operator-upgrade", "operatingSystem": "linux", "architecture": "amd64",
             "containerRuntimeVersion": "none", "kernelVersion": "", "osImage": "", "kubeProxyVersion": "",
             "machineID": "", "systemUUID": "", "bootID": ""}}});
@@ -237,14 +237,14 @@ fn running_status(pod: &Pod, ip: Ipv4Addr) -> Value {
         .iter()
         .map(|(name, image)| {
             json!({"name": name, "image": image, "imageID": format!("{image}@none"), "ready": true, "started": true,
-            "restartCount": 0, "state": {"running": {"startedAt": now()}}})
+            "restartCount": 0, "state": {"running": {"startedAt": now_rfc3339()}}})
         })
         .collect();
-    let condition = |kind: &str| json!({"type": kind, "status": "True", "lastTransitionTime": now()});
+    let condition = |kind: &str| json!({"type": kind, "status": "True", "lastTransitionTime": now_rfc3339()});
     let conditions = ["PodScheduled", "Initialized", "ContainersReady", "Ready"].map(condition);
     json!({"status": {
         "phase": "Running", "hostIP": "127.0.0.1", "hostIPs": [{"ip": "127.0.0.1"}],
-        "podIP": ip.to_string(), "podIPs": [{"ip": ip.to_string()}], "startTime": now(),
+        "podIP": ip.to_string(), "podIPs": [{"ip": ip.to_string()}], "startTime": now_rfc3339(),
         "conditions": conditions,
         "containerStatuses": statuses}})
 }
@@ -253,9 +253,10 @@ fn succeeded_status(pod: &Pod) -> Value {
     let statuses: Vec<Value> = container_names(pod)
         .iter()
         .map(|(name, image)| json!({"name": name, "image": image, "imageID": format!("{image}@none"), "ready": false, "started": false,
-            "restartCount": 0, "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now(), "finishedAt": now()}}}))
+            "restartCount": 0, "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now_rfc3339(), "finishedAt": now_rfc3339()}}}))
         .collect();
-    let condition = |kind: &str, status: &str| json!({"type": kind, "status": status, "lastTransitionTime": now()});
+    let condition =
+        |kind: &str, status: &str| json!({"type": kind, "status": status, "lastTransitionTime": now_rfc3339()});
     json!({"status": {"phase": "Succeeded", "conditions": [
             condition("PodScheduled", "True"), condition("Initialized", "True"),
             condition("ContainersReady", "False"), condition("Ready", "False")],
@@ -294,10 +295,6 @@ impl PodAddresses {
             self.free.push(address);
         }
     }
-}
-
-fn now() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 fn now_micro() -> String {

@@ -10,7 +10,7 @@
 
 use crate::sim::controllers::operators::scripted_outcome;
 use crate::sim::controllers::scope::{FailRule, Scope};
-use crate::sim::OperatorBehaviour;
+use crate::sim::{now_rfc3339, OperatorBehaviour};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -150,7 +150,7 @@ impl Operator {
             Ok(()) => ("True", "Reconciled", "reconciled successfully"),
             Err(message) => ("False", "ReconcileError", message.as_str()),
         };
-        let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let now = now_rfc3339();
         let patch = json!({"status": {
             "observedGeneration": object.metadata.generation,
             "reconciledBy": self.pod_name,
@@ -162,7 +162,7 @@ impl Operator {
     async fn record_failure(&self, object: &DynamicObject, message: &str) -> Result<(), kube::Error> {
         let namespace = object.namespace().unwrap_or_else(|| "default".to_owned());
         let controller = self.behaviour.controller.clone().unwrap_or_else(|| "scripted-operator".to_owned());
-        let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let now = now_rfc3339();
         let types = object.types.clone().unwrap_or_default();
         let event: Event = serde_json::from_value(json!({
             "metadata": {"generateName": format!("{}.", object.name_any()), "namespace": namespace},
