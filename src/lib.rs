@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod findings;
+pub mod gates;
 pub mod manifest;
 pub mod operator;
 pub mod plan;
