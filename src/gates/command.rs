@@ -200,8 +200,13 @@ pub(super) async fn evaluate(gate: &CommandGate, ctx: &GateContext) -> Result<Ga
     let sink = Arc::clone(&tail);
     std::thread::spawn(move || {
         let mut buffer = [0u8; 8192];
-        while let Ok(n @ 1..) = reader.read(&mut buffer) {
-            sink.lock().unwrap_or_else(PoisonError::into_inner).push(&buffer[..n]);
+        loop {
+            match reader.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => sink.lock().unwrap_or_else(PoisonError::into_inner).push(&buffer[..n]),
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
         }
         let _ = done.send(());
     });

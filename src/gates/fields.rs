@@ -74,9 +74,11 @@ pub(super) fn describe(length: SignedDuration) -> String {
 }
 
 /// Whether a read failed because the resource is not served at all (its CRD is not installed): the API
-/// server answers 404 to a list of an unknown resource, and to nothing else a list can ask.
+/// server answers 404 to a list of an unknown resource, and to nothing else a list can ask (a list in a
+/// namespace that does not exist is empty). For a group it does not serve at all the real server's 404
+/// has a plain-text body (`404 page not found`), so the code counts, not only the `NotFound` reason.
 pub(super) fn is_not_found(error: &kube::Error) -> bool {
-    matches!(error, kube::Error::Api(status) if status.is_not_found())
+    matches!(error, kube::Error::Api(status) if status.is_not_found() || status.code == 404)
 }
 
 /// `object` with the value at a dotted path replaced (`Value::Null`: removed), for tests.

@@ -111,6 +111,16 @@ impl StorageLocationPhase {
             other => StorageLocationPhase::Other(other.to_owned()),
         }
     }
+
+    /// The phase as Velero writes it, or `not set`.
+    pub fn describe(&self) -> &str {
+        match self {
+            StorageLocationPhase::Available => "Available",
+            StorageLocationPhase::Unavailable => "Unavailable",
+            StorageLocationPhase::Unreported => "not set",
+            StorageLocationPhase::Other(other) => other,
+        }
+    }
 }
 
 /// The name of the `BackupStorageLocation` a backup is stored in (`spec.storageLocation`, `default` when
@@ -201,18 +211,10 @@ fn check_backup(
     let Some(location) = location else {
         return Err(fail("spec.storageLocation", format!("names {location_subject}, which does not exist")));
     };
-    match StorageLocationPhase::parse(str_at(location, "status.phase")) {
-        StorageLocationPhase::Available => {}
-        other => {
-            let phase = match &other {
-                StorageLocationPhase::Unavailable => "Unavailable".to_owned(),
-                StorageLocationPhase::Unreported => "not set".to_owned(),
-                StorageLocationPhase::Other(phase) => phase.clone(),
-                StorageLocationPhase::Available => unreachable!(),
-            };
-            let reason = format!("is {phase}, must be Available (it stores {subject})");
-            return Err(GateFailure::new(location_subject, "status.phase", reason));
-        }
+    let location_phase = StorageLocationPhase::parse(str_at(location, "status.phase"));
+    if location_phase != StorageLocationPhase::Available {
+        let reason = format!("is {}, must be Available (it stores {subject})", location_phase.describe());
+        return Err(GateFailure::new(location_subject, "status.phase", reason));
     }
 
     let namespaces = match gate.included_namespaces.as_slice() {
