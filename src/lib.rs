@@ -6,8 +6,11 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod cluster;
+pub mod engine;
 pub mod findings;
 pub mod gates;
+pub mod health;
 pub mod manifest;
 pub mod operator;
 pub mod plan;

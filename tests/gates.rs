@@ -376,6 +376,7 @@ async fn job_gates_are_left_to_the_engine() {
         timeout: Duration::from_mins(1),
         file: None,
         spec: None,
+        needs_contract: false,
     });
     let error = evaluate(&cluster.client(), &job, &ctx()).await.unwrap_err();
     assert!(matches!(error, GateError::NotHandledHere(BackupGateKind::Job)), "{error:?}");

@@ -80,13 +80,15 @@ fn an_unserved_version_is_kept_served_during_expand_and_dropped_in_contract() {
 
 #[test]
 fn the_plan_file_adds_gates_jobs_and_the_canary_in_order() {
-    use operator_upgrade::plan::steps::CanarySettings;
+    use operator_upgrade::plan::file::JobPhase;
+    use operator_upgrade::plan::steps::{CanarySettings, JobLine};
     let flow = FlowSettings {
         cluster_identity: Some("1234".into()),
         backup_gates: vec!["velero backup".into()],
-        pre_upgrade_jobs: vec!["pre".into()],
-        conversion_jobs: vec!["convert".into()],
-        post_upgrade_jobs: vec!["post".into()],
+        jobs: [(JobPhase::PreUpgrade, "pre"), (JobPhase::Conversion, "convert"), (JobPhase::PostUpgrade, "post")]
+            .into_iter()
+            .map(|(phase, name)| JobLine { phase, name: name.into(), line: name.into(), after_contract: false })
+            .collect(),
         canary: Some(CanarySettings { cohort: "5 objects".into(), baseline: true, scoping: "env X".into() }),
         analysis: Some("10m".into()),
         automatic_rollback: true,

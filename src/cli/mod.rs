@@ -1,10 +1,12 @@
 //! The command line: argument definitions and the commands they run. `main.rs` only parses and calls
 //! [`run`]; everything here returns an exit code so the contract in the README is kept in one place.
 
+mod apply;
 mod plan;
 mod schema;
 mod validate;
 
+pub use apply::{run_apply, run_finalize, run_rollback, run_status, ApplyArgs, FinalizeArgs, RollbackArgs, StatusArgs};
 pub use plan::{run_plan, PlanArgs};
 pub use schema::{run_schema, SchemaArgs};
 pub use validate::{run_validate, ValidateArgs};
@@ -38,8 +40,16 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Diff two releases' CRDs and classify every change by risk.
+    /// Diff two releases' CRDs and classify every change by risk (with a cluster: the live plan too).
     Plan(PlanArgs),
+    /// Run the plan against the cluster up to promotion: preflight, gates, Jobs, expand, rollout, analysis.
+    Apply(ApplyArgs),
+    /// Complete a promoted run: storage migration, old versions removed, CRDs and RBAC as shipped.
+    Finalize(FinalizeArgs),
+    /// Undo a run that is not finalized, restoring everything it recorded.
+    Rollback(RollbackArgs),
+    /// Show the runs the cluster's journals hold.
+    Status(StatusArgs),
     /// Run the simulated Kubernetes API server (a test and demo aid, not a cluster) until Ctrl-C.
     Sim(SimArgs),
     /// Print the JSON Schema of the plan file (for editors).
@@ -196,6 +206,10 @@ impl ColorChoice {
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Plan(args) => run_plan(&args),
+        Command::Apply(args) => run_apply(&args),
+        Command::Finalize(args) => run_finalize(&args),
+        Command::Rollback(args) => run_rollback(&args),
+        Command::Status(args) => run_status(&args),
         Command::Sim(args) => run_sim(&args),
         Command::Schema(args) => run_schema(&args),
         Command::Validate(args) => run_validate(&args),

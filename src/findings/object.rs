@@ -4,6 +4,7 @@
 use super::{FindingCode, Severity, Side, SourceLocation, Verdict};
 use serde::Serialize;
 use serde_json::Value;
+use std::fmt;
 
 /// Which object a finding is about, as `kubectl` names it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -18,6 +19,15 @@ pub struct ObjectRef {
     pub namespace: Option<String>,
     /// `metadata.name` (or `generateName` followed by `*` when only that is set).
     pub name: String,
+}
+
+impl fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(namespace) => write!(f, "{} {namespace}/{}", self.kind, self.name),
+            None => write!(f, "{} {}", self.kind, self.name),
+        }
+    }
 }
 
 impl ObjectRef {

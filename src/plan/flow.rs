@@ -4,18 +4,24 @@ use super::file::{
     AnalysisLength, BackupGate, CohortSize, InconclusiveAction, JobDefinition, JobPhase, LoadedPlan, ScopingMechanism,
     SelectorSyntax,
 };
-use super::steps::{CanarySettings, FlowSettings};
+use super::steps::{CanarySettings, FlowSettings, JobLine};
 
 /// What a loaded plan file contributes to the steps.
 pub fn flow_settings(loaded: &LoadedPlan) -> FlowSettings {
     let spec = &loaded.plan.spec;
-    let jobs = |phase: JobPhase| spec.jobs.of(phase).iter().map(describe_job).collect();
     FlowSettings {
         cluster_identity: spec.cluster.as_ref().map(|pin| pin.kube_system_uid.clone()),
         backup_gates: spec.backups.iter().map(describe_gate).collect(),
-        pre_upgrade_jobs: jobs(JobPhase::PreUpgrade),
-        conversion_jobs: jobs(JobPhase::Conversion),
-        post_upgrade_jobs: jobs(JobPhase::PostUpgrade),
+        jobs: spec
+            .jobs
+            .all()
+            .map(|(phase, job)| JobLine {
+                phase,
+                name: job.name.clone(),
+                line: describe_job(job),
+                after_contract: phase == JobPhase::PostUpgrade && job.needs_contract,
+            })
+            .collect(),
         canary: loaded.canary_enabled().then(|| canary_settings(loaded)).flatten(),
         analysis: Some(describe_analysis(loaded)),
         automatic_rollback: loaded.rollback_automatic(),

@@ -7,12 +7,13 @@
 
 use crate::findings::{Finding, FindingCode, Severity};
 use crate::manifest::{Crd, LoadedCrd};
+use crate::plan::file::JobPhase;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
 
 /// What a step does; `apply` executes them in the order of this enum.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StepKind {
     /// Checks that change nothing: cluster identity, permissions, existing objects, stored versions.
@@ -69,11 +70,45 @@ impl fmt::Display for StepKind {
     }
 }
 
+/// What a step acts on, so `apply` executes exactly the step `plan` shows: the typed half of a [`Step`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "on")]
+pub enum StepSubject {
+    /// The whole cluster (read only).
+    Cluster,
+    /// The plan file's backup gate at this position of `spec.backups`.
+    BackupGate {
+        /// Its index in `spec.backups`.
+        index: usize,
+    },
+    /// The plan file's Job of this name.
+    Job {
+        /// Which list it is in.
+        phase: JobPhase,
+        /// Its name.
+        name: String,
+        /// Whether it runs at the end of `finalize` (it needs the contract).
+        after_contract: bool,
+    },
+    /// These CRDs (by name).
+    Crds {
+        /// The CRDs' names.
+        names: Vec<String>,
+    },
+    /// The RBAC objects of both releases.
+    Rbac,
+    /// The operator's Deployments and the other objects of the release.
+    Operator,
+}
+
 /// One step of the plan: what it does and why it is there.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Step {
     /// What kind of step this is.
     pub kind: StepKind,
+    /// What it acts on.
+    #[serde(skip)]
+    pub subject: StepSubject,
     /// One line naming the step's subject ("expand 3 CRDs", "Velero backup daily-*").
     pub title: String,
     /// Why the step is there, in one sentence.
@@ -85,7 +120,25 @@ pub struct Step {
 
 impl Step {
     fn new(kind: StepKind, title: impl Into<String>, why: impl Into<String>) -> Step {
-        Step { kind, title: title.into(), why: why.into(), actions: Vec::new() }
+        let subject = match kind {
+            StepKind::RbacExpand | StepKind::RbacContract => StepSubject::Rbac,
+            StepKind::CanaryRollout | StepKind::Analysis | StepKind::Promotion => StepSubject::Operator,
+            _ => StepSubject::Cluster,
+        };
+        Step { kind, subject, title: title.into(), why: why.into(), actions: Vec::new() }
+    }
+
+    fn on(mut self, subject: StepSubject) -> Step {
+        self.subject = subject;
+        self
+    }
+
+    /// Whether the step belongs to `finalize` (the contract: past the point of no return) rather than `apply`.
+    pub fn is_contract(&self) -> bool {
+        match &self.subject {
+            StepSubject::Job { after_contract, .. } => *after_contract,
+            _ => matches!(self.kind, StepKind::CrdContract | StepKind::RbacContract),
+        }
     }
 
     fn with_actions(mut self, actions: Vec<String>) -> Step {
@@ -116,12 +169,8 @@ pub struct FlowSettings {
     pub cluster_identity: Option<String>,
     /// One line per backup gate.
     pub backup_gates: Vec<String>,
-    /// One line per pre-upgrade Job.
-    pub pre_upgrade_jobs: Vec<String>,
-    /// One line per conversion Job.
-    pub conversion_jobs: Vec<String>,
-    /// One line per post-upgrade Job.
-    pub post_upgrade_jobs: Vec<String>,
+    /// Every Job of the plan file, in running order.
+    pub jobs: Vec<JobLine>,
     /// The canary, when the plan has one.
     pub canary: Option<CanarySettings>,
     /// How long analysis runs and what it watches, in one line; the canary against the baseline with a
@@ -129,6 +178,19 @@ pub struct FlowSettings {
     pub analysis: Option<String>,
     /// Whether a failed analysis rolls back without asking.
     pub automatic_rollback: bool,
+}
+
+/// One Job of the plan file as the steps see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobLine {
+    /// When it runs.
+    pub phase: JobPhase,
+    /// Its name in the plan file.
+    pub name: String,
+    /// One line describing it.
+    pub line: String,
+    /// Whether it runs at the end of `finalize` (a post-upgrade Job that needs the contract).
+    pub after_contract: bool,
 }
 
 /// The canary part of [`FlowSettings`].
@@ -200,12 +262,16 @@ fn remedy(finding: &Finding) -> String {
 pub fn derive_steps(inputs: &StepInputs<'_>) -> Vec<Step> {
     let flow = inputs.flow;
     let mut steps = vec![preflight(inputs)];
-    steps.extend(flow.backup_gates.iter().map(|gate| {
+    steps.extend(flow.backup_gates.iter().enumerate().map(|(index, gate)| {
         Step::new(StepKind::BackupGate, gate, "Nothing changes until a recent, complete backup exists to return to.")
+            .on(StepSubject::BackupGate { index })
     }));
-    steps.extend(flow.pre_upgrade_jobs.iter().map(|job| {
-        Step::new(StepKind::PreUpgradeJob, job, "The release asks for this Job before the operator changes.")
-    }));
+    steps.extend(job_steps(
+        flow,
+        JobPhase::PreUpgrade,
+        false,
+        "The release asks for this Job before the operator changes.",
+    ));
     steps.extend(crd_expand(inputs));
     if inputs.rbac.added > 0 {
         steps.push(Step::new(
@@ -214,10 +280,19 @@ pub fn derive_steps(inputs: &StepInputs<'_>) -> Vec<Step> {
             "Old and new operator run side by side during the canary; each needs its own permissions.",
         ));
     }
-    steps.extend(flow.conversion_jobs.iter().map(|job| {
-        Step::new(StepKind::ConversionJob, job, "Objects or data must be converted before the new version reads them.")
-    }));
+    steps.extend(job_steps(
+        flow,
+        JobPhase::Conversion,
+        false,
+        "Objects or data must be converted before the new version reads them.",
+    ));
     steps.extend(rollout(inputs));
+    steps.extend(job_steps(
+        flow,
+        JobPhase::PostUpgrade,
+        false,
+        "The release asks for this Job once the new version runs everywhere.",
+    ));
     steps.extend(crd_contract(inputs));
     if inputs.rbac.removed > 0 {
         steps.push(Step::new(
@@ -226,10 +301,30 @@ pub fn derive_steps(inputs: &StepInputs<'_>) -> Vec<Step> {
             "Once the old version is gone, permissions only it needed are removed (least privilege).",
         ));
     }
-    steps.extend(flow.post_upgrade_jobs.iter().map(|job| {
-        Step::new(StepKind::PostUpgradeJob, job, "The release asks for this Job once the new version runs everywhere.")
-    }));
+    steps.extend(job_steps(
+        flow,
+        JobPhase::PostUpgrade,
+        true,
+        "The Job needs the contract: only the new versions served and every object stored at the new storage version.",
+    ));
     steps
+}
+
+/// One step per Job of `phase` that runs before (or, with `after_contract`, after) the contract.
+fn job_steps(flow: &FlowSettings, phase: JobPhase, after_contract: bool, why: &str) -> Vec<Step> {
+    let kind = match phase {
+        JobPhase::PreUpgrade => StepKind::PreUpgradeJob,
+        JobPhase::Conversion => StepKind::ConversionJob,
+        JobPhase::PostUpgrade => StepKind::PostUpgradeJob,
+    };
+    flow.jobs
+        .iter()
+        .filter(|job| job.phase == phase && job.after_contract == after_contract)
+        .map(|job| {
+            let title = if after_contract { format!("{} (after the contract)", job.line) } else { job.line.clone() };
+            Step::new(kind, title, why).on(StepSubject::Job { phase, name: job.name.clone(), after_contract })
+        })
+        .collect()
 }
 
 fn preflight(inputs: &StepInputs<'_>) -> Step {
@@ -258,11 +353,14 @@ fn preflight(inputs: &StepInputs<'_>) -> Step {
 
 fn crd_expand(inputs: &StepInputs<'_>) -> Option<Step> {
     let mut actions = Vec::new();
+    let mut names = Vec::new();
     for (name, new) in inputs.new_crds {
+        names.push(name.clone());
         match inputs.old_crds.get(name) {
             None => actions.push(format!("create {name}")),
             Some(old) => {
                 if !crd_changed(inputs.findings, name) {
+                    names.pop();
                     continue;
                 }
                 let kept = versions_leaving(&old.crd, &new.crd);
@@ -286,7 +384,8 @@ fn crd_expand(inputs: &StepInputs<'_>) -> Option<Step> {
             title,
             "Both operator versions run during the canary, so the CRDs must serve what each of them reads and writes.",
         )
-        .with_actions(actions),
+        .with_actions(actions)
+        .on(StepSubject::Crds { names }),
     )
 }
 
@@ -366,8 +465,10 @@ fn rollout(inputs: &StepInputs<'_>) -> Vec<Step> {
 
 fn crd_contract(inputs: &StepInputs<'_>) -> Option<Step> {
     let mut actions = Vec::new();
+    let mut names = Vec::new();
     for (name, new) in inputs.new_crds {
         let Some(old) = inputs.old_crds.get(name) else { continue };
+        let before = actions.len();
         let old_storage = old.crd.storage_version().map(|v| v.name.as_str());
         let new_storage = new.crd.storage_version().map(|v| v.name.as_str());
         if let (Some(from), Some(to)) = (old_storage, new_storage) {
@@ -380,6 +481,12 @@ fn crd_contract(inputs: &StepInputs<'_>) -> Option<Step> {
         let removed = versions_leaving(&old.crd, &new.crd);
         if !removed.is_empty() {
             actions.push(format!("{name}: apply the release's CRD as shipped (stops serving {})", removed.join(", ")));
+        } else if crd_changed(inputs.findings, name) {
+            // The expand kept what only the old release accepted; the new release's own rules come in here.
+            actions.push(format!("{name}: apply the release's CRD as shipped (its new validation in force)"));
+        }
+        if actions.len() > before {
+            names.push(name.clone());
         }
     }
     if actions.is_empty() {
@@ -391,6 +498,7 @@ fn crd_contract(inputs: &StepInputs<'_>) -> Option<Step> {
             "switch storage, migrate stored objects and remove old versions",
             "Only the new version remains, so storage can move and old versions can go; objects are never converted at rest, hence the rewrite.",
         )
-        .with_actions(actions),
+        .with_actions(actions)
+        .on(StepSubject::Crds { names }),
     )
 }

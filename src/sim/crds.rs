@@ -142,9 +142,19 @@ pub fn admit(
     if resource_type.group_resource() == crd_resource() {
         return admit_crd(current, object, status_update);
     }
-    let object = prepare_custom_resource(state, resource_type, object)?;
+    let mut object = prepare_custom_resource(state, resource_type, object)?;
     validate_custom_resource(state, resource_type, &object, current)?;
+    if let Some(storage) = storage_version_of(state, resource_type) {
+        // As etcd holds it: at the storage version of its last write, whatever version it was written through.
+        object["apiVersion"] = json!(format!("{}/{storage}", resource_type.group));
+    }
     Ok(object)
+}
+
+/// The storage version of the CRD behind a custom resource type, now.
+fn storage_version_of(state: &SimState, resource_type: &ResourceType) -> Option<String> {
+    let crd = state.store.get(&crd_resource(), "", &crd_name(&resource_type.group, &resource_type.resource))?;
+    storage_versions(&crd).into_iter().next()
 }
 
 /// Rejects a custom resource write (422, one cause per field, as the API server words it) that the CRD's

@@ -23,8 +23,8 @@ mod watch;
 pub use errors::ApiError;
 pub use faults::{ErrorRule, FaultConfig};
 pub use scenario::{
-    ImageBehaviour, KindRef, LabelEvery, ObjectMatch, OperatorBehaviour, Population, Scenario, ScenarioError,
-    ScopeSource,
+    DeniedPermission, ImageBehaviour, KindRef, LabelEvery, ObjectMatch, OperatorBehaviour, Population, Scenario,
+    ScenarioError, ScopeSource,
 };
 pub use state::SimState;
 pub(crate) use store::now_rfc3339;
@@ -86,6 +86,7 @@ impl Sim {
     pub async fn start_on(scenario: Scenario, port: u16) -> Result<SimHandle, SimError> {
         let store = store::Store::new(scenario.watch_history.max(1));
         let state = Arc::new(SimState::new(store, faults::Faults::new(scenario.faults.clone())));
+        *state.denied.write().unwrap_or_else(|p| p.into_inner()) = scenario.denied_permissions.clone();
         seed_cluster(&state, &scenario)?;
         let addr = format!("127.0.0.1:{port}");
         let listener = tokio::net::TcpListener::bind(&addr)
@@ -114,6 +115,18 @@ async fn serve(
 }
 
 impl SimHandle {
+    /// The `apiVersion` an object is stored at (for custom resources: the storage version of the CRD when
+    /// it was last written), as etcd would show it.
+    pub fn stored_api_version(&self, group: &str, resource: &str, namespace: &str, name: &str) -> Option<String> {
+        let object = self.state.store.get(&resources::GroupResource::new(group, resource), namespace, name)?;
+        object["apiVersion"].as_str().map(str::to_owned)
+    }
+
+    /// Replaces the permissions access reviews deny.
+    pub fn set_denied_permissions(&self, denied: Vec<DeniedPermission>) {
+        *self.state.denied.write().unwrap_or_else(|p| p.into_inner()) = denied;
+    }
+
     /// The address the API server listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr

@@ -50,6 +50,9 @@ pub struct Scenario {
     /// How often the simulated controllers run, in milliseconds.
     #[serde(default = "default_tick")]
     pub tick_ms: u64,
+    /// Permissions a SelfSubjectAccessReview is denied (everything else is allowed).
+    #[serde(default)]
+    pub denied_permissions: Vec<DeniedPermission>,
     /// Where relative manifest paths are resolved from (the scenario file's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -61,6 +64,39 @@ fn default_history() -> usize {
 
 fn default_tick() -> u64 {
     50
+}
+
+/// A permission the simulator's access reviews deny: a verb on a resource of a group, in one namespace or
+/// (without one) everywhere. `*` matches any verb, group or resource.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeniedPermission {
+    /// The verb (`get`, `patch`, ...), or `*`.
+    pub verb: String,
+    /// The API group (empty for the core group), or `*`.
+    #[serde(default)]
+    pub group: String,
+    /// The resource (`deployments`, `pods/log`), or `*`.
+    pub resource: String,
+    /// The namespace; absent: every namespace and cluster-wide.
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+impl DeniedPermission {
+    /// Whether this denial covers an access review's resource attributes.
+    pub fn covers(&self, attributes: &Value) -> bool {
+        let text = |key: &str| attributes[key].as_str().unwrap_or_default();
+        let resource = match text("subresource") {
+            "" => text("resource").to_owned(),
+            sub => format!("{}/{sub}", text("resource")),
+        };
+        let matches = |pattern: &str, value: &str| pattern == "*" || pattern == value;
+        matches(&self.verb, text("verb"))
+            && matches(&self.group, text("group"))
+            && matches(&self.resource, &resource)
+            && self.namespace.as_deref().is_none_or(|n| n == text("namespace"))
+    }
 }
 
 /// N objects from one template: names are `namePrefix` + index (zero-padded to the count's width).

@@ -2,6 +2,7 @@
 
 use super::faults::Faults;
 use super::resources::{builtin_types, crd_types, GroupResource, ResourceType};
+use super::scenario::DeniedPermission;
 use super::store::Store;
 use crate::manifest::Crd;
 use crate::schema::validate::CrdAdmission;
@@ -24,6 +25,8 @@ pub struct SimState {
     pub metrics: Mutex<HashMap<(String, String), PodMetrics>>,
     /// Compiled validation per CRD name, with the CRD resourceVersion it was compiled from.
     admissions: Mutex<HashMap<String, (String, Arc<CrdAdmission>)>>,
+    /// Permissions access reviews deny.
+    pub denied: RwLock<Vec<DeniedPermission>>,
 }
 
 impl SimState {
@@ -35,6 +38,7 @@ impl SimState {
             faults,
             metrics: Mutex::new(HashMap::new()),
             admissions: Mutex::new(HashMap::new()),
+            denied: RwLock::new(Vec::new()),
         }
     }
 

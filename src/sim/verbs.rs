@@ -206,7 +206,14 @@ fn continue_key(token: &str) -> Result<(String, String), ApiError> {
 pub fn create(request: &Request<'_>) -> Result<Response, ApiError> {
     let mut object = request.body_object()?;
     if request.resource_type().create_only {
-        object["status"] = json!({"allowed": true, "reason": "the simulator allows everything"});
+        let attributes = &object["spec"]["resourceAttributes"];
+        let denied =
+            request.state.denied.read().unwrap_or_else(|p| p.into_inner()).iter().any(|d| d.covers(attributes));
+        object["status"] = if denied {
+            json!({"allowed": false, "denied": true, "reason": "the scenario denies this permission"})
+        } else {
+            json!({"allowed": true, "reason": "the simulator allows everything the scenario does not deny"})
+        };
         return Ok(request.respond(201, &object));
     }
     check_type_and_namespace(request, &mut object)?;

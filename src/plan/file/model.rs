@@ -105,6 +105,11 @@ pub struct PlanSpec {
     /// Whether a passing rehearsal of this exact plan must exist before `apply`.
     #[serde(default)]
     pub rehearsal: RehearsalPolicy,
+    /// Field managers the run may take fields over from when its server-side apply conflicts with them
+    /// (the manager that installed the operator, such as `kubectl-client-side-apply` or `helm`). A conflict
+    /// with any other manager stops the run before it changes anything else.
+    #[serde(default)]
+    pub take_ownership_from: Vec<String>,
 }
 
 /// The operator's Deployment and the container that runs it.
@@ -443,6 +448,10 @@ pub struct JobDefinition {
     #[serde(default)]
     #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub spec: Option<Box<JobSpec>>,
+    /// A post-upgrade Job that needs the contract (only the new versions served, storage migrated): it runs
+    /// at the end of `finalize` instead of after promotion.
+    #[serde(default)]
+    pub needs_contract: bool,
 }
 
 fn default_job_timeout() -> Duration {

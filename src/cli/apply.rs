@@ -1,0 +1,159 @@
+//! `apply`, `finalize`, `rollback` and `status`: the engine's commands. Each connects to the cluster as
+//! kubectl does and returns the engine's exit code (see the README's exit codes).
+
+use super::FailOn;
+use crate::cluster::{connect, ClusterArgs};
+use crate::engine::{self, Acceptance, ApplyOptions, Outcome, OutputMode, Upgrade};
+use anyhow::Context;
+use std::path::PathBuf;
+
+/// Arguments of `apply`.
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    /// The plan file (`kind: UpgradePlan`).
+    #[arg(long, short = 'f', value_name = "FILE")]
+    pub file: PathBuf,
+    /// The cluster.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Refuse when findings at or above this severity are not accepted with --accept.
+    #[arg(long, value_enum, default_value_t = FailOn::Breaking)]
+    pub fail_on: FailOn,
+    /// Accept a finding: `CODE` (every finding of the code) or `CODE@PATH` (one place). Recorded in the journal.
+    #[arg(long, value_name = "CODE[@PATH]")]
+    pub accept: Vec<Acceptance>,
+    /// `server`: send every write with dryRun=All (admission webhooks and policies see it; nothing changes).
+    #[arg(long, value_name = "server", value_parser = ["server"])]
+    pub dry_run: Option<String>,
+    /// Go on to `finalize` once promoted (the point of no return).
+    #[arg(long)]
+    pub finalize: bool,
+    /// Do not ask before the first write.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Progress as lines for people or as one JSON object per event.
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputMode::Text)]
+    pub output: OutputMode,
+}
+
+/// Arguments of `finalize`.
+#[derive(Debug, clap::Args)]
+pub struct FinalizeArgs {
+    /// The plan file the run was applied from.
+    #[arg(long, short = 'f', value_name = "FILE")]
+    pub file: PathBuf,
+    /// The cluster.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Do not ask before the first write.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Progress as lines for people or as one JSON object per event.
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputMode::Text)]
+    pub output: OutputMode,
+}
+
+/// Arguments of `rollback`.
+#[derive(Debug, clap::Args)]
+pub struct RollbackArgs {
+    /// The plan whose run to undo (required when more than one run is open).
+    #[arg(long, value_name = "NAME")]
+    pub plan: Option<String>,
+    /// The cluster.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// `data-pruned`: restore the recorded CRDs even where that prunes data written since the expand.
+    #[arg(long, value_name = "CODE", value_parser = ["data-pruned"])]
+    pub accept: Vec<String>,
+    /// Do not ask before the first write.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Progress as lines for people or as one JSON object per event.
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputMode::Text)]
+    pub output: OutputMode,
+}
+
+/// Arguments of `status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Only this plan's run.
+    #[arg(long, value_name = "NAME")]
+    pub plan: Option<String>,
+    /// The cluster.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Text, or one JSON object per run.
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputMode::Text)]
+    pub output: OutputMode,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new().context("cannot start the async runtime")
+}
+
+/// Prints the outcome and returns its exit code.
+fn finish(outcome: Outcome, output: OutputMode) -> u8 {
+    match output {
+        OutputMode::Text => println!("{outcome}"),
+        OutputMode::Json => println!(
+            "{}",
+            serde_json::json!({"event": "outcome", "outcome": outcome.to_string(), "exitCode": outcome.exit_code()})
+        ),
+    }
+    outcome.exit_code()
+}
+
+/// Runs `apply`.
+pub fn run_apply(args: &ApplyArgs) -> anyhow::Result<u8> {
+    let upgrade = Upgrade::load(&args.file)?;
+    let options = ApplyOptions {
+        yes: args.yes,
+        dry_run: args.dry_run.is_some(),
+        fail_on: args.fail_on.threshold(),
+        accept: args.accept.clone(),
+        finalize: args.finalize,
+        output: args.output,
+    };
+    runtime()?.block_on(async {
+        let client = connect(&args.cluster).await?;
+        let outcome = engine::apply(client, &upgrade, &options).await?;
+        Ok(finish(outcome, args.output))
+    })
+}
+
+/// Runs `finalize`.
+pub fn run_finalize(args: &FinalizeArgs) -> anyhow::Result<u8> {
+    let upgrade = Upgrade::load(&args.file)?;
+    let options = ApplyOptions {
+        yes: args.yes,
+        dry_run: false,
+        fail_on: None,
+        accept: Vec::new(),
+        finalize: true,
+        output: args.output,
+    };
+    runtime()?.block_on(async {
+        let client = connect(&args.cluster).await?;
+        let outcome = engine::finalize(client, &upgrade, &options).await?;
+        Ok(finish(outcome, args.output))
+    })
+}
+
+/// Runs `rollback`.
+pub fn run_rollback(args: &RollbackArgs) -> anyhow::Result<u8> {
+    runtime()?.block_on(async {
+        let client = connect(&args.cluster).await?;
+        let accept_pruning = args.accept.iter().any(|a| a == "data-pruned");
+        let outcome = engine::rollback(client, args.plan.as_deref(), args.yes, accept_pruning, args.output).await?;
+        Ok(finish(outcome, args.output))
+    })
+}
+
+/// Runs `status`; exit 0 with runs shown, 3 when there is none.
+pub fn run_status(args: &StatusArgs) -> anyhow::Result<u8> {
+    runtime()?.block_on(async {
+        let client = connect(&args.cluster).await?;
+        let shown = engine::status(client, args.plan.as_deref(), args.output).await?;
+        Ok(if shown == 0 { engine::EXIT_REFUSED } else { engine::EXIT_DONE })
+    })
+}

@@ -1,0 +1,367 @@
+//! `apply` and `finalize`: the live preflight, the journal found or started, the Lease taken, then the
+//! plan's steps in order, each journaled before and after, with automatic rollback on failure when the plan
+//! asks for it.
+
+use super::desired::{promotion_objects, promotion_removals, rbac_expanded, rbac_removals};
+use super::journal::{decide_start, Journal, RunState, StartDecision, StepRecord, StepState};
+use super::preflight::{self, LivePlan};
+use super::report::{OutputMode, Reporter};
+use super::run::{acquire_lease, holder_identity, load_journal, Run};
+use super::steps::{crd_key, execute, measure, StepResult};
+use super::upgrade::{Acceptance, Upgrade};
+use super::{now, rollback, EngineError, Outcome};
+use crate::cluster::journal_store::JournalStore;
+use crate::cluster::objects::desired_state;
+use crate::cluster::{ClusterError, ObjectKey, Objects};
+use crate::findings::Severity;
+use crate::health::Baseline;
+use crate::plan::steps::StepKind;
+use std::io::{BufRead, IsTerminal, Write};
+
+/// How `apply` and `finalize` run.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Skip the confirmation on a terminal.
+    pub yes: bool,
+    /// Send every write with `dryRun=All` and journal nothing.
+    pub dry_run: bool,
+    /// Refuse findings at or above this severity (None: never).
+    pub fail_on: Option<Severity>,
+    /// Findings accepted anyway.
+    pub accept: Vec<Acceptance>,
+    /// Go on to `finalize` once promoted.
+    pub finalize: bool,
+    /// How progress is printed.
+    pub output: OutputMode,
+}
+
+fn protected(upgrade: &Upgrade, client: kube::Client, dry_run: bool) -> Objects {
+    let groups = upgrade.old.crd_groups().into_iter().chain(upgrade.new.crd_groups());
+    Objects::new(client, dry_run).protecting_groups(groups)
+}
+
+/// Runs the plan: preflight, then every step up to promotion (and `finalize` with `options.finalize`).
+pub async fn apply(client: kube::Client, upgrade: &Upgrade, options: &ApplyOptions) -> Result<Outcome, EngineError> {
+    let objects = protected(upgrade, client.clone(), options.dry_run);
+    let reporter = Reporter::new(options.output);
+    if upgrade.loaded.canary_enabled() {
+        return Ok(Outcome::Refused(
+            "the plan has a canary: this version of the tool runs plans without one (set spec.canary.enabled: false to roll out at once)".into(),
+        ));
+    }
+    let live = preflight::observe(&objects, upgrade).await?;
+    if options.output == OutputMode::Text {
+        print!("{}", live.render());
+    }
+    let store = JournalStore::new(client.clone(), upgrade.namespace(), upgrade.name());
+    let found = load_journal(&store).await?;
+    let decision = decide_start(found.as_ref().map(|(j, _)| j), &upgrade.hash);
+    match &decision {
+        StartDecision::Refuse(why) => return Ok(Outcome::Refused(why.clone())),
+        StartDecision::AlreadyPromoted if !options.finalize => {
+            return Ok(Outcome::Done(format!(
+                "plan {} is already promoted: `finalize` completes it, `rollback` undoes it",
+                upgrade.name()
+            )))
+        }
+        StartDecision::Start => {
+            let refusals = live.refusals(upgrade, options.fail_on, &options.accept);
+            if !refusals.is_empty() {
+                return Ok(Outcome::Refused(refusals.join("\n  ")));
+            }
+        }
+        // A resumed run passed its preflight before it changed anything; what it changed since is its own.
+        StartDecision::Resume | StartDecision::AlreadyPromoted => {
+            if let Some(pinned) = &live.identity_mismatch {
+                return Ok(Outcome::Refused(format!("wrong cluster: pinned {pinned}, this is {}", live.identity)));
+            }
+        }
+    }
+    if options.dry_run {
+        return dry_run(objects, upgrade, reporter).await;
+    }
+    let (journal, version) = match (decision, found) {
+        (StartDecision::Start, _) => (new_journal(&objects, upgrade, &live, options).await?, None),
+        (_, Some((journal, version))) => (journal, Some(version)),
+        (_, None) => unreachable!("resuming needs a journal"),
+    };
+    if !confirm(options.yes, &format!("apply plan {} to cluster {}", upgrade.name(), live.identity), upgrade, &journal)?
+    {
+        return Ok(Outcome::Refused("not confirmed".into()));
+    }
+    let holder = holder_identity(&journal.run_id);
+    if let Err(outcome) = acquire_lease(&store, &holder).await? {
+        return Ok(outcome);
+    }
+    let reporter = reporter.with_events(client, upgrade.namespace(), upgrade.deployment());
+    let mut run = Run::new(objects, store, journal, version, reporter);
+    run.start_heartbeat(holder);
+    let outcome = match drive(&mut run, upgrade, false).await {
+        Ok(outcome) if options.finalize && outcome.exit_code() == 0 => match drive(&mut run, upgrade, true).await {
+            Ok(outcome) => outcome,
+            Err(error) => pause(&mut run, &error).await,
+        },
+        Ok(outcome) => outcome,
+        Err(error) => pause(&mut run, &error).await,
+    };
+    run.release().await;
+    Ok(outcome)
+}
+
+/// Completes a promoted run: the contract steps, then the run is finalized.
+pub async fn finalize(client: kube::Client, upgrade: &Upgrade, options: &ApplyOptions) -> Result<Outcome, EngineError> {
+    let objects = protected(upgrade, client.clone(), false);
+    let store = JournalStore::new(client.clone(), upgrade.namespace(), upgrade.name());
+    let Some((journal, version)) = load_journal(&store).await? else {
+        return Ok(Outcome::Refused(format!(
+            "plan {} has no run in {}: `apply` it first",
+            upgrade.name(),
+            upgrade.namespace()
+        )));
+    };
+    if journal.plan_hash != upgrade.hash {
+        return Ok(Outcome::Refused(format!(
+            "run {} was applied from a different version of the plan or its releases (hash {}); finalize with that plan",
+            journal.run_id, journal.plan_hash
+        )));
+    }
+    match journal.state {
+        RunState::Finalized => return Ok(Outcome::Done(format!("run {} is already finalized", journal.run_id))),
+        RunState::Promoted => {}
+        state => {
+            return Ok(Outcome::Refused(format!(
+                "run {} is {state}: finalize is refused until promotion is done",
+                journal.run_id
+            )))
+        }
+    }
+    if !confirm(options.yes, &format!("finalize plan {} (the point of no return)", upgrade.name()), upgrade, &journal)?
+    {
+        return Ok(Outcome::Refused("not confirmed".into()));
+    }
+    let holder = holder_identity(&journal.run_id);
+    if let Err(outcome) = acquire_lease(&store, &holder).await? {
+        return Ok(outcome);
+    }
+    let reporter = Reporter::new(options.output).with_events(client, upgrade.namespace(), upgrade.deployment());
+    let mut run = Run::new(objects, store, journal, Some(version), reporter);
+    run.start_heartbeat(holder);
+    let outcome = match drive(&mut run, upgrade, true).await {
+        Ok(outcome) => outcome,
+        Err(error) => pause(&mut run, &error).await,
+    };
+    run.release().await;
+    Ok(outcome)
+}
+
+/// The first journal of a run: every step pending, and the live state of everything the run will change,
+/// read before its first write.
+async fn new_journal(
+    objects: &Objects,
+    upgrade: &Upgrade,
+    live: &LivePlan,
+    options: &ApplyOptions,
+) -> Result<Journal, EngineError> {
+    let started = now();
+    let mut journal = Journal {
+        run_id: upgrade.run_id(),
+        plan: upgrade.name().to_owned(),
+        plan_hash: upgrade.hash.clone(),
+        cluster_uid: live.identity.clone(),
+        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        operator: format!("{}/{}", upgrade.namespace(), upgrade.deployment()),
+        started: started.clone(),
+        updated: started,
+        state: RunState::Running,
+        accepted: options.accept.iter().map(ToString::to_string).collect(),
+        steps: upgrade
+            .plan
+            .steps
+            .iter()
+            .map(|s| StepRecord {
+                kind: s.kind,
+                title: s.title.clone(),
+                state: StepState::Pending,
+                started: None,
+                ended: None,
+                message: None,
+                output: None,
+            })
+            .collect(),
+        recorded: Vec::new(),
+        baseline_not_ready: Vec::new(),
+        health: None,
+        notes: Vec::new(),
+    };
+    for (key, step) in touched_objects(upgrade) {
+        let before = objects.get(&key).await?.map(|o| desired_state(&o));
+        journal.record(key, step, before);
+    }
+    let condition = crate::health::HealthPolicy::from_analysis(upgrade.loaded.analysis()).condition_type;
+    let observation = measure(objects, upgrade, &condition).await?;
+    journal.baseline_not_ready = Baseline::of(&observation).not_ready.into_iter().collect();
+    Ok(journal)
+}
+
+/// Everything the run's steps may change, with the step that changes it.
+fn touched_objects(upgrade: &Upgrade) -> Vec<(ObjectKey, StepKind)> {
+    let mut touched: Vec<(ObjectKey, StepKind)> =
+        upgrade.new.crds.keys().map(|n| (crd_key(n), StepKind::CrdExpand)).collect();
+    let rbac = rbac_expanded(&upgrade.old, &upgrade.new);
+    let rbac = rbac.iter().map(ObjectKey::of).chain(rbac_removals(&upgrade.old, &upgrade.new));
+    touched.extend(rbac.map(|k| (k, StepKind::RbacExpand)));
+    let promoted = promotion_objects(&upgrade.new);
+    let promoted = promoted.iter().map(ObjectKey::of).chain(promotion_removals(&upgrade.old, &upgrade.new));
+    touched.extend(promoted.map(|k| (k, StepKind::Promotion)));
+    touched
+}
+
+/// Executes the apply steps (`contract` false: everything before the contract) or the finalize steps, from
+/// the first one not done, and sets the run's state at the end.
+async fn drive(run: &mut Run, upgrade: &Upgrade, contract: bool) -> Result<Outcome, ClusterError> {
+    run.journal.state = RunState::Running;
+    run.save().await?;
+    let steps = &upgrade.plan.steps;
+    for (index, step) in steps.iter().enumerate() {
+        if step.is_contract() != contract || run.journal.step(index).state == StepState::Done {
+            continue;
+        }
+        run.start_step(index).await?;
+        match execute(run, upgrade, step).await? {
+            StepResult::Done(message) => run.end_step(index, StepState::Done, &message).await?,
+            StepResult::Failed { message, output } => {
+                run.journal.steps[index].output = output;
+                run.end_step(index, StepState::Failed, &message).await?;
+                return after_failure(run, upgrade, index, &message).await;
+            }
+        }
+    }
+    super::jobs::remove_run_jobs(&run.objects, Some(&job_namespaces(upgrade)), &run.journal.run_id).await?;
+    run.journal.state = if contract { RunState::Finalized } else { RunState::Promoted };
+    run.save().await?;
+    Ok(Outcome::Done(if contract {
+        format!("plan {} finalized: storage migrated, the release's CRDs and RBAC as shipped", upgrade.name())
+    } else {
+        format!(
+            "plan {} promoted; every step is still reversible. `finalize -f {}` completes it (the point of no return), `rollback` undoes it",
+            upgrade.name(),
+            upgrade.loaded.file.display()
+        )
+    }))
+}
+
+/// What follows a failed step: a gate that fails before anything changed ends the run refused; otherwise
+/// the run rolls back by itself when the plan says so, or pauses for a person.
+async fn after_failure(run: &mut Run, upgrade: &Upgrade, index: usize, message: &str) -> Result<Outcome, ClusterError> {
+    let nothing_changed =
+        run.journal.steps[..index].iter().all(|s| matches!(s.kind, StepKind::Preflight | StepKind::BackupGate));
+    if nothing_changed && run.journal.steps[index].kind == StepKind::BackupGate {
+        run.journal.state = RunState::RolledBack;
+        run.journal.notes.push(format!("refused before any change: {message}"));
+        run.save().await?;
+        return Ok(Outcome::Refused(format!("{message}; nothing was changed")));
+    }
+    if !upgrade.loaded.rollback_automatic() {
+        run.journal.state = RunState::Paused;
+        run.save().await?;
+        return Ok(Outcome::Paused(format!(
+            "{message}. The plan does not roll back by itself: `rollback` undoes the run, `apply` retries the step"
+        )));
+    }
+    run.reporter.info(&format!("rolling back: {message}"));
+    match rollback::undo(run).await {
+        Ok(report) if report.clean() => {
+            Ok(Outcome::RolledBack(format!("{message}; rolled back: {}", report.summary())))
+        }
+        Ok(report) => {
+            Ok(Outcome::NeedsAttention(format!("{message}; the rollback left differences: {}", report.summary())))
+        }
+        Err(error) => {
+            run.journal.state = RunState::Failed;
+            let _ = run.save().await;
+            Ok(Outcome::NeedsAttention(format!("{message}; the rollback failed: {error}")))
+        }
+    }
+}
+
+/// An API failure beyond the retry budget: the run stops where it is, journaled as paused when the journal
+/// can still be written (otherwise its Lease expires and `status` reports the stopped heartbeat).
+async fn pause(run: &mut Run, error: &ClusterError) -> Outcome {
+    run.journal.state = RunState::Paused;
+    let saved = run.save().await.is_ok();
+    let journal = if saved { "journaled as paused" } else { "the journal could not be written either" };
+    Outcome::Paused(format!(
+        "the cluster API failed ({error}); {journal}. `apply` with the same plan resumes, `rollback` undoes what was done"
+    ))
+}
+
+fn job_namespaces(upgrade: &Upgrade) -> Vec<String> {
+    let mut namespaces: Vec<String> = upgrade
+        .loaded
+        .plan
+        .spec
+        .jobs
+        .all()
+        .map(|(_, j)| j.namespace.clone().unwrap_or_else(|| upgrade.namespace().to_owned()))
+        .collect();
+    namespaces.push(upgrade.namespace().to_owned());
+    namespaces.sort();
+    namespaces.dedup();
+    namespaces
+}
+
+/// Every step with `dryRun=All`: admission (webhooks, policies) sees each write, nothing changes, nothing
+/// is journaled.
+async fn dry_run(objects: Objects, upgrade: &Upgrade, reporter: Reporter) -> Result<Outcome, EngineError> {
+    let client = objects.client().clone();
+    let store = JournalStore::new(client, upgrade.namespace(), upgrade.name());
+    let journal = Journal {
+        run_id: upgrade.run_id(),
+        plan: upgrade.name().to_owned(),
+        plan_hash: upgrade.hash.clone(),
+        cluster_uid: String::new(),
+        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        operator: String::new(),
+        started: now(),
+        updated: now(),
+        state: RunState::Running,
+        accepted: Vec::new(),
+        steps: Vec::new(),
+        recorded: Vec::new(),
+        baseline_not_ready: Vec::new(),
+        health: None,
+        notes: Vec::new(),
+    };
+    let mut run = Run::new(objects, store, journal, None, reporter);
+    for step in upgrade.plan.steps.iter().filter(|s| !s.is_contract() && s.kind != StepKind::Analysis) {
+        match execute(&mut run, upgrade, step).await? {
+            StepResult::Done(message) => run.reporter.info(&format!("dry run {}: {message}", step.kind)),
+            StepResult::Failed { message, .. } => {
+                return Ok(Outcome::Refused(format!("dry run {}: {message}", step.kind)));
+            }
+        }
+    }
+    Ok(Outcome::Done("dry run: the API server accepted every write; nothing was changed".into()))
+}
+
+/// On a terminal without `--yes`, shows what will happen and asks; elsewhere, proceeds.
+fn confirm(yes: bool, what: &str, upgrade: &Upgrade, journal: &Journal) -> Result<bool, EngineError> {
+    if yes || !std::io::stdin().is_terminal() {
+        return Ok(true);
+    }
+    let mut out = std::io::stderr().lock();
+    let _ = writeln!(out, "About to {what}:");
+    for (step, record) in upgrade.plan.steps.iter().zip(&journal.steps) {
+        if record.state != StepState::Done {
+            let _ = writeln!(out, "  - {} {}", step.kind, step.title);
+        }
+    }
+    let _ = write!(out, "Proceed? [y/N] ");
+    let _ = out.flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| EngineError::BadInput(format!("cannot read the answer: {e}")))?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}

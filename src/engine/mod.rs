@@ -1,0 +1,119 @@
+//! The engine: executes the plan's steps against a cluster (`apply`, `finalize`), undoes them (`rollback`)
+//! and reports on them (`status`), journaled in the cluster so any machine can resume, inspect or undo a run.
+//!
+//! Each step observes, decides (a pure function of what it observed) and acts with idempotent writes; the
+//! journal records the pre-upgrade state of everything the run changes before the first write, marks each
+//! step running before it acts and done after, so a run killed anywhere resumes to the same end state.
+
+pub mod desired;
+mod executor;
+mod gate_step;
+mod jobs;
+pub mod journal;
+mod migrate;
+pub mod preflight;
+mod report;
+mod rollback;
+mod run;
+mod status;
+mod steps;
+mod upgrade;
+
+pub use executor::{apply, finalize, ApplyOptions};
+pub use report::{OutputMode, Reporter};
+pub use rollback::rollback;
+pub use status::{status, Heartbeat};
+pub use upgrade::{Acceptance, Upgrade};
+
+use crate::cluster::ClusterError;
+use std::fmt;
+use thiserror::Error;
+
+/// How a command of the engine ended; each has one exit code across `apply`, `rollback` and `finalize`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything asked for was done (exit 0).
+    Done(String),
+    /// A regression was found and the run rolled back cleanly (exit 1).
+    RolledBack(String),
+    /// Refused before any change: preflight, a gate, findings, a run in the way (exit 3).
+    Refused(String),
+    /// Stopped for a person to decide; `apply` resumes, `rollback` ends it (exit 4).
+    Paused(String),
+    /// A step failed and the cluster needs attention: rollback failed or is impossible (exit 5).
+    NeedsAttention(String),
+}
+
+/// Exit code: done.
+pub const EXIT_DONE: u8 = 0;
+/// Exit code: a regression was found and rolled back.
+pub const EXIT_ROLLED_BACK: u8 = 1;
+/// Exit code: bad input or usage.
+pub const EXIT_BAD_INPUT: u8 = 2;
+/// Exit code: refused before any change.
+pub const EXIT_REFUSED: u8 = 3;
+/// Exit code: paused for a human.
+pub const EXIT_PAUSED: u8 = 4;
+/// Exit code: the cluster needs attention.
+pub const EXIT_NEEDS_ATTENTION: u8 = 5;
+
+impl Outcome {
+    /// The process exit code of this outcome.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Outcome::Done(_) => EXIT_DONE,
+            Outcome::RolledBack(_) => EXIT_ROLLED_BACK,
+            Outcome::Refused(_) => EXIT_REFUSED,
+            Outcome::Paused(_) => EXIT_PAUSED,
+            Outcome::NeedsAttention(_) => EXIT_NEEDS_ATTENTION,
+        }
+    }
+
+    /// What happened, in one line.
+    pub fn message(&self) -> &str {
+        match self {
+            Outcome::Done(m)
+            | Outcome::RolledBack(m)
+            | Outcome::Refused(m)
+            | Outcome::Paused(m)
+            | Outcome::NeedsAttention(m) => m,
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let label = match self {
+            Outcome::Done(_) => "done",
+            Outcome::RolledBack(_) => "rolled back",
+            Outcome::Refused(_) => "refused",
+            Outcome::Paused(_) => "paused",
+            Outcome::NeedsAttention(_) => "needs attention",
+        };
+        write!(f, "{label}: {}", self.message())
+    }
+}
+
+/// What stops the engine other than an [`Outcome`]: input that cannot be used (exit 2) and cluster errors.
+#[derive(Debug, Error)]
+pub enum EngineError {
+    /// The plan file, its releases or the arguments cannot be used.
+    #[error("{0}")]
+    BadInput(String),
+    /// A cluster request failed after its retries.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// The journal in the cluster cannot be read.
+    #[error("the journal {name} cannot be read: {message}")]
+    Journal {
+        /// The journal ConfigMap.
+        name: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// The current time as the journal writes it (RFC 3339, UTC, seconds).
+pub(crate) fn now() -> String {
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}

@@ -1,0 +1,477 @@
+//! The live plan: what the cluster actually holds, read and never written. `plan --context` prints it and
+//! `apply` runs it first (the same code), refusing on what [`LivePlan::refusals`] lists.
+
+use super::upgrade::{unaccepted, Acceptance, Upgrade};
+use super::EngineError;
+use crate::cluster::{cluster_identity, ClusterError, ObjectKey, Objects};
+use crate::findings::{FindingCode, Severity};
+use crate::manifest::Crd;
+use crate::schema::diff_crds;
+use crate::schema::validate::{ReportBuilder, ValidationReport, Validator};
+use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
+use kube::api::{Api, PostParams};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+/// What the live cluster says about the plan.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LivePlan {
+    /// The UID of `kube-system`.
+    pub identity: String,
+    /// The identity the plan pins, when it does and it differs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity_mismatch: Option<String>,
+    /// Differences between the live CRDs and the `from` release's, one line each.
+    pub drift: Vec<String>,
+    /// Blockers of the offline plan that the live storedVersions make moot, with why.
+    pub downgraded: Vec<String>,
+    /// Blockers the live cluster confirms or adds.
+    pub blockers: Vec<String>,
+    /// The existing custom resources, validated against the new CRDs.
+    #[serde(skip)]
+    pub objects: ValidationReport,
+    /// The operator Deployment: problems found (missing, wrong image, not Available).
+    pub operator: Vec<String>,
+    /// Other tools that manage the operator and would fight the run, with what to do.
+    pub managers: Vec<String>,
+    /// Permissions the run needs and does not have.
+    pub missing_permissions: Vec<String>,
+}
+
+impl LivePlan {
+    /// Everything that stops `apply`: a wrong cluster, blockers, operator problems, other managers, missing
+    /// permissions, and findings at or above `fail_on` not accepted.
+    pub fn refusals(&self, upgrade: &Upgrade, fail_on: Option<Severity>, accepted: &[Acceptance]) -> Vec<String> {
+        let mut refusals = Vec::new();
+        if let Some(pinned) = &self.identity_mismatch {
+            refusals.push(format!(
+                "wrong cluster: the plan is pinned to kube-system UID {pinned}, this cluster's is {}",
+                self.identity
+            ));
+        }
+        refusals.extend(self.blockers.iter().map(|b| format!("blocker: {b}")));
+        refusals.extend(self.operator.iter().cloned());
+        refusals.extend(self.managers.iter().cloned());
+        if !self.missing_permissions.is_empty() {
+            refusals.push(format!("missing permissions: {}", self.missing_permissions.join(", ")));
+        }
+        let moot: BTreeSet<(FindingCode, String, Option<String>)> =
+            self.downgraded_findings(upgrade).into_iter().collect();
+        let plan = &upgrade.plan;
+        let crd_findings = plan
+            .findings
+            .iter()
+            .filter(|f| f.severity != Severity::Blocker)
+            .filter(|f| !moot.contains(&(f.code, f.crd.clone(), f.version.clone())))
+            .map(|f| (f.code, f.severity, f.path.clone(), format!("{} {}", f.crd, f.message)));
+        let operator_findings =
+            plan.operator_findings.iter().map(|f| (f.code, f.severity, f.field.clone(), f.message.clone()));
+        let object_findings = self
+            .objects
+            .findings
+            .iter()
+            .map(|f| (f.code, f.severity, Some(f.path.clone()), format!("{} {}", f.object, f.message)));
+        refusals.extend(unaccepted(crd_findings.chain(operator_findings).chain(object_findings), fail_on, accepted));
+        refusals
+    }
+
+    fn downgraded_findings(&self, upgrade: &Upgrade) -> Vec<(FindingCode, String, Option<String>)> {
+        upgrade
+            .plan
+            .findings
+            .iter()
+            .filter(|f| f.code == FindingCode::VersionRemoved)
+            .filter(|f| {
+                self.downgraded
+                    .iter()
+                    .any(|d| d.starts_with(&format!("{} {}", f.crd, f.version.as_deref().unwrap_or(""))))
+            })
+            .map(|f| (f.code, f.crd.clone(), f.version.clone()))
+            .collect()
+    }
+
+    /// The live plan as text, one section per concern, only the sections with something to say.
+    pub fn render(&self) -> String {
+        let mut out = format!("live cluster: kube-system UID {}\n", self.identity);
+        let mut section = |title: &str, lines: &[String]| {
+            if !lines.is_empty() {
+                out.push_str(&format!("{title}:\n"));
+                for line in lines {
+                    out.push_str(&format!("  - {line}\n"));
+                }
+            }
+        };
+        section("drift from the `from` release", &self.drift);
+        section("blockers", &self.blockers);
+        section("offline blockers that are moot here", &self.downgraded);
+        section("operator", &self.operator);
+        section("other managers", &self.managers);
+        section("missing permissions", &self.missing_permissions);
+        let summary = &self.objects.summary;
+        out.push_str(&format!(
+            "existing objects: {} checked against the new CRDs, {} findings\n",
+            summary.objects,
+            self.objects.findings.len()
+        ));
+        for finding in self.objects.findings.iter().take(20) {
+            out.push_str(&format!(
+                "  - {} {} {} {}: {}\n",
+                finding.severity,
+                finding.code.as_str(),
+                finding.object,
+                finding.path,
+                finding.message
+            ));
+        }
+        out
+    }
+}
+
+/// Reads everything the live plan needs. Read only: the only requests that are not GET/LIST are
+/// SelfSubjectAccessReviews, which change nothing.
+pub async fn observe(objects: &Objects, upgrade: &Upgrade) -> Result<LivePlan, EngineError> {
+    let mut live = LivePlan { identity: cluster_identity(objects.client()).await?, ..LivePlan::default() };
+    if let Some(pinned) = upgrade.loaded.pinned_cluster_uid() {
+        if pinned != live.identity {
+            live.identity_mismatch = Some(pinned.to_owned());
+            return Ok(live);
+        }
+    }
+    check_crds(objects, upgrade, &mut live).await?;
+    live.objects = validate_objects(objects, upgrade).await?;
+    check_operator(objects, upgrade, &mut live).await?;
+    live.missing_permissions = missing_permissions(objects, upgrade).await?;
+    Ok(live)
+}
+
+fn crd_key(name: &str) -> ObjectKey {
+    ObjectKey {
+        api_version: "apiextensions.k8s.io/v1".into(),
+        kind: "CustomResourceDefinition".into(),
+        namespace: String::new(),
+        name: name.into(),
+    }
+}
+
+/// The live CRD as the diff reads it: the typed model leaves out what other controllers inject (a
+/// conversion webhook's `caBundle`) and what the API server defaults.
+fn comparable_crd(live: &Value) -> Option<Crd> {
+    Crd::from_value(live.clone()).ok()
+}
+
+async fn check_crds(objects: &Objects, upgrade: &Upgrade, live: &mut LivePlan) -> Result<(), ClusterError> {
+    for (name, new) in &upgrade.new_set.crds {
+        let Some(found) = objects.get(&crd_key(name)).await? else { continue };
+        if let (Some(from), Some(live_crd)) = (upgrade.old_set.crds.get(name), comparable_crd(&found)) {
+            for finding in diff_crds(Some(&from.crd), Some(&live_crd)) {
+                let at = finding.path.as_deref().map(|p| format!(" {p}")).unwrap_or_default();
+                live.drift.push(format!("{name}{at}: {} ({})", finding.message, finding.code.as_str()));
+            }
+        }
+        let stored: Vec<String> = found["status"]["storedVersions"]
+            .as_array()
+            .map(|v| v.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        for version in stored.iter().filter(|v| new.crd.version(v).is_none()) {
+            live.blockers.push(format!(
+                "{name}: status.storedVersions lists {version}, which the new release drops: the API server rejects the new CRD until every object is migrated off {version} and storedVersions is trimmed"
+            ));
+        }
+        let removed = upgrade
+            .plan
+            .findings
+            .iter()
+            .filter(|f| f.crd == *name && f.code == FindingCode::VersionRemoved && f.severity == Severity::Blocker);
+        for finding in removed {
+            let version = finding.version.as_deref().unwrap_or_default();
+            if !stored.iter().any(|s| s == version) {
+                live.downgraded.push(format!(
+                    "{name} {version}: removed by the new release, but status.storedVersions is {stored:?}: no object is stored at {version}"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every existing custom resource of the release's kinds, listed in pages and validated as `--objects` does.
+async fn validate_objects(objects: &Objects, upgrade: &Upgrade) -> Result<ValidationReport, ClusterError> {
+    let validator = Validator::new(&upgrade.new_set.crds).compared_with(&upgrade.old_set.crds);
+    let mut report = ReportBuilder::new();
+    for (api_version, kind) in upgrade.old_custom_resource_kinds() {
+        let mut token: Option<String> = None;
+        loop {
+            let (items, next) = match objects.list_page(&api_version, &kind, None, 500, token.as_deref()).await {
+                Ok(page) => page,
+                // The kind is not installed yet (a new CRD of this release): nothing to check.
+                Err(e) if e.status_code() == Some(404) => break,
+                Err(e) => return Err(e),
+            };
+            for item in items {
+                report.add(validator.check(item, None));
+            }
+            match next {
+                Some(next) => token = Some(next),
+                None => break,
+            }
+        }
+    }
+    Ok(report.finish(0, validator.crd_count(), validator.knows_old_crds()))
+}
+
+/// The image the `from` release runs in the operator's container.
+fn expected_image(upgrade: &Upgrade) -> Option<String> {
+    if let Some(image) = &upgrade.loaded.plan.spec.from.image {
+        return Some(image.clone());
+    }
+    let target = upgrade.loaded.operator();
+    let deployment = upgrade.old.objects.iter().find(|o| {
+        o["kind"] == "Deployment"
+            && o["metadata"]["name"] == target.deployment.as_str()
+            && o["metadata"]["namespace"] == target.namespace.as_str()
+    })?;
+    container_image(deployment, &target.container)
+}
+
+fn container_image(deployment: &Value, container: &str) -> Option<String> {
+    deployment["spec"]["template"]["spec"]["containers"].as_array()?.iter().find(|c| c["name"] == container)?["image"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+async fn check_operator(objects: &Objects, upgrade: &Upgrade, live: &mut LivePlan) -> Result<(), ClusterError> {
+    let target = upgrade.loaded.operator();
+    let key = ObjectKey {
+        api_version: "apps/v1".into(),
+        kind: "Deployment".into(),
+        namespace: target.namespace.clone(),
+        name: target.deployment.clone(),
+    };
+    let Some(deployment) = objects.get(&key).await? else {
+        live.operator
+            .push(format!("the operator Deployment {}/{} does not exist", target.namespace, target.deployment));
+        return Ok(());
+    };
+    let running = container_image(&deployment, &target.container);
+    let expected = expected_image(upgrade);
+    let new_image = container_image_of_release(upgrade);
+    // A resumed run finds the new image already rolled out: that is the run's own doing, not drift.
+    if running != expected && running != new_image {
+        live.operator.push(format!(
+            "the operator's container {} runs {}, not the `from` release's {}",
+            target.container,
+            running.as_deref().unwrap_or("nothing"),
+            expected.as_deref().unwrap_or("(unknown)")
+        ));
+    }
+    let available = deployment["status"]["conditions"]
+        .as_array()
+        .is_some_and(|c| c.iter().any(|c| c["type"] == "Available" && c["status"] == "True"));
+    if !available {
+        live.operator
+            .push(format!("the operator Deployment {}/{} is not Available", target.namespace, target.deployment));
+    }
+    live.managers = foreign_managers(&deployment, &upgrade.loaded.plan.spec.take_ownership_from);
+    Ok(())
+}
+
+fn container_image_of_release(upgrade: &Upgrade) -> Option<String> {
+    let target = upgrade.loaded.operator();
+    let deployment = upgrade
+        .new
+        .objects
+        .iter()
+        .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == target.deployment.as_str())?;
+    container_image(deployment, &target.container)
+}
+
+/// Another tool that manages an object, as its labels, annotations, owners and field managers show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Manager {
+    Helm,
+    Olm,
+    ArgoCd,
+    Flux,
+}
+
+impl Manager {
+    fn advice(self) -> &'static str {
+        match self {
+            Manager::Helm => "a Helm release manages it: upgrade through Helm, or name the field manager `helm` in spec.takeOwnershipFrom to let this run take the fields over",
+            Manager::Olm => "OLM manages it (a Subscription/ClusterServiceVersion) and reverts any change: set the Subscription's installPlanApproval to Manual and upgrade through OLM, or remove the Subscription first",
+            Manager::ArgoCd => "an Argo CD Application manages it: pause its automated sync and self-heal, then name its field manager (argocd-controller) in spec.takeOwnershipFrom",
+            Manager::Flux => "a Flux Kustomization or HelmRelease manages it: suspend it (`flux suspend`), then name its field manager in spec.takeOwnershipFrom",
+        }
+    }
+
+    fn field_managers(self) -> &'static [&'static str] {
+        match self {
+            Manager::Helm => &["helm"],
+            Manager::Olm => &["catalog-operator", "olm"],
+            Manager::ArgoCd => &["argocd-controller", "argocd-application-controller"],
+            Manager::Flux => &["kustomize-controller", "helm-controller"],
+        }
+    }
+}
+
+/// The tools managing the object that the plan does not let the run take fields over from.
+fn foreign_managers(object: &Value, allowed: &[String]) -> Vec<String> {
+    let meta = &object["metadata"];
+    let label = |k: &str| meta["labels"][k].as_str();
+    let annotation = |k: &str| meta["annotations"][k].as_str();
+    let field_managers: BTreeSet<&str> = meta["managedFields"]
+        .as_array()
+        .map(|m| m.iter().filter_map(|e| e["manager"].as_str()).collect())
+        .unwrap_or_default();
+    let owned_by_csv =
+        meta["ownerReferences"].as_array().is_some_and(|o| o.iter().any(|r| r["kind"] == "ClusterServiceVersion"));
+    let mut found = Vec::new();
+    if label("app.kubernetes.io/managed-by") == Some("Helm") || annotation("meta.helm.sh/release-name").is_some() {
+        found.push(Manager::Helm);
+    }
+    if owned_by_csv
+        || label("olm.owner").is_some()
+        || meta["labels"].as_object().is_some_and(|l| l.keys().any(|k| k.starts_with("operators.coreos.com/")))
+    {
+        found.push(Manager::Olm);
+    }
+    if label("argocd.argoproj.io/instance").is_some() || annotation("argocd.argoproj.io/tracking-id").is_some() {
+        found.push(Manager::ArgoCd);
+    }
+    if label("kustomize.toolkit.fluxcd.io/name").is_some() || label("helm.toolkit.fluxcd.io/name").is_some() {
+        found.push(Manager::Flux);
+    }
+    for manager in [Manager::Helm, Manager::Olm, Manager::ArgoCd, Manager::Flux] {
+        if manager.field_managers().iter().any(|m| field_managers.contains(m)) && !found.contains(&manager) {
+            found.push(manager);
+        }
+    }
+    found
+        .into_iter()
+        // OLM reverts whatever the run does, so naming its manager does not help.
+        .filter(|m| *m == Manager::Olm || !m.field_managers().iter().any(|f| allowed.iter().any(|a| a == f)))
+        .map(|m| m.advice().to_owned())
+        .collect()
+}
+
+/// One permission the run needs.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Permission {
+    verb: &'static str,
+    group: String,
+    resource: String,
+    namespace: String,
+}
+
+async fn needed_permissions(objects: &Objects, upgrade: &Upgrade) -> BTreeSet<Permission> {
+    let namespace = upgrade.namespace().to_owned();
+    let mut needed = BTreeSet::new();
+    let mut add = |verbs: &[&'static str], group: &str, resource: &str, namespace: &str| {
+        for verb in verbs {
+            needed.insert(Permission {
+                verb,
+                group: group.into(),
+                resource: resource.into(),
+                namespace: namespace.into(),
+            });
+        }
+    };
+    add(&["get"], "", "namespaces", "");
+    add(&["get", "create", "update"], "", "configmaps", &namespace);
+    add(&["get", "create", "update", "delete"], "coordination.k8s.io", "leases", &namespace);
+    add(&["create"], "", "events", &namespace);
+    add(&["get", "patch", "update"], "apiextensions.k8s.io", "customresourcedefinitions", "");
+    add(&["list"], "", "pods", &namespace);
+    if !upgrade.loaded.plan.spec.jobs.is_empty() {
+        add(&["get", "create", "delete"], "batch", "jobs", &namespace);
+        add(&["get"], "", "pods/log", &namespace);
+    }
+    for (api_version, kind) in upgrade.old_custom_resource_kinds() {
+        if let Ok((resource, _)) = objects.resource(&api_version, &kind).await {
+            add(&["list", "update"], &resource.group, &resource.plural, "");
+        }
+    }
+    for object in upgrade.new.objects.iter().chain(&upgrade.old.objects) {
+        let key = ObjectKey::of(object);
+        if let Ok((resource, _)) = objects.resource(&key.api_version, &key.kind).await {
+            add(&["get", "patch", "delete"], &resource.group, &resource.plural, &key.namespace);
+        }
+    }
+    needed
+}
+
+/// Asks the API server, with a SelfSubjectAccessReview each, for every permission the run needs.
+async fn missing_permissions(objects: &Objects, upgrade: &Upgrade) -> Result<Vec<String>, ClusterError> {
+    let reviews: Api<SelfSubjectAccessReview> = Api::all(objects.client().clone());
+    let mut missing = Vec::new();
+    for permission in needed_permissions(objects, upgrade).await {
+        let (resource, subresource) = match permission.resource.split_once('/') {
+            Some((resource, sub)) => (resource.to_owned(), Some(sub.to_owned())),
+            None => (permission.resource.clone(), None),
+        };
+        let review = SelfSubjectAccessReview {
+            spec: SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(ResourceAttributes {
+                    verb: Some(permission.verb.to_owned()),
+                    group: Some(permission.group.clone()),
+                    resource: Some(resource),
+                    subresource,
+                    namespace: Some(permission.namespace.clone()).filter(|n| !n.is_empty()),
+                    ..ResourceAttributes::default()
+                }),
+                ..SelfSubjectAccessReviewSpec::default()
+            },
+            ..SelfSubjectAccessReview::default()
+        };
+        let params = PostParams::default();
+        let answer = crate::cluster::retry::with_retries(|| reviews.create(&params, &review))
+            .await
+            .map_err(|e| ClusterError::api("cannot ask for an access review (SelfSubjectAccessReview)", e))?;
+        if !answer.status.is_some_and(|s| s.allowed) {
+            let group = if permission.group.is_empty() { "core".to_owned() } else { permission.group.clone() };
+            let scope = if permission.namespace.is_empty() {
+                "cluster-wide".to_owned()
+            } else {
+                format!("in {}", permission.namespace)
+            };
+            missing.push(format!("{} {} ({group}) {scope}", permission.verb, permission.resource));
+        }
+    }
+    Ok(missing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn helm_argo_flux_and_olm_are_recognised_by_labels_owners_and_managers() {
+        let helm = json!({"metadata": {"labels": {"app.kubernetes.io/managed-by": "Helm"}}});
+        assert_eq!(foreign_managers(&helm, &[]).len(), 1);
+        assert!(foreign_managers(&helm, &["helm".into()]).is_empty());
+        let argo = json!({"metadata": {"managedFields": [{"manager": "argocd-controller"}]}});
+        assert!(foreign_managers(&argo, &[])[0].contains("Argo CD"));
+        let olm = json!({"metadata": {"ownerReferences": [{"kind": "ClusterServiceVersion"}]}});
+        assert!(foreign_managers(&olm, &["olm".into()])[0].contains("OLM"));
+        let flux = json!({"metadata": {"labels": {"kustomize.toolkit.fluxcd.io/name": "apps"}}});
+        assert!(foreign_managers(&flux, &[])[0].contains("Flux"));
+        let plain = json!({"metadata": {"managedFields": [{"manager": "kubectl-client-side-apply"}]}});
+        assert!(foreign_managers(&plain, &[]).is_empty());
+    }
+
+    #[test]
+    fn a_caller_injected_ca_bundle_is_not_drift() {
+        let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "xs.example.com"},
+            "spec": {"group": "example.com", "scope": "Namespaced", "names": {"kind": "X", "plural": "xs"},
+                "conversion": {"strategy": "Webhook", "webhook": {"conversionReviewVersions": ["v1"],
+                    "clientConfig": {"caBundle": "Zm9v", "service": {"name": "w", "namespace": "n"}}}},
+                "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object"}}}]}});
+        let mut without = crd.clone();
+        without["spec"]["conversion"]["webhook"]["clientConfig"].as_object_mut().unwrap().remove("caBundle");
+        let (live, shipped) = (comparable_crd(&crd).unwrap(), comparable_crd(&without).unwrap());
+        assert!(diff_crds(Some(&shipped), Some(&live)).is_empty());
+    }
+}

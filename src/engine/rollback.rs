@@ -1,0 +1,373 @@
+//! `rollback`: undoes every started step in reverse from the journal alone (no plan file needed), restores
+//! each recorded object exactly, verifies every restored object against the record, and waits until the
+//! objects are healthy under the old operator. Refused after `finalize`.
+
+use super::jobs::remove_run_jobs;
+use super::journal::{RecordedObject, RunState, StepState};
+use super::migrate::put_exact;
+use super::report::{OutputMode, Reporter};
+use super::run::{acquire_lease, holder_identity, load_journal, Run};
+use super::steps::wait_rollout;
+use super::{EngineError, Outcome};
+use crate::cluster::journal_store::JournalStore;
+use crate::cluster::objects::desired_state;
+use crate::cluster::{ClusterError, ObjectKey, Objects};
+use crate::findings::FindingCode;
+use crate::health::observe_fleet;
+use crate::manifest::{Crd, DocumentRef, LoadedCrd};
+use crate::schema::validate::Validator;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+/// What a rollback did and found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RollbackReport {
+    /// Objects put back as recorded.
+    pub restored: usize,
+    /// Objects the run created, removed.
+    pub removed: usize,
+    /// Objects deliberately left as they are, with why.
+    pub kept: Vec<String>,
+    /// Restored objects that differ from the record afterwards.
+    pub differences: Vec<String>,
+    /// Objects not healthy again within the timeout.
+    pub unhealthy: Vec<String>,
+}
+
+impl RollbackReport {
+    /// Whether everything was restored, verified and is healthy.
+    pub fn clean(&self) -> bool {
+        self.differences.is_empty() && self.unhealthy.is_empty()
+    }
+
+    /// One line.
+    pub fn summary(&self) -> String {
+        let mut parts = vec![format!("{} objects restored, {} removed", self.restored, self.removed)];
+        if !self.kept.is_empty() {
+            parts.push(format!("kept: {}", self.kept.join("; ")));
+        }
+        if !self.differences.is_empty() {
+            parts.push(format!("differences from the record: {}", self.differences.join("; ")));
+        }
+        if !self.unhealthy.is_empty() {
+            parts.push(format!("not healthy again: {}", self.unhealthy.join("; ")));
+        }
+        parts.join("; ")
+    }
+}
+
+/// How long the objects may take to be healthy again after a rollback.
+const HEALTHY_AGAIN_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The `rollback` command: finds the run's journal (by plan name, or the only open one), and undoes it.
+pub async fn rollback(
+    client: kube::Client,
+    plan: Option<&str>,
+    yes: bool,
+    accept_pruning: bool,
+    output: OutputMode,
+) -> Result<Outcome, EngineError> {
+    let found = JournalStore::find(&client, None).await?;
+    let candidates: Vec<_> = found.iter().filter(|f| plan.is_none_or(|p| f.plan == p)).collect();
+    let mut open = Vec::new();
+    for candidate in &candidates {
+        let store = JournalStore::new(client.clone(), &candidate.namespace, &candidate.plan);
+        if let Some((journal, version)) = load_journal(&store).await? {
+            if !journal.state.is_closed() || plan.is_some() {
+                open.push((store, journal, version));
+            }
+        }
+    }
+    let (store, mut journal, version) = match open.len() {
+        0 => {
+            return Ok(Outcome::Refused(format!(
+                "no run to roll back{}",
+                plan.map(|p| format!(" for plan {p}")).unwrap_or_default()
+            )))
+        }
+        1 => open.remove(0),
+        _ => {
+            let names: Vec<String> = open.iter().map(|(_, j, _)| format!("{} ({})", j.plan, j.state)).collect();
+            return Ok(Outcome::Refused(format!(
+                "more than one run is open: {}; name one with --plan",
+                names.join(", ")
+            )));
+        }
+    };
+    match journal.state {
+        RunState::Finalized => {
+            return Ok(Outcome::Refused(format!(
+                "run {} of plan {} is finalized: storage moved to the new version and the old versions are gone, so the recorded CRDs can no longer be restored. Upgrade forward instead.",
+                journal.run_id, journal.plan
+            )))
+        }
+        RunState::RolledBack => return Ok(Outcome::Done(format!("run {} is already rolled back", journal.run_id))),
+        _ => {}
+    }
+    if accept_pruning && !journal.accepted.iter().any(|a| a == FindingCode::DataPruned.as_str()) {
+        journal.accepted.push(FindingCode::DataPruned.as_str().to_owned());
+    }
+    if !yes && std::io::IsTerminal::is_terminal(&std::io::stdin()) && !ask(&journal)? {
+        return Ok(Outcome::Refused("not confirmed".into()));
+    }
+    let holder = holder_identity(&journal.run_id);
+    if let Err(outcome) = acquire_lease(&store, &holder).await? {
+        return Ok(outcome);
+    }
+    let (namespace, deployment) =
+        journal.operator.split_once('/').map(|(n, d)| (n.to_owned(), d.to_owned())).unwrap_or_default();
+    let groups = recorded_crd_groups(&journal.recorded);
+    let objects = Objects::new(client.clone(), false).protecting_groups(groups);
+    let reporter = Reporter::new(output).with_events(client, &namespace, &deployment);
+    let mut run = Run::new(objects, store, journal, Some(version), reporter);
+    run.start_heartbeat(holder);
+    let outcome = match undo(&mut run).await {
+        Ok(report) if report.clean() => {
+            Outcome::Done(format!("run {} rolled back: {}", run.journal.run_id, report.summary()))
+        }
+        Ok(report) => Outcome::NeedsAttention(format!(
+            "run {} rolled back with problems: {}",
+            run.journal.run_id,
+            report.summary()
+        )),
+        Err(error) => {
+            run.journal.state = RunState::Failed;
+            let _ = run.save().await;
+            Outcome::NeedsAttention(format!(
+                "the rollback of run {} failed: {error}; run `rollback` again",
+                run.journal.run_id
+            ))
+        }
+    };
+    run.release().await;
+    Ok(outcome)
+}
+
+fn ask(journal: &super::journal::Journal) -> Result<bool, EngineError> {
+    use std::io::{BufRead, Write};
+    let mut out = std::io::stderr().lock();
+    let _ = writeln!(
+        out,
+        "About to roll back run {} of plan {} ({}), restoring {} recorded objects.",
+        journal.run_id,
+        journal.plan,
+        journal.state,
+        journal.recorded.len()
+    );
+    let _ = write!(out, "Proceed? [y/N] ");
+    let _ = out.flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| EngineError::BadInput(format!("cannot read the answer: {e}")))?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+fn recorded_crd_groups(recorded: &[RecordedObject]) -> BTreeSet<String> {
+    recorded
+        .iter()
+        .filter(|r| r.key.is_crd())
+        .filter_map(|r| r.key.name.split_once('.').map(|(_, group)| group.to_owned()))
+        .collect()
+}
+
+/// Undoes every started step of the run in reverse, verifies, waits until healthy, and journals the run
+/// as rolled back.
+pub async fn undo(run: &mut Run) -> Result<RollbackReport, ClusterError> {
+    let mut report = RollbackReport::default();
+    let accept_pruning = run.journal.accepted.iter().any(|a| a == FindingCode::DataPruned.as_str());
+    let mut kept_crds = BTreeSet::new();
+    for index in run.journal.steps_to_undo() {
+        let kind = run.journal.steps[index].kind;
+        let records: Vec<RecordedObject> =
+            run.journal.recorded.iter().filter(|r| r.step == kind).rev().cloned().collect();
+        for record in &records {
+            if record.key.is_crd() {
+                if let Some(why) = pruning_blocks_restore(&run.objects, record, accept_pruning).await? {
+                    report.kept.push(why);
+                    kept_crds.insert(record.key.clone());
+                    continue;
+                }
+            }
+            restore(&run.objects, record, &mut report).await?;
+        }
+        run.objects.forget_kinds();
+        run.journal.steps[index].state = StepState::Undone;
+        run.save().await?;
+        let total = run.journal.steps.len();
+        run.reporter.step((index, total), kind, "undone", &format!("{} objects restored", records.len()), false).await;
+    }
+    remove_run_jobs(&run.objects, None, &run.journal.run_id).await?;
+    report.differences = verify(&run.objects, &run.journal.recorded, &kept_crds).await?;
+    report.unhealthy = wait_healthy(run).await?;
+    run.journal.notes.push(format!("rollback: {}", report.summary()));
+    run.journal.state = if report.clean() { RunState::RolledBack } else { RunState::Failed };
+    run.save().await?;
+    Ok(report)
+}
+
+async fn restore(objects: &Objects, record: &RecordedObject, report: &mut RollbackReport) -> Result<(), ClusterError> {
+    match &record.before {
+        Some(before) => {
+            put_exact(objects, before).await?;
+            report.restored += 1;
+        }
+        None if objects.deletion_forbidden(&record.key) => {
+            if objects.get(&record.key).await?.is_some() {
+                report.kept.push(format!(
+                    "{} (created by the run; the tool never deletes CRDs, namespaces or custom resources)",
+                    record.key
+                ));
+            }
+        }
+        None => {
+            objects.delete(&record.key).await?;
+            report.removed += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Why the recorded CRD cannot be put back without losing data written since the expand: the live objects
+/// checked against it, the fields it would prune. None when restoring loses nothing (or pruning is accepted).
+async fn pruning_blocks_restore(
+    objects: &Objects,
+    record: &RecordedObject,
+    accept: bool,
+) -> Result<Option<String>, ClusterError> {
+    let Some(before) = &record.before else { return Ok(None) };
+    if accept {
+        return Ok(None);
+    }
+    let Ok(crd) = Crd::from_value(before.clone()) else { return Ok(None) };
+    let Some(version) = crd.versions.iter().find(|v| v.served).map(|v| v.name.clone()) else { return Ok(None) };
+    let api_version = format!("{}/{version}", crd.group);
+    let kind = crd.names.kind.clone();
+    let name = crd.name.clone();
+    let source = DocumentRef { file: "journal".into(), document: 1, line: 1 };
+    let crds = BTreeMap::from([(
+        name.clone(),
+        LoadedCrd { crd, source, original_api_version: "apiextensions.k8s.io/v1".into() },
+    )]);
+    let validator = Validator::new(&crds);
+    let mut pruned = Vec::new();
+    for object in objects.list_all(&api_version, &kind, None).await? {
+        for finding in validator.validate(&object, None).into_iter().filter(|f| f.code == FindingCode::DataPruned) {
+            pruned.push(format!("{} {}", finding.object, finding.path));
+        }
+    }
+    if pruned.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "the expanded CRD {name}: restoring the recorded one would prune data written since the expand ({}); `rollback --accept data-pruned` restores it anyway",
+        pruned.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+    )))
+}
+
+/// The first place two values differ, as a path.
+pub fn first_difference(a: &Value, b: &Value, path: &str) -> Option<String> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            keys.into_iter().find_map(|k| {
+                let (va, vb) = (x.get(k).unwrap_or(&Value::Null), y.get(k).unwrap_or(&Value::Null));
+                first_difference(va, vb, &format!("{path}.{k}"))
+            })
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            x.iter().zip(y).enumerate().find_map(|(i, (va, vb))| first_difference(va, vb, &format!("{path}[{i}]")))
+        }
+        _ if a == b => None,
+        _ => Some(if path.is_empty() { ".".to_owned() } else { path.to_owned() }),
+    }
+}
+
+/// Every restored object compared with its record; a removed one must be gone.
+async fn verify(
+    objects: &Objects,
+    recorded: &[RecordedObject],
+    kept: &BTreeSet<ObjectKey>,
+) -> Result<Vec<String>, ClusterError> {
+    let mut differences = Vec::new();
+    for record in recorded.iter().filter(|r| !kept.contains(&r.key)) {
+        let live = objects.get(&record.key).await?;
+        match (&record.before, live) {
+            (Some(before), Some(live)) => {
+                if let Some(at) = first_difference(before, &desired_state(&live), "") {
+                    differences.push(format!("{} differs at {at}", record.key));
+                }
+            }
+            (Some(_), None) => differences.push(format!("{} is missing", record.key)),
+            (None, Some(_)) if !objects.deletion_forbidden(&record.key) => {
+                differences.push(format!("{} is still there", record.key))
+            }
+            _ => {}
+        }
+    }
+    Ok(differences)
+}
+
+/// Waits until every restored Deployment has rolled out and every custom resource of the recorded CRDs is
+/// ready again (those not ready before the run excepted); returns what is still not.
+async fn wait_healthy(run: &Run) -> Result<Vec<String>, ClusterError> {
+    for record in run.journal.recorded.iter().filter(|r| r.key.kind == "Deployment" && r.before.is_some()) {
+        if let Err(why) = wait_rollout(&run.objects, &record.key, HEALTHY_AGAIN_TIMEOUT).await? {
+            return Ok(vec![why]);
+        }
+    }
+    let kinds: Vec<(String, String)> = run
+        .journal
+        .recorded
+        .iter()
+        .filter(|r| r.key.is_crd())
+        .filter_map(|r| r.before.as_ref())
+        .filter_map(|crd| {
+            let group = crd["spec"]["group"].as_str()?;
+            let kind = crd["spec"]["names"]["kind"].as_str()?;
+            let version = super::desired::storage_version(crd)?;
+            Some((format!("{group}/{version}"), kind.to_owned()))
+        })
+        .collect();
+    let baseline: BTreeSet<&String> = run.journal.baseline_not_ready.iter().collect();
+    let started = Instant::now();
+    loop {
+        let fleet = observe_fleet(&run.objects, &kinds, "Ready").await?;
+        let not_ready: Vec<String> = fleet
+            .into_iter()
+            .filter(|o| o.ready != Some(true) && !baseline.contains(&o.object))
+            .map(|o| o.object)
+            .collect();
+        if not_ready.is_empty() || started.elapsed() > HEALTHY_AGAIN_TIMEOUT {
+            return Ok(not_ready);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_first_difference_is_named_by_its_path() {
+        let a = json!({"spec": {"template": {"image": "a", "args": ["x"]}}});
+        let b = json!({"spec": {"template": {"image": "b", "args": ["x"]}}});
+        assert_eq!(first_difference(&a, &b, "").as_deref(), Some(".spec.template.image"));
+        assert_eq!(first_difference(&a, &a, ""), None);
+        let c = json!({"spec": {"template": {"image": "a", "args": ["x", "y"]}}});
+        assert_eq!(first_difference(&a, &c, "").as_deref(), Some(".spec.template.args"));
+    }
+
+    #[test]
+    fn a_clean_report_has_no_differences_and_nothing_unhealthy() {
+        let mut report = RollbackReport { restored: 3, ..RollbackReport::default() };
+        assert!(report.clean());
+        report.differences.push("Deployment x differs at .spec".into());
+        assert!(!report.clean());
+        assert!(report.summary().contains("differences"));
+    }
+}

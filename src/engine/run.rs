@@ -1,0 +1,134 @@
+//! A run in progress: the journal as last written, saved after every change, and the Lease held (and renewed
+//! in the background as the run's heartbeat) for as long as the tool runs.
+
+use super::journal::{Journal, StepState};
+use super::report::Reporter;
+use super::{now, EngineError, Outcome};
+use crate::cluster::journal_store::{decide_lease, JournalStore, LeaseDecision, LEASE_SECONDS};
+use crate::cluster::{ClusterError, Objects};
+use tokio::task::JoinHandle;
+
+/// The journal of a run, read from the cluster, with what it takes to save it again.
+pub struct Run {
+    /// Reads and writes cluster objects.
+    pub objects: Objects,
+    /// Where the journal is kept.
+    pub store: JournalStore,
+    /// The journal as last saved (or about to be).
+    pub journal: Journal,
+    /// The resourceVersion the journal was last saved at; None before the first save.
+    resource_version: Option<String>,
+    /// Prints progress and records Events.
+    pub reporter: Reporter,
+    heartbeat: Option<JoinHandle<()>>,
+}
+
+/// Reads the journal of a plan, if it exists.
+pub async fn load_journal(store: &JournalStore) -> Result<Option<(Journal, String)>, EngineError> {
+    let Some(stored) = store.load().await? else { return Ok(None) };
+    let journal: Journal = serde_json::from_slice(&stored.json).map_err(|e| EngineError::Journal {
+        name: format!("{}/{}", store.namespace(), store.config_map_name()),
+        message: e.to_string(),
+    })?;
+    Ok(Some((journal, stored.resource_version)))
+}
+
+/// The holder identity of this process in Leases: host and process id.
+pub fn holder_identity(run_id: &str) -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".to_owned());
+    format!("{run_id}@{host}/{}", std::process::id())
+}
+
+/// Takes the run's Lease, or says which live run holds it.
+pub async fn acquire_lease(store: &JournalStore, holder: &str) -> Result<Result<(), Outcome>, EngineError> {
+    let observed = store.lease().await?;
+    match decide_lease(observed.as_ref(), holder, jiff::Timestamp::now()) {
+        LeaseDecision::Refuse { holder: other } => Ok(Err(Outcome::Refused(format!(
+            "another run holds the Lease {}/{}: {other} (it renews it; wait for it to end, or stop it first)",
+            store.namespace(),
+            store.lease_name()
+        )))),
+        LeaseDecision::Take => {
+            store.hold_lease(holder, None).await?;
+            Ok(Ok(()))
+        }
+        LeaseDecision::TakeOver { .. } => {
+            store.hold_lease(holder, observed.as_ref()).await?;
+            Ok(Ok(()))
+        }
+    }
+}
+
+impl Run {
+    /// A run whose journal is `journal` (saved at `resource_version`, or not yet saved), holding the Lease.
+    pub fn new(
+        objects: Objects,
+        store: JournalStore,
+        journal: Journal,
+        resource_version: Option<String>,
+        reporter: Reporter,
+    ) -> Run {
+        Run { objects, store, journal, resource_version, reporter, heartbeat: None }
+    }
+
+    /// Renews the Lease in the background until the run ends.
+    pub fn start_heartbeat(&mut self, holder: String) {
+        let store = self.store.clone();
+        self.heartbeat = Some(tokio::spawn(async move {
+            let period = std::time::Duration::from_secs((LEASE_SECONDS / 3).max(1) as u64);
+            loop {
+                tokio::time::sleep(period).await;
+                let observed = match store.lease().await {
+                    Ok(observed) => observed,
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot read the Lease to renew it");
+                        continue;
+                    }
+                };
+                if let Err(error) = store.hold_lease(&holder, observed.as_ref()).await {
+                    tracing::warn!(%error, "cannot renew the Lease");
+                }
+            }
+        }));
+    }
+
+    /// Saves the journal (creating it the first time); a conflict means another writer changed it.
+    pub async fn save(&mut self) -> Result<(), ClusterError> {
+        self.journal.updated = now();
+        let json = serde_json::to_vec(&self.journal)
+            .map_err(|e| ClusterError::Unexpected(format!("cannot encode the journal: {e}")))?;
+        let version = self.store.save(&json, self.resource_version.as_deref()).await?;
+        self.resource_version = Some(version);
+        Ok(())
+    }
+
+    /// Marks a step started (journaled before the step's first write) and reports it.
+    pub async fn start_step(&mut self, index: usize) -> Result<(), ClusterError> {
+        self.journal.start_step(index, &now());
+        self.save().await?;
+        let step = self.journal.step(index).clone();
+        let total = self.journal.steps.len();
+        self.reporter.step((index, total), step.kind, "started", &step.title, false).await;
+        Ok(())
+    }
+
+    /// Marks a step ended with `message` (journaled) and reports it.
+    pub async fn end_step(&mut self, index: usize, state: StepState, message: &str) -> Result<(), ClusterError> {
+        self.journal.end_step(index, state, message, &now());
+        self.save().await?;
+        let kind = self.journal.step(index).kind;
+        let total = self.journal.steps.len();
+        self.reporter.step((index, total), kind, state.as_str(), message, state == StepState::Failed).await;
+        Ok(())
+    }
+
+    /// Stops the heartbeat and releases the Lease: the run is no longer being executed by anyone.
+    pub async fn release(&mut self) {
+        if let Some(heartbeat) = self.heartbeat.take() {
+            heartbeat.abort();
+        }
+        if let Err(error) = self.store.release_lease().await {
+            tracing::warn!(%error, "cannot release the Lease; it expires by itself");
+        }
+    }
+}

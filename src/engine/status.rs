@@ -1,0 +1,162 @@
+//! `status`: every run the cluster's journals hold (or one plan's), read only: the run, each step with its
+//! times and outcome, whether its heartbeat is alive, what `rollback` would restore, the latest health.
+
+use super::journal::{Journal, RunState};
+use super::report::OutputMode;
+use super::run::load_journal;
+use super::EngineError;
+use crate::cluster::journal_store::{JournalStore, LeaseObservation};
+use serde_json::json;
+
+/// Whether anyone is executing the run now, from its Lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heartbeat {
+    /// A tool renews the Lease.
+    Alive,
+    /// The Lease is there but nobody renews it: the tool died.
+    Stopped,
+    /// No Lease: nobody executes the run.
+    None,
+}
+
+/// Judges the heartbeat from the Lease observed now.
+pub fn heartbeat(lease: Option<&LeaseObservation>, now: jiff::Timestamp) -> Heartbeat {
+    match lease {
+        None => Heartbeat::None,
+        Some(lease) if lease.is_stale(now) => Heartbeat::Stopped,
+        Some(_) => Heartbeat::Alive,
+    }
+}
+
+/// What a person should do about a run in this state with this heartbeat, if anything.
+pub fn advice(journal: &Journal, heartbeat: Heartbeat) -> Option<String> {
+    let plan = &journal.plan;
+    match (journal.state, heartbeat) {
+        (RunState::Running, Heartbeat::Alive) => None,
+        (RunState::Running | RunState::Paused | RunState::Failed, _) => Some(format!(
+            "nobody is executing this run: `operator-upgrade apply -f <plan {plan}>` resumes it, `operator-upgrade rollback --plan {plan}` ends it"
+        )),
+        (RunState::Promoted, _) => Some(format!(
+            "promoted: `operator-upgrade finalize -f <plan {plan}>` completes it, `operator-upgrade rollback --plan {plan}` undoes it"
+        )),
+        (RunState::Finalized | RunState::RolledBack, _) => None,
+    }
+}
+
+/// Prints the runs and returns how many were found.
+pub async fn status(client: kube::Client, plan: Option<&str>, output: OutputMode) -> Result<usize, EngineError> {
+    let found = JournalStore::find(&client, None).await?;
+    let mut shown = 0;
+    for entry in found.iter().filter(|f| plan.is_none_or(|p| f.plan == p)) {
+        let store = JournalStore::new(client.clone(), &entry.namespace, &entry.plan);
+        let Some((journal, _)) = load_journal(&store).await? else { continue };
+        let lease = store.lease().await?;
+        let beat = heartbeat(lease.as_ref(), jiff::Timestamp::now());
+        match output {
+            OutputMode::Text => print!("{}", render(&journal, beat, lease.as_ref())),
+            OutputMode::Json => println!("{}", render_json(&journal, beat)),
+        }
+        shown += 1;
+    }
+    if shown == 0 && output == OutputMode::Text {
+        println!("no runs{}", plan.map(|p| format!(" of plan {p}")).unwrap_or_default());
+    }
+    Ok(shown)
+}
+
+fn heartbeat_text(beat: Heartbeat, lease: Option<&LeaseObservation>) -> String {
+    match (beat, lease) {
+        (Heartbeat::Alive, Some(lease)) => format!("alive (held by {})", lease.holder),
+        (Heartbeat::Stopped, Some(lease)) => format!(
+            "STOPPED: {} last renewed the Lease at {}",
+            lease.holder,
+            lease.renewed.map(|t| t.to_string()).unwrap_or_else(|| "never".into())
+        ),
+        _ => "none (no tool is executing the run)".to_owned(),
+    }
+}
+
+/// The run as text.
+pub fn render(journal: &Journal, beat: Heartbeat, lease: Option<&LeaseObservation>) -> String {
+    let mut out = format!(
+        "run {} of plan {} ({}): {}\n  plan hash {}\n  cluster kube-system UID {}\n  tool {} | started {} | updated {}\n  heartbeat: {}\n",
+        journal.run_id,
+        journal.plan,
+        journal.operator,
+        journal.state,
+        journal.plan_hash,
+        journal.cluster_uid,
+        journal.tool_version,
+        journal.started,
+        journal.updated,
+        heartbeat_text(beat, lease)
+    );
+    if !journal.accepted.is_empty() {
+        out.push_str(&format!("  accepted: {}\n", journal.accepted.join(", ")));
+    }
+    out.push_str("  steps:\n");
+    for (index, step) in journal.steps.iter().enumerate() {
+        let times = match (&step.started, &step.ended) {
+            (Some(s), Some(e)) => format!(" {s} -> {e}"),
+            (Some(s), None) => format!(" since {s}"),
+            _ => String::new(),
+        };
+        let message = step.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
+        out.push_str(&format!(
+            "    {:>2}. {:<16} {:<8}{times}{message}\n",
+            index + 1,
+            step.kind.as_str(),
+            step.state.as_str()
+        ));
+    }
+    let restorable = journal.recorded.iter().filter(|r| r.before.is_some()).count();
+    let created = journal.recorded.len() - restorable;
+    out.push_str(&format!(
+        "  rollback would restore {restorable} recorded objects and remove {created} the run creates (never a CRD, namespace or custom resource)\n"
+    ));
+    if let Some(health) = &journal.health {
+        out.push_str(&format!("  health at {}: {}\n", health.at, health.summary));
+    }
+    for note in &journal.notes {
+        out.push_str(&format!("  note: {note}\n"));
+    }
+    if let Some(advice) = advice(journal, beat) {
+        out.push_str(&format!("  next: {advice}\n"));
+    }
+    out
+}
+
+/// The run as one JSON object (the recorded objects by key only).
+pub fn render_json(journal: &Journal, beat: Heartbeat) -> serde_json::Value {
+    let recorded: Vec<serde_json::Value> = journal
+        .recorded
+        .iter()
+        .map(|r| json!({"object": r.key, "step": r.step, "existed": r.before.is_some()}))
+        .collect();
+    json!({
+        "runId": journal.run_id, "plan": journal.plan, "planHash": journal.plan_hash, "cluster": journal.cluster_uid,
+        "toolVersion": journal.tool_version, "operator": journal.operator, "state": journal.state,
+        "heartbeat": format!("{beat:?}").to_lowercase(), "started": journal.started, "updated": journal.updated,
+        "accepted": journal.accepted, "steps": journal.steps, "recorded": recorded, "health": journal.health,
+        "notes": journal.notes, "next": advice(journal, beat),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stale_lease_is_a_stopped_heartbeat() {
+        let now = jiff::Timestamp::now();
+        let lease = |ago: i64| LeaseObservation {
+            holder: "h".into(),
+            renewed: Some(now - jiff::SignedDuration::from_secs(ago)),
+            duration_seconds: 15,
+            resource_version: "1".into(),
+        };
+        assert_eq!(heartbeat(Some(&lease(1)), now), Heartbeat::Alive);
+        assert_eq!(heartbeat(Some(&lease(60)), now), Heartbeat::Stopped);
+        assert_eq!(heartbeat(None, now), Heartbeat::None);
+    }
+}

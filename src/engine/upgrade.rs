@@ -1,0 +1,208 @@
+//! The inputs of a run: the plan file, both releases as plan diffs them and as apply writes them, the plan
+//! with its steps, and the hash that identifies exactly this plan.
+
+use super::desired::Release;
+use super::EngineError;
+use crate::findings::{FindingCode, Severity};
+use crate::manifest::{load_side, ManifestSet};
+use crate::plan::file::{LoadedPlan, UpgradePlan};
+use crate::plan::flow::flow_settings;
+use crate::plan::Plan;
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+/// Everything a run of one plan file needs, loaded and checked.
+pub struct Upgrade {
+    /// The plan file, defaults resolved.
+    pub loaded: LoadedPlan,
+    /// The plan: findings and steps.
+    pub plan: Plan,
+    /// The old release as the diff reads it (typed CRDs).
+    pub old_set: ManifestSet,
+    /// The new release as the diff reads it.
+    pub new_set: ManifestSet,
+    /// The old release as documents to write.
+    pub old: Release,
+    /// The new release as documents to write.
+    pub new: Release,
+    /// SHA-256 of the plan file and every release file, hex.
+    pub hash: String,
+}
+
+impl Upgrade {
+    /// Loads a plan file and both its releases; any problem is bad input naming the file.
+    pub fn load(path: &Path) -> Result<Upgrade, EngineError> {
+        let bad = |e: &dyn fmt::Display| EngineError::BadInput(e.to_string());
+        let loaded = UpgradePlan::load(path).map_err(|e| bad(&e))?;
+        loaded.check_sources().map_err(|e| bad(&e))?;
+        let namespace = loaded.operator().namespace.clone();
+        let side = |p: &Path, name: &str| {
+            load_side(p).map_err(|e| EngineError::BadInput(format!("cannot load the {name} release: {e}")))
+        };
+        let old_set = side(&loaded.from_path, "from")?;
+        let new_set = side(&loaded.to_path, "to")?;
+        let release = |p: &Path, name: &str| {
+            Release::load(p, &namespace)
+                .map_err(|e| EngineError::BadInput(format!("cannot load the {name} release: {e}")))
+        };
+        let old = release(&loaded.from_path, "from")?;
+        let new = release(&loaded.to_path, "to")?;
+        let plan = Plan::build_with(&old_set, &new_set, &flow_settings(&loaded));
+        let hash = plan_hash(&loaded, &old_set, &new_set)?;
+        Ok(Upgrade { loaded, plan, old_set, new_set, old, new, hash })
+    }
+
+    /// The plan's name.
+    pub fn name(&self) -> &str {
+        self.loaded.name()
+    }
+
+    /// The run id: the first 10 hex digits of the plan hash (names of the run's Jobs derive from it).
+    pub fn run_id(&self) -> String {
+        self.hash[..10].to_owned()
+    }
+
+    /// The operator's namespace.
+    pub fn namespace(&self) -> &str {
+        &self.loaded.operator().namespace
+    }
+
+    /// The operator Deployment's name.
+    pub fn deployment(&self) -> &str {
+        &self.loaded.operator().deployment
+    }
+
+    /// `(apiVersion, kind)` of every custom resource kind the new release defines, at its storage version.
+    pub fn custom_resource_kinds(&self) -> Vec<(String, String)> {
+        self.new
+            .crds
+            .values()
+            .filter_map(|crd| {
+                let group = crd["spec"]["group"].as_str()?;
+                let kind = crd["spec"]["names"]["kind"].as_str()?;
+                let version = super::desired::storage_version(crd)?;
+                Some((format!("{group}/{version}"), kind.to_owned()))
+            })
+            .collect()
+    }
+
+    /// `(apiVersion, kind)` at a version the old release serves (the kinds both releases share are read
+    /// through it, so reading works before and after the expand).
+    pub fn old_custom_resource_kinds(&self) -> Vec<(String, String)> {
+        self.old
+            .crds
+            .values()
+            .filter(|crd| self.new.crds.contains_key(crd["metadata"]["name"].as_str().unwrap_or_default()))
+            .filter_map(|crd| {
+                let group = crd["spec"]["group"].as_str()?;
+                let kind = crd["spec"]["names"]["kind"].as_str()?;
+                let version = super::desired::storage_version(crd)?;
+                Some((format!("{group}/{version}"), kind.to_owned()))
+            })
+            .collect()
+    }
+}
+
+fn plan_hash(loaded: &LoadedPlan, old: &ManifestSet, new: &ManifestSet) -> Result<String, EngineError> {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    context.update(loaded.text.as_bytes());
+    for (side, set, root) in [("from", old, &loaded.from_path), ("to", new, &loaded.to_path)] {
+        for file in &set.files {
+            let bytes = std::fs::read(file)
+                .map_err(|e| EngineError::BadInput(format!("cannot read {}: {e}", file.display())))?;
+            let relative = file.strip_prefix(root).unwrap_or(file);
+            context.update(format!("\0{side}\0{}\0{}\0", relative.display(), bytes.len()).as_bytes());
+            context.update(&bytes);
+        }
+    }
+    Ok(context.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A finding accepted with `--accept CODE[@PATH]`: every finding of the code, or only the one at the path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acceptance {
+    /// The finding code.
+    pub code: FindingCode,
+    /// The path (`.spec.x`), when only one place is accepted.
+    pub path: Option<String>,
+}
+
+impl FromStr for Acceptance {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Acceptance, String> {
+        let (code, path) = match text.split_once('@') {
+            Some((code, path)) => (code, Some(path.to_owned())),
+            None => (text, None),
+        };
+        let code =
+            FindingCode::parse(code).ok_or_else(|| format!("`{code}` is not a finding code (see `plan -o json`)"))?;
+        Ok(Acceptance { code, path })
+    }
+}
+
+impl fmt::Display for Acceptance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.path {
+            Some(path) => write!(f, "{}@{path}", self.code.as_str()),
+            None => f.write_str(self.code.as_str()),
+        }
+    }
+}
+
+impl Acceptance {
+    /// Whether this acceptance covers a finding with `code` at `path`.
+    pub fn covers(&self, code: FindingCode, path: Option<&str>) -> bool {
+        self.code == code && self.path.as_deref().is_none_or(|p| Some(p) == path)
+    }
+}
+
+/// The findings at or above `threshold` that no acceptance covers, one line each.
+pub fn unaccepted(
+    findings: impl Iterator<Item = (FindingCode, Severity, Option<String>, String)>,
+    threshold: Option<Severity>,
+    accepted: &[Acceptance],
+) -> Vec<String> {
+    let Some(threshold) = threshold else { return Vec::new() };
+    findings
+        .filter(|(_, severity, _, _)| *severity >= threshold)
+        .filter(|(code, _, path, _)| !accepted.iter().any(|a| a.covers(*code, path.as_deref())))
+        .map(|(code, severity, path, message)| {
+            let at = path.map(|p| format!(" at {p}")).unwrap_or_default();
+            format!("{severity} {}{at}: {message}", code.as_str())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acceptances_parse_and_cover_their_code_and_path() {
+        let all: Acceptance = "data-pruned".parse().unwrap();
+        let one: Acceptance = "data-pruned@.spec.legacyMode".parse().unwrap();
+        assert!(all.covers(FindingCode::DataPruned, Some(".spec.x")));
+        assert!(one.covers(FindingCode::DataPruned, Some(".spec.legacyMode")));
+        assert!(!one.covers(FindingCode::DataPruned, Some(".spec.x")));
+        assert!("no-such-code".parse::<Acceptance>().is_err());
+        assert_eq!(one.to_string(), "data-pruned@.spec.legacyMode");
+    }
+
+    #[test]
+    fn only_unaccepted_findings_at_or_above_the_threshold_count() {
+        let findings = || {
+            vec![
+                (FindingCode::DataPruned, Severity::Breaking, Some(".spec.a".to_owned()), "pruned".to_owned()),
+                (FindingCode::DataPruned, Severity::Warning, Some(".spec.b".to_owned()), "pruned".to_owned()),
+            ]
+            .into_iter()
+        };
+        assert_eq!(unaccepted(findings(), Some(Severity::Breaking), &[]).len(), 1);
+        assert_eq!(unaccepted(findings(), Some(Severity::Warning), &[]).len(), 2);
+        assert!(unaccepted(findings(), None, &[]).is_empty());
+        let accepted = ["data-pruned@.spec.a".parse().unwrap()];
+        assert!(unaccepted(findings(), Some(Severity::Breaking), &accepted).is_empty());
+    }
+}

@@ -1,0 +1,75 @@
+//! Reading health from the cluster: every custom resource of the release's kinds (paged), and the
+//! operator Deployment's pods.
+
+use super::{ObjectHealth, PodsHealth};
+use crate::cluster::{ClusterError, ObjectKey, Objects};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams};
+use serde_json::Value;
+
+/// The health of every object of the given kinds (`(apiVersion, kind)`), judged on `condition_type`.
+pub async fn observe_fleet(
+    objects: &Objects,
+    kinds: &[(String, String)],
+    condition_type: &str,
+) -> Result<Vec<ObjectHealth>, ClusterError> {
+    let mut health = Vec::new();
+    for (api_version, kind) in kinds {
+        for object in objects.list_all(api_version, kind, None).await? {
+            health.push(object_health(&object, condition_type));
+        }
+    }
+    health.sort_by(|a, b| a.object.cmp(&b.object));
+    Ok(health)
+}
+
+/// One object's health from its status: the condition, its reason, and observedGeneration.
+pub fn object_health(object: &Value, condition_type: &str) -> ObjectHealth {
+    let key = ObjectKey::of(object);
+    let condition = object["status"]["conditions"]
+        .as_array()
+        .and_then(|conditions| conditions.iter().find(|c| c["type"] == condition_type));
+    let ready = condition.map(|c| c["status"] == "True");
+    let reason = condition
+        .filter(|c| c["status"] != "True")
+        .and_then(|c| c["reason"].as_str().or(c["message"].as_str()))
+        .map(str::to_owned);
+    ObjectHealth {
+        object: format!(
+            "{} {}",
+            key.kind,
+            if key.namespace.is_empty() { key.name.clone() } else { format!("{}/{}", key.namespace, key.name) }
+        ),
+        generation: object["metadata"]["generation"].as_i64().unwrap_or(0),
+        observed_generation: object["status"]["observedGeneration"].as_i64(),
+        ready,
+        reason: reason.or_else(|| condition.is_none().then(|| format!("no {condition_type} condition"))),
+    }
+}
+
+/// The operator Deployment's pods (by the Deployment's selector labels): how many, how many Ready, and
+/// their restarts.
+pub async fn observe_pods(client: &kube::Client, namespace: &str, selector: &str) -> Result<PodsHealth, ClusterError> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let params = ListParams::default().labels(selector);
+    let list = crate::cluster::retry::with_retries(|| pods.list(&params))
+        .await
+        .map_err(|e| ClusterError::api(format!("cannot list the operator's pods in {namespace}"), e))?;
+    let mut health = PodsHealth::default();
+    for pod in list.items.iter().filter(|p| p.metadata.deletion_timestamp.is_none()) {
+        health.pods += 1;
+        let status = pod.status.as_ref();
+        let ready = status
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+        if ready {
+            health.ready += 1;
+        }
+        let restarts: i32 = status
+            .and_then(|s| s.container_statuses.as_ref())
+            .map(|c| c.iter().map(|c| c.restart_count).sum())
+            .unwrap_or(0);
+        health.restarts += u32::try_from(restarts).unwrap_or(0);
+    }
+    Ok(health)
+}
