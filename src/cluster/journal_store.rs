@@ -110,10 +110,7 @@ impl JournalStore {
     /// new resourceVersion.
     pub async fn save(&self, json: &[u8], resource_version: Option<&str>) -> Result<String, ClusterError> {
         let mut encoder = GzEncoder::new(Vec::new(), flate2::Compression::default());
-        encoder
-            .write_all(json)
-            .and_then(|()| Ok(()))
-            .map_err(|e| ClusterError::Unexpected(format!("cannot compress the journal: {e}")))?;
+        encoder.write_all(json).map_err(|e| ClusterError::Unexpected(format!("cannot compress the journal: {e}")))?;
         let compressed =
             encoder.finish().map_err(|e| ClusterError::Unexpected(format!("cannot compress the journal: {e}")))?;
         if compressed.len() > MAX_STORED_BYTES {

@@ -84,10 +84,11 @@ impl fmt::Display for ApplyError {
     }
 }
 
-/// The managers a server-side apply conflict names (`conflict with "kubectl" using apps/v1: .spec...`).
+/// The managers a server-side apply conflict names: `conflict with "kubectl" using apps/v1: .spec...` for one
+/// conflict, `conflicts with "kubectl":` followed by the fields for several.
 pub fn conflicting_managers(message: &str) -> Vec<String> {
     let mut managers: Vec<String> = message
-        .split("conflict with \"")
+        .split(" with \"")
         .skip(1)
         .filter_map(|rest| rest.split_once('"').map(|(manager, _)| manager.to_owned()))
         .collect();
@@ -358,6 +359,8 @@ mod tests {
         let real = r#"Apply failed with 2 conflicts: conflict with "kubectl-client-side-apply" using apps/v1: .spec.replicas
 conflict with "helm" using apps/v1: .spec.template.spec.containers[name="manager"].image"#;
         assert_eq!(conflicting_managers(real), vec!["helm", "kubectl-client-side-apply"]);
+        let several = "Apply failed with 2 conflicts: conflicts with \"operator-upgrade-tests\":\n- .spec.replicas\n- .spec.template.spec.containers[name=\"manager\"].image";
+        assert_eq!(conflicting_managers(several), vec!["operator-upgrade-tests"]);
         assert_eq!(
             conflicting_managers("Apply failed with 1 conflicts: conflict with \"a\": .spec.replicas"),
             vec!["a"]

@@ -81,7 +81,8 @@ pub async fn apply(client: kube::Client, upgrade: &Upgrade, options: &ApplyOptio
         return dry_run(objects, upgrade, reporter).await;
     }
     let (journal, version) = match (decision, found) {
-        (StartDecision::Start, _) => (new_journal(&objects, upgrade, &live, options).await?, None),
+        // A closed run's journal is replaced by the new run's.
+        (StartDecision::Start, found) => (new_journal(&objects, upgrade, &live, options).await?, found.map(|(_, v)| v)),
         (_, Some((journal, version))) => (journal, Some(version)),
         (_, None) => unreachable!("resuming needs a journal"),
     };

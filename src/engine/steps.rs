@@ -114,7 +114,11 @@ pub async fn apply_owned(
         Ok(applied) => Ok(Ok(applied)),
         Err(ApplyError::Conflict { managers, message }) => {
             let allowed = &upgrade.loaded.plan.spec.take_ownership_from;
-            let foreign: Vec<&String> = managers.iter().filter(|m| !allowed.contains(m)).collect();
+            // The tool's own replaces (a rollback's, an earlier run's) are recorded as Updates of its manager.
+            let foreign: Vec<&String> = managers
+                .iter()
+                .filter(|m| !allowed.contains(m) && m.as_str() != crate::cluster::FIELD_MANAGER)
+                .collect();
             if !foreign.is_empty() || managers.is_empty() {
                 return Ok(Err(format!(
                     "{}: {message} (add the manager to spec.takeOwnershipFrom if the run may take these fields over)",

@@ -178,6 +178,10 @@ pub struct KindRef {
     pub group: String,
     /// Kind.
     pub kind: String,
+    /// The version the operator is built against (a real operator does not ask discovery); absent: the
+    /// group's preferred version. Only the test bed's real controllers use it.
+    #[serde(default)]
+    pub version: Option<String>,
 }
 
 /// Where an operator reads its scope from (all absent: every object in every namespace).

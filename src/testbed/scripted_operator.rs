@@ -10,7 +10,7 @@
 
 use crate::sim::controllers::operators::scripted_outcome;
 use crate::sim::controllers::scope::{FailRule, Scope};
-use crate::sim::{now_rfc3339, OperatorBehaviour};
+use crate::sim::{now_rfc3339, KindRef, OperatorBehaviour};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -71,7 +71,7 @@ pub async fn run(
     let scope = Scope::of_container(&pod, &container, &behaviour.scope).map_err(ScriptedOperatorError::Scope)?;
     let mut resources = HashMap::new();
     for kind in &behaviour.reconciles {
-        resources.insert(kind.kind.clone(), served_resource(&client, &kind.group, &kind.kind).await?);
+        resources.insert(kind.kind.clone(), served_resource(&client, kind).await?);
     }
     let operator = Arc::new(Operator {
         client: client.clone(),
@@ -90,9 +90,16 @@ pub async fn run(
     Ok(())
 }
 
-async fn served_resource(client: &Client, group: &str, kind: &str) -> Result<ApiResource, ScriptedOperatorError> {
+async fn served_resource(client: &Client, wanted: &KindRef) -> Result<ApiResource, ScriptedOperatorError> {
+    let (group, kind) = (wanted.group.as_str(), wanted.kind.as_str());
     let discovery = Discovery::new(client.clone()).filter(&[group]).run().await?;
-    let found = discovery.groups().flat_map(|g| g.recommended_resources()).find(|(r, _)| r.kind == kind);
+    let found = discovery
+        .groups()
+        .flat_map(|g| match &wanted.version {
+            Some(version) => g.versioned_resources(version),
+            None => g.recommended_resources(),
+        })
+        .find(|(r, _)| r.kind == kind);
     found
         .map(|(resource, _)| resource)
         .ok_or_else(|| ScriptedOperatorError::KindNotServed { group: group.to_owned(), kind: kind.to_owned() })

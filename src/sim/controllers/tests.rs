@@ -121,7 +121,7 @@ fn operator_image(behaviour: OperatorBehaviour) -> ImageBehaviour {
 
 fn widget_operator(scope: ScopeSource, fail_on: Vec<ObjectMatch>) -> OperatorBehaviour {
     OperatorBehaviour {
-        reconciles: vec![KindRef { group: "example.com".into(), kind: "Widget".into() }],
+        reconciles: vec![KindRef { group: "example.com".into(), kind: "Widget".into(), version: None }],
         scope,
         reconcile_latency_ms: 100,
         fail_on,

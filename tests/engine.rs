@@ -1,0 +1,357 @@
+//! The engine end to end through the real binary and `kube::Client`, on the simulator and the real control
+//! plane: the demo operator v1.0.0 -> v1.1.0 without a canary applied, inspected, rolled back (every object
+//! the run touched compared field by field with the test's own snapshot), applied again and finalized
+//! (every object stored at v1, storedVersions [v1]); a bad release rolled back by itself; refusals.
+//!
+//! The releases are a copy of `examples/demo-operator` renamed to the API group `engine.operator-upgrade.dev`
+//! and a namespace of the test's own, so the demo's CRD on a shared control plane is never touched; the
+//! test bed runs the renamed images as the same scripted operator. On the real control plane the CRD is
+//! cluster-wide, so the tests there take turns.
+
+#[macro_use]
+mod common;
+
+use common::{eventually, TestCluster};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use operator_upgrade::sim::Scenario;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+const GROUP: &str = "engine.operator-upgrade.dev";
+const CRD: &str = "widgets.engine.operator-upgrade.dev";
+
+/// Real-cluster tests share one cluster-scoped CRD: one at a time.
+static REAL_CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn demo(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-operator").join(relative)
+}
+
+/// The demo scenario's image behaviours (the engine images among them), without objects.
+fn images() -> Scenario {
+    let scenario = Scenario::load(&demo("scenario.yaml")).expect("the demo scenario loads");
+    Scenario { images: scenario.images, seed: scenario.seed, tick_ms: 20, ..Scenario::default() }
+}
+
+/// A copy of the demo releases and a plan for them, in a directory of the test's own.
+struct Demo {
+    dir: tempfile::TempDir,
+    namespace: String,
+    widgets: String,
+    plan_name: String,
+}
+
+impl Demo {
+    fn plan(&self) -> PathBuf {
+        self.dir.path().join("plan.yaml")
+    }
+
+    fn kubeconfig_args(cluster: &TestCluster) -> Vec<String> {
+        vec!["--kubeconfig".into(), cluster.kubeconfig_path().display().to_string()]
+    }
+}
+
+fn copy_release(from: &str, to: &Path, namespace: &str, image_tag: &str) {
+    std::fs::create_dir_all(to).unwrap();
+    for file in ["crds.yaml", "operator.yaml"] {
+        let text = std::fs::read_to_string(demo(from).join(file)).unwrap();
+        let text = text
+            .replace("demo.operator-upgrade.dev", GROUP)
+            .replace("registry.example/demo-operator:v1.1.0", &format!("registry.example/engine-operator:{image_tag}"))
+            .replace("registry.example/demo-operator:", "registry.example/engine-operator:")
+            .replace("demo-system", namespace);
+        std::fs::write(to.join(file), text).unwrap();
+    }
+}
+
+/// The plan file: no canary, a short analysis, automatic rollback; `extra` is more YAML under `spec`.
+fn write_plan(demo: &Demo, extra: &str) {
+    let plan = format!(
+        r#"apiVersion: operator-upgrade.dev/v1alpha1
+kind: UpgradePlan
+metadata:
+  name: {name}
+spec:
+  operator: {{namespace: {namespace}, deployment: demo-operator, container: manager}}
+  from: {{path: v1.0.0, version: v1.0.0}}
+  to: {{path: v1.1.0, version: v1.1.0}}
+  takeOwnershipFrom: [operator-upgrade-tests]
+  analysis:
+    interval: 500ms
+    duration: 2s
+    warmUp: 500ms
+    signals:
+      - conditions: {{}}
+      - observedGeneration: {{maxCatchUp: 20s}}
+      - podRestarts: {{}}
+  rollback: {{automatic: true, timeout: 1m}}
+{extra}"#,
+        name = demo.plan_name,
+        namespace = demo.namespace
+    );
+    std::fs::write(demo.plan(), plan).unwrap();
+}
+
+fn widgets_api(cluster: &TestCluster, namespace: &str, version: &str) -> Api<DynamicObject> {
+    let gvk = GroupVersionKind::gvk(GROUP, version, "Widget");
+    Api::namespaced_with(cluster.client(), namespace, &ApiResource::from_gvk_with_plural(&gvk, "widgets"))
+}
+
+/// Removes what earlier engine tests on a shared cluster left: their operators and the CRD with its objects.
+async fn clear_real_cluster(cluster: &TestCluster) {
+    let deployments: Api<Deployment> = Api::all(cluster.client());
+    for deployment in deployments.list(&ListParams::default()).await.unwrap().items {
+        let namespace = deployment.metadata.namespace.clone().unwrap_or_default();
+        if namespace.starts_with("engine-") {
+            let api: Api<Deployment> = Api::namespaced(cluster.client(), &namespace);
+            let _ = api.delete(deployment.metadata.name.as_deref().unwrap(), &DeleteParams::background()).await;
+        }
+    }
+    let crds: Api<CustomResourceDefinition> = Api::all(cluster.client());
+    let _ = crds.delete(CRD, &DeleteParams::default()).await;
+    eventually("the engine CRD is gone", || async {
+        crds.get_opt(CRD).await.ok().and_then(|c| c.is_none().then_some(()))
+    })
+    .await;
+}
+
+/// Installs the demo v1.0.0 (renamed) with 8 Widgets, every fourth gold, all Ready.
+async fn install(cluster: &TestCluster, bad_release: bool) -> Demo {
+    let namespace = cluster.unique("engine");
+    let dir = tempfile::tempdir().unwrap();
+    copy_release("v1.0.0", &dir.path().join("v1.0.0"), &namespace, "v1.0.0");
+    copy_release("v1.1.0", &dir.path().join("v1.1.0"), &namespace, if bad_release { "v1.1.0-bad" } else { "v1.1.0" });
+    let demo = Demo { dir, namespace, widgets: String::new(), plan_name: cluster.unique("engine-demo") };
+    cluster.apply_file(&demo.dir.path().join("v1.0.0")).await;
+    let widgets = cluster.namespace("widgets").await;
+    let api = widgets_api(cluster, &widgets, "v1alpha1");
+    for index in 0..8 {
+        let tier = if index % 4 == 0 { "gold" } else { "silver" };
+        let widget: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": format!("{GROUP}/v1alpha1"), "kind": "Widget",
+            "metadata": {"name": format!("widget-{index}"), "labels": {"demo.operator-upgrade.dev/tier": tier}},
+            "spec": {"image": "nginx:1.27", "tier": tier, "replicas": 1}}))
+        .unwrap();
+        api.create(&PostParams::default(), &widget).await.unwrap();
+    }
+    eventually("all 8 widgets Ready under the v1.0.0 operator", || async {
+        let list = api.list(&ListParams::default()).await.ok()?;
+        list.items.iter().all(|w| ready(w) == Some("True")).then_some(())
+    })
+    .await;
+    Demo { widgets, ..demo }
+}
+
+fn ready(widget: &DynamicObject) -> Option<&str> {
+    let conditions = widget.data["status"]["conditions"].as_array()?;
+    conditions.iter().find(|c| c["type"] == "Ready")?["status"].as_str()
+}
+
+/// Runs the binary with `args` and the cluster's kubeconfig; returns the exit code and the output.
+async fn tool(cluster: &TestCluster, args: &[&str], env: &[(&str, String)]) -> (i32, String) {
+    let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    all.extend(Demo::kubeconfig_args(cluster));
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_operator-upgrade"))
+            .args(&all)
+            .envs(env)
+            .env_remove("OPERATOR_UPGRADE_CRASH_AFTER_WRITE")
+            .output()
+            .expect("the tool runs")
+    })
+    .await
+    .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.code().unwrap_or(-1), text)
+}
+
+/// The test's own record of an object: everything but what the API server maintains.
+fn comparable(mut object: Value) -> Value {
+    if let Some(meta) = object["metadata"].as_object_mut() {
+        for field in ["uid", "resourceVersion", "managedFields", "generation", "creationTimestamp"] {
+            meta.remove(field);
+        }
+        if let Some(annotations) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
+            annotations.remove("deployment.kubernetes.io/revision");
+            if annotations.is_empty() {
+                meta.remove("annotations");
+            }
+        }
+    }
+    object.as_object_mut().unwrap().remove("status");
+    object
+}
+
+/// Every object of both releases as it is live now (absent ones as null), by kind and name.
+async fn snapshot(cluster: &TestCluster, demo: &Demo) -> Vec<(String, Value)> {
+    let mut keys = Vec::new();
+    for release in ["v1.0.0", "v1.1.0"] {
+        for object in operator_upgrade::manifest::load_objects(&demo.dir.path().join(release)).unwrap() {
+            let value = object.value;
+            let key = (
+                value["apiVersion"].as_str().unwrap().to_owned(),
+                value["kind"].as_str().unwrap().to_owned(),
+                value["metadata"]["name"].as_str().unwrap().to_owned(),
+            );
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+    }
+    let discovery = kube::Discovery::new(cluster.client()).run().await.unwrap();
+    let mut out = Vec::new();
+    for (api_version, kind, name) in keys {
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", &api_version));
+        let (resource, caps) = discovery.resolve_gvk(&GroupVersionKind::gvk(group, version, &kind)).unwrap();
+        let api: Api<DynamicObject> = match caps.scope {
+            kube::discovery::Scope::Namespaced => Api::namespaced_with(cluster.client(), &demo.namespace, &resource),
+            kube::discovery::Scope::Cluster => Api::all_with(cluster.client(), &resource),
+        };
+        let live = api.get_opt(&name).await.unwrap().map(|o| comparable(serde_json::to_value(o).unwrap()));
+        out.push((format!("{kind} {name}"), live.unwrap_or(Value::Null)));
+    }
+    out
+}
+
+async fn crd(cluster: &TestCluster) -> CustomResourceDefinition {
+    Api::<CustomResourceDefinition>::all(cluster.client()).get(CRD).await.unwrap()
+}
+
+async fn operator_image(cluster: &TestCluster, demo: &Demo) -> String {
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client(), &demo.namespace);
+    let deployment = deployments.get("demo-operator").await.unwrap();
+    deployment.spec.unwrap().template.spec.unwrap().containers[0].image.clone().unwrap()
+}
+
+async fn cleanup(cluster: &TestCluster, demo: &Demo) {
+    if cluster.is_real() {
+        let deployments: Api<Deployment> = Api::namespaced(cluster.client(), &demo.namespace);
+        let _ = deployments.delete("demo-operator", &DeleteParams::background()).await;
+    }
+}
+
+async fn apply_status_rollback_apply_finalize(cluster: TestCluster) {
+    let _turn = if cluster.is_real() { Some(REAL_CLUSTER.lock().await) } else { None };
+    if cluster.is_real() {
+        clear_real_cluster(&cluster).await;
+    }
+    let demo = install(&cluster, false).await;
+    write_plan(&demo, "");
+    let plan = demo.plan().display().to_string();
+    let before = snapshot(&cluster, &demo).await;
+
+    let (code, out) = tool(
+        &cluster,
+        &["apply", "-f", &plan, "--yes", "--accept", "field-removed", "--accept", "enum-value-removed"],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "apply: {out}");
+    assert!(out.contains("promoted"), "{out}");
+    assert_eq!(operator_image(&cluster, &demo).await, "registry.example/engine-operator:v1.1.0");
+    let expanded = crd(&cluster).await;
+    let versions: Vec<(String, bool, bool)> =
+        expanded.spec.versions.iter().map(|v| (v.name.clone(), v.served, v.storage)).collect();
+    assert_eq!(
+        versions,
+        vec![("v1alpha1".into(), true, true), ("v1".into(), true, false)],
+        "the expand serves both, stores v1alpha1"
+    );
+
+    // The old operator's field the new release drops survives writes while both are served.
+    let old_api = widgets_api(&cluster, &demo.widgets, "v1alpha1");
+    let legacy: DynamicObject =
+        serde_json::from_value(json!({"apiVersion": format!("{GROUP}/v1alpha1"), "kind": "Widget",
+        "metadata": {"name": "legacy"}, "spec": {"image": "nginx", "tier": "bronze", "legacyMode": true}}))
+        .unwrap();
+    old_api
+        .create(&PostParams::default(), &legacy)
+        .await
+        .expect("bronze and legacyMode are accepted during the expand");
+    assert_eq!(old_api.get("legacy").await.unwrap().data["spec"]["legacyMode"], true);
+    old_api.delete("legacy", &DeleteParams::default()).await.unwrap();
+
+    let (code, out) = tool(&cluster, &["status", "--plan", &demo.plan_name], &[]).await;
+    assert_eq!(code, 0, "status: {out}");
+    assert!(out.contains("promoted") && out.contains("crd-expand") && out.contains("rollback would restore"), "{out}");
+
+    let (code, out) = tool(&cluster, &["rollback", "--plan", &demo.plan_name, "--yes"], &[]).await;
+    assert_eq!(code, 0, "rollback: {out}");
+    let after = snapshot(&cluster, &demo).await;
+    for ((name, was), (_, is)) in before.iter().zip(&after) {
+        assert_eq!(was, is, "{name} after rollback differs from the snapshot taken before apply");
+    }
+    assert_eq!(operator_image(&cluster, &demo).await, "registry.example/engine-operator:v1.0.0");
+
+    let (code, out) = tool(
+        &cluster,
+        &["apply", "-f", &plan, "--yes", "--accept", "field-removed", "--accept", "enum-value-removed"],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "apply again: {out}");
+    let (code, out) = tool(&cluster, &["finalize", "-f", &plan, "--yes"], &[]).await;
+    assert_eq!(code, 0, "finalize: {out}");
+    let finalized = crd(&cluster).await;
+    assert_eq!(finalized.status.unwrap().stored_versions, Some(vec!["v1".to_owned()]));
+    let storage: Vec<&str> = finalized.spec.versions.iter().filter(|v| v.storage).map(|v| v.name.as_str()).collect();
+    assert_eq!(storage, ["v1"]);
+    if let Some(sim) = cluster.sim_handle() {
+        for index in 0..8 {
+            let stored = sim.stored_api_version(GROUP, "widgets", &demo.widgets, &format!("widget-{index}"));
+            assert_eq!(stored.as_deref(), Some("engine.operator-upgrade.dev/v1"), "widget-{index} is stored at v1");
+        }
+    }
+    let (code, out) = tool(&cluster, &["rollback", "--plan", &demo.plan_name, "--yes"], &[]).await;
+    assert_eq!(code, 3, "rollback after finalize is refused: {out}");
+    assert!(out.contains("finalized"), "{out}");
+    cleanup(&cluster, &demo).await;
+}
+
+on_both_clusters!(apply_status_rollback_apply_finalize, images());
+
+async fn a_bad_release_is_rolled_back_by_itself(cluster: TestCluster) {
+    let _turn = if cluster.is_real() { Some(REAL_CLUSTER.lock().await) } else { None };
+    if cluster.is_real() {
+        clear_real_cluster(&cluster).await;
+    }
+    let demo = install(&cluster, true).await;
+    write_plan(&demo, "");
+    let before = snapshot(&cluster, &demo).await;
+    let (code, out) = tool(
+        &cluster,
+        &[
+            "apply",
+            "-f",
+            &demo.plan().display().to_string(),
+            "--yes",
+            "--accept",
+            "field-removed",
+            "--accept",
+            "enum-value-removed",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 1, "a regression rolls back with exit 1: {out}");
+    assert!(out.contains("not Ready"), "the reason names the unhealthy widgets: {out}");
+    let after = snapshot(&cluster, &demo).await;
+    for ((name, was), (_, is)) in before.iter().zip(&after) {
+        assert_eq!(was, is, "{name} after the automatic rollback differs from before apply");
+    }
+    let api = widgets_api(&cluster, &demo.widgets, "v1alpha1");
+    eventually("every widget Ready again under v1.0.0", || async {
+        let list = api.list(&ListParams::default()).await.ok()?;
+        list.items.iter().all(|w| ready(w) == Some("True")).then_some(())
+    })
+    .await;
+    let (_, out) = tool(&cluster, &["status", "--plan", &demo.plan_name], &[]).await;
+    assert!(out.contains("rolled-back"), "{out}");
+    cleanup(&cluster, &demo).await;
+}
+
+on_both_clusters!(a_bad_release_is_rolled_back_by_itself, images());
