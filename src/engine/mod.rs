@@ -10,7 +10,7 @@ mod executor;
 mod gate_step;
 mod jobs;
 pub mod journal;
-mod migrate;
+pub mod migrate;
 pub mod preflight;
 mod report;
 mod rollback;

@@ -196,7 +196,7 @@ async fn check_crds(objects: &Objects, upgrade: &Upgrade, live: &mut LivePlan) -
 }
 
 /// Every existing custom resource of the release's kinds, listed in pages and validated as `--objects` does.
-async fn validate_objects(objects: &Objects, upgrade: &Upgrade) -> Result<ValidationReport, ClusterError> {
+pub async fn validate_objects(objects: &Objects, upgrade: &Upgrade) -> Result<ValidationReport, ClusterError> {
     let validator = Validator::new(&upgrade.new_set.crds).compared_with(&upgrade.old_set.crds);
     let mut report = ReportBuilder::new();
     for (api_version, kind) in upgrade.old_custom_resource_kinds() {
