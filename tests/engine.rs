@@ -355,3 +355,166 @@ async fn a_bad_release_is_rolled_back_by_itself(cluster: TestCluster) {
 }
 
 on_both_clusters!(a_bad_release_is_rolled_back_by_itself, images());
+
+/// The accepts every apply of the demo needs: its CRD removes a field and an enum value (both breaking).
+const ACCEPT: [&str; 4] = ["--accept", "field-removed", "--accept", "enum-value-removed"];
+
+async fn apply(cluster: &TestCluster, demo: &Demo, more: &[&str]) -> (i32, String) {
+    let plan = demo.plan().display().to_string();
+    let mut args = vec!["apply", "-f", &plan, "--yes"];
+    args.extend(ACCEPT);
+    args.extend(more);
+    tool(cluster, &args, &[]).await
+}
+
+/// A test of refusals: the demo installed (taking turns on the real cluster) with a plan with `extra`.
+async fn refusal_setup(cluster: &TestCluster, extra: &str) -> Demo {
+    if cluster.is_real() {
+        clear_real_cluster(cluster).await;
+    }
+    let demo = install(cluster, false).await;
+    write_plan(&demo, extra);
+    demo
+}
+
+async fn a_wrong_cluster_is_refused_naming_both_identities(cluster: TestCluster) {
+    let _turn = if cluster.is_real() { Some(REAL_CLUSTER.lock().await) } else { None };
+    let demo = refusal_setup(&cluster, "  cluster: {kubeSystemUid: 00000000-0000-4000-8000-00000000dead}\n").await;
+    let before = snapshot(&cluster, &demo).await;
+    let (code, out) = apply(&cluster, &demo, &[]).await;
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("wrong cluster") && out.contains("00000000-0000-4000-8000-00000000dead"), "{out}");
+    assert_eq!(before, snapshot(&cluster, &demo).await, "nothing changed");
+    cleanup(&cluster, &demo).await;
+}
+
+on_both_clusters!(a_wrong_cluster_is_refused_naming_both_identities, images());
+
+async fn a_second_apply_is_refused_while_a_live_run_holds_the_lease(cluster: TestCluster) {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let _turn = if cluster.is_real() { Some(REAL_CLUSTER.lock().await) } else { None };
+    let demo = refusal_setup(&cluster, "").await;
+    let store =
+        operator_upgrade::cluster::journal_store::JournalStore::new(cluster.client(), &demo.namespace, &demo.plan_name);
+    store.hold_lease("another-run@ci-runner/42", None).await.unwrap();
+    let (code, out) = apply(&cluster, &demo, &[]).await;
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("another-run@ci-runner/42"), "the refusal names the holder: {out}");
+    // A Lease nobody renews any more (its holder was killed) is taken over.
+    let leases: Api<Lease> = Api::namespaced(cluster.client(), &demo.namespace);
+    let mut lease = leases.get(&store.lease_name()).await.unwrap();
+    let stale = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(120);
+    lease.spec.as_mut().unwrap().renew_time = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(stale));
+    leases.replace(&store.lease_name(), &PostParams::default(), &lease).await.unwrap();
+    let (code, out) = apply(&cluster, &demo, &[]).await;
+    assert_eq!(code, 0, "a stale Lease is taken over: {out}");
+    assert!(leases.get_opt(&store.lease_name()).await.unwrap().is_none(), "the run releases its Lease");
+    cleanup(&cluster, &demo).await;
+}
+
+on_both_clusters!(a_second_apply_is_refused_while_a_live_run_holds_the_lease, images());
+
+async fn drift_is_reported_and_a_server_dry_run_changes_nothing(cluster: TestCluster) {
+    let _turn = if cluster.is_real() { Some(REAL_CLUSTER.lock().await) } else { None };
+    let demo = refusal_setup(&cluster, "").await;
+    let crds: Api<CustomResourceDefinition> = Api::all(cluster.client());
+    let patch = json!([{"op": "add", "path": "/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/extra",
+        "value": {"type": "string"}}]);
+    // By the installer's own manager: drift the run may take over, as the plan says.
+    let params = kube::api::PatchParams { field_manager: Some("operator-upgrade-tests".into()), ..Default::default() };
+    crds.patch(CRD, &params, &kube::api::Patch::Json::<()>(serde_json::from_value(patch).unwrap())).await.unwrap();
+    let before = snapshot(&cluster, &demo).await;
+    let (code, out) = apply(&cluster, &demo, &["--dry-run=server"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("drift from the `from` release") && out.contains(".spec.extra"),
+        "the added field is drift: {out}"
+    );
+    assert!(out.contains("dry run"), "{out}");
+    assert_eq!(before, snapshot(&cluster, &demo).await, "a dry run changes nothing");
+    let configmaps: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(cluster.client(), &demo.namespace);
+    let journals = configmaps.list(&ListParams::default().labels("operator-upgrade.dev/journal=true")).await.unwrap();
+    assert!(journals.items.is_empty(), "a dry run journals nothing");
+    cleanup(&cluster, &demo).await;
+}
+
+on_both_clusters!(drift_is_reported_and_a_server_dry_run_changes_nothing, images());
+
+async fn a_failing_backup_gate_refuses_before_any_change(cluster: TestCluster) {
+    let _turn = if cluster.is_real() { Some(REAL_CLUSTER.lock().await) } else { None };
+    let velero = cluster.unique("velero");
+    let demo =
+        refusal_setup(&cluster, &format!("  backups: [{{velero: {{namespace: {velero}, name: nightly}}}}]\n")).await;
+    let before = snapshot(&cluster, &demo).await;
+    let (code, out) = apply(&cluster, &demo, &[]).await;
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("backup-gate failed") && out.contains("nothing was changed"), "{out}");
+    assert_eq!(before, snapshot(&cluster, &demo).await, "nothing changed");
+    let (_, out) = tool(&cluster, &["status", "--plan", &demo.plan_name], &[]).await;
+    assert!(out.contains("refused before any change"), "{out}");
+    cleanup(&cluster, &demo).await;
+}
+
+on_both_clusters!(a_failing_backup_gate_refuses_before_any_change, images());
+
+/// A pre-upgrade Job of `image` with `timeout`.
+fn job_plan(image: &str, timeout: &str) -> String {
+    format!(
+        "  jobs:\n    preUpgrade:\n      - name: check\n        timeout: {timeout}\n        spec:\n          backoffLimit: 0\n          template:\n            spec:\n              restartPolicy: Never\n              containers: [{{name: check, image: {image}}}]\n"
+    )
+}
+
+async fn run_jobs(cluster: &TestCluster, demo: &Demo) -> Vec<String> {
+    let jobs: Api<k8s_openapi::api::batch::v1::Job> = Api::namespaced(cluster.client(), &demo.namespace);
+    jobs.list(&ListParams::default()).await.unwrap().items.into_iter().filter_map(|j| j.metadata.name).collect()
+}
+
+async fn a_failing_or_late_job_rolls_back_and_leaves_no_job(new_cluster: impl AsyncFn() -> TestCluster) {
+    for (image, timeout, expected) in [
+        ("registry.example/engine-job:fails", "30s", "failed"),
+        ("registry.example/engine-job:slow", "1s", "did not finish within 1s"),
+    ] {
+        let cluster = new_cluster().await;
+        let demo = refusal_setup(&cluster, &job_plan(image, timeout)).await;
+        let before = snapshot(&cluster, &demo).await;
+        let (code, out) = apply(&cluster, &demo, &[]).await;
+        assert_eq!(code, 1, "{image}: {out}");
+        assert!(out.contains("pre-upgrade-job failed") && out.contains(expected), "{image}: {out}");
+        assert_eq!(before, snapshot(&cluster, &demo).await, "{image}: everything restored");
+        assert!(run_jobs(&cluster, &demo).await.is_empty(), "{image}: the run's Job is removed");
+    }
+}
+
+// The node agent of the real control plane runs every Job Pod to success: failures are the simulator's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_or_late_job_rolls_back_and_leaves_no_job_on_the_simulator() {
+    a_failing_or_late_job_rolls_back_and_leaves_no_job(async || TestCluster::sim(images()).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_permission_is_refused_with_every_missing_one_listed() {
+    let cluster = TestCluster::sim(images()).await;
+    let demo = refusal_setup(&cluster, "").await;
+    cluster.sim_handle().unwrap().set_denied_permissions(vec![
+        operator_upgrade::sim::DeniedPermission {
+            verb: "patch".into(),
+            group: "apps".into(),
+            resource: "deployments".into(),
+            namespace: None,
+        },
+        operator_upgrade::sim::DeniedPermission {
+            verb: "update".into(),
+            group: String::new(),
+            resource: "configmaps".into(),
+            namespace: None,
+        },
+    ]);
+    let (code, out) = apply(&cluster, &demo, &[]).await;
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("missing permissions")
+            && out.contains("patch deployments (apps)")
+            && out.contains("update configmaps (core)"),
+        "{out}"
+    );
+}
