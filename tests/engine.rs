@@ -158,8 +158,8 @@ async fn tool(cluster: &TestCluster, args: &[&str], env: &[(&str, String)]) -> (
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_operator-upgrade"))
             .args(&all)
-            .envs(env)
             .env_remove("OPERATOR_UPGRADE_CRASH_AFTER_WRITE")
+            .envs(env)
             .output()
             .expect("the tool runs")
     })
@@ -517,4 +517,84 @@ async fn a_missing_permission_is_refused_with_every_missing_one_listed() {
             && out.contains("update configmaps (core)"),
         "{out}"
     );
+}
+
+/// The snapshot with the test's own names (namespace, plan) made neutral, to compare runs on different simulators.
+async fn neutral_snapshot(cluster: &TestCluster, demo: &Demo) -> String {
+    let text = serde_json::to_string_pretty(&snapshot(cluster, demo).await).unwrap();
+    text.replace(&demo.namespace, "NAMESPACE")
+}
+
+/// The demo installed on a fresh simulator with a plan whose analysis takes a fraction of a second.
+async fn fast_demo() -> (TestCluster, Demo) {
+    let cluster = TestCluster::sim(images()).await;
+    let demo = install(&cluster, false).await;
+    write_plan(&demo, "");
+    let plan = std::fs::read_to_string(demo.plan()).unwrap();
+    let fast = plan.replace(
+        "interval: 500ms\n    duration: 2s\n    warmUp: 500ms",
+        "interval: 100ms\n    duration: 200ms\n    warmUp: 0s",
+    );
+    assert_ne!(plan, fast);
+    std::fs::write(demo.plan(), fast).unwrap();
+    (cluster, demo)
+}
+
+async fn apply_killed_after_write(cluster: &TestCluster, demo: &Demo, write: u64) -> (i32, String) {
+    let plan = demo.plan().display().to_string();
+    let mut args = vec!["apply", "-f", &plan, "--yes"];
+    args.extend(ACCEPT);
+    tool(cluster, &args, &[("OPERATOR_UPGRADE_CRASH_AFTER_WRITE", write.to_string())]).await
+}
+
+/// Kills the tool after its `write`-th API write, then resumes with `apply`: the end state must be the
+/// uninterrupted run's. Returns false when the run made fewer writes (it was not killed).
+async fn killed_then_resumed(write: u64, uninterrupted: &str) -> bool {
+    let (cluster, demo) = fast_demo().await;
+    let (code, out) = apply_killed_after_write(&cluster, &demo, write).await;
+    if code == 0 {
+        return false;
+    }
+    assert!(out.contains(&format!("fault point: aborting after API write {write}")), "write {write}: {out}");
+    let (code, out) = apply(&cluster, &demo, &[]).await;
+    assert_eq!(code, 0, "resuming after write {write}: {out}");
+    assert_eq!(neutral_snapshot(&cluster, &demo).await, uninterrupted, "the end state after a kill at write {write}");
+    let (_, status) = tool(&cluster, &["status", "--plan", &demo.plan_name], &[]).await;
+    assert!(status.contains("promoted"), "write {write}: {status}");
+    true
+}
+
+/// Kills the tool after its `write`-th API write, then runs `rollback`: the state before apply, exactly.
+async fn killed_then_rolled_back(write: u64) {
+    let (cluster, demo) = fast_demo().await;
+    let before = neutral_snapshot(&cluster, &demo).await;
+    let (code, _) = apply_killed_after_write(&cluster, &demo, write).await;
+    if code == 0 {
+        return;
+    }
+    let (code, out) = tool(&cluster, &["rollback", "--plan", &demo.plan_name, "--yes"], &[]).await;
+    assert_eq!(code, 0, "rollback after a kill at write {write}: {out}");
+    assert_eq!(
+        neutral_snapshot(&cluster, &demo).await,
+        before,
+        "the state after a kill at write {write} and a rollback"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_between_any_two_writes_apply_resumes_and_rollback_restores() {
+    let (cluster, demo) = fast_demo().await;
+    let (code, out) = apply(&cluster, &demo, &[]).await;
+    assert_eq!(code, 0, "the uninterrupted run: {out}");
+    let uninterrupted = neutral_snapshot(&cluster, &demo).await;
+    let mut write = 1;
+    loop {
+        let (resumed, ()) = tokio::join!(killed_then_resumed(write, &uninterrupted), killed_then_rolled_back(write));
+        if !resumed {
+            break;
+        }
+        write += 1;
+    }
+    eprintln!("the run was killed after each of its {} API writes in turn, then resumed or rolled back", write - 1);
+    assert!(write > 10, "the run was killed after each of its {} writes", write - 1);
 }

@@ -267,11 +267,17 @@ pub enum LeaseDecision {
     },
 }
 
-/// Decides from the observed Lease whether `me` may take it.
-pub fn decide_lease(observed: Option<&LeaseObservation>, me: &str, now: jiff::Timestamp) -> LeaseDecision {
+/// Decides from the observed Lease whether `me` may take it; `holder_gone` says whether its holder is known
+/// to be dead (a process of this machine that no longer exists), so a killed run is resumed at once.
+pub fn decide_lease(
+    observed: Option<&LeaseObservation>,
+    me: &str,
+    now: jiff::Timestamp,
+    holder_gone: bool,
+) -> LeaseDecision {
     match observed {
         None => LeaseDecision::Take,
-        Some(lease) if lease.holder == me || lease.is_stale(now) => {
+        Some(lease) if lease.holder == me || holder_gone || lease.is_stale(now) => {
             LeaseDecision::TakeOver { from: lease.holder.clone() }
         }
         Some(lease) => LeaseDecision::Refuse { holder: lease.holder.clone() },
@@ -294,13 +300,23 @@ mod tests {
     #[test]
     fn a_live_holder_is_refused_a_stale_one_taken_over() {
         let now = jiff::Timestamp::now();
-        assert_eq!(decide_lease(None, "me", now), LeaseDecision::Take);
-        assert_eq!(decide_lease(Some(&lease("other", 2)), "me", now), LeaseDecision::Refuse { holder: "other".into() });
+        assert_eq!(decide_lease(None, "me", now, false), LeaseDecision::Take);
         assert_eq!(
-            decide_lease(Some(&lease("other", 60)), "me", now),
+            decide_lease(Some(&lease("other", 2)), "me", now, false),
+            LeaseDecision::Refuse { holder: "other".into() }
+        );
+        assert_eq!(
+            decide_lease(Some(&lease("other", 60)), "me", now, false),
             LeaseDecision::TakeOver { from: "other".into() }
         );
-        assert_eq!(decide_lease(Some(&lease("me", 2)), "me", now), LeaseDecision::TakeOver { from: "me".into() });
+        assert_eq!(
+            decide_lease(Some(&lease("me", 2)), "me", now, false),
+            LeaseDecision::TakeOver { from: "me".into() }
+        );
+        assert_eq!(
+            decide_lease(Some(&lease("other", 2)), "me", now, true),
+            LeaseDecision::TakeOver { from: "other".into() }
+        );
     }
 
     #[test]

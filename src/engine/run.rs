@@ -33,16 +33,28 @@ pub async fn load_journal(store: &JournalStore) -> Result<Option<(Journal, Strin
     Ok(Some((journal, stored.resource_version)))
 }
 
-/// The holder identity of this process in Leases: host and process id.
+fn host() -> String {
+    std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".to_owned())
+}
+
+/// The holder identity of this process in Leases: `run@host/pid`.
 pub fn holder_identity(run_id: &str) -> String {
-    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".to_owned());
-    format!("{run_id}@{host}/{}", std::process::id())
+    format!("{run_id}@{}/{}", host(), std::process::id())
+}
+
+/// Whether a Lease holder is a process of this machine that no longer exists (killed, crashed).
+fn holder_is_dead_here(holder: &str) -> bool {
+    let Some((_, place)) = holder.split_once('@') else { return false };
+    let Some((holder_host, pid)) = place.rsplit_once('/') else { return false };
+    let Ok(pid) = pid.parse::<u32>() else { return false };
+    holder_host == host() && pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// Takes the run's Lease, or says which live run holds it.
 pub async fn acquire_lease(store: &JournalStore, holder: &str) -> Result<Result<(), Outcome>, EngineError> {
     let observed = store.lease().await?;
-    match decide_lease(observed.as_ref(), holder, jiff::Timestamp::now()) {
+    let gone = observed.as_ref().is_some_and(|o| holder_is_dead_here(&o.holder));
+    match decide_lease(observed.as_ref(), holder, jiff::Timestamp::now(), gone) {
         LeaseDecision::Refuse { holder: other } => Ok(Err(Outcome::Refused(format!(
             "another run holds the Lease {}/{}: {other} (it renews it; wait for it to end, or stop it first)",
             store.namespace(),
