@@ -598,3 +598,85 @@ async fn killed_between_any_two_writes_apply_resumes_and_rollback_restores() {
     eprintln!("the run was killed after each of its {} API writes in turn, then resumed or rolled back", write - 1);
     assert!(write > 10, "the run was killed after each of its {} writes", write - 1);
 }
+
+fn transient_faults(seed: u64) -> operator_upgrade::sim::FaultConfig {
+    use operator_upgrade::sim::{ErrorRule, FaultConfig};
+    let rule = |verb: Option<&str>, code: u16, rate: f64| ErrorRule {
+        verb: verb.map(str::to_owned),
+        resource: None,
+        code,
+        rate,
+        retry_after_seconds: 0,
+    };
+    FaultConfig {
+        seed,
+        errors: vec![
+            rule(None, 429, 0.02),
+            rule(None, 500, 0.015),
+            rule(None, 503, 0.015),
+            rule(Some("patch"), 409, 0.05),
+            rule(Some("update"), 409, 0.05),
+            rule(Some("create"), 409, 0.05),
+        ],
+        latency_ms: 0,
+        watch_cut_after_seconds: Some(1),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_faults_are_retried_and_twenty_seeded_runs_end_promoted() {
+    let mut promoted = 0;
+    for seed in 1..=20 {
+        let (cluster, demo) = fast_demo().await;
+        let sim = cluster.sim_handle().unwrap();
+        sim.set_faults(transient_faults(seed));
+        let (code, out) = apply(&cluster, &demo, &[]).await;
+        sim.set_faults(operator_upgrade::sim::FaultConfig::default());
+        assert_eq!(code, 0, "seed {seed}: {out}");
+        assert!(out.contains("promoted"), "seed {seed}: {out}");
+        assert_eq!(operator_image(&cluster, &demo).await, "registry.example/engine-operator:v1.1.0", "seed {seed}");
+        promoted += 1;
+    }
+    assert_eq!(promoted, 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_outage_longer_than_the_retry_budget_pauses_the_run_and_apply_resumes_it() {
+    let cluster = TestCluster::sim(images()).await;
+    let demo = install(&cluster, false).await;
+    write_plan(&demo, "");
+    let plan = demo.plan().display().to_string();
+    let mut args: Vec<String> = ["apply", "-f", &plan, "--yes"].iter().map(|s| s.to_string()).collect();
+    args.extend(ACCEPT.iter().map(|s| s.to_string()));
+    args.extend(Demo::kubeconfig_args(&cluster));
+    let run = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_operator-upgrade")).args(&args).output().expect("the tool runs")
+    });
+    let crds: Api<CustomResourceDefinition> = Api::all(cluster.client());
+    eventually("the CRD is expanded", || async {
+        let crd = crds.get(CRD).await.ok()?;
+        (crd.spec.versions.len() == 2).then_some(())
+    })
+    .await;
+    let outage = operator_upgrade::sim::FaultConfig {
+        errors: vec![operator_upgrade::sim::ErrorRule {
+            verb: None,
+            resource: None,
+            code: 503,
+            rate: 1.0,
+            retry_after_seconds: 0,
+        }],
+        ..Default::default()
+    };
+    cluster.sim_handle().unwrap().set_faults(outage);
+    let output = run.await.unwrap();
+    cluster.sim_handle().unwrap().set_faults(operator_upgrade::sim::FaultConfig::default());
+    let out = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(4), "an outage pauses the run: {out}");
+    assert!(out.contains("paused") && out.contains("resumes"), "{out}");
+    let (_, status) = tool(&cluster, &["status", "--plan", &demo.plan_name], &[]).await;
+    assert!(status.contains("apply -f"), "status names the apply that resumes the run: {status}");
+    let (code, out) = apply(&cluster, &demo, &[]).await;
+    assert_eq!(code, 0, "apply resumes the paused run: {out}");
+    assert_eq!(operator_image(&cluster, &demo).await, "registry.example/engine-operator:v1.1.0");
+}

@@ -2,7 +2,7 @@
 //! the resourceVersion it was read at, so two writers cannot silently overwrite each other), found by its
 //! label from any machine, and the Lease that guards it and serves as the run's heartbeat.
 
-use super::retry::with_retries;
+use super::retry::{is_write_race, with_race_retries, with_retries};
 use super::{ClusterError, FIELD_MANAGER};
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
@@ -135,8 +135,25 @@ impl JournalStore {
         let name = self.config_map_name();
         let api = self.config_maps();
         let written = match resource_version {
-            None => with_retries(|| api.create(&params, &map)).await,
-            Some(_) => with_retries(|| api.replace(&name, &params, &map)).await,
+            None => with_race_retries(|| api.create(&params, &map)).await,
+            Some(expected) => {
+                // A 409 is a race only if the stored journal is still the version this run wrote last;
+                // any other version means another writer, which must stop this one.
+                let mut result = with_retries(|| api.replace(&name, &params, &map)).await;
+                for _ in 0..5 {
+                    match &result {
+                        Err(e) if is_write_race(e) => {
+                            let current = with_retries(|| api.get_opt(&name)).await.ok().flatten();
+                            if current.and_then(|c| c.metadata.resource_version).as_deref() != Some(expected) {
+                                break;
+                            }
+                            result = with_retries(|| api.replace(&name, &params, &map)).await;
+                        }
+                        _ => break,
+                    }
+                }
+                result
+            }
         }
         .map_err(|e| ClusterError::api(format!("cannot write the journal ConfigMap {}/{name}", self.namespace), e))?;
         super::fault_point::wrote();
@@ -201,7 +218,7 @@ impl JournalStore {
         let params = PostParams { field_manager: Some(FIELD_MANAGER.to_owned()), ..PostParams::default() };
         let api = self.leases();
         match observed {
-            None => with_retries(|| api.create(&params, &lease)).await,
+            None => with_race_retries(|| api.create(&params, &lease)).await,
             Some(_) => with_retries(|| api.replace(&name, &params, &lease)).await,
         }
         .map(|_| ())
@@ -213,7 +230,7 @@ impl JournalStore {
         let name = self.lease_name();
         let api = self.leases();
         let params = DeleteParams::default();
-        match with_retries(|| api.delete(&name, &params)).await {
+        match with_race_retries(|| api.delete(&name, &params)).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
             Err(e) => Err(ClusterError::api(format!("cannot release the Lease {}/{name}", self.namespace), e)),

@@ -77,7 +77,7 @@ pub async fn connect(args: &ClusterArgs) -> Result<kube::Client, ClusterError> {
     let bad = |path: Option<PathBuf>| {
         move |e: kube::config::KubeconfigError| ClusterError::Kubeconfig { path, source: Box::new(e) }
     };
-    let config = match (&args.kubeconfig, &args.context) {
+    let mut config = match (&args.kubeconfig, &args.context) {
         (Some(path), _) => {
             let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(bad(Some(path.clone())))?;
             kube::Config::from_custom_kubeconfig(kubeconfig, &options).await.map_err(bad(Some(path.clone())))?
@@ -87,6 +87,9 @@ pub async fn connect(args: &ClusterArgs) -> Result<kube::Client, ClusterError> {
             kube::Config::infer().await.map_err(|e| ClusterError::Kubeconfig { path: None, source: Box::new(e) })?
         }
     };
+    // kube's own retry layer retries 429/503/504 up to 15 times with delays up to 1000 s: a stalled API
+    // would stall the run for an hour. `retry` holds the one budget every call has.
+    config.default_retry = false;
     kube::Client::try_from(config).map_err(|e| ClusterError::Kubeconfig { path: None, source: Box::new(e) })
 }
 

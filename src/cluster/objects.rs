@@ -2,7 +2,7 @@
 //! with a guard at this lowest level that refuses to delete a CRD, a custom resource or a namespace.
 
 use super::fault_point::wrote;
-use super::retry::with_retries;
+use super::retry::{with_race_retries, with_retries};
 use super::{ClusterError, FIELD_MANAGER};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
@@ -221,7 +221,7 @@ impl Objects {
         params.force = force;
         params.dry_run = self.dry_run;
         let patch = Patch::Apply(object);
-        match with_retries(|| api.patch(&key.name, &params, &patch)).await {
+        match with_race_retries(|| api.patch(&key.name, &params, &patch)).await {
             Ok(applied) => {
                 wrote();
                 to_value(applied).map_err(ApplyError::Other)
@@ -240,12 +240,12 @@ impl Objects {
         let typed: DynamicObject = serde_json::from_value(object.clone())
             .map_err(|e| ClusterError::Unexpected(format!("{key} is not an object: {e}")))?;
         let params = PostParams { dry_run: self.dry_run, field_manager: Some(FIELD_MANAGER.to_owned()) };
-        match with_retries(|| api.create(&params, &typed)).await {
+        match with_race_retries(|| api.create(&params, &typed)).await {
             Ok(created) => {
                 wrote();
                 to_value(created)
             }
-            Err(kube::Error::Api(status)) if status.code == 409 => {
+            Err(kube::Error::Api(status)) if status.code == 409 && status.reason == "AlreadyExists" => {
                 self.get(&key).await?.ok_or_else(|| ClusterError::Unexpected(format!("{key} exists and does not")))
             }
             Err(e) => Err(ClusterError::api(format!("cannot create {key}"), e)),
@@ -288,7 +288,7 @@ impl Objects {
         };
         let body = serde_json::json!({"status": status});
         let patch = Patch::Merge(&body);
-        let patched = with_retries(|| api.patch_status(&key.name, &params, &patch))
+        let patched = with_race_retries(|| api.patch_status(&key.name, &params, &patch))
             .await
             .map_err(|e| ClusterError::api(format!("cannot update the status of {key}"), e))?;
         wrote();
@@ -312,7 +312,7 @@ impl Objects {
         }
         let api = self.api_for(key).await?;
         let params = DeleteParams { dry_run: self.dry_run, ..DeleteParams::background() };
-        match with_retries(|| api.delete(&key.name, &params)).await {
+        match with_race_retries(|| api.delete(&key.name, &params)).await {
             Ok(_) => {
                 wrote();
                 Ok(())

@@ -36,6 +36,33 @@ fn retry_after(error: &kube::Error) -> Option<Duration> {
     }
 }
 
+/// Whether an error is a 409 that is neither "already exists" nor a server-side apply field conflict: a
+/// write raced another one, and the caller re-reads and writes again.
+pub fn is_write_race(error: &kube::Error) -> bool {
+    match error {
+        kube::Error::Api(status) => {
+            status.code == 409
+                && status.reason != "AlreadyExists"
+                && super::objects::conflicting_managers(&status.message).is_empty()
+        }
+        _ => false,
+    }
+}
+
+/// Runs `call` like [`with_retries`], also sending it again after a write race (409): for writes whose
+/// body does not depend on the object's resourceVersion (server-side apply, create, delete, merge patches).
+pub async fn with_race_retries<T, F, Fut>(call: F) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, kube::Error>>,
+{
+    call.retry(backoff())
+        .when(|e| is_transient(e) || is_write_race(e))
+        .adjust(|error, delay| retry_after(error).or(delay))
+        .notify(|error, delay| tracing::debug!(%error, ?delay, "retrying a transient API error or a write race"))
+        .await
+}
+
 /// Runs `call` until it succeeds, fails for a reason that is not transient, or the backoff is spent.
 pub async fn with_retries<T, F, Fut>(call: F) -> Result<T, kube::Error>
 where

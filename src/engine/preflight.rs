@@ -425,7 +425,7 @@ async fn missing_permissions(objects: &Objects, upgrade: &Upgrade) -> Result<Vec
             ..SelfSubjectAccessReview::default()
         };
         let params = PostParams::default();
-        let answer = crate::cluster::retry::with_retries(|| reviews.create(&params, &review))
+        let answer = crate::cluster::retry::with_race_retries(|| reviews.create(&params, &review))
             .await
             .map_err(|e| ClusterError::api("cannot ask for an access review (SelfSubjectAccessReview)", e))?;
         if !answer.status.is_some_and(|s| s.allowed) {

@@ -50,23 +50,28 @@ fn holder_is_dead_here(holder: &str) -> bool {
     holder_host == host() && pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
-/// Takes the run's Lease, or says which live run holds it.
+/// Takes the run's Lease, or says which live run holds it. A replace that races another write (409) is
+/// decided again from a fresh observation.
 pub async fn acquire_lease(store: &JournalStore, holder: &str) -> Result<Result<(), Outcome>, EngineError> {
-    let observed = store.lease().await?;
-    let gone = observed.as_ref().is_some_and(|o| holder_is_dead_here(&o.holder));
-    match decide_lease(observed.as_ref(), holder, jiff::Timestamp::now(), gone) {
-        LeaseDecision::Refuse { holder: other } => Ok(Err(Outcome::Refused(format!(
-            "another run holds the Lease {}/{}: {other} (it renews it; wait for it to end, or stop it first)",
-            store.namespace(),
-            store.lease_name()
-        )))),
-        LeaseDecision::Take => {
-            store.hold_lease(holder, None).await?;
-            Ok(Ok(()))
-        }
-        LeaseDecision::TakeOver { .. } => {
-            store.hold_lease(holder, observed.as_ref()).await?;
-            Ok(Ok(()))
+    let mut attempts = 0;
+    loop {
+        let observed = store.lease().await?;
+        let gone = observed.as_ref().is_some_and(|o| holder_is_dead_here(&o.holder));
+        let written = match decide_lease(observed.as_ref(), holder, jiff::Timestamp::now(), gone) {
+            LeaseDecision::Refuse { holder: other } => {
+                return Ok(Err(Outcome::Refused(format!(
+                    "another run holds the Lease {}/{}: {other} (it renews it; wait for it to end, or stop it first)",
+                    store.namespace(),
+                    store.lease_name()
+                ))))
+            }
+            LeaseDecision::Take => store.hold_lease(holder, None).await,
+            LeaseDecision::TakeOver { .. } => store.hold_lease(holder, observed.as_ref()).await,
+        };
+        match written {
+            Ok(()) => return Ok(Ok(())),
+            Err(error) if error.status_code() == Some(409) && attempts < 5 => attempts += 1,
+            Err(error) => return Err(error.into()),
         }
     }
 }
