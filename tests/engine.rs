@@ -482,6 +482,15 @@ async fn a_failing_or_late_job_rolls_back_and_leaves_no_job(new_cluster: impl As
         assert!(out.contains("pre-upgrade-job failed") && out.contains(expected), "{image}: {out}");
         assert_eq!(before, snapshot(&cluster, &demo).await, "{image}: everything restored");
         assert!(run_jobs(&cluster, &demo).await.is_empty(), "{image}: the run's Job is removed");
+        // The request log sees the tool's deletes (of its Job), so the check that it never deletes a CRD
+        // or a custom resource (on every simulator a test drops) can fail.
+        let requests = cluster.sim_handle().unwrap().requests();
+        let tool_deletes = requests
+            .iter()
+            .filter(|r| r.user_agent == operator_upgrade::cluster::USER_AGENT && r.verb == "delete")
+            .filter(|r| r.resource == "jobs.batch")
+            .count();
+        assert!(tool_deletes > 0, "{image}: the tool's DELETE of its Job is in the request log");
     }
 }
 

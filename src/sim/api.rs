@@ -184,6 +184,22 @@ fn group_discovery(state: &SimState, group: &str) -> Result<Response, ApiError> 
     Ok(json_response(200, &found))
 }
 
+fn record_request(state: &SimState, target: &Target, verb: &str, headers: &HeaderMap) {
+    let rt = &target.resource_type;
+    let resource = if rt.group.is_empty() { rt.resource.clone() } else { format!("{}.{}", rt.resource, rt.group) };
+    let custom = !rt.group.is_empty()
+        && state.store.get(&super::crds::crd_resource(), "", &format!("{}.{}", rt.resource, rt.group)).is_some();
+    let record = super::state::RequestRecord {
+        verb: verb.to_owned(),
+        resource,
+        namespace: target.namespace.clone(),
+        name: target.name.clone(),
+        custom,
+        user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned(),
+    };
+    state.requests.lock().unwrap_or_else(|p| p.into_inner()).push(record);
+}
+
 fn admin_faults(state: &SimState, method: &Method, body: &Bytes) -> Result<Response, ApiError> {
     if method == Method::PUT || method == Method::POST {
         let config = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("fault config: {e}")))?;
@@ -248,6 +264,7 @@ async fn resource_request(
 ) -> Result<Response, ApiError> {
     let target = resolve(state, group, version, rest)?;
     let verb = verb_name(method, &target, query);
+    record_request(state, &target, verb, headers);
     let (latency, fault) = state.faults.decide(verb, &target.resource_type.resource);
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;

@@ -26,7 +26,7 @@ pub use scenario::{
     DeniedPermission, ImageBehaviour, KindRef, LabelEvery, ObjectMatch, OperatorBehaviour, Population, Scenario,
     ScenarioError, ScopeSource,
 };
-pub use state::SimState;
+pub use state::{RequestRecord, SimState};
 pub(crate) use store::now_rfc3339;
 
 use crate::manifest::{load_objects, LoadError};
@@ -120,6 +120,11 @@ impl SimHandle {
     pub fn stored_api_version(&self, group: &str, resource: &str, namespace: &str, name: &str) -> Option<String> {
         let object = self.state.store.get(&resources::GroupResource::new(group, resource), namespace, name)?;
         object["apiVersion"].as_str().map(str::to_owned)
+    }
+
+    /// Every resource request served so far, in order.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.state.requests.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Replaces the permissions access reviews deny.

@@ -27,6 +27,25 @@ pub struct SimState {
     admissions: Mutex<HashMap<String, (String, Arc<CrdAdmission>)>>,
     /// Permissions access reviews deny.
     pub denied: RwLock<Vec<DeniedPermission>>,
+    /// Every resource request served, in order.
+    pub requests: Mutex<Vec<RequestRecord>>,
+}
+
+/// One resource request the simulator served (or refused), for tests that check what a client sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRecord {
+    /// The verb (`get`, `list`, `watch`, `create`, `update`, `patch`, `delete`, `deletecollection`).
+    pub verb: String,
+    /// `resource.group` (`widgets.demo.example`, `deployments.apps`, `pods`).
+    pub resource: String,
+    /// The namespace, if any.
+    pub namespace: Option<String>,
+    /// The object's name, if the request names one.
+    pub name: Option<String>,
+    /// Whether the resource is a custom resource (a CRD defines it).
+    pub custom: bool,
+    /// The client's User-Agent.
+    pub user_agent: String,
 }
 
 impl SimState {
@@ -39,6 +58,7 @@ impl SimState {
             metrics: Mutex::new(HashMap::new()),
             admissions: Mutex::new(HashMap::new()),
             denied: RwLock::new(Vec::new()),
+            requests: Mutex::new(Vec::new()),
         }
     }
 

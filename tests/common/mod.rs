@@ -214,3 +214,22 @@ macro_rules! on_both_clusters {
         }
     };
 }
+
+/// Over every test's simulator request log: the tool (known by its User-Agent) never deleted a CRD or a
+/// custom resource. Tests themselves may; only the tool's requests are judged.
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let Some(sim) = &self.sim else { return };
+        let forbidden: Vec<_> = sim
+            .requests()
+            .into_iter()
+            .filter(|r| r.user_agent == operator_upgrade::cluster::USER_AGENT)
+            .filter(|r| matches!(r.verb.as_str(), "delete" | "deletecollection"))
+            .filter(|r| r.custom || r.resource == "customresourcedefinitions.apiextensions.k8s.io")
+            .collect();
+        assert!(forbidden.is_empty(), "the tool deleted a CRD or a custom resource: {forbidden:?}");
+    }
+}
