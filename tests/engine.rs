@@ -689,3 +689,20 @@ async fn an_api_outage_longer_than_the_retry_budget_pauses_the_run_and_apply_res
     assert_eq!(code, 0, "apply resumes the paused run: {out}");
     assert_eq!(operator_image(&cluster, &demo).await, "registry.example/engine-operator:v1.1.0");
 }
+
+async fn the_live_plan_reads_the_cluster_and_changes_nothing(cluster: TestCluster) {
+    let _turn = if cluster.is_real() { Some(REAL_CLUSTER.lock().await) } else { None };
+    let demo = refusal_setup(&cluster, "").await;
+    let before = snapshot(&cluster, &demo).await;
+    let plan = demo.plan().display().to_string();
+    let (code, out) = tool(&cluster, &["plan", "-f", &plan, "--fail-on", "never"], &[]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("live cluster: kube-system UID") && out.contains("existing objects: 8 checked"), "{out}");
+    let (code, out) = tool(&cluster, &["plan", "-f", &plan], &[]).await;
+    assert_eq!(code, 1, "the breaking CRD changes count, and apply would refuse them: {out}");
+    assert!(out.contains("apply would refuse: breaking field-removed"), "{out}");
+    assert_eq!(before, snapshot(&cluster, &demo).await, "the live plan writes nothing");
+    cleanup(&cluster, &demo).await;
+}
+
+on_both_clusters!(the_live_plan_reads_the_cluster_and_changes_nothing, images());

@@ -31,6 +31,11 @@ pub struct PlanArgs {
     /// Output, filtering and exit code.
     #[command(flatten)]
     pub report: ReportArgs,
+    /// With `--kubeconfig` or `--context` (and a plan file): also the live plan, read from that cluster
+    /// (never written): drift, storedVersions, every existing object validated, the operator, other managers,
+    /// permissions.
+    #[command(flatten)]
+    pub cluster: crate::cluster::ClusterArgs,
 }
 
 /// Runs `plan` and returns the exit code.
@@ -63,7 +68,35 @@ pub fn run_plan(args: &PlanArgs) -> anyhow::Result<u8> {
         report = report.with_plan_file(loaded);
     }
     let rendered = report.render(args.report.output, args.report.color.enabled());
-    args.report.finish(&rendered, plan.counted_severities())
+    let code = args.report.finish(&rendered, plan.counted_severities())?;
+    if args.cluster.kubeconfig.is_none() && args.cluster.context.is_none() {
+        return Ok(code);
+    }
+    let Some(file) = &args.file else { anyhow::bail!("the live plan (--kubeconfig/--context) needs a plan file (-f)") };
+    let live_refusals = live_plan(file, &args.cluster, args.report.fail_on)?;
+    Ok(if live_refusals { super::EXIT_FINDINGS } else { code })
+}
+
+/// Prints the live plan and says whether `apply` would refuse on it.
+fn live_plan(
+    file: &std::path::Path,
+    cluster: &crate::cluster::ClusterArgs,
+    fail_on: super::FailOn,
+) -> anyhow::Result<bool> {
+    let upgrade = crate::engine::Upgrade::load(file)?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let client = crate::cluster::connect(cluster).await?;
+        let objects = crate::cluster::Objects::new(client, false);
+        let live = crate::engine::preflight::observe(&objects, &upgrade).await?;
+        let refusals = live.refusals(&upgrade, fail_on.threshold(), &[]);
+        let mut text = format!("\n{}", live.render());
+        for refusal in &refusals {
+            text.push_str(&format!("apply would refuse: {refusal}\n"));
+        }
+        super::write_stdout(&text)?;
+        Ok(!refusals.is_empty())
+    })
 }
 
 /// The flag wins over the plan file.
