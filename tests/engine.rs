@@ -275,6 +275,20 @@ async fn apply_status_rollback_apply_finalize(cluster: TestCluster) {
     assert_eq!(old_api.get("legacy").await.unwrap().data["spec"]["legacyMode"], true);
     old_api.delete("legacy", &DeleteParams::default()).await.unwrap();
 
+    // Every step transition is an Event on the operator Deployment.
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(cluster.client(), &demo.namespace);
+    let reasons: Vec<String> = events
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.involved_object.name.as_deref() == Some("demo-operator"))
+        .filter_map(|e| e.reason)
+        .collect();
+    for reason in ["PreflightStarted", "CrdExpandDone", "PromotionDone", "AnalysisDone"] {
+        assert!(reasons.iter().any(|r| r == reason), "an Event {reason} on the Deployment: {reasons:?}");
+    }
     let (code, out) = tool(&cluster, &["status", "--plan", &demo.plan_name], &[]).await;
     assert_eq!(code, 0, "status: {out}");
     assert!(out.contains("promoted") && out.contains("crd-expand") && out.contains("rollback would restore"), "{out}");
@@ -482,9 +496,11 @@ async fn a_failing_or_late_job_rolls_back_and_leaves_no_job(new_cluster: impl As
         assert!(out.contains("pre-upgrade-job failed") && out.contains(expected), "{image}: {out}");
         assert_eq!(before, snapshot(&cluster, &demo).await, "{image}: everything restored");
         assert!(run_jobs(&cluster, &demo).await.is_empty(), "{image}: the run's Job is removed");
+        cleanup(&cluster, &demo).await;
         // The request log sees the tool's deletes (of its Job), so the check that it never deletes a CRD
         // or a custom resource (on every simulator a test drops) can fail.
-        let requests = cluster.sim_handle().unwrap().requests();
+        let Some(sim) = cluster.sim_handle() else { continue };
+        let requests = sim.requests();
         let tool_deletes = requests
             .iter()
             .filter(|r| r.user_agent == operator_upgrade::cluster::USER_AGENT && r.verb == "delete")
@@ -494,10 +510,20 @@ async fn a_failing_or_late_job_rolls_back_and_leaves_no_job(new_cluster: impl As
     }
 }
 
-// The node agent of the real control plane runs every Job Pod to success: failures are the simulator's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_or_late_job_rolls_back_and_leaves_no_job_on_the_simulator() {
     a_failing_or_late_job_rolls_back_and_leaves_no_job(async || TestCluster::sim(images()).await).await;
+}
+
+// The node agent runs the Job images of the demo scenario as the simulator does (one fails, one is slow).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_or_late_job_rolls_back_and_leaves_no_job_on_the_real_control_plane() {
+    let test = "a_failing_or_late_job_rolls_back_and_leaves_no_job";
+    if TestCluster::real(test).await.is_none() {
+        return;
+    }
+    let _turn = REAL_CLUSTER.lock().await;
+    a_failing_or_late_job_rolls_back_and_leaves_no_job(async || TestCluster::real(test).await.unwrap()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

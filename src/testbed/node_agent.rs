@@ -35,7 +35,8 @@ pub enum PodAction {
     Bind,
     /// Report the Pod Running and Ready.
     Start,
-    /// Report the Job's Pod Succeeded (its containers exited 0).
+    /// Report the Job's Pod finished: Succeeded (its containers exited 0), or Failed when its image's
+    /// scenario behaviour says `jobFails`.
     Succeed,
     /// Confirm the deletion (grace period 0): its containers are gone.
     ConfirmDeletion,
@@ -56,6 +57,22 @@ pub fn next_action(pod: &Pod, node: &str) -> PodAction {
             "Running" if owned_by_job(pod) => PodAction::Succeed,
             _ => PodAction::Nothing,
         },
+    }
+}
+
+/// How a Job's Pod ends, by its image's scenario behaviour: whether it fails, and after how long.
+pub fn job_ending(pod: &Pod, images: &[ImageBehaviour]) -> (bool, Duration) {
+    let behaviour = pod
+        .spec
+        .iter()
+        .flat_map(|s| s.containers.iter())
+        .find_map(|c| images.iter().find(|i| Some(i.image.as_str()) == c.image.as_deref()));
+    match behaviour {
+        Some(b) => (
+            b.job_fails,
+            if b.job_duration_ms > 0 { Duration::from_millis(b.job_duration_ms) } else { JOB_POD_RUNTIME },
+        ),
+        None => (false, JOB_POD_RUNTIME),
     }
 }
 
@@ -123,8 +140,9 @@ pub async fn run(client: Client, config: AgentConfig) -> Result<(), kube::Error>
             continue;
         }
         let (client, node, addresses) = (client.clone(), node.to_owned(), addresses.clone());
+        let ending = job_ending(&pod, &config.images);
         tokio::spawn(async move {
-            if let Err(error) = act(&client, &node, &addresses, &pod, &action).await {
+            if let Err(error) = act(&client, &node, &addresses, &pod, &action, ending).await {
                 // The next watch event of the Pod brings the next try.
                 tracing::debug!(%error, pod = ?pod.metadata.name, ?action, "node agent action failed");
             }
@@ -169,6 +187,7 @@ async fn act(
     addresses: &Mutex<PodAddresses>,
     pod: &Pod,
     action: &PodAction,
+    (fails, runtime): (bool, Duration),
 ) -> Result<(), kube::Error> {
     let name = pod.metadata.name.as_deref().unwrap_or_default();
     let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
@@ -186,8 +205,8 @@ async fn act(
             pods.patch_status(name, &PatchParams::default(), &Patch::Merge(&status)).await.map(|_| ())
         }
         PodAction::Succeed => {
-            tokio::time::sleep(JOB_POD_RUNTIME).await;
-            let status = succeeded_status(pod);
+            tokio::time::sleep(runtime).await;
+            let status = finished_status(pod, fails);
             pods.patch_status(name, &PatchParams::default(), &Patch::Merge(&status)).await.map(|_| ())
         }
         PodAction::ConfirmDeletion => {
@@ -249,15 +268,16 @@ fn running_status(pod: &Pod, ip: Ipv4Addr) -> Value {
         "containerStatuses": statuses}})
 }
 
-fn succeeded_status(pod: &Pod) -> Value {
+fn finished_status(pod: &Pod, fails: bool) -> Value {
+    let (exit_code, reason, phase) = if fails { (1, "Error", "Failed") } else { (0, "Completed", "Succeeded") };
     let statuses: Vec<Value> = container_names(pod)
         .iter()
         .map(|(name, image)| json!({"name": name, "image": image, "imageID": format!("{image}@none"), "ready": false, "started": false,
-            "restartCount": 0, "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now_rfc3339(), "finishedAt": now_rfc3339()}}}))
+            "restartCount": 0, "state": {"terminated": {"exitCode": exit_code, "reason": reason, "startedAt": now_rfc3339(), "finishedAt": now_rfc3339()}}}))
         .collect();
     let condition =
         |kind: &str, status: &str| json!({"type": kind, "status": status, "lastTransitionTime": now_rfc3339()});
-    json!({"status": {"phase": "Succeeded", "conditions": [
+    json!({"status": {"phase": phase, "conditions": [
             condition("PodScheduled", "True"), condition("Initialized", "True"),
             condition("ContainersReady", "False"), condition("Ready", "False")],
         "containerStatuses": statuses}})
