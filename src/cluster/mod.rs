@@ -36,22 +36,21 @@ pub struct ClusterArgs {
 #[derive(Debug, Error)]
 pub enum ClusterError {
     /// The kubeconfig could not be read or used.
-    #[error("cannot use the kubeconfig{}: {source}", path.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default())]
+    // The cause is in the message and not also a `source`, so `{:#}` chains do not print it twice.
+    #[error("cannot use the kubeconfig{}: {cause}", path.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default())]
     Kubeconfig {
         /// The file, when one was named.
         path: Option<PathBuf>,
         /// Why.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        cause: Box<dyn std::error::Error + Send + Sync>,
     },
     /// An API request failed (after its retries).
-    #[error("{what}: {source}")]
+    #[error("{what}: {cause}")]
     Api {
         /// The request, in words.
         what: String,
         /// The client's error.
-        #[source]
-        source: kube::Error,
+        cause: kube::Error,
     },
     /// The cluster answered with something the tool cannot use.
     #[error("{0}")]
@@ -61,13 +60,13 @@ pub enum ClusterError {
 impl ClusterError {
     /// An API error, named by what was being done.
     pub fn api(what: impl Into<String>, source: kube::Error) -> ClusterError {
-        ClusterError::Api { what: what.into(), source }
+        ClusterError::Api { what: what.into(), cause: source }
     }
 
     /// The HTTP status of an API error, if it is one.
     pub fn status_code(&self) -> Option<u16> {
         match self {
-            ClusterError::Api { source: kube::Error::Api(status), .. } => Some(status.code),
+            ClusterError::Api { cause: kube::Error::Api(status), .. } => Some(status.code),
             _ => None,
         }
     }
@@ -78,7 +77,7 @@ pub async fn connect(args: &ClusterArgs) -> Result<kube::Client, ClusterError> {
     let options =
         kube::config::KubeConfigOptions { context: args.context.clone(), ..kube::config::KubeConfigOptions::default() };
     let bad = |path: Option<PathBuf>| {
-        move |e: kube::config::KubeconfigError| ClusterError::Kubeconfig { path, source: Box::new(e) }
+        move |e: kube::config::KubeconfigError| ClusterError::Kubeconfig { path, cause: Box::new(e) }
     };
     let mut config = match (&args.kubeconfig, &args.context) {
         (Some(path), _) => {
@@ -87,7 +86,7 @@ pub async fn connect(args: &ClusterArgs) -> Result<kube::Client, ClusterError> {
         }
         (None, Some(_)) => kube::Config::from_kubeconfig(&options).await.map_err(bad(None))?,
         (None, None) => {
-            kube::Config::infer().await.map_err(|e| ClusterError::Kubeconfig { path: None, source: Box::new(e) })?
+            kube::Config::infer().await.map_err(|e| ClusterError::Kubeconfig { path: None, cause: Box::new(e) })?
         }
     };
     // kube's own retry layer retries 429/503/504 up to 15 times with delays up to 1000 s: a stalled API
@@ -95,7 +94,7 @@ pub async fn connect(args: &ClusterArgs) -> Result<kube::Client, ClusterError> {
     config.default_retry = false;
     // Audit logs (and the simulator's request log) tell the tool's requests apart by it.
     config.headers.push((http::header::USER_AGENT, http::HeaderValue::from_static(USER_AGENT)));
-    kube::Client::try_from(config).map_err(|e| ClusterError::Kubeconfig { path: None, source: Box::new(e) })
+    kube::Client::try_from(config).map_err(|e| ClusterError::Kubeconfig { path: None, cause: Box::new(e) })
 }
 
 /// The cluster's identity: the UID of its `kube-system` namespace, which lives as long as the cluster.
