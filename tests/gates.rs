@@ -381,3 +381,137 @@ async fn job_gates_are_left_to_the_engine() {
     let error = evaluate(&cluster.client(), &job, &ctx()).await.unwrap_err();
     assert!(matches!(error, GateError::NotHandledHere(BackupGateKind::Job)), "{error:?}");
 }
+
+/// Plays Velero for one test restore: waits for the run's `Restore`, checks it restores `source` into
+/// `scratch` and nothing cluster-scoped, restores a ConfigMap into the scratch namespace, and ends the
+/// restore with `status`.
+async fn play_velero(client: kube::Client, restores: ApiResource, velero: String, run_id: String, status: Value) {
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &velero, &restores);
+    let name = operator_upgrade::engine::restore::restore_name(&run_id);
+    let restore =
+        common::eventually("the test Restore is created", || async { api.get_opt(&name).await.ok().flatten() }).await;
+    let restore = serde_json::to_value(restore).unwrap();
+    let scratch = restore["spec"]["namespaceMapping"]["shop"].as_str().unwrap().to_owned();
+    assert_eq!(restore["spec"]["backupName"], "nightly");
+    assert_eq!(restore["spec"]["includedNamespaces"], json!(["shop"]));
+    assert_eq!(restore["spec"]["includeClusterResources"], false, "a test restore writes nothing cluster-scoped");
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let labels = namespaces.get(&scratch).await.unwrap().metadata.labels.unwrap_or_default();
+    assert_eq!(labels.get("operator-upgrade.dev/run"), Some(&run_id), "the scratch namespace is the run's");
+    let configmaps: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client, &scratch);
+    let restored = serde_json::from_value(json!({"metadata": {"name": "restored"}, "data": {"k": "v"}})).unwrap();
+    configmaps.create(&PostParams::default(), &restored).await.unwrap();
+    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(json!({"status": status}))).await.unwrap();
+}
+
+/// Whether the namespace is gone or on its way (a real cluster keeps it `Terminating` while it empties).
+async fn removed(cluster: &TestCluster, name: &str) -> bool {
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(cluster.client());
+    namespaces.get_opt(name).await.unwrap().is_none_or(|n| n.metadata.deletion_timestamp.is_some())
+}
+
+async fn a_test_restore_passes_fails_and_times_out_and_leaves_no_namespace(cluster: TestCluster) {
+    use operator_upgrade::cluster::Objects;
+    use operator_upgrade::engine::restore::test_restore;
+    use operator_upgrade::plan::file::TestRestore;
+    let backups = ensure_crd(&cluster, "velero.io", "Backup", "backups").await;
+    let locations = ensure_crd(&cluster, "velero.io", "BackupStorageLocation", "backupstoragelocations").await;
+    let restores = ensure_crd(&cluster, "velero.io", "Restore", "restores").await;
+    let velero = cluster.namespace("velero").await;
+    let location =
+        json!({"metadata": {"name": "default"}, "spec": {"provider": "aws"}, "status": {"phase": "Available"}});
+    create_with_status(&cluster, &locations, &velero, location).await;
+    create_with_status(&cluster, &backups, &velero, velero_backup("nightly", json!({}), json!({}), json!({}))).await;
+    let objects = Objects::new(cluster.client(), false);
+    let gate = VeleroBackupGate { name: Some("nightly".into()), ..velero_gate(&velero) };
+    let plan = |scratch: &str, timeout: &str, keep: bool| TestRestore {
+        source_namespace: "shop".into(),
+        scratch_namespace: scratch.to_owned(),
+        timeout: Duration::parse(timeout).unwrap(),
+        keep,
+    };
+    let run = |n: u32| format!("{n:08x}-test");
+
+    // Completed with 0 errors passes; the scratch namespace and what was restored into it go.
+    let (scratch, run_id) = (cluster.unique("scratch1"), run(1));
+    let velero_side = play_velero(
+        cluster.client(),
+        restores.clone(),
+        velero.clone(),
+        run_id.clone(),
+        json!({"phase": "Completed", "errors": 0, "warnings": 1}),
+    );
+    let restore = plan(&scratch, "30s", false);
+    let velero_side = tokio::spawn(velero_side);
+    let verdict = test_restore(&objects, &gate, &restore, "nightly", &run_id).await;
+    velero_side.abort();
+    let verdict = verdict.expect("the test restore runs");
+    let GateVerdict::Passed { evidence } = verdict else { panic!("a completed restore passes: {verdict:?}") };
+    assert!(evidence.contains("Completed with 0 errors, 1 warnings") && evidence.contains("removed"), "{evidence}");
+    assert!(removed(&cluster, &scratch).await, "the scratch namespace is removed");
+
+    // A partially failed restore fails, naming the Restore and its phase; the namespace goes too.
+    let (scratch, run_id) = (cluster.unique("scratch2"), run(2));
+    let velero_side = play_velero(
+        cluster.client(),
+        restores.clone(),
+        velero.clone(),
+        run_id.clone(),
+        json!({"phase": "PartiallyFailed", "errors": 2}),
+    );
+    let restore = plan(&scratch, "30s", false);
+    let velero_side = tokio::spawn(velero_side);
+    let verdict = test_restore(&objects, &gate, &restore, "nightly", &run_id).await;
+    velero_side.abort();
+    let verdict = verdict.expect("the test restore runs");
+    let GateVerdict::Failed(failure) = verdict else { panic!("a partially failed restore fails: {verdict:?}") };
+    let name = operator_upgrade::engine::restore::restore_name(&run_id);
+    assert_eq!(
+        (failure.subject, failure.field.as_str()),
+        (format!("velero.io Restore {velero}/{name}"), "status.phase")
+    );
+    assert!(failure.reason.starts_with("is PartiallyFailed, must be Completed (2 errors)"), "{}", failure.reason);
+    assert!(removed(&cluster, &scratch).await, "the scratch namespace is removed after a failure");
+
+    // Nobody finishing the restore in time fails on its timeout.
+    let (scratch, run_id) = (cluster.unique("scratch3"), run(3));
+    let verdict = test_restore(&objects, &gate, &plan(&scratch, "1s", false), "nightly", &run_id).await.unwrap();
+    let failure = verdict.failure().expect("a restore nobody ends times out").clone();
+    assert!(failure.reason.contains("after 1s: the restore did not finish"), "{failure:?}");
+    assert!(removed(&cluster, &scratch).await);
+
+    // `keep` keeps the namespace, without the run's label.
+    let (scratch, run_id) = (cluster.unique("scratch4"), run(4));
+    let velero_side = play_velero(
+        cluster.client(),
+        restores.clone(),
+        velero.clone(),
+        run_id.clone(),
+        json!({"phase": "Completed", "errors": 0}),
+    );
+    let restore = plan(&scratch, "30s", true);
+    let velero_side = tokio::spawn(velero_side);
+    let verdict = test_restore(&objects, &gate, &restore, "nightly", &run_id).await;
+    velero_side.abort();
+    let verdict = verdict.expect("the test restore runs");
+    assert!(verdict.passed(), "{verdict:?}");
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(cluster.client());
+    let kept = namespaces.get(&scratch).await.expect("a kept namespace stays");
+    assert!(
+        !kept.metadata.labels.unwrap_or_default().contains_key("operator-upgrade.dev/run"),
+        "no label of the run stays"
+    );
+
+    // A namespace that is not the run's is never written into, nor deleted.
+    let taken = cluster.namespace("taken").await;
+    let verdict = test_restore(&objects, &gate, &plan(&taken, "30s", false), "nightly", &run(5)).await.unwrap();
+    let failure = verdict.failure().expect("a foreign namespace fails").clone();
+    assert_eq!(
+        (failure.subject, failure.field.as_str()),
+        (format!("namespace {taken}"), "testRestore.scratchNamespace")
+    );
+    assert!(!removed(&cluster, &taken).await, "the foreign namespace stays");
+    let restores_api: Api<DynamicObject> = Api::namespaced_with(cluster.client(), &velero, &restores);
+    assert!(restores_api.get_opt(&operator_upgrade::engine::restore::restore_name(&run(5))).await.unwrap().is_none());
+}
+on_both_clusters!(a_test_restore_passes_fails_and_times_out_and_leaves_no_namespace);

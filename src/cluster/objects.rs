@@ -321,6 +321,54 @@ impl Objects {
             Err(e) => Err(ClusterError::api(format!("cannot delete {key}"), e)),
         }
     }
+
+    /// Deletes a namespace the tool created itself (a test restore's scratch namespace), recognised by
+    /// `label` having `value`; the guard refuses every other namespace, since a namespace takes its custom
+    /// resources with it. Absent is fine.
+    pub async fn delete_labelled_namespace(&self, name: &str, label: &str, value: &str) -> Result<(), ClusterError> {
+        let key = ObjectKey {
+            api_version: "v1".into(),
+            kind: "Namespace".into(),
+            namespace: String::new(),
+            name: name.into(),
+        };
+        let Some(live) = self.get(&key).await? else { return Ok(()) };
+        if live["metadata"]["labels"][label].as_str() != Some(value) {
+            return Err(ClusterError::Unexpected(format!(
+                "refusing to delete namespace {name}: it does not carry {label}={value}, so the tool did not create it"
+            )));
+        }
+        let api = self.api_for(&key).await?;
+        let params = DeleteParams { dry_run: self.dry_run, ..DeleteParams::background() };
+        match with_race_retries(|| api.delete(name, &params)).await {
+            Ok(_) => {
+                wrote();
+                Ok(())
+            }
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(e) => Err(ClusterError::api(format!("cannot delete namespace {name}"), e)),
+        }
+    }
+
+    /// Removes one label from the live object (a JSON merge patch); an absent object or label is fine.
+    pub async fn remove_label(&self, key: &ObjectKey, label: &str) -> Result<(), ClusterError> {
+        let api = self.api_for(key).await?;
+        let params = PatchParams {
+            dry_run: self.dry_run,
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..PatchParams::default()
+        };
+        let body = serde_json::json!({"metadata": {"labels": {label: null}}});
+        let patch = Patch::Merge(&body);
+        match with_race_retries(|| api.patch(&key.name, &params, &patch)).await {
+            Ok(_) => {
+                wrote();
+                Ok(())
+            }
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(e) => Err(ClusterError::api(format!("cannot remove the label {label} from {key}"), e)),
+        }
+    }
 }
 
 fn to_value(object: DynamicObject) -> Result<Value, ClusterError> {

@@ -238,6 +238,7 @@ async fn drive(run: &mut Run, upgrade: &Upgrade, contract: bool) -> Result<Outco
         }
     }
     super::jobs::remove_run_jobs(&run.objects, Some(&job_namespaces(upgrade)), &run.journal.run_id).await?;
+    super::restore::remove_run_namespaces(&run.objects, &run.journal.run_id).await?;
     run.journal.state = if contract { RunState::Finalized } else { RunState::Promoted };
     run.save().await?;
     Ok(Outcome::Done(if contract {

@@ -1,11 +1,13 @@
-//! The backup-gate step: a Job gate runs its Job; every other gate is evaluated read-only by `gates`.
+//! The backup-gate step: a Job gate runs its Job; every other gate is evaluated read-only by `gates`, and a
+//! Velero gate's test restore then runs (see `restore`).
 
+use super::restore::test_restore;
 use super::run::Run;
 use super::steps::{run_job_definition, StepResult};
 use super::upgrade::Upgrade;
 use crate::cluster::ClusterError;
-use crate::gates::{evaluate, GateContext, GateVerdict};
-use crate::plan::file::{AnalysisLength, BackupGate};
+use crate::gates::{evaluate, evaluate_velero_backup, GateContext, GateError, GateVerdict};
+use crate::plan::file::{AnalysisLength, BackupGate, TestRestore, VeleroBackupGate};
 use std::time::Duration;
 
 /// How long the upgrade may take from now, which a backup must outlive: warm-up, analysis and rollback.
@@ -31,9 +33,36 @@ pub async fn run(run: &mut Run, upgrade: &Upgrade, index: usize) -> Result<StepR
         upgrade_window: upgrade_window(upgrade),
         base_dir: upgrade.loaded.base_dir.clone(),
     };
-    match evaluate(run.objects.client(), gate, &context).await {
-        Ok(GateVerdict::Passed { evidence }) => Ok(StepResult::Done(evidence)),
-        Ok(GateVerdict::Failed(failure)) => Ok(StepResult::Failed { message: failure.to_string(), output: None }),
-        Err(error) => Err(ClusterError::Unexpected(format!("the backup gate could not be evaluated: {error}"))),
-    }
+    let verdict = match gate {
+        BackupGate::Velero(velero) => match velero.test_restore.as_ref() {
+            Some(restore) => verify_then_restore(run, velero, restore, &context).await?,
+            None => evaluate(run.objects.client(), gate, &context).await.map_err(unevaluated)?,
+        },
+        _ => evaluate(run.objects.client(), gate, &context).await.map_err(unevaluated)?,
+    };
+    Ok(match verdict {
+        GateVerdict::Passed { evidence } => StepResult::Done(evidence),
+        GateVerdict::Failed(failure) => StepResult::Failed { message: failure.to_string(), output: None },
+    })
+}
+
+/// Judges the Velero backup, and restores exactly the backup that passed.
+async fn verify_then_restore(
+    run: &Run,
+    gate: &VeleroBackupGate,
+    restore: &TestRestore,
+    context: &GateContext,
+) -> Result<GateVerdict, ClusterError> {
+    let (verdict, backup) = evaluate_velero_backup(run.objects.client(), gate, context).await.map_err(unevaluated)?;
+    let (GateVerdict::Passed { evidence }, Some(backup)) = (&verdict, backup) else { return Ok(verdict) };
+    Ok(match test_restore(&run.objects, gate, restore, &backup, &run.journal.run_id).await? {
+        GateVerdict::Passed { evidence: restored } => {
+            GateVerdict::Passed { evidence: format!("{evidence}; {restored}") }
+        }
+        failed => failed,
+    })
+}
+
+fn unevaluated(error: GateError) -> ClusterError {
+    ClusterError::Unexpected(format!("the backup gate could not be evaluated: {error}"))
 }

@@ -13,6 +13,7 @@ pub mod journal;
 pub mod migrate;
 pub mod preflight;
 mod report;
+pub mod restore;
 mod rollback;
 mod run;
 mod status;

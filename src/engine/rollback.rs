@@ -200,6 +200,7 @@ pub async fn undo(run: &mut Run) -> Result<RollbackReport, ClusterError> {
         run.reporter.step((index, total), kind, "undone", &format!("{} objects restored", records.len()), false).await;
     }
     remove_run_jobs(&run.objects, None, &run.journal.run_id).await?;
+    super::restore::remove_run_namespaces(&run.objects, &run.journal.run_id).await?;
     report.differences = verify(&run.objects, &run.journal.recorded, &kept_crds).await?;
     report.unhealthy = wait_healthy(run).await?;
     run.journal.notes.push(format!("rollback: {}", report.summary()));

@@ -349,7 +349,8 @@ async fn analyse_fleet(run: &mut Run, upgrade: &Upgrade) -> Result<StepResult, C
     }
     bar.finish_and_clear();
     Ok(StepResult::Done(format!(
-        "{measurements} measurements, {failures} failed (at most {} allowed)",
+        "{measurements} measurements, {failures} failed (at most {} allowed); judged: Ready conditions, \
+         observedGeneration, operator pod restarts (the plan's metric and warning-Event signals are not judged yet)",
         analysis.failure_limit
     )))
 }

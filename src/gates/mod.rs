@@ -15,7 +15,10 @@ mod velero;
 
 pub use cnpg::{judge_cluster, judge_clusters, CloudNativePgPhase, ClusterRef};
 pub use command::{judge_command, CommandOutcome, OutputTail, COMMAND_OUTPUT_LIMIT};
-pub use velero::{judge_backup, newest_backup, storage_location_name, StorageLocationPhase, VeleroPhase};
+pub use velero::{
+    evaluate_backup as evaluate_velero_backup, judge_backup, judge_restore, newest_backup, storage_location_name,
+    RestoreDecision, StorageLocationPhase, VeleroPhase,
+};
 
 use crate::plan::file::{BackupGate, BackupGateKind};
 use std::fmt;

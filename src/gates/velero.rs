@@ -1,6 +1,7 @@
 //! The Velero gate: the named (or newest matching) velero.io/v1 `Backup` must be `Completed` with zero
 //! errors, recent enough, not expiring during the upgrade, cover the namespaces the plan names, and sit in
-//! an `Available` `BackupStorageLocation`.
+//! an `Available` `BackupStorageLocation`. Its optional test `Restore` is judged here too ([`judge_restore`]);
+//! the engine creates and waits for it, since that writes.
 
 use super::fields::{at, check_age, describe, first_timestamp, is_not_found, object_key, str_at, timestamp_at};
 use super::{GateContext, GateError, GateFailure, GateVerdict};
@@ -240,12 +241,57 @@ fn resource(kind: &str, plural: &str) -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("velero.io", "v1", kind), plural)
 }
 
+/// What a test `Restore`'s status says, judged by [`judge_restore`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestoreDecision {
+    /// Velero is still working on it: look again.
+    Wait,
+    /// It ended: passed (`Completed`, 0 errors) or failed, naming the field.
+    Ended(GateVerdict),
+}
+
+/// Judges a velero.io `Restore` from its status: `Completed` with `status.errors` 0 passes; a failed or
+/// partially failed phase, or errors, fails; every other phase is still running.
+pub fn judge_restore(restore: &Value) -> RestoreDecision {
+    let subject = format!("velero.io Restore {}", object_key(restore));
+    let phase = VeleroPhase::parse(str_at(restore, "status.phase"));
+    let errors = at(restore, "status.errors").and_then(Value::as_u64).unwrap_or(0);
+    let warnings = at(restore, "status.warnings").and_then(Value::as_u64).unwrap_or(0);
+    let ended = match phase {
+        VeleroPhase::Completed if errors == 0 => {
+            GateVerdict::Passed { evidence: format!("{subject}: Completed with 0 errors, {warnings} warnings") }
+        }
+        VeleroPhase::Completed => GateFailure::new(subject, "status.errors", format!("is {errors}, must be 0")).into(),
+        VeleroPhase::PartiallyFailed | VeleroPhase::Failed | VeleroPhase::FailedValidation => {
+            let why = at(restore, "status.failureReason")
+                .and_then(Value::as_str)
+                .or_else(|| at(restore, "status.validationErrors").and_then(|e| e.get(0)).and_then(Value::as_str))
+                .map(|reason| format!(": {reason}"))
+                .unwrap_or_default();
+            let reason = format!("is {}, must be Completed ({errors} errors){why}", phase.as_str());
+            GateFailure::new(subject, "status.phase", reason).into()
+        }
+        _ => return RestoreDecision::Wait,
+    };
+    RestoreDecision::Ended(ended)
+}
+
 /// Reads the gate's backup and its storage location, and judges them.
 pub(super) async fn evaluate(
     client: &kube::Client,
     gate: &VeleroBackupGate,
     ctx: &GateContext,
 ) -> Result<GateVerdict, GateError> {
+    Ok(evaluate_backup(client, gate, ctx).await?.0)
+}
+
+/// As [`evaluate`], also naming the backup that was judged (`None` when none was found), so a test restore
+/// restores exactly the backup that passed.
+pub async fn evaluate_backup(
+    client: &kube::Client,
+    gate: &VeleroBackupGate,
+    ctx: &GateContext,
+) -> Result<(GateVerdict, Option<String>), GateError> {
     let namespace = &gate.namespace;
     let backups: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource("Backup", "backups"));
     let mut params = ListParams::default();
@@ -266,13 +312,13 @@ pub(super) async fn evaluate(
         Ok(list) => list,
         Err(error) if is_not_found(&error) => {
             let reason = "velero.io/v1 backups is not served: Velero is not installed";
-            return Ok(GateFailure::new(subject, "kind", reason).into());
+            return Ok((GateFailure::new(subject, "kind", reason).into(), None));
         }
         Err(source) => return Err(GateError::Api { what: format!("velero.io Backups {sought}"), source }),
     };
     let items: Vec<Value> = list.items.iter().map(|item| serde_json::to_value(item).unwrap_or_default()).collect();
     let Some(backup) = newest_backup(&items) else {
-        return Ok(GateFailure::new(subject, field, missing).into());
+        return Ok((GateFailure::new(subject, field, missing).into(), None));
     };
 
     let locations: Api<DynamicObject> =
@@ -285,7 +331,8 @@ pub(super) async fn evaluate(
             return Err(GateError::Api { what, source });
         }
     };
-    Ok(judge_backup(backup, location.as_ref(), gate, ctx))
+    let name = str_at(backup, "metadata.name").map(str::to_owned);
+    Ok((judge_backup(backup, location.as_ref(), gate, ctx), name))
 }
 
 #[cfg(test)]
@@ -451,5 +498,41 @@ mod tests {
         let running = [backups[1].clone(), named("d", None, "2026-03-10T11:00:00Z")];
         assert_eq!(str_at(newest_backup(&running).unwrap(), "metadata.name"), Some("d"));
         assert!(newest_backup(&[]).is_none());
+    }
+
+    fn restore(status: Value) -> Value {
+        json!({"apiVersion": "velero.io/v1", "kind": "Restore",
+            "metadata": {"name": "check", "namespace": "velero"}, "status": status})
+    }
+
+    #[test]
+    fn a_restore_passes_only_completed_without_errors() {
+        let done = judge_restore(&restore(json!({"phase": "Completed", "errors": 0, "warnings": 3})));
+        assert_eq!(
+            done,
+            RestoreDecision::Ended(GateVerdict::Passed {
+                evidence: "velero.io Restore velero/check: Completed with 0 errors, 3 warnings".into()
+            })
+        );
+        let RestoreDecision::Ended(GateVerdict::Failed(errors)) =
+            judge_restore(&restore(json!({"phase": "Completed", "errors": 2})))
+        else {
+            panic!("errors fail")
+        };
+        assert_eq!((errors.field.as_str(), errors.reason.as_str()), ("status.errors", "is 2, must be 0"));
+        for phase in ["PartiallyFailed", "Failed", "FailedValidation"] {
+            let status = json!({"phase": phase, "errors": 1, "failureReason": "no backup"});
+            let RestoreDecision::Ended(GateVerdict::Failed(failure)) = judge_restore(&restore(status)) else {
+                panic!("{phase} fails")
+            };
+            assert_eq!(failure.subject, "velero.io Restore velero/check");
+            assert_eq!(failure.field, "status.phase");
+            assert_eq!(failure.reason, format!("is {phase}, must be Completed (1 errors): no backup"));
+        }
+        for phase in
+            [Value::Null, json!("New"), json!("InProgress"), json!("WaitingForPluginOperations"), json!("Finalizing")]
+        {
+            assert_eq!(judge_restore(&restore(json!({"phase": phase}))), RestoreDecision::Wait, "{phase}");
+        }
     }
 }

@@ -238,9 +238,27 @@ impl Store {
             object["metadata"]["deletionGracePeriodSeconds"] = json!(0);
             return Ok(Self::commit(&mut inner, &self.live, gr, key, object, EventType::Modified));
         }
-        let removed = Self::remove(&mut inner, &self.live, gr, key, (*current).clone());
+        let removed = Self::remove(&mut inner, &self.live, gr, key.clone(), (*current).clone());
+        if gr.group.is_empty() && gr.resource == "namespaces" {
+            Self::empty_namespace(&mut inner, &self.live, &key.1);
+        }
         Self::collect_garbage(&mut inner, &self.live);
         Ok(removed)
+    }
+
+    /// Removes everything in a deleted namespace, as the namespace controller does (at once here, where a
+    /// real cluster keeps the namespace `Terminating` until it is empty), finalizers ignored.
+    fn empty_namespace(inner: &mut Inner, live: &broadcast::Sender<Arc<Change>>, namespace: &str) {
+        let contents: Vec<(GroupResource, ObjectKey, Value)> = inner
+            .objects
+            .iter()
+            .flat_map(|(gr, objects)| objects.iter().map(move |(key, object)| (gr, key, object)))
+            .filter(|(_, key, _)| key.0 == namespace)
+            .map(|(gr, key, object)| (gr.clone(), key.clone(), (**object).clone()))
+            .collect();
+        for (gr, key, object) in contents {
+            Self::remove(inner, live, &gr, key, object);
+        }
     }
 
     /// Deletes every object of a resource (used when its CRD is deleted), finalizers ignored.
