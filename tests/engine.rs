@@ -727,6 +727,16 @@ async fn the_live_plan_reads_the_cluster_and_changes_nothing(cluster: TestCluste
     let (code, out) = tool(&cluster, &["plan", "-f", &plan], &[]).await;
     assert_eq!(code, 1, "the breaking CRD changes count, and apply would refuse them: {out}");
     assert!(out.contains("apply would refuse: breaking field-removed"), "{out}");
+    // `validate` reads the same objects from the cluster instead of files.
+    let (new, old) = (demo.dir.path().join("v1.1.0"), demo.dir.path().join("v1.0.0"));
+    let (new, old) = (new.display().to_string(), old.display().to_string());
+    let args = ["validate", "--crds", &new, "--old-crds", &old, "--fail-on", "never", "-o", "json"];
+    let (code, out) = tool(&cluster, &args, &[]).await;
+    assert_eq!(code, 0, "{out}");
+    let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(report["summary"]["objects"], 8, "every Widget of the cluster is checked: {out}");
+    let (code, out) = tool(&cluster, &["validate", "--crds", &new, "--objects", &old], &[]).await;
+    assert_eq!(code, 2, "files and a cluster together are a usage error: {out}");
     assert_eq!(before, snapshot(&cluster, &demo).await, "the live plan writes nothing");
     cleanup(&cluster, &demo).await;
 }

@@ -1,10 +1,12 @@
 //! `operator-upgrade validate`: which of the existing objects break under the new CRDs, how, and when.
 
 use super::ReportArgs;
+use crate::engine::preflight::{live_kinds, validate_listed};
 use crate::manifest::load_side;
 use crate::report::{OutputFormat, ValidationView};
-use crate::schema::validate::{validate_paths, Validator};
+use crate::schema::validate::{validate_paths, ValidationReport, Validator};
 use anyhow::{bail, Context};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 /// Arguments of `validate`.
@@ -19,12 +21,17 @@ pub struct ValidateArgs {
     #[arg(long, value_name = "PATH")]
     pub old_crds: Option<PathBuf>,
     /// The existing objects: files or directories of `kubectl get <kinds> -A -o yaml` (or `-o json`) exports,
-    /// `List`s, single objects or multi-document files.
-    #[arg(long, value_name = "PATH", num_args = 1.., required = true)]
+    /// `List`s, single objects or multi-document files. Not with `--kubeconfig`/`--context`, which read them
+    /// from the cluster instead.
+    #[arg(long, value_name = "PATH", num_args = 1.., required_unless_present_any = ["kubeconfig", "context"], conflicts_with_all = ["kubeconfig", "context"])]
     pub objects: Vec<PathBuf>,
     /// Output, filtering and exit code (`--output sarif` is refused: findings point into objects).
     #[command(flatten)]
     pub report: ReportArgs,
+    /// With `--kubeconfig` or `--context`: the objects are every custom resource of the CRDs' kinds in that
+    /// cluster, listed in pages at the live CRD's storage version (read, never written).
+    #[command(flatten)]
+    pub cluster: crate::cluster::ClusterArgs,
 }
 
 /// Runs `validate` and returns the exit code (0 ok, 1 findings at or above `--fail-on`); input errors are `Err`.
@@ -37,13 +44,34 @@ pub fn run_validate(args: &ValidateArgs) -> anyhow::Result<u8> {
         bail!("{}: no CustomResourceDefinitions found", args.crds.display());
     }
     let mut validator = Validator::new(&new.crds);
+    let mut crd_names: BTreeSet<String> = new.crds.keys().cloned().collect();
     if let Some(path) = &args.old_crds {
         let old = load_side(path).context("cannot load the old CRDs (--old-crds)")?;
         validator = validator.compared_with(&old.crds);
+        crd_names.extend(old.crds.keys().cloned());
     }
-    let report = validate_paths(&validator, &args.objects).context("cannot read the objects (--objects)")?;
+    let report = if args.objects.is_empty() {
+        validate_live(&validator, &crd_names, &args.cluster)?
+    } else {
+        validate_paths(&validator, &args.objects).context("cannot read the objects (--objects)")?
+    };
     let (min_severity, detail) = args.report.selection();
     let view = ValidationView::new(&report, min_severity).with_detail(detail);
     let rendered = view.render(args.report.output, args.report.color.enabled());
     args.report.finish(&rendered, report.findings.iter().map(|f| f.severity))
+}
+
+/// Validates every custom resource of the CRDs' kinds that the cluster holds.
+fn validate_live(
+    validator: &Validator,
+    crd_names: &BTreeSet<String>,
+    cluster: &crate::cluster::ClusterArgs,
+) -> anyhow::Result<ValidationReport> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let client = crate::cluster::connect(cluster).await?;
+        let objects = crate::cluster::Objects::new(client, false);
+        let kinds = live_kinds(&objects, crd_names.iter().map(String::as_str)).await?;
+        Ok(validate_listed(&objects, validator, &kinds).await?)
+    })
 }

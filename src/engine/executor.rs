@@ -193,6 +193,7 @@ async fn new_journal(
         baseline_not_ready: Vec::new(),
         health: None,
         notes: Vec::new(),
+        rollback_timeout: Some(upgrade.loaded.plan.spec.rollback.timeout),
     };
     for (key, step) in touched_objects(upgrade) {
         let before = objects.get(&key).await?.map(|o| desired_state(&o));
@@ -333,6 +334,7 @@ async fn dry_run(objects: Objects, upgrade: &Upgrade, reporter: Reporter) -> Res
         baseline_not_ready: Vec::new(),
         health: None,
         notes: Vec::new(),
+        rollback_timeout: Some(upgrade.loaded.plan.spec.rollback.timeout),
     };
     let mut run = Run::new(objects, store, journal, None, reporter);
     for step in upgrade.plan.steps.iter().filter(|s| !s.is_contract() && s.kind != StepKind::Analysis) {

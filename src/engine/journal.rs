@@ -166,6 +166,10 @@ pub struct Journal {
     /// What the last rollback reported (objects kept, differences found).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The plan's `spec.rollback.timeout`: how long a rollback waits for the objects to be healthy again
+    /// (`rollback` runs without the plan file, so the journal carries it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_timeout: Option<crate::plan::file::Duration>,
 }
 
 /// Output kept in the journal is cut to its last this many bytes.
@@ -285,6 +289,7 @@ mod tests {
             baseline_not_ready: vec![],
             health: None,
             notes: vec![],
+            rollback_timeout: None,
         }
     }
 

@@ -198,13 +198,22 @@ async fn check_crds(objects: &Objects, upgrade: &Upgrade, live: &mut LivePlan) -
 /// Every existing custom resource of the release's kinds, listed in pages and validated as `--objects` does.
 pub async fn validate_objects(objects: &Objects, upgrade: &Upgrade) -> Result<ValidationReport, ClusterError> {
     let validator = Validator::new(&upgrade.new_set.crds).compared_with(&upgrade.old_set.crds);
+    validate_listed(objects, &validator, &upgrade.old_custom_resource_kinds()).await
+}
+
+/// Lists every object of `kinds` (`(apiVersion, kind)`) in pages of 500 and validates each; a kind the
+/// cluster does not serve (its CRD not installed yet) has nothing to check.
+pub async fn validate_listed(
+    objects: &Objects,
+    validator: &Validator,
+    kinds: &[(String, String)],
+) -> Result<ValidationReport, ClusterError> {
     let mut report = ReportBuilder::new();
-    for (api_version, kind) in upgrade.old_custom_resource_kinds() {
+    for (api_version, kind) in kinds {
         let mut token: Option<String> = None;
         loop {
-            let (items, next) = match objects.list_page(&api_version, &kind, None, 500, token.as_deref()).await {
+            let (items, next) = match objects.list_page(api_version, kind, None, 500, token.as_deref()).await {
                 Ok(page) => page,
-                // The kind is not installed yet (a new CRD of this release): nothing to check.
                 Err(e) if e.status_code() == Some(404) => break,
                 Err(e) => return Err(e),
             };
@@ -218,6 +227,33 @@ pub async fn validate_objects(objects: &Objects, upgrade: &Upgrade) -> Result<Va
         }
     }
     Ok(report.finish(0, validator.crd_count(), validator.knows_old_crds()))
+}
+
+/// The kinds of the named CRDs that are installed, each at its live storage version (the version the
+/// objects are read at most faithfully); CRDs the cluster does not have are left out.
+pub async fn live_kinds<'a>(
+    objects: &Objects,
+    crd_names: impl IntoIterator<Item = &'a str>,
+) -> Result<Vec<(String, String)>, ClusterError> {
+    let mut kinds = Vec::new();
+    for name in crd_names {
+        let key = ObjectKey {
+            api_version: "apiextensions.k8s.io/v1".into(),
+            kind: "CustomResourceDefinition".into(),
+            namespace: String::new(),
+            name: name.to_owned(),
+        };
+        let Some(crd) = objects.get(&key).await? else { continue };
+        let (Some(group), Some(kind), Some(version)) = (
+            crd["spec"]["group"].as_str(),
+            crd["spec"]["names"]["kind"].as_str(),
+            super::desired::storage_version(&crd),
+        ) else {
+            continue;
+        };
+        kinds.push((format!("{group}/{version}"), kind.to_owned()));
+    }
+    Ok(kinds)
 }
 
 /// The image the `from` release runs in the operator's container.

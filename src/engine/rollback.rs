@@ -57,8 +57,9 @@ impl RollbackReport {
     }
 }
 
-/// How long the objects may take to be healthy again after a rollback.
-const HEALTHY_AGAIN_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long the objects may take to be healthy again after a rollback, for a journal that does not say
+/// (the plan's default `spec.rollback.timeout`).
+const HEALTHY_AGAIN_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The `rollback` command: finds the run's journal (by plan name, or the only open one), and undoes it.
 pub async fn rollback(
@@ -314,8 +315,9 @@ async fn verify(
 /// Waits until every restored Deployment has rolled out and every custom resource of the recorded CRDs is
 /// ready again (those not ready before the run excepted); returns what is still not.
 async fn wait_healthy(run: &Run) -> Result<Vec<String>, ClusterError> {
+    let timeout = run.journal.rollback_timeout.map_or(HEALTHY_AGAIN_TIMEOUT, |t| t.to_std());
     for record in run.journal.recorded.iter().filter(|r| r.key.kind == "Deployment" && r.before.is_some()) {
-        if let Err(why) = wait_rollout(&run.objects, &record.key, HEALTHY_AGAIN_TIMEOUT).await? {
+        if let Err(why) = wait_rollout(&run.objects, &record.key, timeout).await? {
             return Ok(vec![why]);
         }
     }
@@ -341,7 +343,7 @@ async fn wait_healthy(run: &Run) -> Result<Vec<String>, ClusterError> {
             .filter(|o| o.ready != Some(true) && !baseline.contains(&o.object))
             .map(|o| o.object)
             .collect();
-        if not_ready.is_empty() || started.elapsed() > HEALTHY_AGAIN_TIMEOUT {
+        if not_ready.is_empty() || started.elapsed() > timeout {
             return Ok(not_ready);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
