@@ -132,6 +132,14 @@ pub fn storage_version(crd: &Value) -> Option<String> {
     versions(crd).into_iter().find(|v| v["storage"] == true).and_then(|v| v["name"].as_str().map(str::to_owned))
 }
 
+/// `(apiVersion, kind)` of a CRD's objects at its storage version.
+pub fn kind_at_storage_version(crd: &Value) -> Option<(String, String)> {
+    let group = crd["spec"]["group"].as_str()?;
+    let kind = crd["spec"]["names"]["kind"].as_str()?;
+    let version = storage_version(crd)?;
+    Some((format!("{group}/{version}"), kind.to_owned()))
+}
+
 fn versions(crd: &Value) -> Vec<Value> {
     crd["spec"]["versions"].as_array().cloned().unwrap_or_default()
 }

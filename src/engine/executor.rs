@@ -16,7 +16,6 @@ use crate::cluster::{ClusterError, ObjectKey, Objects};
 use crate::findings::Severity;
 use crate::health::Baseline;
 use crate::plan::steps::StepKind;
-use std::io::{BufRead, IsTerminal, Write};
 
 /// How `apply` and `finalize` run.
 #[derive(Debug, Clone)]
@@ -348,24 +347,13 @@ async fn dry_run(objects: Objects, upgrade: &Upgrade, reporter: Reporter) -> Res
     Ok(Outcome::Done("dry run: the API server accepted every write; nothing was changed".into()))
 }
 
-/// On a terminal without `--yes`, shows what will happen and asks; elsewhere, proceeds.
+/// On a terminal without `--yes`, shows the steps still to run and asks; elsewhere, proceeds.
 fn confirm(yes: bool, what: &str, upgrade: &Upgrade, journal: &Journal) -> Result<bool, EngineError> {
-    if yes || !std::io::stdin().is_terminal() {
-        return Ok(true);
-    }
-    let mut out = std::io::stderr().lock();
-    let _ = writeln!(out, "About to {what}:");
+    let mut summary = format!("About to {what}:\n");
     for (step, record) in upgrade.plan.steps.iter().zip(&journal.steps) {
         if record.state != StepState::Done {
-            let _ = writeln!(out, "  - {} {}", step.kind, step.title);
+            summary.push_str(&format!("  - {} {}\n", step.kind, step.title));
         }
     }
-    let _ = write!(out, "Proceed? [y/N] ");
-    let _ = out.flush();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| EngineError::BadInput(format!("cannot read the answer: {e}")))?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+    super::report::ask_to_proceed(yes, &summary)
 }

@@ -243,15 +243,9 @@ pub async fn live_kinds<'a>(
             namespace: String::new(),
             name: name.to_owned(),
         };
-        let Some(crd) = objects.get(&key).await? else { continue };
-        let (Some(group), Some(kind), Some(version)) = (
-            crd["spec"]["group"].as_str(),
-            crd["spec"]["names"]["kind"].as_str(),
-            super::desired::storage_version(&crd),
-        ) else {
-            continue;
-        };
-        kinds.push((format!("{group}/{version}"), kind.to_owned()));
+        if let Some(crd) = objects.get(&key).await? {
+            kinds.extend(super::desired::kind_at_storage_version(&crd));
+        }
     }
     Ok(kinds)
 }

@@ -142,6 +142,24 @@ async fn emit_event(target: &EventTarget, reason: &str, message: &str, warning: 
     events.create(&PostParams::default(), &event).await.map(|_| ())
 }
 
+/// On a terminal without `--yes`: prints `summary` to standard error and asks before the first write (only
+/// `y` or `yes` proceeds). Without a terminal (CI, a Job) there is nobody to ask, so it proceeds.
+pub fn ask_to_proceed(yes: bool, summary: &str) -> Result<bool, super::EngineError> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if yes || !std::io::stdin().is_terminal() {
+        return Ok(true);
+    }
+    let mut out = std::io::stderr().lock();
+    let _ = write!(out, "{summary}Proceed? [y/N] ");
+    let _ = out.flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| super::EngineError::BadInput(format!("cannot read the answer: {e}")))?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -109,7 +109,7 @@ pub async fn rollback(
     if accept_pruning && !journal.accepted.iter().any(|a| a == FindingCode::DataPruned.as_str()) {
         journal.accepted.push(FindingCode::DataPruned.as_str().to_owned());
     }
-    if !yes && std::io::IsTerminal::is_terminal(&std::io::stdin()) && !ask(&journal)? {
+    if !ask(yes, &journal)? {
         return Ok(Outcome::Refused("not confirmed".into()));
     }
     let holder = holder_identity(&journal.run_id);
@@ -145,25 +145,15 @@ pub async fn rollback(
     Ok(outcome)
 }
 
-fn ask(journal: &super::journal::Journal) -> Result<bool, EngineError> {
-    use std::io::{BufRead, Write};
-    let mut out = std::io::stderr().lock();
-    let _ = writeln!(
-        out,
-        "About to roll back run {} of plan {} ({}), restoring {} recorded objects.",
+fn ask(yes: bool, journal: &super::journal::Journal) -> Result<bool, EngineError> {
+    let summary = format!(
+        "About to roll back run {} of plan {} ({}), restoring {} recorded objects.\n",
         journal.run_id,
         journal.plan,
         journal.state,
         journal.recorded.len()
     );
-    let _ = write!(out, "Proceed? [y/N] ");
-    let _ = out.flush();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| EngineError::BadInput(format!("cannot read the answer: {e}")))?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+    super::report::ask_to_proceed(yes, &summary)
 }
 
 fn recorded_crd_groups(recorded: &[RecordedObject]) -> BTreeSet<String> {

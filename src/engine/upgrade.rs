@@ -75,16 +75,7 @@ impl Upgrade {
 
     /// `(apiVersion, kind)` of every custom resource kind the new release defines, at its storage version.
     pub fn custom_resource_kinds(&self) -> Vec<(String, String)> {
-        self.new
-            .crds
-            .values()
-            .filter_map(|crd| {
-                let group = crd["spec"]["group"].as_str()?;
-                let kind = crd["spec"]["names"]["kind"].as_str()?;
-                let version = super::desired::storage_version(crd)?;
-                Some((format!("{group}/{version}"), kind.to_owned()))
-            })
-            .collect()
+        self.new.crds.values().filter_map(super::desired::kind_at_storage_version).collect()
     }
 
     /// `(apiVersion, kind)` at a version the old release serves (the kinds both releases share are read
@@ -94,12 +85,7 @@ impl Upgrade {
             .crds
             .values()
             .filter(|crd| self.new.crds.contains_key(crd["metadata"]["name"].as_str().unwrap_or_default()))
-            .filter_map(|crd| {
-                let group = crd["spec"]["group"].as_str()?;
-                let kind = crd["spec"]["names"]["kind"].as_str()?;
-                let version = super::desired::storage_version(crd)?;
-                Some((format!("{group}/{version}"), kind.to_owned()))
-            })
+            .filter_map(super::desired::kind_at_storage_version)
             .collect()
     }
 }
