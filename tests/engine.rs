@@ -716,6 +716,38 @@ async fn an_api_outage_longer_than_the_retry_budget_pauses_the_run_and_apply_res
     assert_eq!(operator_image(&cluster, &demo).await, "registry.example/engine-operator:v1.1.0");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_that_cannot_write_needs_attention_and_a_second_rollback_completes_it() {
+    let cluster = TestCluster::sim(images()).await;
+    let demo = install(&cluster, false).await;
+    write_plan(&demo, "");
+    let before = snapshot(&cluster, &demo).await;
+    let (code, out) = apply(&cluster, &demo, &[]).await;
+    assert_eq!(code, 0, "{out}");
+    // Every Deployment update fails (an admission webhook down, say): the Deployment cannot be restored.
+    let broken = operator_upgrade::sim::FaultConfig {
+        errors: vec![operator_upgrade::sim::ErrorRule {
+            verb: Some("update".into()),
+            resource: Some("deployments".into()),
+            code: 500,
+            rate: 1.0,
+            retry_after_seconds: 0,
+        }],
+        ..Default::default()
+    };
+    cluster.sim_handle().unwrap().set_faults(broken);
+    let rollback = ["rollback", "--plan", demo.plan_name.as_str(), "--yes"];
+    let (code, out) = tool(&cluster, &rollback, &[]).await;
+    cluster.sim_handle().unwrap().set_faults(operator_upgrade::sim::FaultConfig::default());
+    assert_eq!(code, 5, "a rollback that fails needs attention: {out}");
+    assert!(out.contains("run `rollback` again"), "{out}");
+    let (_, status) = tool(&cluster, &["status", "--plan", &demo.plan_name], &[]).await;
+    assert!(status.contains("failed"), "status shows the run needs attention: {status}");
+    let (code, out) = tool(&cluster, &rollback, &[]).await;
+    assert_eq!(code, 0, "the second rollback completes: {out}");
+    assert_eq!(before, snapshot(&cluster, &demo).await, "everything is as before apply");
+}
+
 async fn the_live_plan_reads_the_cluster_and_changes_nothing(cluster: TestCluster) {
     let _turn = if cluster.is_real() { Some(REAL_CLUSTER.lock().await) } else { None };
     let demo = refusal_setup(&cluster, "").await;
