@@ -5,9 +5,10 @@
 //!
 //! The `Restore` never includes cluster-scoped resources: a backup holds the old release's CRDs, and
 //! restoring those mid-upgrade would undo the upgrade. Its name derives from the run, so a resumed run waits
-//! for its own restore instead of starting a second; its deadline counts from the `Restore`'s creation. The
-//! `Restore` itself stays: it is Velero's record of the test (removed with its backup), and the tool never
-//! deletes a custom resource.
+//! for its own restore instead of starting a second (the evidence names the backup that `Restore` restored,
+//! which after a crash may be older than the newest one the gate judged again); its deadline counts from the
+//! `Restore`'s creation. The `Restore` itself stays: it is Velero's record of the test (removed with its
+//! backup), and the tool never deletes a custom resource.
 
 use super::jobs::{job_name, RUN_LABEL};
 use crate::cluster::{ClusterError, ObjectKey, Objects};
@@ -68,7 +69,7 @@ pub async fn test_restore(
             let after = if restore.keep { "kept for inspection (delete it yourself)" } else { "removed" };
             GateVerdict::Passed {
                 evidence: format!(
-                    "{evidence}: backup {backup}, namespace {} restored into {} ({after})",
+                    "{evidence}; namespace {} restored into {} ({after})",
                     restore.source_namespace, restore.scratch_namespace
                 ),
             }

@@ -259,7 +259,10 @@ pub fn judge_restore(restore: &Value) -> RestoreDecision {
     let warnings = at(restore, "status.warnings").and_then(Value::as_u64).unwrap_or(0);
     let ended = match phase {
         VeleroPhase::Completed if errors == 0 => {
-            GateVerdict::Passed { evidence: format!("{subject}: Completed with 0 errors, {warnings} warnings") }
+            let backup = str_at(restore, "spec.backupName").unwrap_or("(no backupName)");
+            GateVerdict::Passed {
+                evidence: format!("{subject} of backup {backup}: Completed with 0 errors, {warnings} warnings"),
+            }
         }
         VeleroPhase::Completed => GateFailure::new(subject, "status.errors", format!("is {errors}, must be 0")).into(),
         VeleroPhase::PartiallyFailed | VeleroPhase::Failed | VeleroPhase::FailedValidation => {
@@ -502,7 +505,7 @@ mod tests {
 
     fn restore(status: Value) -> Value {
         json!({"apiVersion": "velero.io/v1", "kind": "Restore",
-            "metadata": {"name": "check", "namespace": "velero"}, "status": status})
+            "metadata": {"name": "check", "namespace": "velero"}, "spec": {"backupName": "nightly"}, "status": status})
     }
 
     #[test]
@@ -511,7 +514,8 @@ mod tests {
         assert_eq!(
             done,
             RestoreDecision::Ended(GateVerdict::Passed {
-                evidence: "velero.io Restore velero/check: Completed with 0 errors, 3 warnings".into()
+                evidence: "velero.io Restore velero/check of backup nightly: Completed with 0 errors, 3 warnings"
+                    .into()
             })
         );
         let RestoreDecision::Ended(GateVerdict::Failed(errors)) =
