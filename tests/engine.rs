@@ -634,24 +634,27 @@ async fn killed_between_any_two_writes_apply_resumes_and_rollback_restores() {
     assert!(write > 10, "the run was killed after each of its {} writes", write - 1);
 }
 
-fn transient_faults(seed: u64) -> operator_upgrade::sim::FaultConfig {
-    use operator_upgrade::sim::{ErrorRule, FaultConfig};
-    let rule = |verb: Option<&str>, code: u16, rate: f64| ErrorRule {
+/// A share `rate` of the requests with `verb` on `resource` (any when None) failing with `code`.
+fn failing(verb: Option<&str>, resource: Option<&str>, code: u16, rate: f64) -> operator_upgrade::sim::ErrorRule {
+    operator_upgrade::sim::ErrorRule {
         verb: verb.map(str::to_owned),
-        resource: None,
+        resource: resource.map(str::to_owned),
         code,
         rate,
         retry_after_seconds: 0,
-    };
-    FaultConfig {
+    }
+}
+
+fn transient_faults(seed: u64) -> operator_upgrade::sim::FaultConfig {
+    operator_upgrade::sim::FaultConfig {
         seed,
         errors: vec![
-            rule(None, 429, 0.02),
-            rule(None, 500, 0.015),
-            rule(None, 503, 0.015),
-            rule(Some("patch"), 409, 0.05),
-            rule(Some("update"), 409, 0.05),
-            rule(Some("create"), 409, 0.05),
+            failing(None, None, 429, 0.02),
+            failing(None, None, 500, 0.015),
+            failing(None, None, 503, 0.015),
+            failing(Some("patch"), None, 409, 0.05),
+            failing(Some("update"), None, 409, 0.05),
+            failing(Some("create"), None, 409, 0.05),
         ],
         latency_ms: 0,
         watch_cut_after_seconds: Some(1),
@@ -693,16 +696,8 @@ async fn an_api_outage_longer_than_the_retry_budget_pauses_the_run_and_apply_res
         (crd.spec.versions.len() == 2).then_some(())
     })
     .await;
-    let outage = operator_upgrade::sim::FaultConfig {
-        errors: vec![operator_upgrade::sim::ErrorRule {
-            verb: None,
-            resource: None,
-            code: 503,
-            rate: 1.0,
-            retry_after_seconds: 0,
-        }],
-        ..Default::default()
-    };
+    let outage =
+        operator_upgrade::sim::FaultConfig { errors: vec![failing(None, None, 503, 1.0)], ..Default::default() };
     cluster.sim_handle().unwrap().set_faults(outage);
     let output = run.await.unwrap();
     cluster.sim_handle().unwrap().set_faults(operator_upgrade::sim::FaultConfig::default());
@@ -726,13 +721,7 @@ async fn a_rollback_that_cannot_write_needs_attention_and_a_second_rollback_comp
     assert_eq!(code, 0, "{out}");
     // Every Deployment update fails (an admission webhook down, say): the Deployment cannot be restored.
     let broken = operator_upgrade::sim::FaultConfig {
-        errors: vec![operator_upgrade::sim::ErrorRule {
-            verb: Some("update".into()),
-            resource: Some("deployments".into()),
-            code: 500,
-            rate: 1.0,
-            retry_after_seconds: 0,
-        }],
+        errors: vec![failing(Some("update"), Some("deployments"), 500, 1.0)],
         ..Default::default()
     };
     cluster.sim_handle().unwrap().set_faults(broken);

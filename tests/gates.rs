@@ -431,39 +431,28 @@ async fn a_test_restore_passes_fails_and_times_out_and_leaves_no_namespace(clust
         keep,
     };
     let run = |n: u32| format!("{n:08x}-test");
+    // The test restore, while Velero's side (`play_velero`) checks the Restore and ends it with `status`.
+    let restored = async |restore: &TestRestore, run_id: &str, status: Value| {
+        let velero_side = play_velero(cluster.client(), restores.clone(), velero.clone(), run_id.to_owned(), status);
+        let velero_side = tokio::spawn(velero_side);
+        let verdict = test_restore(&objects, &gate, restore, "nightly", run_id).await.expect("the test restore runs");
+        velero_side.await.expect("Velero's side checked the Restore and ended it");
+        verdict
+    };
 
     // Completed with 0 errors passes; the scratch namespace and what was restored into it go.
     let (scratch, run_id) = (cluster.unique("scratch1"), run(1));
-    let velero_side = play_velero(
-        cluster.client(),
-        restores.clone(),
-        velero.clone(),
-        run_id.clone(),
-        json!({"phase": "Completed", "errors": 0, "warnings": 1}),
-    );
-    let restore = plan(&scratch, "30s", false);
-    let velero_side = tokio::spawn(velero_side);
-    let verdict = test_restore(&objects, &gate, &restore, "nightly", &run_id).await;
-    velero_side.abort();
-    let verdict = verdict.expect("the test restore runs");
+    let verdict =
+        restored(&plan(&scratch, "30s", false), &run_id, json!({"phase": "Completed", "errors": 0, "warnings": 1}))
+            .await;
     let GateVerdict::Passed { evidence } = verdict else { panic!("a completed restore passes: {verdict:?}") };
     assert!(evidence.contains("Completed with 0 errors, 1 warnings") && evidence.contains("removed"), "{evidence}");
     assert!(removed(&cluster, &scratch).await, "the scratch namespace is removed");
 
     // A partially failed restore fails, naming the Restore and its phase; the namespace goes too.
     let (scratch, run_id) = (cluster.unique("scratch2"), run(2));
-    let velero_side = play_velero(
-        cluster.client(),
-        restores.clone(),
-        velero.clone(),
-        run_id.clone(),
-        json!({"phase": "PartiallyFailed", "errors": 2}),
-    );
-    let restore = plan(&scratch, "30s", false);
-    let velero_side = tokio::spawn(velero_side);
-    let verdict = test_restore(&objects, &gate, &restore, "nightly", &run_id).await;
-    velero_side.abort();
-    let verdict = verdict.expect("the test restore runs");
+    let verdict =
+        restored(&plan(&scratch, "30s", false), &run_id, json!({"phase": "PartiallyFailed", "errors": 2})).await;
     let GateVerdict::Failed(failure) = verdict else { panic!("a partially failed restore fails: {verdict:?}") };
     let name = operator_upgrade::engine::restore::restore_name(&run_id);
     assert_eq!(
@@ -482,18 +471,7 @@ async fn a_test_restore_passes_fails_and_times_out_and_leaves_no_namespace(clust
 
     // `keep` keeps the namespace, without the run's label.
     let (scratch, run_id) = (cluster.unique("scratch4"), run(4));
-    let velero_side = play_velero(
-        cluster.client(),
-        restores.clone(),
-        velero.clone(),
-        run_id.clone(),
-        json!({"phase": "Completed", "errors": 0}),
-    );
-    let restore = plan(&scratch, "30s", true);
-    let velero_side = tokio::spawn(velero_side);
-    let verdict = test_restore(&objects, &gate, &restore, "nightly", &run_id).await;
-    velero_side.abort();
-    let verdict = verdict.expect("the test restore runs");
+    let verdict = restored(&plan(&scratch, "30s", true), &run_id, json!({"phase": "Completed", "errors": 0})).await;
     assert!(verdict.passed(), "{verdict:?}");
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(cluster.client());
     let kept = namespaces.get(&scratch).await.expect("a kept namespace stays");

@@ -1,10 +1,10 @@
 //! `apply`, `finalize`, `rollback` and `status`: the engine's commands. Each connects to the cluster as
 //! kubectl does and returns the engine's exit code (see the README's exit codes).
 
+use super::runtime;
 use super::FailOn;
 use crate::cluster::{connect, ClusterArgs};
 use crate::engine::{self, Acceptance, ApplyOptions, Outcome, OutputMode, Upgrade};
-use anyhow::Context;
 use std::path::PathBuf;
 
 /// Arguments of `apply`.
@@ -85,10 +85,6 @@ pub struct StatusArgs {
     /// Text, or one JSON object per run.
     #[arg(long, short = 'o', value_enum, default_value_t = OutputMode::Text)]
     pub output: OutputMode,
-}
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Runtime::new().context("cannot start the async runtime")
 }
 
 /// Prints the outcome and returns its exit code.

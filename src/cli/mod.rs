@@ -252,10 +252,14 @@ pub(crate) fn load(path: &Path, side: &str) -> anyhow::Result<ManifestSet> {
     load_side(path).with_context(|| format!("cannot load the {side} release"))
 }
 
+/// The async runtime of a command that talks to a cluster or serves one.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new().context("cannot start the async runtime")
+}
+
 fn run_sim(args: &SimArgs) -> anyhow::Result<u8> {
     let scenario = Scenario::load(&args.scenario)?;
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(async {
+    runtime()?.block_on(async {
         let sim = Sim::start_on(scenario, args.port).await.context("cannot start the simulator")?;
         if let Some(path) = &args.kubeconfig_out {
             std::fs::write(path, kubeconfig_text(sim.addr()))
@@ -275,8 +279,7 @@ fn run_node_agent(args: &NodeAgentArgs) -> anyhow::Result<u8> {
         images: scenario.images,
         seed: scenario.seed,
     };
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(async {
+    runtime()?.block_on(async {
         let kubeconfig = kube::config::Kubeconfig::read_from(&args.kubeconfig)
             .with_context(|| format!("cannot read the kubeconfig {}", args.kubeconfig.display()))?;
         let config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())

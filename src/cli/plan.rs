@@ -84,8 +84,7 @@ fn live_plan(
     fail_on: super::FailOn,
 ) -> anyhow::Result<bool> {
     let upgrade = crate::engine::Upgrade::load(file)?;
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(async {
+    super::runtime()?.block_on(async {
         let client = crate::cluster::connect(cluster).await?;
         let objects = crate::cluster::Objects::new(client, false);
         let live = crate::engine::preflight::observe(&objects, &upgrade).await?;

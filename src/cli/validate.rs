@@ -67,8 +67,7 @@ fn validate_live(
     crd_names: &BTreeSet<String>,
     cluster: &crate::cluster::ClusterArgs,
 ) -> anyhow::Result<ValidationReport> {
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(async {
+    super::runtime()?.block_on(async {
         let client = crate::cluster::connect(cluster).await?;
         let objects = crate::cluster::Objects::new(client, false);
         let kinds = live_kinds(&objects, crd_names.iter().map(String::as_str)).await?;

@@ -40,6 +40,21 @@ impl ObjectKey {
         }
     }
 
+    /// The key of a CRD by name.
+    pub fn crd(name: &str) -> ObjectKey {
+        ObjectKey {
+            api_version: "apiextensions.k8s.io/v1".into(),
+            kind: "CustomResourceDefinition".into(),
+            namespace: String::new(),
+            name: name.into(),
+        }
+    }
+
+    /// The key of a namespace by name.
+    pub fn of_namespace(name: &str) -> ObjectKey {
+        ObjectKey { api_version: "v1".into(), kind: "Namespace".into(), namespace: String::new(), name: name.into() }
+    }
+
     /// The API group (empty for the core group).
     pub fn group(&self) -> &str {
         self.api_version.rsplit_once('/').map_or("", |(group, _)| group)
@@ -310,6 +325,25 @@ impl Objects {
                 "refusing to delete {key}: the tool never deletes CRDs, namespaces or custom resources"
             )));
         }
+        self.delete_unguarded(key).await
+    }
+
+    /// Deletes a namespace the tool created itself (a test restore's scratch namespace), recognised by
+    /// `label` having `value`; the guard refuses every other namespace, since a namespace takes its custom
+    /// resources with it. Absent is fine.
+    pub async fn delete_labelled_namespace(&self, name: &str, label: &str, value: &str) -> Result<(), ClusterError> {
+        let key = ObjectKey::of_namespace(name);
+        let Some(live) = self.get(&key).await? else { return Ok(()) };
+        if live["metadata"]["labels"][label].as_str() != Some(value) {
+            return Err(ClusterError::Unexpected(format!(
+                "refusing to delete namespace {name}: it does not carry {label}={value}, so the tool did not create it"
+            )));
+        }
+        self.delete_unguarded(&key).await
+    }
+
+    /// Deletes an object with background propagation (absent is fine); callers have passed a guard.
+    async fn delete_unguarded(&self, key: &ObjectKey) -> Result<(), ClusterError> {
         let api = self.api_for(key).await?;
         let params = DeleteParams { dry_run: self.dry_run, ..DeleteParams::background() };
         match with_race_retries(|| api.delete(&key.name, &params)).await {
@@ -319,34 +353,6 @@ impl Objects {
             }
             Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
             Err(e) => Err(ClusterError::api(format!("cannot delete {key}"), e)),
-        }
-    }
-
-    /// Deletes a namespace the tool created itself (a test restore's scratch namespace), recognised by
-    /// `label` having `value`; the guard refuses every other namespace, since a namespace takes its custom
-    /// resources with it. Absent is fine.
-    pub async fn delete_labelled_namespace(&self, name: &str, label: &str, value: &str) -> Result<(), ClusterError> {
-        let key = ObjectKey {
-            api_version: "v1".into(),
-            kind: "Namespace".into(),
-            namespace: String::new(),
-            name: name.into(),
-        };
-        let Some(live) = self.get(&key).await? else { return Ok(()) };
-        if live["metadata"]["labels"][label].as_str() != Some(value) {
-            return Err(ClusterError::Unexpected(format!(
-                "refusing to delete namespace {name}: it does not carry {label}={value}, so the tool did not create it"
-            )));
-        }
-        let api = self.api_for(&key).await?;
-        let params = DeleteParams { dry_run: self.dry_run, ..DeleteParams::background() };
-        match with_race_retries(|| api.delete(name, &params)).await {
-            Ok(_) => {
-                wrote();
-                Ok(())
-            }
-            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-            Err(e) => Err(ClusterError::api(format!("cannot delete namespace {name}"), e)),
         }
     }
 

@@ -56,11 +56,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, kube::Error>>,
 {
-    call.retry(backoff())
-        .when(|e| is_transient(e) || is_write_race(e))
-        .adjust(|error, delay| retry_after(error).or(delay))
-        .notify(|error, delay| tracing::debug!(%error, ?delay, "retrying a transient API error or a write race"))
-        .await
+    retried(call, is_write_race).await
 }
 
 /// Runs `call` until it succeeds, fails for a reason that is not transient, or the backoff is spent.
@@ -69,10 +65,20 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, kube::Error>>,
 {
+    retried(call, |_| false).await
+}
+
+/// The one retry policy: transient errors, and those `also` names, are sent again within [`backoff`],
+/// after the server's Retry-After where it gives one.
+async fn retried<T, F, Fut>(call: F, also: fn(&kube::Error) -> bool) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, kube::Error>>,
+{
     call.retry(backoff())
-        .when(is_transient)
+        .when(|e| is_transient(e) || also(e))
         .adjust(|error, delay| retry_after(error).or(delay))
-        .notify(|error, delay| tracing::debug!(%error, ?delay, "retrying a transient API error"))
+        .notify(|error, delay| tracing::debug!(%error, ?delay, "retrying a transient API error or a write race"))
         .await
 }
 

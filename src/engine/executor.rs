@@ -7,7 +7,7 @@ use super::journal::{decide_start, Journal, RunState, StartDecision, StepRecord,
 use super::preflight::{self, LivePlan};
 use super::report::{OutputMode, Reporter};
 use super::run::{acquire_lease, holder_identity, load_journal, Run};
-use super::steps::{crd_key, execute, measure, StepResult};
+use super::steps::{execute, measure, StepResult};
 use super::upgrade::{Acceptance, Upgrade};
 use super::{now, rollback, EngineError, Outcome};
 use crate::cluster::journal_store::JournalStore;
@@ -207,7 +207,7 @@ async fn new_journal(
 /// Everything the run's steps may change, with the step that changes it.
 fn touched_objects(upgrade: &Upgrade) -> Vec<(ObjectKey, StepKind)> {
     let mut touched: Vec<(ObjectKey, StepKind)> =
-        upgrade.new.crds.keys().map(|n| (crd_key(n), StepKind::CrdExpand)).collect();
+        upgrade.new.crds.keys().map(|n| (ObjectKey::crd(n), StepKind::CrdExpand)).collect();
     let rbac = rbac_expanded(&upgrade.old, &upgrade.new);
     let rbac = rbac.iter().map(ObjectKey::of).chain(rbac_removals(&upgrade.old, &upgrade.new));
     touched.extend(rbac.map(|k| (k, StepKind::RbacExpand)));

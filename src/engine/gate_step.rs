@@ -34,10 +34,9 @@ pub async fn run(run: &mut Run, upgrade: &Upgrade, index: usize) -> Result<StepR
         base_dir: upgrade.loaded.base_dir.clone(),
     };
     let verdict = match gate {
-        BackupGate::Velero(velero) => match velero.test_restore.as_ref() {
-            Some(restore) => verify_then_restore(run, velero, restore, &context).await?,
-            None => evaluate(run.objects.client(), gate, &context).await.map_err(unevaluated)?,
-        },
+        BackupGate::Velero(velero @ VeleroBackupGate { test_restore: Some(restore), .. }) => {
+            verify_then_restore(run, velero, restore, &context).await?
+        }
         _ => evaluate(run.objects.client(), gate, &context).await.map_err(unevaluated)?,
     };
     Ok(match verdict {

@@ -5,7 +5,7 @@
 
 use super::desired::{rbac_removals, storage_switched_crd, storage_version};
 use super::run::Run;
-use super::steps::{crd_key, wait_crd_ready, StepResult};
+use super::steps::{wait_crd_ready, StepResult};
 use super::upgrade::Upgrade;
 use crate::cluster::objects::desired_state;
 use crate::cluster::{ClusterError, ObjectKey, Objects};
@@ -157,7 +157,7 @@ async fn contract_crd(
     new: &Value,
 ) -> Result<Result<String, String>, ClusterError> {
     let objects = &run.objects;
-    let Some(live) = objects.get(&crd_key(name)).await? else {
+    let Some(live) = objects.get(&ObjectKey::crd(name)).await? else {
         return Ok(Err(format!("CRD {name} does not exist")));
     };
     let Some(storage) = storage_version(new) else { return Ok(Err(format!("the new {name} has no storage version"))) };
@@ -181,14 +181,14 @@ async fn contract_crd(
         // The trim is safe only if nothing changed the CRD (and so possibly the storage version) while the
         // objects were rewritten; otherwise migrate again.
         for _ in 0..3 {
-            let generation = objects.get(&crd_key(name)).await?.map(|c| c["metadata"]["generation"].clone());
+            let generation = objects.get(&ObjectKey::crd(name)).await?.map(|c| c["metadata"]["generation"].clone());
             let bar = run.reporter.progress(&format!("migrating {kind}"), None);
             let counts = migrate_kind(objects, &api_version, kind, &removed, |done| bar.set_position(done)).await?;
             bar.finish_and_clear();
             rewritten = counts.rewritten;
-            let after = objects.get(&crd_key(name)).await?;
+            let after = objects.get(&ObjectKey::crd(name)).await?;
             if after.as_ref().map(|c| c["metadata"]["generation"].clone()) == generation {
-                objects.merge_status(&crd_key(name), &serde_json::json!({"storedVersions": [storage]})).await?;
+                objects.merge_status(&ObjectKey::crd(name), &serde_json::json!({"storedVersions": [storage]})).await?;
                 trimmed = true;
                 break;
             }

@@ -145,15 +145,6 @@ pub async fn observe(objects: &Objects, upgrade: &Upgrade) -> Result<LivePlan, E
     Ok(live)
 }
 
-fn crd_key(name: &str) -> ObjectKey {
-    ObjectKey {
-        api_version: "apiextensions.k8s.io/v1".into(),
-        kind: "CustomResourceDefinition".into(),
-        namespace: String::new(),
-        name: name.into(),
-    }
-}
-
 /// The live CRD as the diff reads it: the typed model leaves out what other controllers inject (a
 /// conversion webhook's `caBundle`) and what the API server defaults.
 fn comparable_crd(live: &Value) -> Option<Crd> {
@@ -162,7 +153,7 @@ fn comparable_crd(live: &Value) -> Option<Crd> {
 
 async fn check_crds(objects: &Objects, upgrade: &Upgrade, live: &mut LivePlan) -> Result<(), ClusterError> {
     for (name, new) in &upgrade.new_set.crds {
-        let Some(found) = objects.get(&crd_key(name)).await? else { continue };
+        let Some(found) = objects.get(&ObjectKey::crd(name)).await? else { continue };
         if let (Some(from), Some(live_crd)) = (upgrade.old_set.crds.get(name), comparable_crd(&found)) {
             for finding in diff_crds(Some(&from.crd), Some(&live_crd)) {
                 let at = finding.path.as_deref().map(|p| format!(" {p}")).unwrap_or_default();
@@ -237,13 +228,7 @@ pub async fn live_kinds<'a>(
 ) -> Result<Vec<(String, String)>, ClusterError> {
     let mut kinds = Vec::new();
     for name in crd_names {
-        let key = ObjectKey {
-            api_version: "apiextensions.k8s.io/v1".into(),
-            kind: "CustomResourceDefinition".into(),
-            namespace: String::new(),
-            name: name.to_owned(),
-        };
-        if let Some(crd) = objects.get(&key).await? {
+        if let Some(crd) = objects.get(&ObjectKey::crd(name)).await? {
             kinds.extend(super::desired::kind_at_storage_version(&crd));
         }
     }

@@ -25,10 +25,6 @@ pub fn restore_name(run_id: &str) -> String {
     job_name("operator-upgrade-test-restore", run_id)
 }
 
-fn namespace_key(name: &str) -> ObjectKey {
-    ObjectKey { api_version: "v1".into(), kind: "Namespace".into(), namespace: String::new(), name: name.into() }
-}
-
 /// The `Restore` object of `backup`'s `source_namespace` into the scratch namespace.
 pub fn restore_object(gate: &VeleroBackupGate, restore: &TestRestore, backup: &str, run_id: &str) -> Value {
     json!({
@@ -143,7 +139,7 @@ fn age(object: &Value) -> Duration {
 /// Removes the scratch namespace, or with `keep` takes the run's label off it so nothing of the run stays.
 async fn release_scratch_namespace(objects: &Objects, restore: &TestRestore, run_id: &str) -> Result<(), ClusterError> {
     if restore.keep {
-        objects.remove_label(&namespace_key(&restore.scratch_namespace), RUN_LABEL).await
+        objects.remove_label(&ObjectKey::of_namespace(&restore.scratch_namespace), RUN_LABEL).await
     } else {
         objects.delete_labelled_namespace(&restore.scratch_namespace, RUN_LABEL, run_id).await
     }

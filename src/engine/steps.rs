@@ -144,22 +144,12 @@ async fn apply_all(run: &Run, upgrade: &Upgrade, objects: &[Value], what: &str) 
     Ok(StepResult::Done(format!("{} {what} applied", objects.len())))
 }
 
-/// The key of a CRD by name.
-pub fn crd_key(name: &str) -> ObjectKey {
-    ObjectKey {
-        api_version: "apiextensions.k8s.io/v1".into(),
-        kind: "CustomResourceDefinition".into(),
-        namespace: String::new(),
-        name: name.into(),
-    }
-}
-
 /// Applies the expanded CRDs (from the live ones, which are what the cluster really serves) and waits
 /// until each is Established with its names accepted.
 async fn expand_crds(run: &mut Run, upgrade: &Upgrade, names: &[String]) -> Result<StepResult, ClusterError> {
     for name in names {
         let Some(new) = upgrade.new.crds.get(name) else { continue };
-        let live = run.objects.get(&crd_key(name)).await?.map(|l| desired_state(&l));
+        let live = run.objects.get(&ObjectKey::crd(name)).await?.map(|l| desired_state(&l));
         let expanded = expand_crd(live.as_ref().or(upgrade.old.crds.get(name)), new);
         if let Err(conflict) = apply_owned(&run.objects, upgrade, &expanded).await? {
             return Ok(StepResult::failed(conflict));
@@ -185,7 +175,7 @@ pub async fn wait_crd_ready(
     }
     let started = Instant::now();
     loop {
-        let crd = objects.get(&crd_key(name)).await?.unwrap_or_default();
+        let crd = objects.get(&ObjectKey::crd(name)).await?.unwrap_or_default();
         let conditions = crd["status"]["conditions"].as_array().cloned().unwrap_or_default();
         let holds = |kind: &str| conditions.iter().any(|c| c["type"] == kind && c["status"] == "True");
         if holds("Established") && holds("NamesAccepted") {
