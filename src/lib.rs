@@ -5,6 +5,7 @@
 
 #![warn(missing_docs)]
 
+pub mod canary;
 pub mod cli;
 pub mod cluster;
 pub mod engine;

@@ -28,6 +28,9 @@ pub struct ApplyArgs {
     /// Go on to `finalize` once promoted (the point of no return).
     #[arg(long)]
     pub finalize: bool,
+    /// Promote a run whose canary analysis paused as inconclusive (your decision, journaled as such).
+    #[arg(long)]
+    pub promote: bool,
     /// Do not ask before the first write.
     #[arg(long, short = 'y')]
     pub yes: bool,
@@ -108,6 +111,7 @@ pub fn run_apply(args: &ApplyArgs) -> anyhow::Result<u8> {
         fail_on: args.fail_on.threshold(),
         accept: args.accept.clone(),
         finalize: args.finalize,
+        promote: args.promote,
         output: args.output,
     };
     runtime()?.block_on(async {
@@ -126,6 +130,7 @@ pub fn run_finalize(args: &FinalizeArgs) -> anyhow::Result<u8> {
         fail_on: None,
         accept: Vec::new(),
         finalize: true,
+        promote: false,
         output: args.output,
     };
     runtime()?.block_on(async {

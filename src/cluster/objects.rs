@@ -208,6 +208,12 @@ impl Objects {
         Ok((items, next))
     }
 
+    /// The names of every namespace.
+    pub async fn namespaces(&self) -> Result<Vec<String>, ClusterError> {
+        let listed = self.list_all("v1", "Namespace", None).await?;
+        Ok(listed.iter().filter_map(|n| n["metadata"]["name"].as_str().map(str::to_owned)).collect())
+    }
+
     /// Every object of a kind, page by page.
     pub async fn list_all(
         &self,
@@ -358,13 +364,25 @@ impl Objects {
 
     /// Removes one label from the live object (a JSON merge patch); an absent object or label is fine.
     pub async fn remove_label(&self, key: &ObjectKey, label: &str) -> Result<(), ClusterError> {
+        self.set_metadata(key, "labels", label, None).await
+    }
+
+    /// Sets (or with None removes) one entry of the live object's `metadata.<section>` (`labels` or
+    /// `annotations`) with a JSON merge patch, which touches nothing else; an absent object is fine.
+    pub async fn set_metadata(
+        &self,
+        key: &ObjectKey,
+        section: &str,
+        name: &str,
+        value: Option<&str>,
+    ) -> Result<(), ClusterError> {
         let api = self.api_for(key).await?;
         let params = PatchParams {
             dry_run: self.dry_run,
             field_manager: Some(FIELD_MANAGER.to_owned()),
             ..PatchParams::default()
         };
-        let body = serde_json::json!({"metadata": {"labels": {label: null}}});
+        let body = serde_json::json!({"metadata": {section: {name: value}}});
         let patch = Patch::Merge(&body);
         match with_race_retries(|| api.patch(&key.name, &params, &patch)).await {
             Ok(_) => {
@@ -372,7 +390,7 @@ impl Objects {
                 Ok(())
             }
             Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-            Err(e) => Err(ClusterError::api(format!("cannot remove the label {label} from {key}"), e)),
+            Err(e) => Err(ClusterError::api(format!("cannot set {section} {name} of {key}"), e)),
         }
     }
 }

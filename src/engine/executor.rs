@@ -15,7 +15,7 @@ use crate::cluster::objects::desired_state;
 use crate::cluster::{ClusterError, ObjectKey, Objects};
 use crate::findings::Severity;
 use crate::health::Baseline;
-use crate::plan::steps::StepKind;
+use crate::plan::steps::{Step, StepKind};
 
 /// How `apply` and `finalize` run.
 #[derive(Debug, Clone)]
@@ -30,6 +30,8 @@ pub struct ApplyOptions {
     pub accept: Vec<Acceptance>,
     /// Go on to `finalize` once promoted.
     pub finalize: bool,
+    /// Promote a run whose canary analysis paused inconclusive (a person's decision).
+    pub promote: bool,
     /// How progress is printed.
     pub output: OutputMode,
 }
@@ -43,11 +45,6 @@ fn protected(upgrade: &Upgrade, client: kube::Client, dry_run: bool) -> Objects 
 pub async fn apply(client: kube::Client, upgrade: &Upgrade, options: &ApplyOptions) -> Result<Outcome, EngineError> {
     let objects = protected(upgrade, client.clone(), options.dry_run);
     let reporter = Reporter::new(options.output);
-    if upgrade.loaded.canary_enabled() {
-        return Ok(Outcome::Refused(
-            "the plan has a canary: this version of the tool runs plans without one (set spec.canary.enabled: false to roll out at once)".into(),
-        ));
-    }
     let live = preflight::observe(&objects, upgrade).await?;
     if options.output == OutputMode::Text {
         print!("{}", live.render());
@@ -96,6 +93,10 @@ pub async fn apply(client: kube::Client, upgrade: &Upgrade, options: &ApplyOptio
     let reporter = reporter.with_events(client, upgrade.namespace(), upgrade.deployment());
     let mut run = Run::new(objects, store, journal, version, reporter);
     run.start_heartbeat(holder);
+    if let Some(paused) = settle_inconclusive(&mut run, options.promote).await? {
+        run.release().await;
+        return Ok(paused);
+    }
     let outcome = match drive(&mut run, upgrade, false).await {
         Ok(outcome) if options.finalize && outcome.exit_code() == 0 => match drive(&mut run, upgrade, true).await {
             Ok(outcome) => outcome,
@@ -106,6 +107,29 @@ pub async fn apply(client: kube::Client, upgrade: &Upgrade, options: &ApplyOptio
     };
     run.release().await;
     Ok(outcome)
+}
+
+/// A canary analysis that paused inconclusive waits for a person: with `--promote` the analysis counts as
+/// passed (journaled as their decision) and the run goes on; without it the run stays paused.
+async fn settle_inconclusive(run: &mut Run, promote: bool) -> Result<Option<Outcome>, ClusterError> {
+    let Some(why) = run.journal.canary.as_ref().and_then(|c| match &c.decision {
+        Some(crate::canary::judge::Decision::Inconclusive(why)) => Some(why.clone()),
+        _ => None,
+    }) else {
+        return Ok(None);
+    };
+    let Some(index) = run.journal.steps.iter().position(|s| s.kind == StepKind::Analysis && s.state != StepState::Done)
+    else {
+        return Ok(None);
+    };
+    if !promote {
+        return Ok(Some(Outcome::Paused(format!(
+            "the analysis was inconclusive: {why}. `apply --promote` promotes, `rollback` aborts"
+        ))));
+    }
+    run.journal.notes.push(format!("promoted by a person after an inconclusive analysis: {why}"));
+    run.end_step(index, StepState::Done, "inconclusive; promoted by a person (`apply --promote`)").await?;
+    Ok(None)
 }
 
 /// Completes a promoted run: the contract steps, then the run is finalized.
@@ -193,6 +217,7 @@ async fn new_journal(
         health: None,
         notes: Vec::new(),
         rollback_timeout: Some(upgrade.loaded.plan.spec.rollback.timeout),
+        canary: None,
     };
     for (key, step) in touched_objects(upgrade) {
         let before = objects.get(&key).await?.map(|o| desired_state(&o));
@@ -230,6 +255,12 @@ async fn drive(run: &mut Run, upgrade: &Upgrade, contract: bool) -> Result<Outco
         run.start_step(index).await?;
         match execute(run, upgrade, step).await? {
             StepResult::Done(message) => run.end_step(index, StepState::Done, &message).await?,
+            StepResult::Paused(message) => {
+                run.journal.steps[index].message = Some(message.clone());
+                run.journal.state = RunState::Paused;
+                run.save().await?;
+                return Ok(Outcome::Paused(message));
+            }
             StepResult::Failed { message, output } => {
                 run.journal.steps[index].output = output;
                 run.end_step(index, StepState::Failed, &message).await?;
@@ -334,12 +365,16 @@ async fn dry_run(objects: Objects, upgrade: &Upgrade, reporter: Reporter) -> Res
         health: None,
         notes: Vec::new(),
         rollback_timeout: Some(upgrade.loaded.plan.spec.rollback.timeout),
+        canary: None,
     };
     let mut run = Run::new(objects, store, journal, None, reporter);
-    for step in upgrade.plan.steps.iter().filter(|s| !s.is_contract() && s.kind != StepKind::Analysis) {
+    // The canary's Deployments and cohort markers depend on a draw that is journaled; a dry run journals
+    // nothing, so it checks the writes of the other steps.
+    let checked = |s: &&Step| !s.is_contract() && !matches!(s.kind, StepKind::Analysis | StepKind::CanaryRollout);
+    for step in upgrade.plan.steps.iter().filter(checked) {
         match execute(&mut run, upgrade, step).await? {
             StepResult::Done(message) => run.reporter.info(&format!("dry run {}: {message}", step.kind)),
-            StepResult::Failed { message, .. } => {
+            StepResult::Paused(message) | StepResult::Failed { message, .. } => {
                 return Ok(Outcome::Refused(format!("dry run {}: {message}", step.kind)));
             }
         }

@@ -3,10 +3,14 @@
 //! it was live before the first write. Stored in the cluster by `cluster::journal_store`; every change to it
 //! here is a pure function, so resume and rollback decide from it without a cluster.
 
+use crate::canary::cohort::Cohort;
+use crate::canary::judge::{Decision, IntervalResult};
+use crate::canary::scoping::Marker;
 use crate::cluster::ObjectKey;
 use crate::plan::steps::StepKind;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// Where a run is.
@@ -170,6 +174,61 @@ pub struct Journal {
     /// (`rollback` runs without the plan file, so the journal carries it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_timeout: Option<crate::plan::file::Duration>,
+    /// The canary's cohorts, Deployments and measurements, once the canary rollout has drawn them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanaryRecord>,
+}
+
+/// Everything a canary changed or measured, recorded before its first write so a resumed run keeps its
+/// cohorts and `rollback` can undo it from the journal alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CanaryRecord {
+    /// How cohort objects are marked (label or annotation) and the key; None when scoping is by namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<(Marker, String)>,
+    /// Every object the canary marks or measures, with its cohort and the marker's prior value.
+    pub members: Vec<CohortMember>,
+    /// The namespaces each copy watches (namespace scoping): canary, baseline.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<(Cohort, Vec<String>)>,
+    /// The stable Deployment, rescoped while the canary runs.
+    pub stable: ObjectKey,
+    /// The canary's and baseline's Deployments (created by the run, removed at its end).
+    pub copies: Vec<(Cohort, ObjectKey)>,
+    /// When the canary and baseline Deployments were started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<String>,
+    /// Each cohort object's dependents' fingerprint before the canary started.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dependents: BTreeMap<String, u64>,
+    /// How long cohort objects had no operator at the handovers, in seconds, with which handover.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unowned: Vec<(String, f64)>,
+    /// The analysis's intervals so far (the newest [`MAX_INTERVALS`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub intervals: Vec<IntervalResult>,
+    /// How the analysis ended, once it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
+}
+
+/// How many intervals the journal keeps (the newest).
+pub const MAX_INTERVALS: usize = 60;
+
+/// One object of a cohort.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CohortMember {
+    /// The object.
+    pub key: ObjectKey,
+    /// Its uid when drawn (events and dependents point to it).
+    pub uid: String,
+    /// Its cohort.
+    pub cohort: Cohort,
+    /// The marker's value before the run marked it (None: absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior: Option<String>,
 }
 
 /// Output kept in the journal is cut to its last this many bytes.
@@ -290,6 +349,7 @@ mod tests {
             health: None,
             notes: vec![],
             rollback_timeout: None,
+            canary: None,
         }
     }
 

@@ -5,6 +5,7 @@
 //! journal records the pre-upgrade state of everything the run changes before the first write, marks each
 //! step running before it acts and done after, so a run killed anywhere resumes to the same end state.
 
+mod canary;
 pub mod desired;
 mod executor;
 mod gate_step;

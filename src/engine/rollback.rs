@@ -15,6 +15,7 @@ use crate::cluster::{ClusterError, ObjectKey, Objects};
 use crate::findings::FindingCode;
 use crate::health::observe_fleet;
 use crate::manifest::{Crd, DocumentRef, LoadedCrd};
+use crate::plan::steps::StepKind;
 use crate::schema::validate::Validator;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -33,6 +34,8 @@ pub struct RollbackReport {
     pub differences: Vec<String>,
     /// Objects not healthy again within the timeout.
     pub unhealthy: Vec<String>,
+    /// What else the rollback did or measured (the canary's markers, how long restoring took).
+    pub notes: Vec<String>,
 }
 
 impl RollbackReport {
@@ -53,6 +56,7 @@ impl RollbackReport {
         if !self.unhealthy.is_empty() {
             parts.push(format!("not healthy again: {}", self.unhealthy.join("; ")));
         }
+        parts.extend(self.notes.iter().cloned());
         parts.join("; ")
     }
 }
@@ -164,14 +168,33 @@ fn recorded_crd_groups(recorded: &[RecordedObject]) -> BTreeSet<String> {
         .collect()
 }
 
+/// The stable Deployment back to its recorded spec and scope, then the cohort markers back as they were.
+async fn undo_canary_rollout(run: &mut Run, report: &mut RollbackReport) -> Result<(), ClusterError> {
+    let stable = run.journal.canary.as_ref().and_then(|c| run.journal.recorded(&c.stable)).cloned();
+    if let Some(record) = stable {
+        restore(&run.objects, &record, report).await?;
+    }
+    if let Some(note) = super::canary::undo_canary(run).await? {
+        report.notes.push(note);
+    }
+    Ok(())
+}
+
 /// Undoes every started step of the run in reverse, verifies, waits until healthy, and journals the run
 /// as rolled back.
 pub async fn undo(run: &mut Run) -> Result<RollbackReport, ClusterError> {
     let mut report = RollbackReport::default();
     let accept_pruning = run.journal.accepted.iter().any(|a| a == FindingCode::DataPruned.as_str());
     let mut kept_crds = BTreeSet::new();
+    // The canary's and baseline's pods must be gone before the stable Deployment takes their objects back.
+    if let Err(why) = super::canary::remove_copies(&run.objects, &run.journal).await? {
+        report.differences.push(why);
+    }
     for index in run.journal.steps_to_undo() {
         let kind = run.journal.steps[index].kind;
+        if kind == StepKind::CanaryRollout {
+            undo_canary_rollout(run, &mut report).await?;
+        }
         let records: Vec<RecordedObject> =
             run.journal.recorded.iter().filter(|r| r.step == kind).rev().cloned().collect();
         for record in &records {
@@ -194,6 +217,9 @@ pub async fn undo(run: &mut Run) -> Result<RollbackReport, ClusterError> {
     super::restore::remove_run_namespaces(&run.objects, &run.journal.run_id).await?;
     report.differences = verify(&run.objects, &run.journal.recorded, &kept_crds).await?;
     report.unhealthy = wait_healthy(run).await?;
+    if let Some(timing) = super::canary::failure_to_restored(&run.objects, &run.journal).await? {
+        report.notes.push(timing);
+    }
     run.journal.notes.push(format!("rollback: {}", report.summary()));
     run.journal.state = if report.clean() { RunState::RolledBack } else { RunState::Failed };
     run.save().await?;

@@ -1,10 +1,13 @@
 //! `status`: every run the cluster's journals hold (or one plan's), read only: the run, each step with its
 //! times and outcome, whether its heartbeat is alive, what `rollback` would restore, the latest health.
 
+use super::journal::CanaryRecord;
 use super::journal::{Journal, RunState};
 use super::report::OutputMode;
 use super::run::load_journal;
 use super::EngineError;
+use crate::canary::cohort::Cohort;
+use crate::canary::judge::Decision;
 use crate::cluster::journal_store::{JournalStore, LeaseObservation};
 use serde_json::json;
 
@@ -117,6 +120,9 @@ pub fn render(journal: &Journal, beat: Heartbeat, lease: Option<&LeaseObservatio
     if let Some(health) = &journal.health {
         out.push_str(&format!("  health at {}: {}\n", health.at, health.summary));
     }
+    if let Some(canary) = &journal.canary {
+        out.push_str(&render_canary(canary));
+    }
     for note in &journal.notes {
         out.push_str(&format!("  note: {note}\n"));
     }
@@ -138,7 +144,44 @@ pub fn render_json(journal: &Journal, beat: Heartbeat) -> serde_json::Value {
         "toolVersion": journal.tool_version, "operator": journal.operator, "state": journal.state,
         "heartbeat": format!("{beat:?}").to_lowercase(), "started": journal.started, "updated": journal.updated,
         "accepted": journal.accepted, "steps": journal.steps, "recorded": recorded, "health": journal.health,
-        "notes": journal.notes, "next": advice(journal, beat),
+        "notes": journal.notes, "next": advice(journal, beat), "canary": journal.canary.as_ref().map(canary_json),
+    })
+}
+
+/// The canary in a few lines: cohort sizes, the handovers' unowned time, the analysis table and its end.
+fn render_canary(canary: &CanaryRecord) -> String {
+    let count = |c: Cohort| canary.members.iter().filter(|m| m.cohort == c).count();
+    let mut out = format!(
+        "  canary: {} canary, {} baseline objects{}\n",
+        count(Cohort::Canary),
+        count(Cohort::Baseline),
+        match count(Cohort::Stable) {
+            0 => String::new(),
+            n => format!(", {n} marked stable"),
+        }
+    );
+    for (handover, seconds) in &canary.unowned {
+        out.push_str(&format!("  cohort objects had no operator for {seconds:.1}s at {handover}\n"));
+    }
+    out.push_str(&super::canary::render_intervals(&canary.intervals));
+    if let Some(decision) = &canary.decision {
+        let text = match decision {
+            Decision::Continue => "measuring".to_owned(),
+            Decision::Pass => "passed".to_owned(),
+            Decision::Fail(why) => format!("failed: {why}"),
+            Decision::Inconclusive(why) => format!("inconclusive: {why}"),
+        };
+        out.push_str(&format!("  analysis {text}\n"));
+    }
+    out
+}
+
+/// The canary as JSON: cohorts by size (not every member), handovers, intervals and the decision.
+fn canary_json(canary: &CanaryRecord) -> serde_json::Value {
+    let count = |c: Cohort| canary.members.iter().filter(|m| m.cohort == c).count();
+    json!({
+        "canary": count(Cohort::Canary), "baseline": count(Cohort::Baseline), "stable": count(Cohort::Stable),
+        "unowned": canary.unowned, "intervals": canary.intervals, "decision": canary.decision,
     })
 }
 

@@ -29,10 +29,13 @@ pub enum StepResult {
         /// Output worth keeping (a Job's log tail), bounded.
         output: Option<String>,
     },
+    /// It stopped for a person to decide (an inconclusive analysis): `apply --promote` or `rollback`.
+    Paused(String),
 }
 
 impl StepResult {
-    fn failed(message: impl Into<String>) -> StepResult {
+    /// A failure without output.
+    pub(crate) fn failed(message: impl Into<String>) -> StepResult {
         StepResult::Failed { message: message.into(), output: None }
     }
 }
@@ -51,14 +54,23 @@ pub async fn execute(run: &mut Run, upgrade: &Upgrade, step: &Step) -> Result<St
         (StepKind::RbacExpand, _) => {
             apply_all(run, upgrade, &rbac_expanded(&upgrade.old, &upgrade.new), "RBAC objects").await
         }
-        (StepKind::Promotion, _) => promote(run, upgrade).await,
+        (StepKind::CanaryRollout, _) => super::canary::roll_out(run, upgrade).await,
+        (StepKind::Promotion, _) if run.journal.canary.is_some() => super::canary::promote(run, upgrade).await,
+        (StepKind::Promotion, _) => promote_release(run, upgrade).await,
+        (StepKind::Analysis, _) if upgrade.loaded.canary_enabled() => {
+            Ok(match super::canary::analyse(run, upgrade).await? {
+                super::canary::AnalysisEnd::Passed(message) => StepResult::Done(message),
+                super::canary::AnalysisEnd::Failed(message) => StepResult::failed(message),
+                super::canary::AnalysisEnd::Paused(message) => StepResult::Paused(message),
+            })
+        }
         (StepKind::Analysis, _) => analyse_fleet(run, upgrade).await,
         (StepKind::CrdContract, StepSubject::Crds { names }) => {
             super::migrate::contract_crds(run, upgrade, names).await
         }
         (StepKind::RbacContract, _) => super::migrate::contract_rbac(run, upgrade).await,
-        (kind, _) => {
-            Ok(StepResult::failed(format!("{kind} steps (the canary) are not executed by this version of the tool")))
+        (kind, subject) => {
+            Ok(StepResult::failed(format!("a {kind} step on {subject:?} is not one the engine executes")))
         }
     }
 }
@@ -191,7 +203,7 @@ pub async fn wait_crd_ready(
 
 /// Applies the new release's operator objects, removes what only the old release shipped, and waits for
 /// every Deployment's rollout.
-async fn promote(run: &mut Run, upgrade: &Upgrade) -> Result<StepResult, ClusterError> {
+pub(crate) async fn promote_release(run: &mut Run, upgrade: &Upgrade) -> Result<StepResult, ClusterError> {
     let applied = promotion_objects(&upgrade.new);
     for object in &applied {
         if let Err(conflict) = apply_owned(&run.objects, upgrade, object).await? {

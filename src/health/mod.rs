@@ -6,7 +6,7 @@
 
 mod observe;
 
-pub use observe::{observe_fleet, observe_pods};
+pub use observe::{object_health, observe_fleet, observe_pods};
 
 use crate::plan::file::{AnalysisPolicy, Signal};
 use serde::Serialize;
@@ -104,7 +104,7 @@ impl HealthPolicy {
                 }
                 Signal::ObservedGeneration(o) => policy.max_catch_up = Some(o.max_catch_up.to_std()),
                 Signal::PodRestarts(p) => policy.max_restarts = Some(p.max_restarts),
-                Signal::Metric(_) | Signal::WarningEvents(_) => {}
+                Signal::Metric(_) | Signal::WarningEvents(_) | Signal::DependentChanges(_) => {}
             }
         }
         policy

@@ -29,9 +29,13 @@ pub fn object_health(object: &Value, condition_type: &str) -> ObjectHealth {
     let condition = object["status"]["conditions"]
         .as_array()
         .and_then(|conditions| conditions.iter().find(|c| c["type"] == condition_type));
-    let ready = condition.map(|c| c["status"] == "True");
-    let reason = condition
-        .filter(|c| c["status"] != "True")
+    // kstatus: a Stalled object is not healthy whatever its Ready condition says.
+    let stalled = object["status"]["conditions"]
+        .as_array()
+        .and_then(|conditions| conditions.iter().find(|c| c["type"] == "Stalled" && c["status"] == "True"));
+    let ready = condition.map(|c| c["status"] == "True" && stalled.is_none());
+    let reason = stalled
+        .or(condition.filter(|c| c["status"] != "True"))
         .and_then(|c| c["reason"].as_str().or(c["message"].as_str()))
         .map(str::to_owned);
     ObjectHealth {

@@ -529,6 +529,37 @@ pub struct CohortSelection {
     /// one of `count` and `percentage`.
     #[serde(default)]
     pub percentage: Option<u8>,
+    /// Kinds whose objects belong to a cohort object (a Strimzi KafkaNodePool to its Kafka, a CloudNativePG
+    /// Pooler to its Cluster): they are never drawn themselves but follow their owner into its cohort.
+    #[serde(default)]
+    pub followers: Vec<FollowerKind>,
+}
+
+/// A kind whose objects follow their owner into its cohort.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FollowerKind {
+    /// The API group (`kafka.strimzi.io`).
+    pub group: String,
+    /// The kind (`KafkaNodePool`).
+    pub kind: String,
+    /// How an object of this kind names its owner, an object of a cohort kind in the same namespace.
+    pub owner: OwnerPointer,
+}
+
+/// How a follower names its owner: by a label holding the owner's name, or by a field holding it. Exactly
+/// one of `label` and `field`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OwnerPointer {
+    /// The owner's kind (one of `cohort.resources`).
+    pub kind: String,
+    /// A label whose value is the owner's name (`strimzi.io/cluster`).
+    #[serde(default)]
+    pub label: Option<String>,
+    /// A field path whose value is the owner's name (`.spec.cluster.name`).
+    #[serde(default)]
+    pub field: Option<String>,
 }
 
 /// The size of the canary cohort.
@@ -814,6 +845,9 @@ pub enum Signal {
     Metric(MetricSignal),
     /// Warning events on the cohort's objects.
     WarningEvents(WarningEventsSignal),
+    /// Writes the operator makes to the cohort objects' dependents (found by owner references): pods
+    /// recreated, StatefulSets or Deployments re-rolled, owned objects updated.
+    DependentChanges(DependentChangesSignal),
 }
 
 /// What kind of signal a [`Signal`] is.
@@ -830,6 +864,8 @@ pub enum SignalKind {
     Metric,
     /// Warning events.
     WarningEvents,
+    /// Changes to dependents.
+    DependentChanges,
 }
 
 impl SignalKind {
@@ -841,6 +877,7 @@ impl SignalKind {
             SignalKind::PodRestarts => "podRestarts",
             SignalKind::Metric => "metric",
             SignalKind::WarningEvents => "warningEvents",
+            SignalKind::DependentChanges => "dependentChanges",
         }
     }
 }
@@ -854,6 +891,7 @@ impl Signal {
             Signal::PodRestarts(_) => SignalKind::PodRestarts,
             Signal::Metric(_) => SignalKind::Metric,
             Signal::WarningEvents(_) => SignalKind::WarningEvents,
+            Signal::DependentChanges(_) => SignalKind::DependentChanges,
         }
     }
 }
@@ -869,6 +907,10 @@ pub struct ConditionsSignal {
     /// Objects that may be not Ready (or Stalled) at a measurement.
     #[serde(default)]
     pub max_not_ready: u32,
+    /// How many more not-ready objects than the baseline cohort's the canary cohort may have when over
+    /// `maxNotReady` (the canary fails only when over both).
+    #[serde(default)]
+    pub max_over_baseline: u32,
 }
 
 fn default_condition_type() -> String {
@@ -877,7 +919,7 @@ fn default_condition_type() -> String {
 
 impl Default for ConditionsSignal {
     fn default() -> ConditionsSignal {
-        ConditionsSignal { condition_type: default_condition_type(), max_not_ready: 0 }
+        ConditionsSignal { condition_type: default_condition_type(), max_not_ready: 0, max_over_baseline: 0 }
     }
 }
 
@@ -888,6 +930,9 @@ pub struct ObservedGenerationSignal {
     /// The longest catch-up allowed.
     #[serde(default = "default_max_catch_up")]
     pub max_catch_up: Duration,
+    /// How much longer than the baseline's the canary's longest catch-up may be when over `maxCatchUp`.
+    #[serde(default)]
+    pub max_over_baseline: Option<Duration>,
 }
 
 fn default_max_catch_up() -> Duration {
@@ -896,7 +941,7 @@ fn default_max_catch_up() -> Duration {
 
 impl Default for ObservedGenerationSignal {
     fn default() -> ObservedGenerationSignal {
-        ObservedGenerationSignal { max_catch_up: default_max_catch_up() }
+        ObservedGenerationSignal { max_catch_up: default_max_catch_up(), max_over_baseline: None }
     }
 }
 
@@ -904,9 +949,12 @@ impl Default for ObservedGenerationSignal {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PodRestartsSignal {
-    /// Restarts tolerated.
+    /// Restarts (plus pods not Ready) tolerated.
     #[serde(default)]
     pub max_restarts: u32,
+    /// How many more than the baseline Deployment's the canary's may be when over `maxRestarts`.
+    #[serde(default)]
+    pub max_over_baseline: u32,
 }
 
 /// Warning events on the cohort's objects since the analysis started.
@@ -919,6 +967,60 @@ pub struct WarningEventsSignal {
     /// Only events with these reasons count (empty: every Warning event).
     #[serde(default)]
     pub reasons: Vec<String>,
+    /// How many more than the baseline cohort's the canary cohort's may be when over `maxEvents`.
+    #[serde(default)]
+    pub max_over_baseline: u32,
+}
+
+/// Changes the operator makes to what it manages: the share of the cohort's objects whose dependents
+/// (objects of `kinds` with an owner reference to a cohort object, or to such a dependent) were created,
+/// recreated or updated since the cohort started. A release that re-rolls every database's pods shows
+/// here while its conditions stay green.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DependentChangesSignal {
+    /// The kinds of dependents, in owner order (a StatefulSet before its Pods).
+    #[serde(default = "default_dependent_kinds")]
+    pub kinds: Vec<DependentKind>,
+    /// The highest share (0-1) of cohort objects with changed dependents that passes.
+    #[serde(default = "default_dependent_max")]
+    pub max: f64,
+    /// How much higher than the baseline's the canary's share may be when over `max`.
+    #[serde(default = "default_dependent_over_baseline")]
+    pub max_over_baseline: f64,
+}
+
+/// A kind of dependent object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DependentKind {
+    /// `v1`, `apps/v1`.
+    pub api_version: String,
+    /// `Pod`, `StatefulSet`.
+    pub kind: String,
+}
+
+fn default_dependent_kinds() -> Vec<DependentKind> {
+    let kind = |api_version: &str, kind: &str| DependentKind { api_version: api_version.into(), kind: kind.into() };
+    vec![kind("apps/v1", "StatefulSet"), kind("apps/v1", "Deployment"), kind("v1", "Pod")]
+}
+
+fn default_dependent_max() -> f64 {
+    0.5
+}
+
+fn default_dependent_over_baseline() -> f64 {
+    0.25
+}
+
+impl Default for DependentChangesSignal {
+    fn default() -> DependentChangesSignal {
+        DependentChangesSignal {
+            kinds: default_dependent_kinds(),
+            max: default_dependent_max(),
+            max_over_baseline: default_dependent_over_baseline(),
+        }
+    }
 }
 
 /// A metric with thresholds: absolute (`max`) and/or relative to the baseline cohort (`maxOverBaseline`:

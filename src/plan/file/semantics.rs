@@ -408,6 +408,22 @@ fn check_cohort(checker: &mut Checker<'_>, path: &KeyPath, cohort: &CohortSelect
         }
     }
     checker.namespaces(&path.key("namespaces"), &cohort.namespaces);
+    for (i, follower) in cohort.followers.iter().enumerate() {
+        let at = path.key("followers").index(i).key("owner");
+        if !cohort.resources.iter().any(|r| r.kind == follower.owner.kind) {
+            checker.report(&at.key("kind"), format!("`{}` is not one of `cohort.resources`", follower.owner.kind));
+        }
+        match (&follower.owner.label, &follower.owner.field) {
+            (Some(_), None) | (None, Some(_)) => {}
+            _ => checker.report(&at, "give exactly one of `label` and `field`"),
+        }
+        if cohort.resources.iter().any(|r| r.group == follower.group && r.kind == follower.kind) {
+            checker.report(
+                &path.key("followers").index(i).key("kind"),
+                format!("`{}` is drawn as a cohort resource already", follower.kind),
+            );
+        }
+    }
     match (cohort.count, cohort.percentage) {
         (None, None) => checker.report(path, "give the cohort's size as `count` or `percentage`"),
         (Some(_), Some(_)) => checker.report(&path.key("percentage"), "give only one of `count` and `percentage`"),
@@ -509,6 +525,16 @@ fn check_analysis(checker: &mut Checker<'_>, path: &KeyPath, analysis: &Analysis
                 checker.report(&at.key("conditionType"), "is empty")
             }
             Signal::ObservedGeneration(generation) => checker.positive(&at.key("maxCatchUp"), generation.max_catch_up),
+            Signal::DependentChanges(dependents) => {
+                if dependents.kinds.is_empty() {
+                    checker.report(&at.key("kinds"), "lists no kind of dependent: nothing would be measured");
+                }
+                for (key, value) in [("max", dependents.max), ("maxOverBaseline", dependents.max_over_baseline)] {
+                    if !(0.0..=1.0).contains(&value) {
+                        checker.report(&at.key(key), format!("{value} is not a share between 0 and 1"));
+                    }
+                }
+            }
             Signal::Metric(metric) => {
                 if !metric_names.insert(metric.name.as_str()) {
                     checker.report(&at.key("name"), format!("another metric is already named `{}`", metric.name));

@@ -1,0 +1,103 @@
+//! The canary steps of a run: `canary-rollout` draws and marks the cohorts and starts the scoped
+//! Deployments, `analysis` measures them against each other every interval, and `promotion` (or the
+//! rollback) hands every object back to one Deployment. No object is reconciled by two Deployments at
+//! once: a Deployment gives objects up (its pods gone) before another takes them.
+
+mod analysis;
+mod handover;
+mod rollout;
+mod table;
+
+pub use analysis::{analyse, AnalysisEnd};
+pub use handover::{failure_to_restored, promote, remove_copies, undo_canary};
+pub use rollout::roll_out;
+pub use table::render_intervals;
+
+use super::desired::kind_at_storage_version;
+use super::upgrade::Upgrade;
+use crate::canary::measure::CohortKinds;
+use crate::cluster::{ClusterError, Objects};
+use crate::plan::file::CanaryPolicy;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// The plan's canary policy (the canary steps only exist when it has one).
+fn policy(upgrade: &Upgrade) -> Result<&CanaryPolicy, String> {
+    upgrade.loaded.canary().ok_or_else(|| "the plan has no canary".to_owned())
+}
+
+/// The `(apiVersion, kind)` of the cohort's kinds (drawn ones first, then followers) at the version the
+/// cluster stores them in during the canary (the old release's, kept by the expand).
+fn cohort_kinds(upgrade: &Upgrade, canary: &CanaryPolicy) -> CohortKinds {
+    let drawn = canary.cohort.resources.iter().map(|r| (r.group.as_str(), r.kind.as_str()));
+    let followers = canary.cohort.followers.iter().map(|f| (f.group.as_str(), f.kind.as_str()));
+    drawn
+        .chain(followers)
+        .filter_map(|(group, kind)| {
+            let crds = upgrade.old.crds.values().chain(upgrade.new.crds.values());
+            crds.filter(|crd| crd["spec"]["group"] == group && crd["spec"]["names"]["kind"] == kind)
+                .find_map(kind_at_storage_version)
+        })
+        .collect()
+}
+
+/// The release's Deployment of the operator (old or new side).
+fn release_deployment<'a>(upgrade: &Upgrade, objects: &'a [Value]) -> Result<&'a Value, String> {
+    objects
+        .iter()
+        .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == upgrade.deployment())
+        .ok_or_else(|| format!("the release has no Deployment {}", upgrade.deployment()))
+}
+
+/// Waits until no pod matching `selector` exists in `namespace`, terminating ones included (a terminating
+/// operator pod still reconciles); Err on timeout with how many are left.
+async fn wait_pods_gone(
+    objects: &Objects,
+    namespace: &str,
+    selector: &str,
+    timeout: Duration,
+) -> Result<Result<(), String>, ClusterError> {
+    wait_pod_count(objects, namespace, selector, 0, timeout).await
+}
+
+/// Waits until exactly `count` pods (terminating ones included) match `selector`.
+async fn wait_pod_count(
+    objects: &Objects,
+    namespace: &str,
+    selector: &str,
+    count: usize,
+    timeout: Duration,
+) -> Result<Result<(), String>, ClusterError> {
+    if objects.is_dry_run() {
+        return Ok(Ok(()));
+    }
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(objects.client().clone(), namespace);
+    let params = kube::api::ListParams::default().labels(selector);
+    let started = Instant::now();
+    loop {
+        let list = crate::cluster::retry::with_retries(|| pods.list(&params))
+            .await
+            .map_err(|e| ClusterError::api(format!("cannot list the pods {selector} in {namespace}"), e))?;
+        if list.items.len() == count {
+            return Ok(Ok(()));
+        }
+        if started.elapsed() > timeout {
+            return Ok(Err(format!(
+                "{} pods {selector} in {namespace} after {}s, {count} expected",
+                list.items.len(),
+                timeout.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The `k=v,...` selector of a Deployment's `matchLabels`.
+fn match_labels(deployment: &Value) -> String {
+    deployment["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .map(|labels| {
+            labels.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect::<Vec<_>>().join(",")
+        })
+        .unwrap_or_default()
+}

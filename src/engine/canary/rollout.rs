@@ -1,0 +1,303 @@
+//! `canary-rollout`: draws the cohorts (recorded before the first write, so a resumed run keeps them),
+//! marks their objects, rescopes the stable Deployment and waits until its old pods are gone, then starts
+//! the baseline and canary Deployments, each on its own cohort and lease.
+
+use super::{cohort_kinds, match_labels, policy, release_deployment, wait_pod_count};
+use crate::canary::cohort::{draw, is_candidate, object_unit, owner_name, seed_of, Cohort};
+use crate::canary::measure::dependent_fingerprints;
+use crate::canary::scoping::{cohort_copy, copy_name, marker_of, marks_stable, scoped, RenderContext};
+use crate::cluster::{ClusterError, ObjectKey};
+use crate::engine::journal::{CanaryRecord, CohortMember};
+use crate::engine::now;
+use crate::engine::run::Run;
+use crate::engine::steps::{apply_owned, wait_rollout, StepResult};
+use crate::engine::upgrade::Upgrade;
+use crate::manifest::LabelSelector;
+use crate::plan::file::{CanaryPolicy, ScopingMechanism, Signal};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+/// Executes the `canary-rollout` step.
+pub async fn roll_out(run: &mut Run, upgrade: &Upgrade) -> Result<StepResult, ClusterError> {
+    let canary = match policy(upgrade) {
+        Ok(canary) => canary,
+        Err(why) => return Ok(StepResult::failed(why)),
+    };
+    if run.journal.canary.is_none() {
+        match draw_cohorts(run, upgrade, canary).await? {
+            Ok(record) => run.journal.canary = Some(record),
+            Err(why) => return Ok(StepResult::failed(why)),
+        }
+        run.save().await?;
+    }
+    let record = run.journal.canary.clone().expect("drawn above");
+    mark_members(run, &record).await?;
+    let timeout = upgrade.loaded.plan.spec.rollback.timeout.to_std();
+    let stable = match rescoped_stable(upgrade, canary, &record, run.objects.namespaces().await?) {
+        Ok(stable) => stable,
+        Err(why) => return Ok(StepResult::failed(why)),
+    };
+    if let Err(conflict) = apply_owned(&run.objects, upgrade, &stable).await? {
+        return Ok(StepResult::failed(conflict));
+    }
+    if let Err(why) = wait_settled(run, &stable, timeout).await? {
+        return Ok(StepResult::failed(format!("the stable Deployment was not rescoped: {why}")));
+    }
+    let unowned_from = Instant::now();
+    let copies = match copies(upgrade, canary, &record, &run.journal.run_id) {
+        Ok(copies) => copies,
+        Err(why) => return Ok(StepResult::failed(why)),
+    };
+    for copy in &copies {
+        if let Err(conflict) = apply_owned(&run.objects, upgrade, copy).await? {
+            return Ok(StepResult::failed(conflict));
+        }
+    }
+    // A canary that never becomes ready is the analysis's to judge (restarts, no reconciles), not a
+    // reason to wait here for longer than the analysis would wait to start.
+    let analysis = upgrade.loaded.analysis();
+    let patience = analysis.warm_up.to_std() + analysis.interval.to_std();
+    let mut ready = Vec::new();
+    for copy in &copies {
+        ready.push(wait_rollout(&run.objects, &ObjectKey::of(copy), patience).await?.is_ok());
+    }
+    let gap = unowned_from.elapsed().as_secs_f64();
+    let record = run.journal.canary.as_mut().expect("drawn above");
+    record.started.get_or_insert_with(now);
+    record.unowned.push(("canary-rollout".to_owned(), gap));
+    let counts = |c: Cohort| record.members.iter().filter(|m| m.cohort == c).count();
+    let message = format!(
+        "{} canary and {} baseline objects; stable Deployment rescoped; {} of {} cohort Deployments ready; cohort objects had no operator for {gap:.1}s",
+        counts(Cohort::Canary),
+        counts(Cohort::Baseline),
+        ready.iter().filter(|r| **r).count(),
+        copies.len()
+    );
+    run.save().await?;
+    Ok(StepResult::Done(message))
+}
+
+/// Waits until a Deployment's rollout is complete and none of its old pods is left, terminating ones
+/// included (they still reconcile until they are gone).
+async fn wait_settled(
+    run: &Run,
+    deployment: &Value,
+    timeout: std::time::Duration,
+) -> Result<Result<(), String>, ClusterError> {
+    let key = ObjectKey::of(deployment);
+    if let Err(why) = wait_rollout(&run.objects, &key, timeout).await? {
+        return Ok(Err(why));
+    }
+    let replicas = deployment["spec"]["replicas"].as_u64().unwrap_or(1) as usize;
+    wait_pod_count(&run.objects, &key.namespace, &match_labels(deployment), replicas, timeout).await
+}
+
+/// Draws the cohorts from the live objects: the canary and an equal baseline of the candidates, the
+/// followers of each, and (with an equality-only selector) every other object for the stable cohort, each
+/// with the marker's current value. Reads only; Err when there is nothing to draw from.
+async fn draw_cohorts(
+    run: &Run,
+    upgrade: &Upgrade,
+    canary: &CanaryPolicy,
+) -> Result<Result<CanaryRecord, String>, ClusterError> {
+    let kinds = cohort_kinds(upgrade, canary);
+    let drawn_kinds = canary.cohort.resources.len().min(kinds.len());
+    let selector = match canary.cohort.selector.as_ref().map(|s| LabelSelector::parse(s.as_str())).transpose() {
+        Ok(selector) => selector,
+        Err(e) => return Ok(Err(format!("the cohort selector does not parse: {e}"))),
+    };
+    let mut drawn_objects = Vec::new();
+    let mut followers = Vec::new();
+    for (index, (api_version, kind)) in kinds.iter().enumerate() {
+        let listed = run.objects.list_all(api_version, kind, None).await?;
+        if index < drawn_kinds {
+            drawn_objects.extend(listed);
+        } else {
+            followers.extend(listed);
+        }
+    }
+    let candidates: Vec<&Value> =
+        drawn_objects.iter().filter(|o| is_candidate(&canary.cohort, selector.as_ref(), o)).collect();
+    let by_namespace = matches!(canary.scoping.mechanism, ScopingMechanism::Namespaces);
+    let unit_of = |object: &Value| {
+        let key = ObjectKey::of(object);
+        if by_namespace {
+            key.namespace
+        } else {
+            object_unit(&key)
+        }
+    };
+    let units: Vec<String> = candidates.iter().map(|o| unit_of(o)).collect();
+    let Some(size) = canary.cohort.size() else { return Ok(Err("the cohort has no size".to_owned())) };
+    let drawn = draw(&units, size, canary.baseline, seed_of(&run.journal.run_id));
+    if drawn.canary.is_empty() {
+        return Ok(Err(format!(
+            "no cohort can be drawn: {} candidate objects{}",
+            candidates.len(),
+            if canary.baseline { " (the canary and the baseline need one each)" } else { "" }
+        )));
+    }
+    let cohort_of_unit: BTreeMap<&str, Cohort> = drawn
+        .canary
+        .iter()
+        .map(|u| (u.as_str(), Cohort::Canary))
+        .chain(drawn.baseline.iter().map(|u| (u.as_str(), Cohort::Baseline)))
+        .collect();
+    let marker = (!by_namespace).then(|| marker_of(canary));
+    let prior = |object: &Value| {
+        marker.as_ref().and_then(|(m, key)| object["metadata"][m.section()][key.as_str()].as_str().map(str::to_owned))
+    };
+    let member = |object: &Value, cohort: Cohort| CohortMember {
+        key: ObjectKey::of(object),
+        uid: object["metadata"]["uid"].as_str().unwrap_or_default().to_owned(),
+        cohort,
+        prior: prior(object),
+    };
+    let mut members = Vec::new();
+    let mut owner_cohort: BTreeMap<String, Cohort> = BTreeMap::new();
+    for object in &drawn_objects {
+        let cohort = if candidates.iter().any(|c| std::ptr::eq(*c, object)) {
+            cohort_of_unit.get(unit_of(object).as_str()).copied()
+        } else {
+            None
+        };
+        let cohort = match (cohort, by_namespace) {
+            (Some(c), _) => Some(c),
+            // Namespace scoping: every object of a drawn namespace belongs to its cohort.
+            (None, true) => cohort_of_unit.get(ObjectKey::of(object).namespace.as_str()).copied(),
+            (None, false) => None,
+        };
+        let key = ObjectKey::of(object);
+        match cohort {
+            Some(c) => {
+                owner_cohort.insert(format!("{}/{}/{}", key.namespace, key.kind, key.name), c);
+                members.push(member(object, c));
+            }
+            None if marks_stable(canary) => members.push(member(object, Cohort::Stable)),
+            None => {}
+        }
+    }
+    for object in &followers {
+        let key = ObjectKey::of(object);
+        let follower = canary.cohort.followers.iter().find(|f| f.kind == key.kind);
+        let owner = follower.and_then(|f| owner_name(f, object).map(|n| (f, n)));
+        let cohort = match owner {
+            _ if by_namespace => cohort_of_unit.get(key.namespace.as_str()).copied(),
+            Some((f, name)) => owner_cohort.get(&format!("{}/{}/{name}", key.namespace, f.owner.kind)).copied(),
+            None => None,
+        };
+        match cohort {
+            Some(c) => members.push(member(object, c)),
+            None if marks_stable(canary) => members.push(member(object, Cohort::Stable)),
+            None => {}
+        }
+    }
+    let dependents = match dependent_kinds(upgrade) {
+        Some(kinds) => {
+            let measured: Vec<(String, String, String)> = members
+                .iter()
+                .filter(|m| m.cohort != Cohort::Stable)
+                .map(|m| (object_unit(&m.key), m.uid.clone(), m.key.namespace.clone()))
+                .collect();
+            dependent_fingerprints(&run.objects, &kinds, &measured).await?
+        }
+        None => BTreeMap::new(),
+    };
+    let namespaces = if by_namespace {
+        vec![(Cohort::Canary, drawn.canary.clone()), (Cohort::Baseline, drawn.baseline.clone())]
+    } else {
+        Vec::new()
+    };
+    let stable = release_deployment(upgrade, &upgrade.old.objects).map(ObjectKey::of);
+    let stable = match stable {
+        Ok(stable) => stable,
+        Err(why) => return Ok(Err(why)),
+    };
+    let copies = [Cohort::Baseline, Cohort::Canary]
+        .into_iter()
+        .filter(|c| *c == Cohort::Canary || canary.baseline)
+        .map(|c| {
+            let name = copy_name(upgrade.deployment(), c);
+            (c, ObjectKey { name, ..stable.clone() })
+        })
+        .collect();
+    Ok(Ok(CanaryRecord {
+        marker,
+        members,
+        namespaces,
+        stable,
+        copies,
+        started: None,
+        dependents,
+        unowned: Vec::new(),
+        intervals: Vec::new(),
+        decision: None,
+    }))
+}
+
+/// The dependent kinds of the plan's dependent-changes signal, if it has one.
+pub(super) fn dependent_kinds(upgrade: &Upgrade) -> Option<Vec<crate::plan::file::DependentKind>> {
+    upgrade.loaded.analysis().signals.iter().find_map(|s| match s {
+        Signal::DependentChanges(d) => Some(d.kinds.clone()),
+        _ => None,
+    })
+}
+
+/// Marks every member with its cohort (a merge patch of one label or annotation; idempotent).
+async fn mark_members(run: &Run, record: &CanaryRecord) -> Result<(), ClusterError> {
+    let Some((marker, key)) = &record.marker else { return Ok(()) };
+    for member in &record.members {
+        run.objects.set_metadata(&member.key, marker.section(), key, Some(member.cohort.as_str())).await?;
+    }
+    Ok(())
+}
+
+/// The namespaces each Deployment watches (namespace scoping): the cohorts' own, and every other one for
+/// the stable Deployment.
+fn namespaces_of(record: &CanaryRecord, cohort: Cohort, all: &[String]) -> Vec<String> {
+    match cohort {
+        Cohort::Stable => {
+            let taken: BTreeSet<&String> = record.namespaces.iter().flat_map(|(_, n)| n).collect();
+            all.iter().filter(|n| !taken.contains(n)).cloned().collect()
+        }
+        cohort => record.namespaces.iter().filter(|(c, _)| *c == cohort).flat_map(|(_, n)| n.clone()).collect(),
+    }
+}
+
+/// The stable Deployment as the old release ships it, rescoped to every object outside both cohorts.
+fn rescoped_stable(
+    upgrade: &Upgrade,
+    canary: &CanaryPolicy,
+    record: &CanaryRecord,
+    all_namespaces: Vec<String>,
+) -> Result<Value, String> {
+    let base = release_deployment(upgrade, &upgrade.old.objects)?;
+    let namespaces = namespaces_of(record, Cohort::Stable, &all_namespaces);
+    let context = RenderContext {
+        cohort: Cohort::Stable,
+        deployment: upgrade.deployment(),
+        operator_namespace: upgrade.namespace(),
+        namespaces: &namespaces,
+    };
+    scoped(base, &upgrade.loaded.operator().container, canary, &context)
+}
+
+/// The baseline's (old release) and canary's (new release) Deployments.
+fn copies(upgrade: &Upgrade, canary: &CanaryPolicy, record: &CanaryRecord, run_id: &str) -> Result<Vec<Value>, String> {
+    let mut copies = Vec::new();
+    for (cohort, key) in &record.copies {
+        let release = if *cohort == Cohort::Canary { &upgrade.new.objects } else { &upgrade.old.objects };
+        let base = release_deployment(upgrade, release)?;
+        let namespaces = namespaces_of(record, *cohort, &[]);
+        let context = RenderContext {
+            cohort: *cohort,
+            deployment: &key.name,
+            operator_namespace: upgrade.namespace(),
+            namespaces: &namespaces,
+        };
+        let scoped = scoped(base, &upgrade.loaded.operator().container, canary, &context)?;
+        copies.push(cohort_copy(&scoped, &key.name, *cohort, run_id));
+    }
+    Ok(copies)
+}
