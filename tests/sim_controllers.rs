@@ -1,23 +1,49 @@
 //! The simulated controllers through `kube::Client`, on the demo scenario in `examples/`: the operator
 //! reconciles its scope, a bad image fails only the matching objects (with Warning events and error
-//! metrics through the pod proxy), overlapping scopes are visible, crash loops and Jobs behave.
+//! metrics through the pod proxy), overlapping scopes are visible, crash loops and Jobs behave; leader
+//! election on a shared lease, terminating pods, the reconciler record, dependents, metrics faults and a
+//! failing cluster.
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Event, Pod};
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Pod};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
-use operator_upgrade::sim::{Scenario, Sim, SimHandle};
+use operator_upgrade::sim::{Dependents, ImageBehaviour, Scenario, Sim, SimHandle};
 use serde_json::{json, Value};
 use std::future::Future;
 use std::path::Path;
 use std::time::Duration;
 
-async fn demo() -> SimHandle {
+fn demo_scenario() -> Scenario {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-operator/scenario.yaml");
     let mut scenario = Scenario::load(&path).expect("the demo scenario loads");
     scenario.tick_ms = 10;
+    scenario
+}
+
+async fn demo() -> SimHandle {
+    Sim::start(demo_scenario()).await.expect("sim starts")
+}
+
+/// The demo scenario plus a variant of the v1.0.0 image named `image`, changed by `change`.
+async fn demo_with(image: &str, change: impl FnOnce(&mut ImageBehaviour)) -> SimHandle {
+    let mut scenario = demo_scenario();
+    let mut variant = scenario.image("registry.example/demo-operator:v1.0.0").unwrap().clone();
+    variant.image = image.to_owned();
+    change(&mut variant);
+    scenario.images.push(variant);
     Sim::start(scenario).await.expect("sim starts")
+}
+
+async fn all_widgets_ready(sim: &SimHandle) {
+    let api = widgets(sim);
+    eventually("all 40 widgets Ready", || async {
+        let list = api.list(&ListParams::default()).await.ok()?;
+        (list.items.len() == 40 && list.items.iter().all(|w| ready(w) == Some("True"))).then_some(())
+    })
+    .await;
 }
 
 fn widgets(sim: &SimHandle) -> Api<DynamicObject> {
@@ -71,8 +97,28 @@ fn canary_deployment(image: &str, selector: &str) -> Value {
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "demo-operator-canary", "namespace": "demo-system"},
         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "demo-operator-canary"}}, "template": {
             "metadata": {"labels": {"app": "demo-operator-canary"}},
-            "spec": {"containers": [{"name": "manager", "image": image, "env": [{"name": "WATCH_LABEL_SELECTOR", "value": selector}]}]}}}
+            "spec": {"terminationGracePeriodSeconds": 1, "containers": [{"name": "manager", "image": image,
+                "args": ["--leader-elect", "--leader-election-id=demo-operator-canary-lock"],
+                "env": [{"name": "WATCH_LABEL_SELECTOR", "value": selector}]}]}}}
     })
+}
+
+/// A second Deployment of an image, named `name`, with the given args (and the demo's empty selector).
+fn operator_deployment(name: &str, image: &str, args: Value) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "demo-system"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}}, "template": {
+            "metadata": {"labels": {"app": name}},
+            "spec": {"terminationGracePeriodSeconds": 1, "containers": [{"name": "manager", "image": image, "args": args}]}}}
+    })
+}
+
+fn leases(sim: &SimHandle) -> Api<Lease> {
+    Api::namespaced(sim.client(), "demo-system")
+}
+
+async fn holder(sim: &SimHandle, lease: &str) -> Option<String> {
+    leases(sim).get(lease).await.ok()?.spec?.holder_identity
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -199,4 +245,273 @@ async fn crash_loops_and_jobs() {
         (complete && status.succeeded == Some(1)).then_some(())
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_deployment_on_the_same_lease_waits_until_the_holder_is_gone() {
+    let sim = demo().await;
+    // The tool's own lock lives in the same namespace: the simulated operators never touch it.
+    let own = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "operator-upgrade-lock-demo", "namespace": "demo-system"}, "spec": {"holderIdentity": "run@host/1"}});
+    let own: Lease = serde_json::from_value(own).unwrap();
+    let own_version = leases(&sim).create(&PostParams::default(), &own).await.unwrap().metadata.resource_version;
+    all_widgets_ready(&sim).await;
+    let stable_pod = operator_pods(&sim, ":v1.0.0").await.remove(0).metadata.name.unwrap();
+    assert_eq!(holder(&sim, "demo-operator-lock").await.as_deref(), Some(stable_pod.as_str()));
+    let lease = leases(&sim).get("demo-operator-lock").await.unwrap().spec.unwrap();
+    assert_eq!(lease.lease_duration_seconds, Some(15));
+    assert!(lease.acquire_time.is_some() && lease.renew_time.is_some());
+
+    // Same image, same lease name: the second Deployment's pod runs but reconciles nothing.
+    let deployments: Api<Deployment> = Api::namespaced(sim.client(), "demo-system");
+    let args = json!(["--leader-elect", "--leader-election-id=demo-operator-lock"]);
+    let second = operator_deployment("demo-operator-2", "registry.example/demo-operator:v1.0.0", args);
+    deployments.patch("demo-operator-2", &PatchParams::apply("test"), &Patch::Apply(&second)).await.unwrap();
+    let waiting = eventually("the second pod is Ready", || async {
+        let pods = operator_pods(&sim, ":v1.0.0").await;
+        pods.into_iter().filter_map(|p| p.metadata.name).find(|n| n.starts_with("demo-operator-2-"))
+    })
+    .await;
+    let api = widgets(&sim);
+    api.patch("widget-05", &PatchParams::default(), &Patch::Merge(&json!({"spec": {"replicas": 3}}))).await.unwrap();
+    eventually("the holder reconciles the change", || async {
+        let widget = api.get("widget-05").await.ok()?;
+        (widget.data["status"]["observedGeneration"] == 2).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let text = metrics(&sim, &waiting).await;
+    assert!(text.contains(r#"leader_election_master_status{name="demo-operator-lock"} 0"#), "{text}");
+    assert!(!text.contains("controller_runtime_reconcile_total"), "a waiting pod started no controller: {text}");
+    assert!(sim.reconcile_log().iter().all(|r| r.pod != waiting));
+    assert!(sim.reconciler_conflicts().is_empty(), "one lease, one owner");
+    assert_eq!(sim.owners_of("Widget", "default", "widget-05"), ["demo-operator"]);
+
+    // The holder's Deployment goes: its pod terminates (still holding the lease), then the lease is free
+    // and the waiting pod takes it and reconciles everything.
+    deployments.delete("demo-operator", &DeleteParams::default()).await.unwrap();
+    eventually("the waiting pod takes the lease", || async {
+        (holder(&sim, "demo-operator-lock").await? == waiting).then_some(())
+    })
+    .await;
+    eventually("the new holder reconciled every widget", || async {
+        let text = metrics(&sim, &waiting).await;
+        (counter(&text, r#"controller_runtime_reconcile_total{controller="widget",result="success"}"#) >= 40.0)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(sim.owners_of("Widget", "default", "widget-05"), ["demo-operator-2"]);
+    let untouched = leases(&sim).get("operator-upgrade-lock-demo").await.unwrap();
+    assert_eq!(untouched.metadata.resource_version, own_version, "the tool's own lease is left alone");
+
+    // Election turned off: a pod reconciles as soon as it is Ready, next to the holder.
+    let args = json!(["--leader-elect=false"]);
+    let free = operator_deployment("demo-operator-free", "registry.example/demo-operator:v1.0.0", args);
+    deployments.patch("demo-operator-free", &PatchParams::apply("test"), &Patch::Apply(&free)).await.unwrap();
+    let conflict = eventually("both own every widget: a conflict is recorded", || async {
+        sim.reconciler_conflicts().into_iter().next()
+    })
+    .await;
+    assert_eq!(conflict.deployments, ["demo-operator-2", "demo-operator-free"]);
+    assert_eq!(conflict.object.kind, "Widget");
+    assert_eq!(sim.owners_of("Widget", "default", "widget-05"), ["demo-operator-2", "demo-operator-free"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_operator_pod_keeps_reconciling_until_its_grace_period_ends() {
+    let sim = demo().await;
+    all_widgets_ready(&sim).await;
+    let pod_name = operator_pods(&sim, ":v1.0.0").await.remove(0).metadata.name.unwrap();
+    let pods: Api<Pod> = Api::namespaced(sim.client(), "demo-system");
+    pods.delete(&pod_name, &DeleteParams::default()).await.unwrap();
+    let deleted = pods.get(&pod_name).await.expect("a deleted pod stays while it terminates");
+    assert!(deleted.metadata.deletion_timestamp.is_some());
+    assert_eq!(deleted.metadata.deletion_grace_period_seconds, Some(2));
+
+    // The ReplicaSet replaces it at once; the replacement waits for the lease the terminating pod holds,
+    // so the terminating pod is the one reconciling a change.
+    let api = widgets(&sim);
+    api.patch("widget-09", &PatchParams::default(), &Patch::Merge(&json!({"spec": {"replicas": 4}}))).await.unwrap();
+    let by = eventually("the change is reconciled", || async {
+        let widget = api.get("widget-09").await.ok()?;
+        (widget.data["status"]["observedGeneration"] == 2).then(|| widget.data["status"]["reconciledBy"].clone())
+    })
+    .await;
+    assert_eq!(by, json!(pod_name), "the terminating pod still reconciles");
+    let replicaset_pods = |list: Vec<Pod>| list.into_iter().filter(|p| p.metadata.deletion_timestamp.is_none()).count();
+    let deployments: Api<Deployment> = Api::namespaced(sim.client(), "demo-system");
+    eventually("the Deployment counts only the replacement", || async {
+        let status = deployments.get("demo-operator").await.ok()?.status?;
+        let live = replicaset_pods(pods.list(&ListParams::default()).await.ok()?.items);
+        (status.replicas == Some(1) && live == 1).then_some(())
+    })
+    .await;
+    eventually("the pod is removed after its grace period", || async {
+        pods.get(&pod_name).await.is_err().then_some(())
+    })
+    .await;
+    eventually("the replacement takes the lease", || async {
+        let holder = holder(&sim, "demo-operator-lock").await?;
+        (holder != pod_name).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ms_ends_a_pod_before_its_grace_period() {
+    let sim = demo_with("registry.example/demo-operator:quick-exit", |image| image.shutdown_ms = Some(100)).await;
+    let deployments: Api<Deployment> = Api::namespaced(sim.client(), "demo-system");
+    let mut quick =
+        operator_deployment("quick", "registry.example/demo-operator:quick-exit", json!(["--leader-elect=false"]));
+    quick["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = json!(600);
+    deployments.patch("quick", &PatchParams::apply("test"), &Patch::Apply(&quick)).await.unwrap();
+    let name = eventually("the pod runs", || async {
+        operator_pods(&sim, ":quick-exit").await.into_iter().next()?.metadata.name
+    })
+    .await;
+    let pods: Api<Pod> = Api::namespaced(sim.client(), "demo-system");
+    pods.delete(&name, &DeleteParams::default()).await.unwrap();
+    eventually("the pod is gone long before 600 s", || async { pods.get(&name).await.is_err().then_some(()) }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dependents_are_rewritten_only_by_a_new_template_or_a_spec_change() {
+    let mut scenario = demo_scenario();
+    for image in &mut scenario.images {
+        let template = match image.image.as_str() {
+            "registry.example/demo-operator:v1.0.0" => "v1",
+            "registry.example/demo-operator:v1.1.0" => "v2",
+            _ => continue,
+        };
+        // v1.1.0 shares the anchor of v1.0.0 in the file: each gets its own copy here.
+        if let Some(operator) = image.operator.as_mut() {
+            operator.dependents = Some(Dependents { template: template.to_owned() });
+        }
+    }
+    let sim = Sim::start(scenario).await.unwrap();
+    let maps: Api<ConfigMap> = Api::namespaced(sim.client(), "default");
+    let state = || async {
+        let list = maps.list(&ListParams::default()).await.ok()?;
+        let states: Vec<ConfigMap> = list
+            .items
+            .into_iter()
+            .filter(|m| m.metadata.name.as_deref().is_some_and(|n| n.ends_with("-state")))
+            .collect();
+        (states.len() == 40).then_some(states)
+    };
+    let first = eventually("every widget has its dependent", state).await;
+    let widget = widgets(&sim).get("widget-01").await.unwrap();
+    let dependent = first.iter().find(|m| m.metadata.name.as_deref() == Some("widget-01-state")).unwrap();
+    let owner = &dependent.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!((owner.uid.as_str(), owner.controller), (widget.metadata.uid.as_deref().unwrap(), Some(true)));
+    assert_eq!(dependent.data.as_ref().unwrap()["template"], "v1");
+    let versions = |maps: &[ConfigMap]| -> Vec<Option<String>> {
+        let mut v: Vec<_> = maps.iter().map(|m| m.metadata.resource_version.clone()).collect();
+        v.sort();
+        v
+    };
+
+    // A spec change rewrites that object's dependent only.
+    let api = widgets(&sim);
+    api.patch("widget-01", &PatchParams::default(), &Patch::Merge(&json!({"spec": {"replicas": 7}}))).await.unwrap();
+    let second = eventually("widget-01's dependent follows its spec", || async {
+        let states = state().await?;
+        let changed = states
+            .iter()
+            .filter(|m| !first.iter().any(|f| f.metadata.resource_version == m.metadata.resource_version))
+            .count();
+        (changed == 1).then_some(states)
+    })
+    .await;
+
+    // The same template under a new pod (v1.0.0 restarted) writes nothing.
+    let pods: Api<Pod> = Api::namespaced(sim.client(), "demo-system");
+    let old = operator_pods(&sim, ":v1.0.0").await.remove(0).metadata.name.unwrap();
+    pods.delete(&old, &DeleteParams { grace_period_seconds: Some(0), ..DeleteParams::default() }).await.unwrap();
+    eventually("a new pod leads and reconciles everything", || async {
+        let pod =
+            operator_pods(&sim, ":v1.0.0").await.into_iter().find(|p| p.metadata.name.as_deref() != Some(&old))?;
+        let name = pod.metadata.name?;
+        let text = metrics(&sim, &name).await;
+        (counter(&text, r#"controller_runtime_reconcile_total{controller="widget",result="success"}"#) >= 40.0)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(versions(&state().await.unwrap()), versions(&second), "same template, same specs: no writes");
+
+    // A release with another template rewrites every dependent.
+    let deployments: Api<Deployment> = Api::namespaced(sim.client(), "demo-system");
+    let upgrade = json!({"spec": {"template": {"spec": {"containers": [{"name": "manager", "image": "registry.example/demo-operator:v1.1.0"}]}}}});
+    deployments.patch("demo-operator", &PatchParams::default(), &Patch::Strategic(&upgrade)).await.unwrap();
+    eventually("every dependent carries the v2 template", || async {
+        let states = state().await?;
+        states.iter().all(|m| m.data.as_ref().is_some_and(|d| d["template"] == "v2")).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_faults_and_a_failing_cluster() {
+    let sim = demo_with("registry.example/demo-operator:flaky", |image| {
+        image.operator.as_mut().unwrap().metrics_only_error_rate = 0.3;
+    })
+    .await;
+    let deployments: Api<Deployment> = Api::namespaced(sim.client(), "demo-system");
+    let upgrade = json!({"spec": {"template": {"spec": {"containers": [{"name": "manager", "image": "registry.example/demo-operator:flaky"}]}}}});
+    deployments.patch("demo-operator", &PatchParams::default(), &Patch::Strategic(&upgrade)).await.unwrap();
+    let flaky = eventually("the flaky pod reconciled every widget", || async {
+        let name = operator_pods(&sim, ":flaky").await.into_iter().next()?.metadata.name?;
+        let text = metrics(&sim, &name).await;
+        (counter(&text, r#"controller_runtime_reconcile_total{controller="widget",result="success"}"#) >= 40.0)
+            .then_some(text)
+    })
+    .await;
+    let errors = counter(&flaky, r#"controller_runtime_reconcile_total{controller="widget",result="error"}"#);
+    assert!((3.0..=25.0).contains(&errors), "about 30% of 40 counted as errors: {flaky}");
+    assert_eq!(errors, counter(&flaky, r#"controller_runtime_reconcile_errors_total{controller="widget"}"#));
+    all_widgets_ready(&sim).await;
+
+    // The whole cluster fails: every operator's reconciles fail as a cluster problem.
+    sim.set_operators_fail(true);
+    let api = widgets(&sim);
+    api.patch("widget-02", &PatchParams::default(), &Patch::Merge(&json!({"spec": {"replicas": 2}}))).await.unwrap();
+    eventually("the change fails as a cluster problem", || async {
+        let widget = api.get("widget-02").await.ok()?;
+        let conditions = widget.data["status"]["conditions"].as_array()?.clone();
+        let ready = conditions.iter().find(|c| c["type"] == "Ready")?;
+        (ready["status"] == "False" && ready["reason"] == "ClusterProblem").then_some(())
+    })
+    .await;
+    let events: Api<Event> = Api::namespaced(sim.client(), "default");
+    let warnings = events.list(&ListParams::default()).await.unwrap().items;
+    assert!(warnings.iter().any(
+        |e| e.reason.as_deref() == Some("ClusterProblem") && e.involved_object.name.as_deref() == Some("widget-02")
+    ));
+    sim.set_operators_fail(false);
+    eventually("it recovers when the cluster does", || async {
+        (ready(&api.get("widget-02").await.ok()?) == Some("True")).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_without_metrics_serves_none() {
+    let sim = demo_with("registry.example/demo-operator:silent", |image| image.metrics = Some(false)).await;
+    let deployments: Api<Deployment> = Api::namespaced(sim.client(), "demo-system");
+    let silent =
+        operator_deployment("silent", "registry.example/demo-operator:silent", json!(["--leader-election-id=silent"]));
+    deployments.patch("silent", &PatchParams::apply("test"), &Patch::Apply(&silent)).await.unwrap();
+    let name = eventually("the silent pod reconciles", || async {
+        let pod = operator_pods(&sim, ":silent").await.into_iter().next()?.metadata.name?;
+        sim.reconcile_log().iter().any(|r| r.pod == pod && r.deployment == "silent").then_some(pod)
+    })
+    .await;
+    let request = http::Request::get(format!("/api/v1/namespaces/demo-system/pods/{name}:8080/proxy/metrics"))
+        .body(vec![])
+        .unwrap();
+    // 503 without retries (kube's default client would retry it for a minute).
+    let mut config = kube::Config::new(sim.url().parse().unwrap());
+    config.default_retry = false;
+    let client = kube::Client::try_from(config).unwrap();
+    assert!(matches!(client.request_text(request).await, Err(kube::Error::Api(s)) if s.code == 503), "no metrics");
 }

@@ -202,10 +202,10 @@ fn record_request(state: &SimState, target: &Target, verb: &str, headers: &Heade
 
 fn admin_faults(state: &SimState, method: &Method, body: &Bytes) -> Result<Response, ApiError> {
     if method == Method::PUT || method == Method::POST {
-        let config = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("fault config: {e}")))?;
-        state.faults.set(config);
+        let settings = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("fault config: {e}")))?;
+        state.faults.set_settings(settings);
     }
-    let config = serde_json::to_value(state.faults.get()).map_err(|e| ApiError::internal(e.to_string()))?;
+    let config = serde_json::to_value(state.faults.settings()).map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(json_response(200, &config))
 }
 

@@ -11,6 +11,7 @@ mod crds;
 mod errors;
 mod faults;
 mod patch;
+mod reconcilers;
 mod resources;
 mod scenario;
 mod selectors;
@@ -21,10 +22,11 @@ mod verbs;
 mod watch;
 
 pub use errors::ApiError;
-pub use faults::{ErrorRule, FaultConfig};
+pub use faults::{ErrorRule, FaultConfig, FaultSettings};
+pub use reconcilers::{ObjectRef, ReconcileRecord, ReconcilerConflict, Reconcilers, CONFLICT_CAP, RECONCILE_LOG_CAP};
 pub use scenario::{
-    DeniedPermission, ImageBehaviour, KindRef, LabelEvery, ObjectMatch, OperatorBehaviour, Population, Scenario,
-    ScenarioError, ScopeSource,
+    DeniedPermission, Dependents, ImageBehaviour, KindRef, LabelEvery, LeaderElection, ObjectMatch, OperatorBehaviour,
+    Population, Scenario, ScenarioError, ScopeSource,
 };
 pub use state::{RequestRecord, SimState};
 pub(crate) use store::now_rfc3339;
@@ -85,7 +87,7 @@ impl Sim {
     /// Starts a simulator on 127.0.0.1:`port` (0 picks a free one).
     pub async fn start_on(scenario: Scenario, port: u16) -> Result<SimHandle, SimError> {
         let store = store::Store::new(scenario.watch_history.max(1));
-        let state = Arc::new(SimState::new(store, faults::Faults::new(scenario.faults.clone())));
+        let state = Arc::new(SimState::new(store, faults::Faults::from_settings(scenario.faults.clone())));
         *state.denied.write().unwrap_or_else(|p| p.into_inner()) = scenario.denied_permissions.clone();
         seed_cluster(&state, &scenario)?;
         let addr = format!("127.0.0.1:{port}");
@@ -152,9 +154,41 @@ impl SimHandle {
         &self.kubeconfig
     }
 
-    /// Replaces the injected faults.
+    /// Replaces the injected request faults (the `operatorsFail` switch is left as it is).
     pub fn set_faults(&self, config: FaultConfig) {
         self.state.faults.set(config);
+    }
+
+    /// Replaces every fault, `operatorsFail` included (as `PUT /sim/faults` does).
+    pub fn set_fault_settings(&self, settings: FaultSettings) {
+        self.state.faults.set_settings(settings);
+    }
+
+    /// Turns the cluster-wide failure of every operator's reconciles on or off (`operatorsFail`).
+    pub fn set_operators_fail(&self, fail: bool) {
+        self.state.faults.set_operators_fail(fail);
+    }
+
+    /// Every tick so far in which two operator Deployments owned the same custom resource (the first
+    /// [`CONFLICT_CAP`]; see [`SimHandle::dropped_conflicts`] for the rest).
+    pub fn reconciler_conflicts(&self) -> Vec<ReconcilerConflict> {
+        self.state.reconcilers.conflicts()
+    }
+
+    /// How many conflicts were counted beyond [`CONFLICT_CAP`] and not kept.
+    pub fn dropped_conflicts(&self) -> u64 {
+        self.state.reconcilers.dropped_conflicts()
+    }
+
+    /// The reconciles the simulated operators did, oldest first (the newest [`RECONCILE_LOG_CAP`]).
+    pub fn reconcile_log(&self) -> Vec<ReconcileRecord> {
+        self.state.reconcilers.reconcile_log()
+    }
+
+    /// The operator Deployments owning the custom resource of `kind` at `namespace`/`name` now (sorted;
+    /// empty when none does).
+    pub fn owners_of(&self, kind: &str, namespace: &str, name: &str) -> Vec<String> {
+        self.state.reconcilers.owners_of(kind, namespace, name)
     }
 
     /// The shared state, for tests that look behind the API.

@@ -17,10 +17,17 @@
 //!     operator: {reconciles: [...], failOn: [{labelSelector: "tier=gold"}], errorRate: 0.1}
 //!   - image: registry.example/broken:1
 //!     crashLoop: true
-//! faults: {seed: 1, errors: [{verb: get, resource: pods, code: 500, rate: 0.1}], latencyMs: 0}
+//!   - image: registry.example/demo-operator:v1.2.0   # leader election, dependents, metrics-only errors
+//!     shutdownMs: 500
+//!     operator:
+//!       reconciles: [...]
+//!       leaderElection: {leaseNameArg: --leader-election-id, defaultLeaseName: demo-operator-lock, disableArg: --leader-elect}
+//!       dependents: {template: v2}
+//!       metricsOnlyErrorRate: 0.3
+//! faults: {seed: 1, errors: [{verb: get, resource: pods, code: 500, rate: 0.1}], latencyMs: 0, operatorsFail: false}
 //! ```
 
-use super::faults::FaultConfig;
+use super::faults::FaultSettings;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -43,7 +50,7 @@ pub struct Scenario {
     pub images: Vec<ImageBehaviour>,
     /// Faults from the start (changeable while running).
     #[serde(default)]
-    pub faults: FaultConfig,
+    pub faults: FaultSettings,
     /// How many changes are kept for watch resume (older versions get 410 Gone).
     #[serde(default = "default_history")]
     pub watch_history: usize,
@@ -145,6 +152,13 @@ pub struct ImageBehaviour {
     /// When the image is an operator: what it reconciles and how.
     #[serde(default)]
     pub operator: Option<OperatorBehaviour>,
+    /// Milliseconds the process takes to exit after its pod is deleted; the pod is removed then if that is
+    /// sooner than its `terminationGracePeriodSeconds` (absent: the process runs until the grace period ends).
+    #[serde(default)]
+    pub shutdown_ms: Option<u64>,
+    /// `false`: the image's pods serve no metrics (the pod proxy answers 503); absent or `true`: they do.
+    #[serde(default)]
+    pub metrics: Option<bool>,
 }
 
 /// A simulated operator: reconciles the objects of some kinds within its scope.
@@ -168,6 +182,44 @@ pub struct OperatorBehaviour {
     /// The controller name in its metrics (`controller_runtime_reconcile_total{controller=...}`).
     #[serde(default)]
     pub controller: Option<String>,
+    /// How the operator elects a leader; absent: no election (every Ready pod reconciles).
+    #[serde(default)]
+    pub leader_election: Option<LeaderElection>,
+    /// The dependent each reconciled object owns; absent: none.
+    #[serde(default)]
+    pub dependents: Option<Dependents>,
+    /// Share of reconciles counted as an error in the metrics and then retried at once with success, so
+    /// conditions stay Ready (a regression only the metrics show).
+    #[serde(default)]
+    pub metrics_only_error_rate: f64,
+}
+
+/// Leader election of a simulated operator: a pod reconciles only while it holds the Lease named for it
+/// in its own namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LeaderElection {
+    /// A container argument `--flag=name` naming the lease (e.g. `--leader-election-id`); last one wins.
+    #[serde(default)]
+    pub lease_name_arg: Option<String>,
+    /// An env var of the container naming the lease; the argument wins over it.
+    #[serde(default)]
+    pub lease_name_env: Option<String>,
+    /// The lease name when neither names one (absent: `<controller or first kind>-leader-election`).
+    #[serde(default)]
+    pub default_lease_name: Option<String>,
+    /// A boolean flag turning election off when `false` (`--leader-elect=false`); election is on otherwise.
+    #[serde(default)]
+    pub disable_arg: Option<String>,
+}
+
+/// The dependent a reconciled object owns: a ConfigMap `<object-name>-state` holding the template and the
+/// object's spec hash, rewritten only when that content changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Dependents {
+    /// What this release renders; a release with a different template rewrites every dependent.
+    pub template: String,
 }
 
 /// A custom resource kind.

@@ -1,6 +1,8 @@
-//! The simulator's shared state: the store, the kinds it serves, faults and per-pod metrics.
+//! The simulator's shared state: the store, the kinds it serves, faults, per-pod metrics and the
+//! reconciler record.
 
 use super::faults::Faults;
+use super::reconcilers::Reconcilers;
 use super::resources::{builtin_types, crd_types, GroupResource, ResourceType};
 use super::scenario::DeniedPermission;
 use super::store::Store;
@@ -29,6 +31,8 @@ pub struct SimState {
     pub denied: RwLock<Vec<DeniedPermission>>,
     /// Every resource request served, in order.
     pub requests: Mutex<Vec<RequestRecord>>,
+    /// Which operator Deployment reconciled and owned which custom resource when.
+    pub reconcilers: Reconcilers,
 }
 
 /// One resource request the simulator served (or refused), for tests that check what a client sent.
@@ -59,6 +63,7 @@ impl SimState {
             admissions: Mutex::new(HashMap::new()),
             denied: RwLock::new(Vec::new()),
             requests: Mutex::new(Vec::new()),
+            reconcilers: Reconcilers::default(),
         }
     }
 

@@ -84,6 +84,43 @@ pub fn now_rfc3339() -> String {
     jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
+/// How a delete is carried out (the parts of Kubernetes' DeleteOptions the simulator honours).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeleteOptions<'a> {
+    /// `gracePeriodSeconds` (pods only): None takes the pod's own.
+    pub grace_period_seconds: Option<u64>,
+    /// `preconditions.uid`: the delete is refused (409) when the object has another uid.
+    pub uid: Option<&'a str>,
+}
+
+fn is_pods(gr: &GroupResource) -> bool {
+    gr.group.is_empty() && gr.resource == "pods"
+}
+
+/// The grace period a pod's deletion gets: the requested one, else its spec's (default 30 s); 0 for a pod
+/// that finished or was never scheduled.
+fn pod_grace_seconds(pod: &Value, requested: Option<u64>) -> u64 {
+    let finished = matches!(pod["status"]["phase"].as_str(), Some("Succeeded" | "Failed"));
+    let unscheduled = pod["spec"]["nodeName"].as_str().is_none_or(str::is_empty);
+    if finished || unscheduled {
+        return 0;
+    }
+    requested.unwrap_or_else(|| pod["spec"]["terminationGracePeriodSeconds"].as_u64().unwrap_or(30))
+}
+
+/// Sets deletionTimestamp (now plus the grace period, as the API server writes it for pods) and
+/// deletionGracePeriodSeconds.
+fn mark_deleted(object: &mut Value, grace_seconds: u64) {
+    let seconds = i64::try_from(grace_seconds).unwrap_or(i64::MAX).min(1_000_000_000);
+    let at = jiff::Timestamp::now()
+        .checked_add(jiff::SignedDuration::from_secs(seconds))
+        .unwrap_or_else(|_| jiff::Timestamp::now());
+    if let Some(metadata) = object["metadata"].as_object_mut() {
+        metadata.insert("deletionTimestamp".into(), json!(at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()));
+        metadata.insert("deletionGracePeriodSeconds".into(), json!(grace_seconds));
+    }
+}
+
 fn meta_str<'a>(object: &'a Value, field: &str) -> &'a str {
     object["metadata"][field].as_str().unwrap_or_default()
 }
@@ -224,26 +261,69 @@ impl Store {
 
     /// Deletes an object: with finalizers it only gets a deletionTimestamp; otherwise it is removed and
     /// objects owned by it (ownerReferences) are deleted in turn, as background garbage collection does.
+    /// A pod is deleted gracefully (see [`Store::delete_with`]).
     pub fn delete(&self, gr: &GroupResource, namespace: &str, name: &str) -> Result<Arc<Value>, ApiError> {
+        self.delete_with(gr, namespace, name, DeleteOptions::default())
+    }
+
+    /// Deletes an object as [`Store::delete`] does, with options. A running pod is not removed at once: it
+    /// gets a deletionTimestamp (now plus its grace period) and `deletionGracePeriodSeconds` (the
+    /// options' grace period, else `spec.terminationGracePeriodSeconds`, default 30; 0 for pods that
+    /// finished or were never scheduled, as the API server does), and the kubelet removes it when its
+    /// containers have stopped. Deleting a terminating pod again with a shorter grace period shortens it
+    /// (0: removed now, unless finalizers hold it).
+    pub fn delete_with(
+        &self,
+        gr: &GroupResource,
+        namespace: &str,
+        name: &str,
+        options: DeleteOptions<'_>,
+    ) -> Result<Arc<Value>, ApiError> {
         let mut inner = self.lock();
         let key = (namespace.to_owned(), name.to_owned());
         let current = inner.existing(gr, &key)?;
+        if options.uid.is_some_and(|uid| meta_str(&current, "uid") != uid) {
+            return Err(ApiError::conflict(format!("Precondition failed: UID in precondition does not match {name}")));
+        }
         let has_finalizers = current["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty());
-        if has_finalizers {
-            if current["metadata"].get("deletionTimestamp").is_some() {
+        let is_pod = is_pods(gr);
+        let grace = if is_pod { pod_grace_seconds(&current, options.grace_period_seconds) } else { 0 };
+        let deleting = current["metadata"].get("deletionTimestamp").is_some_and(|t| !t.is_null());
+        if deleting {
+            let current_grace = current["metadata"]["deletionGracePeriodSeconds"].as_u64().unwrap_or(0);
+            if !is_pod || grace >= current_grace {
                 return Ok(current);
             }
+            if grace == 0 && !has_finalizers {
+                return Ok(Self::remove_collecting(&mut inner, &self.live, gr, key, (*current).clone()));
+            }
             let mut object = (*current).clone();
-            object["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
-            object["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+            mark_deleted(&mut object, grace);
             return Ok(Self::commit(&mut inner, &self.live, gr, key, object, EventType::Modified));
         }
-        let removed = Self::remove(&mut inner, &self.live, gr, key.clone(), (*current).clone());
-        if gr.group.is_empty() && gr.resource == "namespaces" {
-            Self::empty_namespace(&mut inner, &self.live, &key.1);
+        if has_finalizers || grace > 0 {
+            let mut object = (*current).clone();
+            mark_deleted(&mut object, grace);
+            return Ok(Self::commit(&mut inner, &self.live, gr, key, object, EventType::Modified));
         }
-        Self::collect_garbage(&mut inner, &self.live);
-        Ok(removed)
+        Ok(Self::remove_collecting(&mut inner, &self.live, gr, key, (*current).clone()))
+    }
+
+    /// Removes an object, then what a namespace held, then every orphan.
+    fn remove_collecting(
+        inner: &mut Inner,
+        live: &broadcast::Sender<Arc<Change>>,
+        gr: &GroupResource,
+        key: ObjectKey,
+        object: Value,
+    ) -> Arc<Value> {
+        let namespace = key.1.clone();
+        let removed = Self::remove(inner, live, gr, key, object);
+        if gr.group.is_empty() && gr.resource == "namespaces" {
+            Self::empty_namespace(inner, live, &namespace);
+        }
+        Self::collect_garbage(inner, live);
+        removed
     }
 
     /// Removes everything in a deleted namespace, as the namespace controller does (at once here, where a
@@ -401,6 +481,8 @@ impl Store {
                 .objects
                 .iter()
                 .flat_map(|(gr, objects)| objects.iter().map(move |(key, object)| (gr, key, object)))
+                // Pods already terminating are on their way out.
+                .filter(|(gr, _, object)| !(is_pods(gr) && object["metadata"].get("deletionTimestamp").is_some()))
                 .filter(|(_, _, object)| {
                     object["metadata"]["ownerReferences"].as_array().is_some_and(|owners| {
                         !owners.is_empty()
@@ -412,8 +494,15 @@ impl Store {
             if orphans.is_empty() {
                 return;
             }
-            for (gr, key, object) in orphans {
-                Self::remove(inner, live, &gr, key, object);
+            for (gr, key, mut object) in orphans {
+                // An orphaned running pod terminates gracefully, as the garbage collector's delete makes it.
+                let grace = if is_pods(&gr) { pod_grace_seconds(&object, None) } else { 0 };
+                if grace > 0 {
+                    mark_deleted(&mut object, grace);
+                    Self::commit(inner, live, &gr, key, object, EventType::Modified);
+                } else {
+                    Self::remove(inner, live, &gr, key, object);
+                }
             }
         }
     }

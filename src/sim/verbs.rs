@@ -8,7 +8,7 @@ use super::patch::{self, PatchError, PatchType};
 use super::resources::{GroupResource, ResourceType};
 use super::selectors::{parse_label_selector, FieldSelector};
 use super::state::SimState;
-use super::store::{key_of, now_rfc3339};
+use super::store::{key_of, now_rfc3339, DeleteOptions};
 use super::table;
 use axum::body::Bytes;
 use axum::response::{IntoResponse, Response};
@@ -378,16 +378,24 @@ fn patch_error(error: PatchError) -> ApiError {
 /// DELETE of one object. Finalizers delay it; owned objects follow; a CRD takes its objects with it.
 pub fn delete(request: &Request<'_>) -> Result<Response, ApiError> {
     let current = request.current()?;
-    if let Ok(options) = serde_json::from_slice::<Value>(request.body) {
-        let expected = options["preconditions"]["resourceVersion"].as_str();
-        if expected.is_some_and(|v| current["metadata"]["resourceVersion"].as_str() != Some(v)) {
-            return Err(ApiError::conflict("Precondition failed: resourceVersion does not match"));
-        }
+    let options = serde_json::from_slice::<Value>(request.body).unwrap_or(Value::Null);
+    let expected = options["preconditions"]["resourceVersion"].as_str();
+    if expected.is_some_and(|v| current["metadata"]["resourceVersion"].as_str() != Some(v)) {
+        return Err(ApiError::conflict("Precondition failed: resourceVersion does not match"));
     }
     if request.dry_run() {
         return Ok(request.respond(200, &current));
     }
-    let deleted = request.state.store.delete(&request.group_resource(), request.namespace(), request.name()?)?;
+    let grace_period_seconds = options["gracePeriodSeconds"]
+        .as_u64()
+        .or_else(|| request.query.get("gracePeriodSeconds").and_then(|g| g.parse().ok()));
+    let delete_options = DeleteOptions { grace_period_seconds, uid: options["preconditions"]["uid"].as_str() };
+    let deleted = request.state.store.delete_with(
+        &request.group_resource(),
+        request.namespace(),
+        request.name()?,
+        delete_options,
+    )?;
     if request.group_resource() == crds::crd_resource() && deleted["metadata"].get("deletionTimestamp").is_none() {
         crds::delete_objects_of(request.state, &deleted);
     }

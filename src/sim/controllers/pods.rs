@@ -2,12 +2,17 @@
 //! images' scenario behaviour says: Pending first, Running and Ready after `readyAfterMs`; a crash-looping
 //! image stays not Ready in `CrashLoopBackOff` with one more restart per simulated second; a Job's pod
 //! runs for `jobDurationMs` and then Succeeded (or Failed with `jobFails`).
+//!
+//! A deleted pod terminates: its containers keep running (an operator keeps reconciling) until its
+//! `deletionGracePeriodSeconds` have passed, or sooner when every container's image exits `shutdownMs`
+//! after the deletion; then the kubelet removes it from the store.
 
 use super::{
     condition_is_true, controller_ref, is_deleting, merged_conditions, namespace_of, object_at, pods_resource,
     random_suffix, same_object, uid_of, Condition, Env,
 };
 use crate::sim::scenario::Scenario;
+use crate::sim::store::DeleteOptions;
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -27,6 +32,8 @@ pub(super) struct Kubelet {
     first_seen_ms: HashMap<String, u64>,
     /// Pod IPs handed out so far.
     ips_handed_out: u32,
+    /// When each terminating pod (by uid) was first seen deleted, in simulated milliseconds.
+    terminating_since_ms: HashMap<String, u64>,
 }
 
 /// Where a pod is in its life, as far as the simulation distinguishes.
@@ -61,6 +68,12 @@ impl Kubelet {
     pub(super) fn sync(&mut self, env: &mut Env<'_>) {
         let (pods, _) = env.state.store.list(&pods_resource(), None);
         let mut live = HashSet::new();
+        let mut terminating = HashSet::new();
+        for pod in pods.iter().filter(|p| is_deleting(p)) {
+            terminating.insert(uid_of(pod));
+            self.terminate(env, pod);
+        }
+        self.terminating_since_ms.retain(|uid, _| terminating.contains(uid.as_str()));
         for pod in pods.iter().filter(|p| !is_deleting(p)) {
             let uid = uid_of(pod);
             live.insert(uid);
@@ -75,7 +88,22 @@ impl Kubelet {
                 self.write_stage(env, pod, wanted);
             }
         }
-        self.first_seen_ms.retain(|uid, _| live.contains(uid.as_str()));
+        self.first_seen_ms.retain(|uid, _| live.contains(uid.as_str()) || terminating.contains(uid.as_str()));
+    }
+
+    /// Removes a terminating pod once its containers have stopped.
+    fn terminate(&mut self, env: &Env<'_>, pod: &Value) {
+        let uid = uid_of(pod);
+        let since = match self.terminating_since_ms.get(uid) {
+            Some(ms) => *ms,
+            None => *self.terminating_since_ms.entry(uid.to_owned()).or_insert(env.now_ms),
+        };
+        if env.now_ms.saturating_sub(since) < stop_after_ms(pod, env.scenario) {
+            return;
+        }
+        let options = DeleteOptions { grace_period_seconds: Some(0), uid: Some(uid) };
+        // Gone already, recreated, or held by finalizers: nothing more to do here.
+        let _ = env.state.store.delete_with(&pods_resource(), namespace_of(pod), super::name_of(pod), options);
     }
 
     fn write_stage(&mut self, env: &Env<'_>, pod: &Value, stage: Stage) {
@@ -120,6 +148,17 @@ impl PodPlan {
             }),
         }
     }
+}
+
+/// How long after its deletion a pod's containers have all stopped: the grace period, or sooner when
+/// every container's image exits `shutdownMs` after the signal.
+fn stop_after_ms(pod: &Value, scenario: &Scenario) -> u64 {
+    let grace_ms = pod["metadata"]["deletionGracePeriodSeconds"].as_u64().unwrap_or(30).saturating_mul(1000);
+    let exits = containers(pod).iter().map(|c| {
+        let image = c["image"].as_str().unwrap_or_default();
+        scenario.image(image).and_then(|b| b.shutdown_ms).unwrap_or(grace_ms).min(grace_ms)
+    });
+    exits.max().unwrap_or(0)
 }
 
 fn containers(pod: &Value) -> &[Value] {
@@ -306,6 +345,27 @@ mod tests {
         let plan = PodPlan { crash_loop: true, ..PLAIN };
         assert_eq!(wanted_stage(Some(Stage::Pending), plan, 300), Stage::Running { restarts: 1 });
         assert_eq!(wanted_stage(Some(Stage::Running { restarts: 1 }), plan, 2_400), Stage::Running { restarts: 3 });
+    }
+
+    #[test]
+    fn a_deleted_pod_stops_after_its_grace_period_or_its_shutdown_time() {
+        let scenario = Scenario {
+            images: vec![
+                crate::sim::ImageBehaviour { image: "quick".into(), shutdown_ms: Some(500), ..Default::default() },
+                crate::sim::ImageBehaviour { image: "slow".into(), shutdown_ms: Some(60_000), ..Default::default() },
+            ],
+            ..Scenario::default()
+        };
+        let pod = |grace: Value, images: &[&str]| {
+            let containers: Vec<Value> = images.iter().map(|i| json!({"image": i})).collect();
+            json!({"metadata": {"deletionGracePeriodSeconds": grace}, "spec": {"containers": containers}})
+        };
+        assert_eq!(stop_after_ms(&pod(json!(2), &["plain"]), &scenario), 2_000);
+        assert_eq!(stop_after_ms(&pod(json!(2), &["quick"]), &scenario), 500);
+        assert_eq!(stop_after_ms(&pod(json!(2), &["slow"]), &scenario), 2_000, "never later than the grace period");
+        assert_eq!(stop_after_ms(&pod(json!(2), &["quick", "plain"]), &scenario), 2_000, "the last container counts");
+        assert_eq!(stop_after_ms(&pod(Value::Null, &["plain"]), &scenario), 30_000);
+        assert_eq!(stop_after_ms(&pod(json!(0), &["quick"]), &scenario), 0);
     }
 
     #[test]

@@ -57,7 +57,7 @@ impl Scope {
 
 /// An env var's value: a literal `value`, or the pod's namespace or name through a `fieldRef` (the usual
 /// way `WATCH_NAMESPACE` is set). Other sources (ConfigMaps, Secrets) count as unset.
-fn env_value<'a>(pod: &'a Value, container: &'a Value, name: &str) -> Option<&'a str> {
+pub(crate) fn env_value<'a>(pod: &'a Value, container: &'a Value, name: &str) -> Option<&'a str> {
     let variable = container["env"].as_array()?.iter().rev().find(|v| v["name"].as_str() == Some(name))?;
     if let Some(value) = variable["value"].as_str() {
         return Some(value);
@@ -71,7 +71,7 @@ fn env_value<'a>(pod: &'a Value, container: &'a Value, name: &str) -> Option<&'a
 
 /// A flag's value from the container's command and args, `--flag=value` or `--flag value` (one or two
 /// dashes, with or without them in the scenario); the last occurrence wins, as with Go's flag package.
-fn flag_value<'a>(container: &'a Value, flag: &str) -> Option<&'a str> {
+pub(crate) fn flag_value<'a>(container: &'a Value, flag: &str) -> Option<&'a str> {
     let flag = flag.trim_start_matches('-');
     let words: Vec<&str> = ["command", "args"]
         .iter()
@@ -86,6 +86,34 @@ fn flag_value<'a>(container: &'a Value, flag: &str) -> Option<&'a str> {
             found = words.get(index + 1).copied().or(found);
         } else if let Some(value) = body.strip_prefix(flag).and_then(|rest| rest.strip_prefix('=')) {
             found = Some(value);
+        }
+    }
+    found
+}
+
+/// A boolean flag from the container's command and args: `--flag` or `--flag=true` is true,
+/// `--flag=false` (or `--flag false`, as the scenario allows) false; the last occurrence wins; None when
+/// absent or unreadable.
+pub(crate) fn flag_bool(container: &Value, flag: &str) -> Option<bool> {
+    let flag = flag.trim_start_matches('-');
+    let words: Vec<&str> = ["command", "args"]
+        .iter()
+        .filter_map(|key| container[*key].as_array())
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let parse = |text: &str| match text {
+        "true" | "True" | "TRUE" | "t" | "T" | "1" => Some(true),
+        "false" | "False" | "FALSE" | "f" | "F" | "0" => Some(false),
+        _ => None,
+    };
+    let mut found = None;
+    for (index, word) in words.iter().enumerate() {
+        let Some(body) = word.strip_prefix('-').map(|w| w.trim_start_matches('-')) else { continue };
+        if body == flag {
+            found = Some(words.get(index + 1).and_then(|next| parse(next)).unwrap_or(true));
+        } else if let Some(value) = body.strip_prefix(flag).and_then(|rest| rest.strip_prefix('=')) {
+            found = parse(value).or(found);
         }
     }
     found
@@ -192,6 +220,19 @@ mod tests {
         assert_eq!(flag_value(&other, "watch-label-selector"), None);
         let unparsable = json!({"args": ["--watch-label-selector=tier in gold"]});
         assert!(Scope::of_container(&pod(), &unparsable, &source).is_err());
+    }
+
+    #[test]
+    fn boolean_flags_in_every_spelling() {
+        let args = |words: Value| json!({ "args": words });
+        assert_eq!(flag_bool(&args(json!(["--leader-elect", "--metrics=:8080"])), "--leader-elect"), Some(true));
+        assert_eq!(flag_bool(&args(json!(["--leader-elect=false"])), "leader-elect"), Some(false));
+        assert_eq!(flag_bool(&args(json!(["--leader-elect", "false"])), "--leader-elect"), Some(false));
+        assert_eq!(flag_bool(&args(json!(["-leader-elect=true"])), "--leader-elect"), Some(true));
+        assert_eq!(flag_bool(&args(json!(["--leader-elect=false", "--leader-elect"])), "--leader-elect"), Some(true));
+        assert_eq!(flag_bool(&args(json!(["--leader-elect-id=x"])), "--leader-elect"), None);
+        assert_eq!(flag_bool(&args(json!(["--leader-elect=maybe"])), "--leader-elect"), None);
+        assert_eq!(flag_bool(&json!({}), "--leader-elect"), None);
     }
 
     #[test]

@@ -167,8 +167,10 @@ fn a_deployment_rolls_out_and_a_template_change_rolls_within_surge_and_unavailab
         })
         .unwrap();
     // Defaults for 4 replicas: maxSurge 1, maxUnavailable 1.
+    // Terminating pods are neither replicas nor available, as in Kubernetes: the rollout goes on while
+    // they linger for their grace period.
     let complete = cluster.run_until(5_000, |c| {
-        let pods: Vec<_> = c.list(pods_resource());
+        let pods: Vec<_> = c.list(pods_resource()).into_iter().filter(|p| !is_deleting(p)).collect();
         let ready = pods.iter().filter(|p| pod_is_ready(p)).count();
         assert!(pods.len() <= 5, "more pods than replicas + maxSurge: {}", pods.len());
         assert!(ready >= 3, "fewer ready pods than replicas - maxUnavailable: {ready}");
@@ -179,8 +181,13 @@ fn a_deployment_rolls_out_and_a_template_change_rolls_within_surge_and_unavailab
     assert_eq!(replicasets.len(), 2);
     let new = replicasets.iter().find(|rs| rs["spec"]["replicas"] == 4).unwrap();
     assert_eq!(new["metadata"]["annotations"]["deployment.kubernetes.io/revision"], "2");
-    assert!(ready_pods(&cluster, "web").iter().all(|p| p["spec"]["containers"][0]["image"] == "web:2"));
-    assert_eq!(cluster.list(pods_resource()).len(), 4);
+    let serving: Vec<_> = ready_pods(&cluster, "web").into_iter().filter(|p| !is_deleting(p)).collect();
+    assert!(serving.len() == 4 && serving.iter().all(|p| p["spec"]["containers"][0]["image"] == "web:2"));
+    let terminating: Vec<_> = cluster.list(pods_resource()).into_iter().filter(|p| is_deleting(p)).collect();
+    assert_eq!(terminating.len(), 4, "the old pods terminate for the default 30 s");
+    assert!(terminating.iter().all(|p| p["metadata"]["deletionGracePeriodSeconds"] == 30));
+    assert!(cluster.run_until(31_000, |c| c.list(pods_resource()).len() == 4), "then they are removed");
+    assert!(cluster.list(pods_resource()).iter().all(|p| !is_deleting(p)));
 }
 
 #[test]
