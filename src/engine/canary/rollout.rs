@@ -49,6 +49,11 @@ pub async fn roll_out(run: &mut Run, upgrade: &Upgrade) -> Result<StepResult, Cl
         Ok(copies) => copies,
         Err(why) => return Ok(StepResult::failed(why)),
     };
+    // Warning events and failures count from here: the copies' first reconciles are the canary's.
+    if run.journal.canary.as_ref().is_some_and(|r| r.started.is_none()) {
+        run.journal.canary.as_mut().expect("drawn above").started = Some(now());
+        run.save().await?;
+    }
     for copy in &copies {
         if let Err(conflict) = apply_owned(&run.objects, upgrade, copy).await? {
             return Ok(StepResult::failed(conflict));
@@ -64,7 +69,6 @@ pub async fn roll_out(run: &mut Run, upgrade: &Upgrade) -> Result<StepResult, Cl
     }
     let gap = unowned_from.elapsed().as_secs_f64();
     let record = run.journal.canary.as_mut().expect("drawn above");
-    record.started.get_or_insert_with(now);
     record.unowned.push(("canary-rollout".to_owned(), gap));
     let counts = |c: Cohort| record.members.iter().filter(|m| m.cohort == c).count();
     let message = format!(
