@@ -102,17 +102,17 @@ fn widgets(cluster: &TestCluster) -> Api<DynamicObject> {
     Api::namespaced_with(cluster.client(), "default", &ApiResource::from_gvk_with_plural(&gvk, "widgets"))
 }
 
-/// Users' spec changes during the analysis: every 250ms ten Widgets' replicas change, so each Widget's spec
-/// changes about once a second (the tool never writes a spec) and observedGeneration catch-up and the
-/// reconcile metrics have something to measure in every cohort.
+/// Users' spec changes during the analysis: every 250ms two Widgets' replicas change, so each Widget's spec
+/// changes about every 5s (the tool never writes a spec) and observedGeneration catch-up, the reconcile
+/// metrics and dependents have something to measure in most intervals.
 fn churn(cluster: &TestCluster) -> tokio::task::JoinHandle<()> {
     let api = widgets(cluster);
     tokio::spawn(async move {
         for round in 0u64.. {
             tokio::time::sleep(Duration::from_millis(250)).await;
-            for index in (round % 4) * 10..(round % 4) * 10 + 10 {
+            for index in [(round * 2) % 40, (round * 2 + 1) % 40] {
                 let name = format!("widget-{index:02}");
-                let patch = json!({"spec": {"replicas": 1 + (round / 4) % 3}});
+                let patch = json!({"spec": {"replicas": 1 + (round / 20) % 3}});
                 let _ = api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await;
             }
         }
@@ -181,5 +181,75 @@ async fn a_bad_release_fails_the_analysis_and_is_rolled_back_with_every_widget_r
         let ready = widget.data["status"]["conditions"][0]["status"].as_str();
         assert_eq!(ready, Some("True"), "{:?} is not Ready after the rollback", widget.metadata.name);
     }
+    assert_clean(&cluster).await;
+}
+
+/// A release whose canary is rolled back: exit 1, the old image back, the reason in the output.
+async fn rolled_back(image: &str, own_lease: bool, reason: &str) {
+    let cluster = demo_cluster().await;
+    let plan = CanaryPlan::new(image, ALL_SIGNALS, own_lease);
+    let (code, output) = apply(&cluster, &plan).await;
+    assert_eq!(code, 1, "{output}");
+    assert!(output.contains(reason), "expected `{reason}` in:\n{output}");
+    assert_eq!(operator_image(&cluster).await, "registry.example/demo-operator:v1.0.0");
+    assert_clean(&cluster).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_looping_canary_is_rolled_back() {
+    rolled_back("registry.example/demo-operator:v1.1.0-crashloop", true, "the canary's reconciles cannot be read")
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_regression_only_in_the_metrics_is_caught_against_the_baseline() {
+    rolled_back("registry.example/demo-operator:v1.1.0-metrics-errors", true, "metric reconcile-error-ratio failed")
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_canary_without_a_metrics_endpoint_fails_rather_than_passes() {
+    rolled_back("registry.example/demo-operator:v1.1.0-no-metrics", true, "the canary's reconciles cannot be read")
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_canary_sharing_the_stable_lease_reconciles_nothing_and_fails() {
+    rolled_back("registry.example/demo-operator:v1.1.0", false, "the canary reconciled nothing within the warm-up")
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_release_that_rewrites_every_dependent_is_caught_while_its_conditions_stay_green() {
+    rolled_back("registry.example/demo-operator:v1.1.0-rerolls", true, "dependentChanges failed").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cluster_wide_failure_is_inconclusive_and_paused_not_blamed_on_the_release() {
+    let cluster = demo_cluster().await;
+    let plan = CanaryPlan::new("registry.example/demo-operator:v1.1.0", ALL_SIGNALS, true);
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client(), "demo-system");
+    let sim = cluster.sim_handle().unwrap().state().clone();
+    // The cluster breaks once the stable Deployment is rescoped, before the canary and baseline start:
+    // every reconcile fails, the fresh baseline's as much as the canary's.
+    let breaker = tokio::spawn(async move {
+        eventually("the stable Deployment is rescoped", || async {
+            let stable = deployments.get_opt("demo-operator").await.ok().flatten()?;
+            serde_json::to_string(&stable.spec?).ok()?.contains("notin").then_some(())
+        })
+        .await;
+        sim.faults.set_operators_fail(true);
+    });
+    let (code, output) = apply(&cluster, &plan).await;
+    breaker.abort();
+    assert_eq!(code, 4, "{output}");
+    assert!(output.contains("inconclusive"), "{output}");
+    let (status_code, status) = tool(&cluster, &["status"]).await;
+    assert_eq!(status_code, 0, "{status}");
+    assert!(status.contains("analysis inconclusive"), "{status}");
+    cluster.sim_handle().unwrap().set_operators_fail(false);
+    let (code, output) = tool(&cluster, &["rollback", "--yes"]).await;
+    assert_eq!(code, 0, "{output}");
+    assert_eq!(operator_image(&cluster).await, "registry.example/demo-operator:v1.0.0");
     assert_clean(&cluster).await;
 }

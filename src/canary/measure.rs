@@ -41,6 +41,8 @@ pub struct CohortMemory {
     generations: BTreeMap<String, i64>,
     /// Each pod's counters at the last scrape, per metric.
     counters: BTreeMap<String, BTreeMap<String, (f64, f64)>>,
+    /// Each object's dependents' fingerprint at the last measurement (None before the first).
+    dependents: Option<BTreeMap<String, u64>>,
 }
 
 /// What the cohorts started from (taken before the canary started).
@@ -121,7 +123,7 @@ fn read_signal(
         Signal::ObservedGeneration(_) => catch_up(seen, memory, at),
         Signal::PodRestarts(_) => count(&seen.pod_trouble),
         Signal::WarningEvents(_) => count(&seen.warnings),
-        Signal::DependentChanges(_) => dependent_changes(seen, start),
+        Signal::DependentChanges(_) => dependent_changes(seen, start, memory),
         Signal::Metric(metric) => metric_delta(metric, seen, memory),
     }
 }
@@ -168,14 +170,17 @@ fn catch_up(seen: &CohortObservation, memory: &mut CohortMemory, at: Duration) -
     longest.map_or(Reading::NoData, |d| Reading::Value(d.as_secs_f64()))
 }
 
-/// The share of cohort objects whose dependents changed since the cohort started.
-fn dependent_changes(seen: &CohortObservation, start: &CohortStart) -> Reading {
+/// The share of cohort objects whose dependents changed in the interval: since the last measurement, or for
+/// the first one since the cohort started (so what a new release rewrites as it takes its objects over,
+/// during the warm-up, is counted). A rate, so the canary compares with the baseline under the same churn.
+fn dependent_changes(seen: &CohortObservation, start: &CohortStart, memory: &mut CohortMemory) -> Reading {
     match &seen.dependents {
         None => Reading::Error("dependents were not observed".to_owned()),
         Some(Err(why)) => Reading::Error(why.clone()),
         Some(Ok(now)) if now.is_empty() => Reading::NoData,
         Some(Ok(now)) => {
-            let changed = now.iter().filter(|(unit, print)| start.dependents.get(*unit) != Some(print)).count();
+            let before = memory.dependents.replace(now.clone()).unwrap_or_else(|| start.dependents.clone());
+            let changed = now.iter().filter(|(unit, print)| before.get(*unit) != Some(print)).count();
             Reading::Value(changed as f64 / now.len() as f64)
         }
     }

@@ -424,13 +424,15 @@ fn dependent_changes_count_objects_absent_from_the_start_as_changed() {
 }
 
 #[test]
-fn dependent_changes_are_relative_to_the_cohort_start_not_the_last_interval() {
+fn dependent_changes_are_a_rate_per_interval_the_first_counted_from_the_cohort_start() {
     let analysis = dependent_changes();
     let start = CohortStart { dependents: prints(&[("a", 1), ("b", 2)]), ..Default::default() };
     let mut memory = CohortMemory::default();
     let changed = with_dependents(Some(Ok(prints(&[("a", 10), ("b", 2)]))));
     assert_value(&read(&analysis, &start, secs(60), &changed, &mut memory), 0.5);
-    assert_value(&read(&analysis, &start, secs(120), &changed, &mut memory), 0.5);
+    assert_value(&read(&analysis, &start, secs(120), &changed, &mut memory), 0.0);
+    let both = with_dependents(Some(Ok(prints(&[("a", 11), ("b", 3)]))));
+    assert_value(&read(&analysis, &start, secs(180), &both, &mut memory), 1.0);
 }
 
 #[test]

@@ -71,7 +71,9 @@ pub async fn analyse(run: &mut Run, upgrade: &Upgrade) -> Result<AnalysisEnd, Cl
     let (mut canary_memory, mut baseline_memory) = (CohortMemory::default(), CohortMemory::default());
     let began = Instant::now();
     // The zero point of counters and generations: the first interval measures from here.
-    let zero = observe(run, upgrade, &record, &kinds).await?;
+    let mut zero = observe(run, upgrade, &record, &kinds).await?;
+    // Dependents count from the cohort's start, not from here: a release rewrites them as it takes over.
+    (zero.0.dependents, zero.1.dependents) = (None, None);
     let _ = readings(
         analysis,
         &start,

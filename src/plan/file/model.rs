@@ -972,10 +972,10 @@ pub struct WarningEventsSignal {
     pub max_over_baseline: u32,
 }
 
-/// Changes the operator makes to what it manages: the share of the cohort's objects whose dependents
-/// (objects of `kinds` with an owner reference to a cohort object, or to such a dependent) were created,
-/// recreated or updated since the cohort started. A release that re-rolls every database's pods shows
-/// here while its conditions stay green.
+/// Changes the operator makes to what it manages: per interval, the share of the cohort's objects whose
+/// dependents (objects of `kinds` with an owner reference to a cohort object, or to such a dependent) were
+/// created, recreated, updated or removed (the first interval counts from the cohort's start, warm-up
+/// included). A release that re-rolls every database's pods shows here while its conditions stay green.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DependentChangesSignal {
