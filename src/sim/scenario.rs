@@ -192,6 +192,39 @@ pub struct OperatorBehaviour {
     /// conditions stay Ready (a regression only the metrics show).
     #[serde(default)]
     pub metrics_only_error_rate: f64,
+    /// The condition type each reconcile writes (absent: `Ready`; prometheus-operator writes `Available`).
+    #[serde(default)]
+    pub condition_type: Option<String>,
+    /// The operator's own reconcile counters, served besides controller-runtime's (absent: none).
+    #[serde(default)]
+    pub counters: Option<Counters>,
+}
+
+/// An operator's own reconcile counters, as metric lines (a name with optional labels) in which `{kind}`
+/// stands for the reconciled kind and `{controller}` for the controller name:
+/// `strimzi_reconciliations_total{kind="{kind}"}`. Both are registered at zero when the controllers start.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Counters {
+    /// Counts every reconcile (a metrics-only error and its retry count twice, as two attempts).
+    pub reconciles: String,
+    /// Counts every failed reconcile (metrics-only errors included).
+    pub failures: String,
+}
+
+impl Counters {
+    /// The two lines for one kind and controller: (reconciles, failures).
+    pub fn lines(&self, kind: &str, controller: &str) -> (String, String) {
+        let fill = |line: &str| line.replace("{kind}", kind).replace("{controller}", controller);
+        (fill(&self.reconciles), fill(&self.failures))
+    }
+}
+
+impl OperatorBehaviour {
+    /// The condition type the operator writes (`conditionType`, else `Ready`).
+    pub fn condition_type(&self) -> &str {
+        self.condition_type.as_deref().unwrap_or("Ready")
+    }
 }
 
 /// Leader election of a simulated operator: a pod reconciles only while it holds the Lease named for it
@@ -249,7 +282,18 @@ pub struct ScopeSource {
     /// An env var of the container holding a comma-separated namespace list (e.g. `WATCH_NAMESPACE`).
     #[serde(default)]
     pub namespaces_env: Option<String>,
+    /// A container argument `--flag=id` naming the operator's controller id (prometheus-operator's
+    /// `--controller-id`): with an id it reconciles only objects whose `controllerIdAnnotation` has that
+    /// value; without one (flag absent or empty) only objects without the annotation or with it empty.
+    #[serde(default)]
+    pub controller_id_arg: Option<String>,
+    /// The annotation `controllerIdArg` compares with (absent: `operator.prometheus.io/controller-id`).
+    #[serde(default)]
+    pub controller_id_annotation: Option<String>,
 }
+
+/// The annotation prometheus-operator reads its objects' controller id from.
+pub const DEFAULT_CONTROLLER_ID_ANNOTATION: &str = "operator.prometheus.io/controller-id";
 
 /// Matches objects by label selector or by a field's value.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

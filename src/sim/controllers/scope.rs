@@ -1,7 +1,7 @@
 //! What a simulated operator container reconciles (its scope, read from its env vars and arguments the
 //! way real operators read it) and which objects its image always fails on.
 
-use crate::sim::scenario::{ObjectMatch, ScopeSource};
+use crate::sim::scenario::{ObjectMatch, ScopeSource, DEFAULT_CONTROLLER_ID_ANNOTATION};
 use crate::sim::selectors::LabelSelector;
 use crate::sim::table::json_path;
 use serde_json::Value;
@@ -13,6 +13,9 @@ pub(crate) struct Scope {
     namespaces: Option<Vec<String>>,
     /// Requirements from every configured source, all of which must hold.
     selector: LabelSelector,
+    /// Controller-id scoping (prometheus-operator's `--controller-id`): the annotation, and the id the
+    /// operator runs with (empty: none, so it takes only objects without the annotation or with it empty).
+    controller_id: Option<(String, String)>,
 }
 
 impl Scope {
@@ -37,13 +40,23 @@ impl Scope {
             let selector = LabelSelector::parse(text).map_err(|e| e.to_string())?;
             scope.selector.0.extend(selector.0);
         }
+        if let Some(flag) = &source.controller_id_arg {
+            let annotation = source.controller_id_annotation.as_deref().unwrap_or(DEFAULT_CONTROLLER_ID_ANNOTATION);
+            let id = flag_value(container, flag).unwrap_or_default();
+            scope.controller_id = Some((annotation.to_owned(), id.to_owned()));
+        }
         Ok(scope)
     }
 
     /// Whether an object is in the scope.
     pub(crate) fn contains(&self, object: &Value) -> bool {
         let namespace = object["metadata"]["namespace"].as_str().unwrap_or_default();
-        self.namespaces.as_ref().is_none_or(|n| n.iter().any(|n| n == namespace)) && self.selector.matches(object)
+        self.namespaces.as_ref().is_none_or(|n| n.iter().any(|n| n == namespace))
+            && self.selector.matches(object)
+            && self.controller_id.as_ref().is_none_or(|(annotation, id)| {
+                let value = object["metadata"]["annotations"][annotation.as_str()].as_str().unwrap_or_default();
+                value == id
+            })
     }
 
     /// The one namespace the scope is limited to, so only that namespace needs listing.
@@ -220,6 +233,54 @@ mod tests {
         assert_eq!(flag_value(&other, "watch-label-selector"), None);
         let unparsable = json!({"args": ["--watch-label-selector=tier in gold"]});
         assert!(Scope::of_container(&pod(), &unparsable, &source).is_err());
+    }
+
+    #[test]
+    fn controller_id_from_args_against_the_annotation() {
+        let source = ScopeSource { controller_id_arg: Some("--controller-id".into()), ..ScopeSource::default() };
+        let annotated = |value: Option<&str>| {
+            let mut object = object("a", json!({}));
+            if let Some(value) = value {
+                object["metadata"]["annotations"] = json!({DEFAULT_CONTROLLER_ID_ANNOTATION: value});
+            }
+            object
+        };
+        // With an id: only objects annotated with exactly that id.
+        let canary = json!({"args": ["--log-level=info", "--controller-id=canary"]});
+        let scope = Scope::of_container(&pod(), &canary, &source).unwrap();
+        assert!(scope.contains(&annotated(Some("canary"))));
+        assert!(!scope.contains(&annotated(Some("baseline"))));
+        assert!(!scope.contains(&annotated(None)) && !scope.contains(&annotated(Some(""))));
+        // Without an id (no flag, or an empty one): only objects without the annotation or with it empty.
+        for container in [json!({"args": ["--log-level=info"]}), json!({"args": ["--controller-id="]})] {
+            let scope = Scope::of_container(&pod(), &container, &source).unwrap();
+            assert!(scope.contains(&annotated(None)) && scope.contains(&annotated(Some(""))), "{container}");
+            assert!(!scope.contains(&annotated(Some("canary"))), "{container}");
+        }
+        // The last occurrence wins, and another annotation can be configured.
+        let twice = json!({"args": ["--controller-id=a", "--controller-id", "b"]});
+        let custom = ScopeSource { controller_id_annotation: Some("example.com/owner".into()), ..source.clone() };
+        let scope = Scope::of_container(&pod(), &twice, &custom).unwrap();
+        let mut owned = object("a", json!({}));
+        owned["metadata"]["annotations"] = json!({"example.com/owner": "b"});
+        assert!(scope.contains(&owned) && !scope.contains(&annotated(Some("b"))));
+        // An operator without controller-id scoping ignores the annotation.
+        let plain = Scope::of_container(&pod(), &canary, &ScopeSource::default()).unwrap();
+        assert!(plain.contains(&annotated(Some("other"))) && plain.contains(&annotated(None)));
+    }
+
+    #[test]
+    fn strimzi_selector_and_lease_from_env() {
+        // STRIMZI_CUSTOM_RESOURCE_SELECTOR as the plan's equalityOnly mechanism writes it.
+        let source = ScopeSource {
+            label_selector_env: Some("STRIMZI_CUSTOM_RESOURCE_SELECTOR".into()),
+            ..ScopeSource::default()
+        };
+        let env = |selector: &str| json!({"env": [{"name": "STRIMZI_CUSTOM_RESOURCE_SELECTOR", "value": selector}]});
+        let scope = Scope::of_container(&pod(), &env("operator-upgrade.dev/cohort=stable"), &source).unwrap();
+        assert!(scope.contains(&object("kafka", json!({"operator-upgrade.dev/cohort": "stable"}))));
+        assert!(!scope.contains(&object("kafka", json!({}))));
+        assert!(!scope.contains(&object("kafka", json!({"operator-upgrade.dev/cohort": "canary"}))));
     }
 
     #[test]

@@ -164,8 +164,14 @@ impl Worker {
                 // controller-runtime registers its counters at zero when its controllers start, so a
                 // scrape before the first reconcile already sees them.
                 for kind in &self.behaviour.reconciles {
-                    for line in metric_lines(&controller_name(&self.behaviour, &kind.kind)) {
+                    let controller = controller_name(&self.behaviour, &kind.kind);
+                    for line in metric_lines(&controller) {
                         env.state.add_metric(pod_namespace, pod_name, &line, 0.0);
+                    }
+                    if let Some(counters) = &self.behaviour.counters {
+                        let (reconciles, failures) = counters.lines(&kind.kind, &controller);
+                        env.state.add_metric(pod_namespace, pod_name, &reconciles, 0.0);
+                        env.state.add_metric(pod_namespace, pod_name, &failures, 0.0);
                     }
                 }
             }

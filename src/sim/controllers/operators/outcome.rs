@@ -63,6 +63,11 @@ impl Reconciler<'_> {
         self.behaviour.dependents.as_ref()
     }
 
+    /// The lines of the operator's own counters for this kind (reconciles, failures), if it has any.
+    pub(super) fn own_counters(&self) -> Option<(String, String)> {
+        self.behaviour.counters.as_ref().map(|c| c.lines(self.kind, &self.controller))
+    }
+
     /// Adds to one of the pod's counters, unless the pod serves no metrics.
     pub(super) fn count(&self, env: &Env<'_>, line: &str, delta: f64) {
         if self.metrics {
@@ -135,13 +140,14 @@ pub(super) fn write_outcome(
 ) -> Option<Written> {
     let ready = match outcome {
         Ok(()) => Condition {
-            kind: "Ready",
+            kind: reconciler.behaviour.condition_type(),
             status: true,
             reason: "Reconciled",
             message: "reconciled successfully".to_owned(),
         },
         Err(failure) => {
-            Condition { kind: "Ready", status: false, reason: failure.reason, message: failure.message.clone() }
+            let kind = reconciler.behaviour.condition_type();
+            Condition { kind, status: false, reason: failure.reason, message: failure.message.clone() }
         }
     };
     let uid = uid_of(object);

@@ -146,7 +146,8 @@ impl Known {
         let uid = uid_of(&object);
         let mut watched = previous.filter(|w| w.uid == uid).unwrap_or_else(|| Watched::new(uid));
         watched.changed_at_ms = now_ms;
-        watched.due_ms = watched.due(&object, reconciler.behaviour.reconcile_latency_ms);
+        watched.due_ms =
+            watched.due(&object, reconciler.behaviour.reconcile_latency_ms, reconciler.behaviour.condition_type());
         Known { object, watch: Some(watched) }
     }
 }
@@ -164,9 +165,10 @@ impl Watched {
         }
     }
 
-    /// When the object should be reconciled next, None when it needs nothing.
-    pub(super) fn due(&self, object: &Value, latency_ms: u64) -> Option<u64> {
-        if self.is_reconciled(object) {
+    /// When the object should be reconciled next, None when it needs nothing; `condition` is the
+    /// condition type the operator writes.
+    pub(super) fn due(&self, object: &Value, latency_ms: u64, condition: &str) -> Option<u64> {
+        if self.is_reconciled(object, condition) {
             return None;
         }
         let since = self.changed_at_ms.max(self.last_attempt_ms.unwrap_or(0));
@@ -174,12 +176,12 @@ impl Watched {
     }
 
     /// This worker reconciled the current generation, and the status says so.
-    fn is_reconciled(&self, object: &Value) -> bool {
+    fn is_reconciled(&self, object: &Value, condition: &str) -> bool {
         let generation = generation_of(object);
         let status = &object["status"];
         self.done_generation == Some(generation)
             && status["observedGeneration"].as_i64() == Some(generation)
-            && find_condition(&status["conditions"], "Ready").is_some()
+            && find_condition(&status["conditions"], condition).is_some()
     }
 
     /// Reconciles the object; returns the written object when only this write changed it since it was
@@ -191,6 +193,7 @@ impl Watched {
         let outcome = reconciler.decide(env.scenario.seed, object, self.attempts);
         let written = write_outcome(env, reconciler, object, generation, &outcome);
         let [success, error, errors] = metric_lines(&reconciler.controller);
+        let own = reconciler.own_counters();
         match &outcome {
             Ok(()) => {
                 // A regression only the metrics show: a first attempt counted as an error, then an
@@ -198,8 +201,15 @@ impl Watched {
                 if reconciler.metrics_only_error(env.scenario.seed, object, self.attempts) {
                     reconciler.count(env, &error, 1.0);
                     reconciler.count(env, &errors, 1.0);
+                    if let Some((reconciles, failures)) = &own {
+                        reconciler.count(env, reconciles, 1.0);
+                        reconciler.count(env, failures, 1.0);
+                    }
                 }
                 reconciler.count(env, &success, 1.0);
+                if let Some((reconciles, _)) = &own {
+                    reconciler.count(env, reconciles, 1.0);
+                }
                 if let Some(written) = &written {
                     self.done_generation = Some(generation);
                     if let Some(dependents) = reconciler.dependents() {
@@ -210,6 +220,10 @@ impl Watched {
             Err(failure) => {
                 reconciler.count(env, &error, 1.0);
                 reconciler.count(env, &errors, 1.0);
+                if let Some((reconciles, failures)) = &own {
+                    reconciler.count(env, reconciles, 1.0);
+                    reconciler.count(env, failures, 1.0);
+                }
                 if written.is_some() {
                     self.record_warning(env, reconciler, object, failure);
                 }
@@ -225,7 +239,8 @@ impl Watched {
             });
         }
         let current = written.as_ref().map_or(object, |w| w.object.as_ref());
-        self.due_ms = self.due(current, reconciler.behaviour.reconcile_latency_ms);
+        self.due_ms =
+            self.due(current, reconciler.behaviour.reconcile_latency_ms, reconciler.behaviour.condition_type());
         written.filter(|w| w.only_ours).map(|w| w.object)
     }
 
@@ -277,12 +292,12 @@ mod tests {
         let ready = json!([{"type": "Ready", "status": "True"}]);
         let reconciled_by_other =
             json!({"metadata": {"generation": 2}, "status": {"observedGeneration": 2, "conditions": ready}});
-        assert_eq!(watched.due(&reconciled_by_other, 50), Some(150));
+        assert_eq!(watched.due(&reconciled_by_other, 50, "Ready"), Some(150));
         watched.done_generation = Some(2);
-        assert_eq!(watched.due(&reconciled_by_other, 50), None);
+        assert_eq!(watched.due(&reconciled_by_other, 50, "Ready"), None);
         let new_generation = json!({"metadata": {"generation": 3}, "status": reconciled_by_other["status"]});
-        assert_eq!(watched.due(&new_generation, 50), Some(150));
+        assert_eq!(watched.due(&new_generation, 50, "Ready"), Some(150));
         watched.last_attempt_ms = Some(400);
-        assert_eq!(watched.due(&new_generation, 50), Some(450));
+        assert_eq!(watched.due(&new_generation, 50, "Ready"), Some(450));
     }
 }
