@@ -7,6 +7,8 @@
 //! [`TestCluster::unique`] and works in its own namespace.
 #![allow(dead_code)] // Each test crate uses its own part of this module.
 
+pub mod canary;
+
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};

@@ -1,0 +1,175 @@
+//! The demo operator's canary as the canary tests drive it: the demo scenario on the simulator, plans with a
+//! compressed analysis, users' spec churn, the binary run against the cluster, and what every run must
+//! leave behind (nothing).
+
+use super::{eventually, TestCluster};
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use operator_upgrade::sim::Scenario;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const COHORT_LABEL: &str = "operator-upgrade.dev/cohort";
+
+pub fn demo(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-operator").join(relative)
+}
+
+/// The demo scenario (40 Widgets, the demo operator v1.0.0) on a fast tick, every Widget Ready.
+pub async fn demo_cluster() -> TestCluster {
+    let scenario = Scenario::load(&demo("scenario.yaml")).expect("the demo scenario loads");
+    let cluster = TestCluster::sim(Scenario { tick_ms: 20, ..scenario }).await;
+    let api = widgets(&cluster);
+    eventually("all 40 Widgets Ready under the v1.0.0 operator", || async {
+        let list = api.list(&ListParams::default()).await.ok()?;
+        let ready = list.items.iter().filter(|w| w.data["status"]["conditions"][0]["status"] == "True").count();
+        (ready == 40).then_some(())
+    })
+    .await;
+    cluster
+}
+
+/// A plan for the demo with the new release's image replaced by `image`, a short analysis and `signals`
+/// (YAML list items) replacing the demo's; `lease` false gives the canary no lease of its own.
+pub struct CanaryPlan {
+    /// The directory holding the plan and the new release.
+    pub dir: tempfile::TempDir,
+}
+
+impl CanaryPlan {
+    pub fn new(image: &str, signals: &str, own_lease: bool) -> CanaryPlan {
+        let dir = tempfile::tempdir().unwrap();
+        let release = dir.path().join("v1.1.0");
+        std::fs::create_dir_all(&release).unwrap();
+        for file in ["crds.yaml", "operator.yaml"] {
+            let text = std::fs::read_to_string(demo("v1.1.0").join(file)).unwrap();
+            std::fs::write(release.join(file), text.replace("registry.example/demo-operator:v1.1.0", image)).unwrap();
+        }
+        let mut plan = std::fs::read_to_string(demo("plan.yaml")).unwrap();
+        plan = plan.replace("path: v1.0.0", &format!("path: {}", demo("v1.0.0").display()));
+        let analysis_at = plan.find("  analysis:").unwrap();
+        let rollback_at = plan.find("  rollback:").unwrap();
+        let analysis =
+            format!("  analysis:\n    interval: 1s\n    count: 4\n    warmUp: 1500ms\n    signals:\n{signals}");
+        plan.replace_range(analysis_at..rollback_at, &analysis);
+        if !own_lease {
+            plan = plan.replace("args: [\"--leader-election-id={leaseName}\"]", "args: []");
+        }
+        std::fs::write(dir.path().join("plan.yaml"), plan).unwrap();
+        CanaryPlan { dir }
+    }
+
+    /// Rewrites the analysis's timing (`interval`, `count`, `warmUp`).
+    pub fn timed(self, interval: &str, count: u32, warm_up: &str) -> CanaryPlan {
+        let plan = std::fs::read_to_string(self.path()).unwrap();
+        let timed = plan.replace(
+            "interval: 1s\n    count: 4\n    warmUp: 1500ms",
+            &format!("interval: {interval}\n    count: {count}\n    warmUp: {warm_up}"),
+        );
+        assert_ne!(plan, timed);
+        std::fs::write(self.path(), timed).unwrap();
+        self
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("plan.yaml")
+    }
+}
+
+/// Every signal of the demo plan, judged on a 1s interval.
+pub const ALL_SIGNALS: &str = r#"      - conditions: {}
+      - observedGeneration: {maxCatchUp: 5s}
+      - podRestarts: {}
+      - warningEvents: {}
+      - dependentChanges: {kinds: [{apiVersion: v1, kind: ConfigMap}]}
+      - metric:
+          name: reconcile-error-ratio
+          source: {podProxy: {port: metrics, series: 'controller_runtime_reconcile_total{result="error"}', per: controller_runtime_reconcile_total}}
+          max: 0.05
+          maxOverBaseline: 0.01
+"#;
+
+/// Runs the binary against the cluster; returns the exit code and everything it printed.
+pub async fn tool(cluster: &TestCluster, args: &[&str]) -> (i32, String) {
+    tool_with_env(cluster, args, &[]).await
+}
+
+/// Runs the binary against the cluster with more environment variables.
+pub async fn tool_with_env(cluster: &TestCluster, args: &[&str], env: &[(&str, String)]) -> (i32, String) {
+    let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    all.extend(["--kubeconfig".to_owned(), cluster.kubeconfig_path().display().to_string()]);
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_operator-upgrade"))
+            .args(&all)
+            .env_remove("OPERATOR_UPGRADE_CRASH_AFTER_WRITE")
+            .envs(env)
+            .output()
+            .expect("the tool runs")
+    })
+    .await
+    .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.code().unwrap_or(-1), text)
+}
+
+pub fn widgets(cluster: &TestCluster) -> Api<DynamicObject> {
+    let gvk = GroupVersionKind::gvk("demo.operator-upgrade.dev", "v1alpha1", "Widget");
+    Api::namespaced_with(cluster.client(), "default", &ApiResource::from_gvk_with_plural(&gvk, "widgets"))
+}
+
+/// Users' spec changes during the analysis: every 250ms two Widgets' replicas change, so each Widget's spec
+/// changes about every 5s (the tool never writes a spec) and observedGeneration catch-up, the reconcile
+/// metrics and dependents have something to measure in most intervals.
+pub fn churn(cluster: &TestCluster) -> tokio::task::JoinHandle<()> {
+    let api = widgets(cluster);
+    tokio::spawn(async move {
+        for round in 0u64.. {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            for index in [(round * 2) % 40, (round * 2 + 1) % 40] {
+                let name = format!("widget-{index:02}");
+                let patch = json!({"spec": {"replicas": 1 + (round / 20) % 3}});
+                let _ = api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await;
+            }
+        }
+    })
+}
+
+/// What every canary run must leave: no cohort label, only the stable Deployment, and no object that two
+/// Deployments reconciled at once.
+pub async fn assert_clean(cluster: &TestCluster) {
+    for widget in widgets(cluster).list(&ListParams::default()).await.unwrap().items {
+        assert!(
+            !widget.metadata.labels.as_ref().is_some_and(|l| l.contains_key(COHORT_LABEL)),
+            "{:?} keeps the cohort label",
+            widget.metadata.name
+        );
+    }
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client(), "demo-system");
+    let names: Vec<String> = deployments
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|d| d.metadata.name)
+        .collect();
+    assert_eq!(names, vec!["demo-operator".to_owned()]);
+    let conflicts = cluster.sim_handle().unwrap().reconciler_conflicts();
+    assert!(conflicts.is_empty(), "objects reconciled by two Deployments at once: {conflicts:?}");
+}
+
+pub async fn apply(cluster: &TestCluster, plan: &CanaryPlan) -> (i32, String) {
+    let churn = churn(cluster);
+    let result = tool(cluster, &["apply", "-f", plan.path().to_str().unwrap(), "--yes", "--fail-on", "never"]).await;
+    churn.abort();
+    result
+}
+
+pub async fn operator_image(cluster: &TestCluster) -> String {
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client(), "demo-system");
+    let deployment = deployments.get("demo-operator").await.unwrap();
+    deployment.spec.unwrap().template.spec.unwrap().containers[0].image.clone().unwrap()
+}
