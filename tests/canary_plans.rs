@@ -81,11 +81,11 @@ impl Project {
         repo("tests/fixtures/canary-plans").join(self.name).join(relative)
     }
 
+    /// The simulator's operator image of a release, as the fixture's operator.yaml names it.
     fn image(&self, version: &str) -> String {
-        let operator = std::fs::read_to_string(self.fixture(&format!("{}/operator.yaml", self.old))).unwrap();
+        let operator = std::fs::read_to_string(self.fixture(&format!("{version}/operator.yaml"))).unwrap();
         let line = operator.lines().find(|l| l.trim_start().starts_with("image: registry.example/")).unwrap();
-        let image = line.trim_start().trim_start_matches("image: ").trim();
-        image.replace(self.old, version)
+        line.trim_start().trim_start_matches("image: ").trim().to_owned()
     }
 }
 
@@ -132,6 +132,24 @@ const STRIMZI: Project = Project {
         },
     ],
     objects: 12,
+};
+
+const CLOUDNATIVE_PG: Project = Project {
+    name: "cloudnative-pg",
+    old: "v1.29.0",
+    new: "v1.30.0",
+    namespace: "cnpg-system",
+    deployment: "cnpg-controller-manager",
+    container: "manager",
+    condition: "Ready",
+    kinds: &[Kind {
+        group: "postgresql.cnpg.io",
+        version: "v1",
+        kind: "Cluster",
+        plural: "clusters",
+        churn: |n| json!({"spec": {"instances": 1 + n % 3}}),
+    }],
+    objects: 8,
 };
 
 /// A tempdir laid out as the plan expects: `releases/<project>/<version>/` and `plans/<project>.yaml`.
@@ -445,6 +463,10 @@ async fn run(project: &'static Project, new_image: &str, gates: Gates) -> Option
             velero_backup(&cluster, schedule, namespaces).await;
             Some(play_velero(&cluster))
         }
+        Gates::CloudNativePg => {
+            cnpg_backups(&cluster).await;
+            None
+        }
     };
     let churn = churn(&cluster, project);
     let plan = layout.plan(project);
@@ -459,7 +481,29 @@ async fn run(project: &'static Project, new_image: &str, gates: Gates) -> Option
 /// What the plan's backup gates need in the cluster.
 enum Gates {
     None,
-    Velero { schedule: &'static str, namespaces: &'static [&'static str] },
+    Velero {
+        schedule: &'static str,
+        namespaces: &'static [&'static str],
+    },
+    /// A completed CloudNativePG `Backup` of every database `Cluster`, stopped an hour ago.
+    CloudNativePg,
+}
+
+/// Each database Cluster's nightly base backup, completed an hour ago, as CloudNativePG records it.
+async fn cnpg_backups(cluster: &TestCluster) {
+    let gvk = |kind: &str, plural: &str| {
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("postgresql.cnpg.io", "v1", kind), plural)
+    };
+    let clusters: Api<DynamicObject> = Api::all_with(cluster.client(), &gvk("Cluster", "clusters"));
+    for database in clusters.list(&ListParams::default()).await.unwrap().items {
+        let (namespace, name) = (database.metadata.namespace.unwrap(), database.metadata.name.unwrap());
+        let backup = json!({
+            "metadata": {"name": format!("{name}-nightly")},
+            "spec": {"cluster": {"name": name}, "method": "barmanObjectStore"},
+            "status": {"phase": "completed", "startedAt": hours_ago(2), "stoppedAt": hours_ago(1)}
+        });
+        create_with_status(cluster, &gvk("Backup", "backups"), &namespace, backup).await;
+    }
 }
 
 async fn promoted(project: &'static Project, gates: Gates, expect: &str) {
@@ -491,4 +535,14 @@ async fn strimzi_plan_promotes_0_49_0_after_the_canary_cluster_passes() {
 async fn strimzi_plan_rolls_back_a_bad_0_49_0_automatically() {
     rolled_back(&STRIMZI, Gates::Velero { schedule: "kafka-nightly", namespaces: &["kafka"] }, "conditions failed")
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cloudnative_pg_plan_promotes_1_30_0_after_the_canary_namespace_passes() {
+    promoted(&CLOUDNATIVE_PG, Gates::CloudNativePg, "promoted").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cloudnative_pg_plan_rolls_back_a_bad_1_30_0_automatically() {
+    rolled_back(&CLOUDNATIVE_PG, Gates::CloudNativePg, "conditions failed").await;
 }
