@@ -2,15 +2,16 @@
 //! reconciles its scope, a bad image fails only the matching objects (with Warning events and error
 //! metrics through the pod proxy), overlapping scopes are visible, crash loops and Jobs behave; leader
 //! election on a shared lease, terminating pods, the reconciler record, dependents, metrics faults and a
-//! failing cluster.
+//! failing cluster; users' churn of specs.
 
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Pod};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
-use operator_upgrade::sim::{Dependents, ImageBehaviour, Scenario, Sim, SimHandle};
+use operator_upgrade::sim::{Churn, Dependents, ImageBehaviour, Population, Scenario, Sim, SimHandle};
 use serde_json::{json, Value};
 use std::future::Future;
 use std::path::Path;
@@ -514,4 +515,84 @@ async fn an_image_without_metrics_serves_none() {
     config.default_retry = false;
     let client = kube::Client::try_from(config).unwrap();
     assert!(matches!(client.request_text(request).await, Err(kube::Error::Api(s)) if s.code == 503), "no metrics");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_churn_specs_so_generations_grow() {
+    let dir = tempfile::tempdir().unwrap();
+    let crd = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gadgets.churn.example}
+spec:
+  group: churn.example
+  scope: Namespaced
+  names: {kind: Gadget, plural: gadgets, singular: gadget}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      subresources: {status: {}}
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec: {type: object, properties: {replicas: {type: integer}}}
+            status: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"#;
+    std::fs::write(dir.path().join("crd.yaml"), crd).unwrap();
+    let population = |namespace: &str| Population {
+        count: 20,
+        name_prefix: "gadget-".into(),
+        template: json!({"apiVersion": "churn.example/v1", "kind": "Gadget",
+            "metadata": {"namespace": namespace}, "spec": {"replicas": 1}}),
+        label_every: None,
+    };
+    let churn = Churn {
+        group: "churn.example".into(),
+        kind: "Gadget".into(),
+        every_ms: 100,
+        count: 3,
+        field: ".spec.replicas".into(),
+        values: vec![json!(1), json!(2), json!(3)],
+        namespace: Some("default".into()),
+        label_selector: None,
+    };
+    let scenario = Scenario {
+        manifests: vec!["crd.yaml".into()],
+        populations: vec![population("default"), population("other")],
+        churn: vec![churn],
+        tick_ms: 10,
+        base_dir: dir.path().to_owned(),
+        ..Scenario::default()
+    };
+    let sim = Sim::start(scenario).await.expect("sim starts");
+    let gvk = GroupVersionKind::gvk("churn.example", "v1", "Gadget");
+    let resource = ApiResource::from_gvk_with_plural(&gvk, "gadgets");
+    let gadgets: Api<DynamicObject> = Api::namespaced_with(sim.client(), "default", &resource);
+    let others: Api<DynamicObject> = Api::namespaced_with(sim.client(), "other", &resource);
+    let listed = gadgets.list(&ListParams::default()).await.unwrap();
+    let version = listed.metadata.resource_version.clone().unwrap();
+    let mut watch = gadgets.watch(&WatchParams::default(), &version).await.unwrap().boxed();
+
+    let generation = |g: &DynamicObject| g.metadata.generation.unwrap_or(1);
+    let changes = eventually("9 spec changes", || async {
+        let items = gadgets.list(&ListParams::default()).await.ok()?.items;
+        let changes: i64 = items.iter().map(|g| generation(g) - 1).sum();
+        (changes >= 9).then_some(items)
+    })
+    .await;
+    for gadget in changes.iter().filter(|g| generation(g) > 1) {
+        assert!([1, 2, 3].iter().any(|v| gadget.data["spec"]["replicas"] == *v), "{:?}", gadget.data);
+        assert!(gadget.data.get("status").is_none(), "status is not touched");
+    }
+    let changed = changes.iter().filter(|g| generation(g) > 1).count();
+    assert!(changed >= 3, "at least one round of 3 distinct gadgets: {changed}");
+    let modified = tokio::time::timeout(Duration::from_secs(5), watch.try_next()).await.unwrap().unwrap();
+    match modified {
+        Some(WatchEvent::Modified(gadget)) => assert!(generation(&gadget) > 1),
+        other => panic!("a MODIFIED event was expected: {other:?}"),
+    }
+    let untouched = others.list(&ListParams::default()).await.unwrap().items;
+    assert!(untouched.iter().all(|g| generation(g) == 1), "only the entry's namespace churns");
 }

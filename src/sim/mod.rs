@@ -25,8 +25,8 @@ pub use errors::ApiError;
 pub use faults::{ErrorRule, FaultConfig, FaultSettings};
 pub use reconcilers::{ObjectRef, ReconcileRecord, ReconcilerConflict, Reconcilers, CONFLICT_CAP, RECONCILE_LOG_CAP};
 pub use scenario::{
-    DeniedPermission, Dependents, ImageBehaviour, KindRef, LabelEvery, LeaderElection, ObjectMatch, OperatorBehaviour,
-    Population, Scenario, ScenarioError, ScopeSource,
+    Churn, DeniedPermission, Dependents, ImageBehaviour, KindRef, LabelEvery, LeaderElection, ObjectMatch,
+    OperatorBehaviour, Population, Scenario, ScenarioError, ScopeSource,
 };
 pub use state::{RequestRecord, SimState};
 pub(crate) use store::now_rfc3339;

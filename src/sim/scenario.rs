@@ -25,6 +25,10 @@
 //!       dependents: {template: v2}
 //!       metricsOnlyErrorRate: 0.3
 //! faults: {seed: 1, errors: [{verb: get, resource: pods, code: 500, rate: 0.1}], latencyMs: 0, operatorsFail: false}
+//! # Users changing specs: every 2 s, 3 Widgets (a seeded draw) get .spec.replicas set to the next value.
+//! churn:
+//!   - {group: demo.operator-upgrade.dev, kind: Widget, everyMs: 2000, count: 3, field: .spec.replicas,
+//!      values: [1, 2, 3], namespace: default, labelSelector: "tier!=gold"}   # namespace, selector: optional
 //! ```
 
 use super::faults::FaultSettings;
@@ -60,6 +64,9 @@ pub struct Scenario {
     /// Permissions a SelfSubjectAccessReview is denied (everything else is allowed).
     #[serde(default)]
     pub denied_permissions: Vec<DeniedPermission>,
+    /// Users changing objects' specs on a schedule (absent: nobody does).
+    #[serde(default)]
+    pub churn: Vec<Churn>,
     /// Where relative manifest paths are resolved from (the scenario file's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -103,6 +110,69 @@ impl DeniedPermission {
             && matches(&self.group, text("group"))
             && matches(&self.resource, &resource)
             && self.namespace.as_deref().is_none_or(|n| n == text("namespace"))
+    }
+}
+
+/// Users changing one field of some objects of a kind on a schedule: every `everyMs` of simulated time,
+/// `count` of the matching objects (drawn with the scenario's seed) get `field` set to the value of
+/// `values` after their current one, written as a user's update of the object (a spec change is a new
+/// generation).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Churn {
+    /// API group of the kind.
+    pub group: String,
+    /// The kind.
+    pub kind: String,
+    /// Milliseconds between two rounds of changes (the first round comes `everyMs` after start).
+    pub every_ms: u64,
+    /// How many objects each round changes (all of them when fewer match).
+    pub count: usize,
+    /// A dotted field path such as `.spec.replicas` or `.spec.a.b` (missing objects on the way are
+    /// created); not under `metadata` or `status`, nor `apiVersion` or `kind`.
+    pub field: String,
+    /// The values the field cycles through.
+    pub values: Vec<Value>,
+    /// Only objects in this namespace; absent: every namespace.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Only objects matching this label selector.
+    #[serde(default)]
+    pub label_selector: Option<String>,
+}
+
+impl Churn {
+    /// The keys of `field` (`.spec.a.b` gives `spec`, `a`, `b`), or why it is not a path churn can write.
+    pub fn field_path(&self) -> Result<Vec<&str>, String> {
+        let Some(rest) = self.field.strip_prefix('.') else {
+            return Err(format!("field {:?} must start with '.' (e.g. .spec.replicas)", self.field));
+        };
+        let keys: Vec<&str> = rest.split('.').collect();
+        if keys.iter().any(|k| k.is_empty() || k.contains(['[', ']'])) {
+            return Err(format!("field {:?} must be dotted keys (e.g. .spec.a.b)", self.field));
+        }
+        if matches!(keys[0], "metadata" | "status" | "apiVersion" | "kind") {
+            return Err(format!("field {:?}: users' churn only changes the spec, not {}", self.field, keys[0]));
+        }
+        Ok(keys)
+    }
+
+    /// Why the entry cannot do anything sensible, if so.
+    pub fn problem(&self) -> Option<String> {
+        if self.every_ms == 0 {
+            return Some("everyMs must be at least 1".to_owned());
+        }
+        if self.values.is_empty() {
+            return Some("values must not be empty".to_owned());
+        }
+        if let Err(problem) = self.field_path() {
+            return Some(problem);
+        }
+        let selector = self.label_selector.as_deref().map(crate::manifest::LabelSelector::parse);
+        if let Some(Err(e)) = selector {
+            return Some(format!("labelSelector: {e}"));
+        }
+        None
     }
 }
 
@@ -339,11 +409,59 @@ impl Scenario {
         let mut scenario: Scenario = serde_norway::from_str(&text)
             .map_err(|e| ScenarioError::Invalid { path: path.to_owned(), message: e.to_string() })?;
         scenario.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        for (index, churn) in scenario.churn.iter().enumerate() {
+            if let Some(problem) = churn.problem() {
+                let message = format!("churn[{index}] ({} {}): {problem}", churn.group, churn.kind);
+                return Err(ScenarioError::Invalid { path: path.to_owned(), message });
+            }
+        }
         Ok(scenario)
     }
 
     /// The behaviour of an image, if the scenario describes it.
     pub fn image(&self, image: &str) -> Option<&ImageBehaviour> {
         self.images.iter().find(|i| i.image == image)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(text: &str) -> Result<Scenario, ScenarioError> {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), text).unwrap();
+        Scenario::load(file.path())
+    }
+
+    #[test]
+    fn churn_entries_load_and_a_bad_one_is_named() {
+        let good = "churn:
+  - {group: g.example, kind: Widget, everyMs: 2000, count: 3, field: .spec.a.b, values: [1, 2],
+     namespace: default, labelSelector: tier=gold}
+";
+        let scenario = load_text(good).unwrap();
+        assert_eq!(scenario.churn[0].field_path().unwrap(), ["spec", "a", "b"]);
+        assert_eq!(scenario.churn[0].label_selector.as_deref(), Some("tier=gold"));
+
+        let first = "  - {group: g.example, kind: Widget, count: 1, field: .spec.a, values: [1], everyMs: 10}";
+        let entry = |rest: &str| format!("churn:\n{first}\n  - {{group: g.example, kind: Gadget, count: 1, {rest}}}\n");
+        let cases = [
+            ("everyMs: 0, field: .spec.a, values: [1]", "everyMs must be at least 1"),
+            ("everyMs: 5, field: .spec.a, values: []", "values must not be empty"),
+            ("everyMs: 5, field: spec.a, values: [1]", "must start with '.'"),
+            ("everyMs: 5, field: .spec..a, values: [1]", "dotted keys"),
+            ("everyMs: 5, field: '.spec.a[0]', values: [1]", "dotted keys"),
+            ("everyMs: 5, field: .status.a, values: [1]", "not status"),
+            ("everyMs: 5, field: .metadata.labels.a, values: [1]", "not metadata"),
+            (
+                "everyMs: 5, field: .spec.a, values: [1], labelSelector: 'tier in gold'",
+                "labelSelector: invalid label selector",
+            ),
+        ];
+        for (rest, why) in cases {
+            let message = load_text(&entry(rest)).unwrap_err().to_string();
+            assert!(message.contains("churn[1] (g.example Gadget): ") && message.contains(why), "{rest}: {message}");
+        }
     }
 }

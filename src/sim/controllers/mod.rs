@@ -1,13 +1,14 @@
 //! The simulated controllers, run on a fixed tick: every namespace gets its `default` ServiceAccount and
 //! root CA ConfigMap, Deployments roll out ReplicaSets, ReplicaSets keep their pods, a kubelet moves pods
 //! through their phases, Jobs run one pod to completion, and operator pods reconcile the custom resources
-//! in their scope.
+//! in their scope. Users change specs as the scenario's `churn` says.
 //!
 //! Every read and write goes through the store, exactly like the HTTP handlers, so resourceVersion,
 //! generation, garbage collection and watch events stay consistent. Controllers only write when
 //! something changes, so an idle cluster produces no watch events. Time is the tick's elapsed time in
 //! milliseconds; everything random comes from the scenario's seed.
 
+mod churn;
 mod deployments;
 mod fnv;
 mod jobs;
@@ -59,11 +60,13 @@ struct Controllers {
     deployments: deployments::DeploymentController,
     kubelet: pods::Kubelet,
     operators: operators::Operators,
+    churn: churn::UserChurn,
 }
 
 impl Controllers {
     fn new(state: Arc<SimState>, scenario: Arc<Scenario>) -> Controllers {
         let rng = fastrand::Rng::with_seed(scenario.seed);
+        let churn = churn::UserChurn::new(&scenario);
         Controllers {
             state,
             scenario,
@@ -71,14 +74,16 @@ impl Controllers {
             deployments: deployments::DeploymentController::default(),
             kubelet: pods::Kubelet::default(),
             operators: operators::Operators::default(),
+            churn,
         }
     }
 
-    /// One pass of every controller, in the order changes flow (owners before what they own), so a
-    /// change usually propagates in a single tick.
+    /// One pass of every controller, in the order changes flow (users first, owners before what they
+    /// own), so a change usually propagates in a single tick.
     fn tick(&mut self, now_ms: u64) {
         let mut env =
             Env { state: &self.state, scenario: &self.scenario, rng: &mut self.rng, now_ms, now: now_rfc3339() };
+        self.churn.sync(&env);
         namespaces::sync(&mut env);
         self.deployments.sync(&mut env);
         replicasets::sync(&mut env);

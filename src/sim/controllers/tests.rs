@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::sim::faults::{FaultConfig, Faults};
-use crate::sim::scenario::{ImageBehaviour, KindRef, ObjectMatch, OperatorBehaviour, ScopeSource};
+use crate::sim::scenario::{Churn, ImageBehaviour, KindRef, ObjectMatch, OperatorBehaviour, ScopeSource};
 use crate::sim::store::Store;
 
 const TICK_MS: u64 = 50;
@@ -15,8 +15,13 @@ struct Cluster {
 
 impl Cluster {
     fn new(images: Vec<ImageBehaviour>) -> Cluster {
+        Cluster::with(Scenario { images, ..Scenario::default() })
+    }
+
+    /// A cluster of `scenario` with this file's seed and tick.
+    fn with(scenario: Scenario) -> Cluster {
         let state = Arc::new(SimState::new(Store::new(200_000), Faults::new(FaultConfig::default())));
-        let scenario = Scenario { seed: 7, images, tick_ms: TICK_MS, ..Scenario::default() };
+        let scenario = Scenario { seed: 7, tick_ms: TICK_MS, ..scenario };
         let controllers = Controllers::new(state.clone(), Arc::new(scenario));
         Cluster { state, controllers, now_ms: 0 }
     }
@@ -58,6 +63,14 @@ impl Cluster {
     fn metric(&self, namespace: &str, pod: &str, line: &str) -> f64 {
         let metrics = self.state.metrics.lock().unwrap();
         metrics.get(&(namespace.to_owned(), pod.to_owned())).and_then(|m| m.get(line)).copied().unwrap_or(-1.0)
+    }
+
+    /// Sets a widget's status as its operator would (through the store, so no generation bump).
+    fn modify_status(&self, name: &str, status: Value) {
+        let widget = self.get(widgets(), "default", name);
+        let mut widget = (*widget).clone();
+        widget["status"] = status;
+        self.state.store.update(&widgets(), widget, None).unwrap();
     }
 
     fn install_widget_crd(&self) {
@@ -361,4 +374,161 @@ fn ten_thousand_objects_cost_nothing_per_tick_once_reconciled() {
     cluster.run_ms(TICK_MS * 4);
     eprintln!("4 ticks around one changed widget: {:?}", started.elapsed());
     assert_eq!(cluster.get(widgets(), "default", "w00042")["status"]["observedGeneration"], 2);
+}
+
+/// Users setting `.spec.size` of 3 example.com Widgets every second over 1, 2, 3.
+fn size_churn() -> Churn {
+    Churn {
+        group: "example.com".into(),
+        kind: "Widget".into(),
+        every_ms: 1_000,
+        count: 3,
+        field: ".spec.size".into(),
+        values: vec![json!(1), json!(2), json!(3)],
+        ..Churn::default()
+    }
+}
+
+/// A cluster with the widget CRD and `widgets` widgets `w00`, `w01`, ... (even ones gold, odd ones silver).
+fn churned_cluster(churn: Vec<Churn>, widgets: usize) -> Cluster {
+    churned_cluster_with(Scenario { churn, ..Scenario::default() }, widgets)
+}
+
+fn churned_cluster_with(scenario: Scenario, widgets: usize) -> Cluster {
+    let cluster = Cluster::with(scenario);
+    cluster.install_widget_crd();
+    for index in 0..widgets {
+        cluster.create_widget(&format!("w{index:02}"), json!({"tier": if index % 2 == 0 { "gold" } else { "silver" }}));
+    }
+    cluster
+}
+
+/// Name and generation of every widget whose generation moved past 1.
+fn changed_widgets(cluster: &Cluster) -> Vec<(String, i64)> {
+    let changed = cluster.list(widgets()).into_iter().filter(|w| generation_of(w) > 1);
+    changed.map(|w| (name_of(&w).to_owned(), generation_of(&w))).collect()
+}
+
+#[test]
+fn users_change_count_objects_every_period_as_user_updates() {
+    let mut cluster = churned_cluster(vec![size_churn()], 10);
+    cluster.modify_status("w00", json!({"observedGeneration": 1, "note": "kept"}));
+    let mut watch = cluster.state.store.watch(&widgets(), Some(cluster.state.store.resource_version())).unwrap();
+    let version = cluster.state.store.resource_version();
+    cluster.run_ms(950);
+    assert_eq!(cluster.state.store.resource_version(), version, "nothing before the first period");
+
+    cluster.run_ms(TICK_MS);
+    let first = changed_widgets(&cluster);
+    assert_eq!(first.len(), 3, "{first:?}");
+    assert_eq!(cluster.state.store.resource_version(), version + 3, "one write per changed object");
+    for (name, generation) in &first {
+        assert_eq!(*generation, 2, "a spec change is a new generation");
+        let widget = cluster.get(widgets(), "default", name);
+        assert_eq!(widget["spec"]["size"], 2, "the value after the current one");
+    }
+    if let Some(w00) = first.iter().find(|(name, _)| name == "w00") {
+        assert_eq!(cluster.get(widgets(), "default", &w00.0)["status"]["note"], "kept", "status untouched");
+    }
+    let events: Vec<_> = std::iter::from_fn(|| watch.live.try_recv().ok()).collect();
+    assert_eq!(events.len(), 3);
+    assert!(events.iter().all(|e| e.event == crate::sim::store::EventType::Modified));
+
+    // Another round a period later; the draw is the seed's, so a second cluster draws the same objects.
+    cluster.run_ms(1_000);
+    let total: i64 = cluster.list(widgets()).iter().map(|w| generation_of(w) - 1).sum();
+    assert_eq!(total, 6, "3 more changes");
+    let mut twin = churned_cluster(vec![size_churn()], 10);
+    twin.run_ms(2_000);
+    assert_eq!(changed_widgets(&twin), changed_widgets(&cluster));
+    let sizes = |c: &Cluster| c.list(widgets()).iter().map(|w| w["spec"]["size"].clone()).collect::<Vec<_>>();
+    assert_eq!(sizes(&twin), sizes(&cluster));
+    assert!(sizes(&cluster).iter().all(|s| [1, 2, 3].iter().any(|v| s == v)));
+}
+
+#[test]
+fn churn_is_limited_to_its_namespace_and_selector_and_skips_objects_being_deleted() {
+    let churn = Churn {
+        count: 100,
+        namespace: Some("default".into()),
+        label_selector: Some("tier=gold".into()),
+        ..size_churn()
+    };
+    let mut cluster = churned_cluster(vec![churn], 6);
+    let elsewhere = json!({"apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": "w00", "namespace": "other", "labels": {"tier": "gold"}}, "spec": {"size": 1}});
+    cluster.create(widgets(), elsewhere);
+    cluster
+        .state
+        .store
+        .modify(&widgets(), "default", "w02", |w| {
+            w["metadata"]["finalizers"] = json!(["example.com/hold"]);
+            Ok(())
+        })
+        .unwrap();
+    cluster.state.store.delete(&widgets(), "default", "w02").unwrap();
+    let held = generation_of(&cluster.get(widgets(), "default", "w02"));
+    cluster.run_ms(1_000);
+
+    let changed: Vec<String> = changed_widgets(&cluster).into_iter().map(|(name, _)| name).collect();
+    assert_eq!(changed, ["w00", "w04"], "every gold widget in default (fewer than count), not the deleting one");
+    assert_eq!(generation_of(&cluster.get(widgets(), "default", "w02")), held);
+    assert_eq!(cluster.get(widgets(), "other", "w00")["spec"]["size"], 1);
+}
+
+#[test]
+fn a_bad_churn_entry_writes_nothing() {
+    let bad = |field: &str, values: Vec<Value>| Churn { field: field.into(), values, ..size_churn() };
+    let entries = vec![
+        bad(".status.size", vec![json!(2)]),
+        bad(".metadata.name", vec![json!("x")]),
+        bad("spec.size", vec![json!(2)]),
+        bad(".spec..size", vec![json!(2)]),
+        // Something that is not an object is in the way.
+        bad(".spec.size.deeper", vec![json!(2)]),
+        // Every value is the current one.
+        bad(".spec.size", vec![json!(1)]),
+        bad(".spec.size", vec![]),
+        Churn { label_selector: Some("tier in gold".into()), ..size_churn() },
+        Churn { kind: "Gadget".into(), ..size_churn() },
+    ];
+    let mut cluster = churned_cluster(entries, 4);
+    let version = cluster.state.store.resource_version();
+    cluster.run_ms(3_000);
+    assert_eq!(cluster.state.store.resource_version(), version);
+}
+
+#[test]
+fn a_nested_field_is_created_and_an_operator_catches_up_with_the_new_generations() {
+    let churn = Churn { field: ".spec.a.b".into(), values: vec![json!("x"), json!("y")], ..size_churn() };
+    let images = vec![operator_image(widget_operator(ScopeSource::default(), vec![]))];
+    let mut cluster = churned_cluster_with(Scenario { churn: vec![churn], images, ..Scenario::default() }, 5);
+    cluster.create(deployments_resource(), deployment("op", 1, "op:1", json!([])));
+    cluster.run_ms(1_000);
+
+    let changed = changed_widgets(&cluster);
+    assert_eq!(changed.len(), 3);
+    for (name, _) in &changed {
+        assert_eq!(cluster.get(widgets(), "default", name)["spec"]["a"], json!({"b": "x"}));
+    }
+    let caught_up = |c: &Cluster| {
+        c.list(widgets()).iter().all(|w| w["status"]["observedGeneration"].as_i64() == Some(generation_of(w)))
+    };
+    assert!(cluster.run_until(500, caught_up), "the operator reconciles the new generations");
+}
+
+#[test]
+fn churn_over_ten_thousand_objects_lists_once_per_round() {
+    let churn = Churn { every_ms: TICK_MS, count: 3, ..size_churn() };
+    let mut cluster = Cluster::with(Scenario { churn: vec![churn], ..Scenario::default() });
+    cluster.install_widget_crd();
+    for index in 0..10_000 {
+        cluster.create_widget(&format!("w{index:05}"), json!({}));
+    }
+    let version = cluster.state.store.resource_version();
+    let ticks = 20;
+    let started = std::time::Instant::now();
+    cluster.run_ms(TICK_MS * ticks);
+    eprintln!("tick with a churn round over 10,000 objects: {:?}", started.elapsed() / ticks as u32);
+    assert_eq!(cluster.state.store.resource_version(), version + 3 * ticks, "3 changes a round, one round a tick");
 }
