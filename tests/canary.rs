@@ -19,7 +19,7 @@ async fn a_good_release_is_promoted_after_the_canary_passes_against_the_baseline
     let plan = CanaryPlan::new("registry.example/demo-operator:v1.1.0", ALL_SIGNALS, true);
     let (code, output) = apply(&cluster, &plan).await;
     assert_eq!(code, 0, "{output}");
-    assert!(output.contains("canary-rollout done: 4 canary and 4 baseline objects"), "{output}");
+    assert!(output.contains("canary-rollout done: 4 canary and 4 baseline objects ("), "{output}");
     assert!(output.contains("promoted"), "{output}");
     assert_eq!(operator_image(&cluster).await, "registry.example/demo-operator:v1.1.0");
     assert_clean(&cluster).await;

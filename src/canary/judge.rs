@@ -147,13 +147,16 @@ pub struct IntervalResult {
     pub at_seconds: u64,
     /// Each signal's reading and verdict.
     pub signals: Vec<(SignalReading, Verdict)>,
+    /// How long taking the measurement took, in milliseconds (the analysis's overhead per interval).
+    #[serde(default)]
+    pub took_ms: u64,
 }
 
 impl IntervalResult {
     /// Judges every reading of an interval.
     pub fn judge(index: u32, at_seconds: u64, readings: Vec<SignalReading>) -> IntervalResult {
         let signals = readings.into_iter().map(|r| (judge_signal(&r), r)).map(|(v, r)| (r, v)).collect();
-        IntervalResult { index, at_seconds, signals }
+        IntervalResult { index, at_seconds, signals, took_ms: 0 }
     }
 
     /// The worst verdict of the interval.

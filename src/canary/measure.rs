@@ -17,6 +17,9 @@ pub use observe::{
 };
 pub use scrape::{counter_sum, SeriesMatcher};
 
+/// Each pod's counters (the series, the `per` series), by pod name.
+pub type PodCounters = BTreeMap<String, (f64, f64)>;
+
 /// What one measurement saw of one cohort (its Deployment, its objects).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CohortObservation {
@@ -29,7 +32,7 @@ pub struct CohortObservation {
     /// Each cohort object's dependents' fingerprint (None: the signal is not measured).
     pub dependents: Option<Result<BTreeMap<String, u64>, String>>,
     /// Per metric signal (by name): each pod's counters (series, per), summed; Err when a scrape failed.
-    pub metrics: BTreeMap<String, Result<BTreeMap<String, (f64, f64)>, String>>,
+    pub metrics: BTreeMap<String, Result<PodCounters, String>>,
 }
 
 /// What the analysis remembers of one cohort from one interval to the next.
@@ -40,7 +43,7 @@ pub struct CohortMemory {
     /// Each object's generation at the last measurement.
     generations: BTreeMap<String, i64>,
     /// Each pod's counters at the last scrape, per metric.
-    counters: BTreeMap<String, BTreeMap<String, (f64, f64)>>,
+    counters: BTreeMap<String, PodCounters>,
     /// Each object's dependents' fingerprint at the last measurement (None before the first).
     dependents: Option<BTreeMap<String, u64>>,
 }

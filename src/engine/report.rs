@@ -78,6 +78,18 @@ impl Reporter {
         }
     }
 
+    /// Text redrawn in place on a terminal (the analysis table); hidden elsewhere, where the caller prints
+    /// lines instead.
+    pub fn live_text(&self) -> ProgressBar {
+        if !self.terminal {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new_spinner()
+            .with_style(ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        bar.enable_steady_tick(std::time::Duration::from_millis(500));
+        bar
+    }
+
     /// A progress bar for `what` (hidden when not on a terminal); `total` None for a spinner.
     pub fn progress(&self, what: &str, total: Option<u64>) -> ProgressBar {
         if !self.terminal {

@@ -183,6 +183,7 @@ async fn undo_canary_rollout(run: &mut Run, report: &mut RollbackReport) -> Resu
 /// Undoes every started step of the run in reverse, verifies, waits until healthy, and journals the run
 /// as rolled back.
 pub async fn undo(run: &mut Run) -> Result<RollbackReport, ClusterError> {
+    let began = Instant::now();
     let mut report = RollbackReport::default();
     let accept_pruning = run.journal.accepted.iter().any(|a| a == FindingCode::DataPruned.as_str());
     let mut kept_crds = BTreeSet::new();
@@ -218,7 +219,7 @@ pub async fn undo(run: &mut Run) -> Result<RollbackReport, ClusterError> {
     report.differences = verify(&run.objects, &run.journal.recorded, &kept_crds).await?;
     report.unhealthy = wait_healthy(run).await?;
     if let Some(timing) = super::canary::failure_to_restored(&run.objects, &run.journal).await? {
-        report.notes.push(timing);
+        report.notes.push(format!("{timing} ({:.1}s of them rolling back)", began.elapsed().as_secs_f64()));
     }
     run.journal.notes.push(format!("rollback: {}", report.summary()));
     run.journal.state = if report.clean() { RunState::RolledBack } else { RunState::Failed };

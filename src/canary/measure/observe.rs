@@ -121,7 +121,7 @@ pub async fn scrape_counters(
     namespace: &str,
     selector: &str,
     metric: &PodProxyMetric,
-) -> Result<BTreeMap<String, (f64, f64)>, String> {
+) -> Result<super::PodCounters, String> {
     let series = SeriesMatcher::parse(&metric.series)?;
     let per = metric.per.as_deref().map(SeriesMatcher::parse).transpose()?;
     let pods = pods_of(client, namespace, selector).await.map_err(|e| e.to_string())?;

@@ -81,16 +81,18 @@ pub async fn analyse(run: &mut Run, upgrade: &Upgrade) -> Result<AnalysisEnd, Cl
         (&zero.0, &mut canary_memory),
         Some((&zero.1, &mut baseline_memory)),
     );
-    run.reporter.info(&table::header(analysis, has_baseline));
+    let table = table::Live::start(&run.reporter, table::header(analysis, has_baseline));
     for index in done + 1..=total {
         tokio::time::sleep(analysis.interval.to_std()).await;
+        let measuring = Instant::now();
         let (canary_seen, baseline_seen) = observe(run, upgrade, &record, &kinds).await?;
         let at = began.elapsed();
         let baseline = has_baseline.then_some((&baseline_seen, &mut baseline_memory));
         let measured = readings(analysis, &start, at, (&canary_seen, &mut canary_memory), baseline);
-        let interval = IntervalResult::judge(index, at.as_secs(), measured);
+        let mut interval = IntervalResult::judge(index, at.as_secs(), measured);
+        interval.took_ms = u64::try_from(measuring.elapsed().as_millis()).unwrap_or(u64::MAX);
         let decision = tally.record(&interval, limits, index == total);
-        run.reporter.info(&table::row(&interval));
+        table.add(&run.reporter, table::row(&interval));
         let record = run.journal.canary.as_mut().expect("checked above");
         record.intervals.push(interval);
         if record.intervals.len() > MAX_INTERVALS {
@@ -100,6 +102,9 @@ pub async fn analyse(run: &mut Run, upgrade: &Upgrade) -> Result<AnalysisEnd, Cl
             record.decision = Some(decision.clone());
         }
         run.save().await?;
+        if decision != Decision::Continue {
+            table.finish(&run.reporter);
+        }
         match decision {
             Decision::Continue => {}
             Decision::Pass => {
@@ -109,6 +114,7 @@ pub async fn analyse(run: &mut Run, upgrade: &Upgrade) -> Result<AnalysisEnd, Cl
             Decision::Inconclusive(why) => return Ok(inconclusive(analysis.on_inconclusive, why)),
         }
     }
+    table.finish(&run.reporter);
     Ok(AnalysisEnd::Passed(format!("{total} intervals, every signal within its limits")))
 }
 

@@ -32,7 +32,9 @@ pub async fn roll_out(run: &mut Run, upgrade: &Upgrade) -> Result<StepResult, Cl
         run.save().await?;
     }
     let record = run.journal.canary.clone().expect("drawn above");
+    let marking = Instant::now();
     mark_members(run, &record).await?;
+    let marked_in = marking.elapsed().as_secs_f64();
     let timeout = upgrade.loaded.plan.spec.rollback.timeout.to_std();
     let stable = match rescoped_stable(upgrade, canary, &record, run.objects.namespaces().await?) {
         Ok(stable) => stable,
@@ -71,14 +73,21 @@ pub async fn roll_out(run: &mut Run, upgrade: &Upgrade) -> Result<StepResult, Cl
     let record = run.journal.canary.as_mut().expect("drawn above");
     record.unowned.push(("canary-rollout".to_owned(), gap));
     let counts = |c: Cohort| record.members.iter().filter(|m| m.cohort == c).count();
+    let marked = if record.marker.is_some() { record.members.len() } else { 0 };
     let message = format!(
-        "{} canary and {} baseline objects; stable Deployment rescoped; {} of {} cohort Deployments ready; cohort objects had no operator for {gap:.1}s",
+        "{} canary and {} baseline objects ({marked} marked in {marked_in:.1}s); stable Deployment rescoped; {} of {} cohort Deployments ready; cohort objects had no operator for {gap:.1}s",
         counts(Cohort::Canary),
         counts(Cohort::Baseline),
         ready.iter().filter(|r| **r).count(),
         copies.len()
     );
+    let by_namespace = !record.namespaces.is_empty();
     run.save().await?;
+    if by_namespace {
+        run.reporter.info(
+            "  warning: the stable Deployment watches the namespaces that existed at the rollout; a namespace created during the canary is watched by no Deployment until promotion or rollback",
+        );
+    }
     Ok(StepResult::Done(message))
 }
 

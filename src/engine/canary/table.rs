@@ -3,7 +3,9 @@
 
 use crate::canary::judge::{format_value, IntervalResult, Reading, SignalReading};
 use crate::canary::measure::signal_name;
+use crate::engine::report::Reporter;
 use crate::plan::file::AnalysisPolicy;
+use std::sync::Mutex;
 
 /// Width of one signal's column.
 const COLUMN: usize = 30;
@@ -25,6 +27,7 @@ pub fn row(interval: &IntervalResult) -> String {
     for (reading, verdict) in &interval.signals {
         line.push_str(&format!(" {:<COLUMN$}", format!("{} {verdict}", sides(reading))));
     }
+    line.push_str(&format!(" (measured in {:.1}s)", interval.took_ms as f64 / 1000.0));
     line
 }
 
@@ -54,4 +57,45 @@ pub fn render_intervals(intervals: &[IntervalResult]) -> String {
         text.push('\n');
     }
     text
+}
+
+/// The table as the analysis goes: redrawn in place on a terminal (header and every row so far), printed
+/// a line at a time elsewhere (logs, CI, `-o json` messages).
+pub struct Live {
+    bar: indicatif::ProgressBar,
+    lines: Mutex<Vec<String>>,
+}
+
+impl Live {
+    /// Shows the header.
+    pub fn start(reporter: &Reporter, header: String) -> Live {
+        let bar = reporter.live_text();
+        if bar.is_hidden() {
+            reporter.info(&header);
+        } else {
+            bar.set_message(header.clone());
+        }
+        Live { bar, lines: Mutex::new(vec![header]) }
+    }
+
+    /// Adds an interval's row.
+    pub fn add(&self, reporter: &Reporter, row: String) {
+        let mut lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
+        lines.push(row.clone());
+        if self.bar.is_hidden() {
+            reporter.info(&row);
+        } else {
+            self.bar.set_message(lines.join("\n"));
+        }
+    }
+
+    /// Leaves the final table on the terminal as plain lines.
+    pub fn finish(&self, reporter: &Reporter) {
+        if self.bar.is_hidden() || self.bar.is_finished() {
+            return;
+        }
+        self.bar.finish_and_clear();
+        let lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
+        reporter.info(&lines.join("\n"));
+    }
 }
