@@ -268,6 +268,10 @@ pub struct OperatorBehaviour {
     /// The operator's own reconcile counters, served besides controller-runtime's (absent: none).
     #[serde(default)]
     pub counters: Option<Counters>,
+    /// Status fields each reconcile writes besides observedGeneration and the condition, as the real
+    /// operator fills its status (prometheus-operator's `replicas`, `paused`, ... which its CRDs require).
+    #[serde(default)]
+    pub status_fields: serde_json::Map<String, Value>,
 }
 
 /// An operator's own reconcile counters, as metric lines (a name with optional labels) in which `{kind}`

@@ -161,6 +161,9 @@ pub(super) fn write_outcome(
         status.insert("observedGeneration".to_owned(), json!(generation));
         status.insert("conditions".to_owned(), conditions);
         status.insert("reconciledBy".to_owned(), json!(reconciler.pod_name));
+        for (key, value) in &reconciler.behaviour.status_fields {
+            status.insert(key.clone(), value.clone());
+        }
         Ok(())
     });
     written.ok().map(|object| Written { object, only_ours })
