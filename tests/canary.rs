@@ -9,7 +9,7 @@
 mod common;
 
 use common::canary::{apply, assert_clean, demo_cluster, operator_image, tool, widgets, CanaryPlan, ALL_SIGNALS};
-use common::eventually;
+use common::{eventually, TestCluster};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, ListParams};
 
@@ -85,14 +85,12 @@ async fn a_release_that_rewrites_every_dependent_is_caught_while_its_conditions_
     rolled_back("registry.example/demo-operator:v1.1.0-rerolls", true, "dependentChanges failed").await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_cluster_wide_failure_is_inconclusive_and_paused_not_blamed_on_the_release() {
-    let cluster = demo_cluster().await;
+/// Applies the good release with the cluster breaking once the stable Deployment is rescoped, before the
+/// canary and baseline start: every reconcile fails, the fresh baseline's as much as the canary's.
+async fn apply_as_the_cluster_breaks(cluster: &TestCluster) -> CanaryPlan {
     let plan = CanaryPlan::new("registry.example/demo-operator:v1.1.0", ALL_SIGNALS, true);
     let deployments: Api<Deployment> = Api::namespaced(cluster.client(), "demo-system");
     let sim = cluster.sim_handle().unwrap().state().clone();
-    // The cluster breaks once the stable Deployment is rescoped, before the canary and baseline start:
-    // every reconcile fails, the fresh baseline's as much as the canary's.
     let breaker = tokio::spawn(async move {
         eventually("the stable Deployment is rescoped", || async {
             let stable = deployments.get_opt("demo-operator").await.ok().flatten()?;
@@ -101,16 +99,39 @@ async fn a_cluster_wide_failure_is_inconclusive_and_paused_not_blamed_on_the_rel
         .await;
         sim.faults.set_operators_fail(true);
     });
-    let (code, output) = apply(&cluster, &plan).await;
+    let result = apply(cluster, &plan).await;
     breaker.abort();
-    assert_eq!(code, 4, "{output}");
+    cluster.sim_handle().unwrap().set_operators_fail(false);
+    let (code, output) = &result;
+    assert_eq!(*code, 4, "{output}");
     assert!(output.contains("inconclusive"), "{output}");
-    let (status_code, status) = tool(&cluster, &["status"]).await;
+    let (status_code, status) = tool(cluster, &["status"]).await;
     assert_eq!(status_code, 0, "{status}");
     assert!(status.contains("analysis inconclusive"), "{status}");
-    cluster.sim_handle().unwrap().set_operators_fail(false);
+    plan
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cluster_wide_failure_is_inconclusive_and_paused_not_blamed_on_the_release_and_rollback_aborts_it() {
+    let cluster = demo_cluster().await;
+    apply_as_the_cluster_breaks(&cluster).await;
     let (code, output) = tool(&cluster, &["rollback", "--yes"]).await;
     assert_eq!(code, 0, "{output}");
     assert_eq!(operator_image(&cluster).await, "registry.example/demo-operator:v1.0.0");
+    assert_clean(&cluster).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_an_inconclusive_pause_apply_waits_for_a_person_and_promote_is_their_decision() {
+    let cluster = demo_cluster().await;
+    let plan = apply_as_the_cluster_breaks(&cluster).await;
+    let plan = plan.path().display().to_string();
+    let (code, output) = tool(&cluster, &["apply", "-f", &plan, "--yes", "--fail-on", "never"]).await;
+    assert_eq!(code, 4, "without --promote the run stays paused: {output}");
+    let (code, output) = tool(&cluster, &["apply", "-f", &plan, "--yes", "--fail-on", "never", "--promote"]).await;
+    assert_eq!(code, 0, "{output}");
+    assert_eq!(operator_image(&cluster).await, "registry.example/demo-operator:v1.1.0");
+    let (_, status) = tool(&cluster, &["status"]).await;
+    assert!(status.contains("promoted by a person after an inconclusive analysis"), "{status}");
     assert_clean(&cluster).await;
 }

@@ -9,7 +9,7 @@
 mod common;
 
 use common::canary::{demo_cluster, tool, tool_with_env, widgets, CanaryPlan};
-use common::TestCluster;
+use common::{comparable, TestCluster};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ListParams};
@@ -27,23 +27,6 @@ const PARALLEL: u64 = 3;
 
 fn plan(image: &str) -> CanaryPlan {
     CanaryPlan::new(image, STEADY_SIGNALS, true).timed("400ms", 2, "400ms")
-}
-
-/// The object without what the API server maintains.
-fn comparable(mut object: Value) -> Value {
-    if let Some(meta) = object["metadata"].as_object_mut() {
-        for field in ["uid", "resourceVersion", "managedFields", "generation", "creationTimestamp"] {
-            meta.remove(field);
-        }
-        if let Some(annotations) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
-            annotations.remove("deployment.kubernetes.io/revision");
-            if annotations.is_empty() {
-                meta.remove("annotations");
-            }
-        }
-    }
-    object.as_object_mut().unwrap().remove("status");
-    object
 }
 
 /// The test's own record of everything a canary run may change.

@@ -11,7 +11,7 @@
 #[macro_use]
 mod common;
 
-use common::{eventually, TestCluster};
+use common::{comparable, eventually, TestCluster};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
@@ -152,38 +152,7 @@ fn ready(widget: &DynamicObject) -> Option<&str> {
 
 /// Runs the binary with `args` and the cluster's kubeconfig; returns the exit code and the output.
 async fn tool(cluster: &TestCluster, args: &[&str], env: &[(&str, String)]) -> (i32, String) {
-    let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    all.extend(Demo::kubeconfig_args(cluster));
-    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_operator-upgrade"))
-            .args(&all)
-            .env_remove("OPERATOR_UPGRADE_CRASH_AFTER_WRITE")
-            .envs(env)
-            .output()
-            .expect("the tool runs")
-    })
-    .await
-    .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    (output.status.code().unwrap_or(-1), text)
-}
-
-/// The test's own record of an object: everything but what the API server maintains.
-fn comparable(mut object: Value) -> Value {
-    if let Some(meta) = object["metadata"].as_object_mut() {
-        for field in ["uid", "resourceVersion", "managedFields", "generation", "creationTimestamp"] {
-            meta.remove(field);
-        }
-        if let Some(annotations) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
-            annotations.remove("deployment.kubernetes.io/revision");
-            if annotations.is_empty() {
-                meta.remove("annotations");
-            }
-        }
-    }
-    object.as_object_mut().unwrap().remove("status");
-    object
+    common::run_tool(cluster, args, env).await
 }
 
 /// Every object of both releases as it is live now (absent ones as null), by kind and name.

@@ -1,11 +1,13 @@
 //! Drawing the cohorts: which objects (or namespaces) the canary and the baseline own, seeded from the run
 //! so a resumed run draws the same, and which objects follow their owner into its cohort.
 
+use crate::canary::scoping::{marker_of, marks_stable};
 use crate::cluster::ObjectKey;
 use crate::manifest::LabelSelector;
-use crate::plan::file::{CohortSelection, CohortSize, FollowerKind};
+use crate::plan::file::{CanaryPolicy, CohortSelection, CohortSize, FollowerKind, ScopingMechanism};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::fmt;
 
@@ -104,6 +106,119 @@ pub fn owner_name<'a>(follower: &FollowerKind, object: &'a Value) -> Option<&'a 
     node.as_str()
 }
 
+/// One object of a cohort.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CohortMember {
+    /// The object.
+    pub key: ObjectKey,
+    /// Its uid when drawn (events and dependents point to it).
+    pub uid: String,
+    /// Its cohort.
+    pub cohort: Cohort,
+    /// The marker's value before the run marked it (None: absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior: Option<String>,
+}
+
+/// The cohorts drawn: the units (objects or namespaces) and every member with its cohort.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    /// The drawn units.
+    pub units: Draw,
+    /// Every object the canary marks or measures.
+    pub members: Vec<CohortMember>,
+}
+
+/// Assigns the live objects to cohorts: the canary and an equal baseline drawn from the candidates among
+/// `drawn_objects` (by object, or by namespace with namespace scoping), `followers` with their owner (or
+/// their namespace), and with an equality-only selector every other object to the stable cohort; each
+/// member with the marker's current value. Err when nothing can be drawn.
+pub fn assign_cohorts(
+    canary: &CanaryPolicy,
+    selector: Option<&LabelSelector>,
+    drawn_objects: &[Value],
+    followers: &[Value],
+    seed: u64,
+) -> Result<Assignment, String> {
+    let candidates: Vec<&Value> = drawn_objects.iter().filter(|o| is_candidate(&canary.cohort, selector, o)).collect();
+    let by_namespace = matches!(canary.scoping.mechanism, ScopingMechanism::Namespaces);
+    let unit_of = |object: &Value| {
+        let key = ObjectKey::of(object);
+        if by_namespace {
+            key.namespace
+        } else {
+            object_unit(&key)
+        }
+    };
+    let units: Vec<String> = candidates.iter().map(|o| unit_of(o)).collect();
+    let Some(size) = canary.cohort.size() else { return Err("the cohort has no size".to_owned()) };
+    let drawn = draw(&units, size, canary.baseline, seed);
+    if drawn.canary.is_empty() {
+        return Err(format!(
+            "no cohort can be drawn: {} candidate objects{}",
+            candidates.len(),
+            if canary.baseline { " (the canary and the baseline need one each)" } else { "" }
+        ));
+    }
+    let cohort_of_unit: BTreeMap<&str, Cohort> = drawn
+        .canary
+        .iter()
+        .map(|u| (u.as_str(), Cohort::Canary))
+        .chain(drawn.baseline.iter().map(|u| (u.as_str(), Cohort::Baseline)))
+        .collect();
+    let marker = (!by_namespace).then(|| marker_of(canary));
+    let prior = |object: &Value| {
+        marker.as_ref().and_then(|(m, key)| object["metadata"][m.section()][key.as_str()].as_str().map(str::to_owned))
+    };
+    let member = |object: &Value, cohort: Cohort| CohortMember {
+        key: ObjectKey::of(object),
+        uid: object["metadata"]["uid"].as_str().unwrap_or_default().to_owned(),
+        cohort,
+        prior: prior(object),
+    };
+    let mut members = Vec::new();
+    let mut owner_cohort: BTreeMap<String, Cohort> = BTreeMap::new();
+    for object in drawn_objects {
+        let cohort = if candidates.iter().any(|c| std::ptr::eq(*c, object)) {
+            cohort_of_unit.get(unit_of(object).as_str()).copied()
+        } else {
+            None
+        };
+        let cohort = match (cohort, by_namespace) {
+            (Some(c), _) => Some(c),
+            // Namespace scoping: every object of a drawn namespace belongs to its cohort.
+            (None, true) => cohort_of_unit.get(ObjectKey::of(object).namespace.as_str()).copied(),
+            (None, false) => None,
+        };
+        let key = ObjectKey::of(object);
+        match cohort {
+            Some(c) => {
+                owner_cohort.insert(format!("{}/{}/{}", key.namespace, key.kind, key.name), c);
+                members.push(member(object, c));
+            }
+            None if marks_stable(canary) => members.push(member(object, Cohort::Stable)),
+            None => {}
+        }
+    }
+    for object in followers {
+        let key = ObjectKey::of(object);
+        let follower = canary.cohort.followers.iter().find(|f| f.kind == key.kind);
+        let owner = follower.and_then(|f| owner_name(f, object).map(|n| (f, n)));
+        let cohort = match owner {
+            _ if by_namespace => cohort_of_unit.get(key.namespace.as_str()).copied(),
+            Some((f, name)) => owner_cohort.get(&format!("{}/{}/{name}", key.namespace, f.owner.kind)).copied(),
+            None => None,
+        };
+        match cohort {
+            Some(c) => members.push(member(object, c)),
+            None if marks_stable(canary) => members.push(member(object, Cohort::Stable)),
+            None => {}
+        }
+    }
+    Ok(Assignment { units: drawn, members })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,5 +274,83 @@ mod tests {
         };
         assert_eq!(owner_name(&by_field, &json!({"spec": {"cluster": {"name": "pg"}}})), Some("pg"));
         assert_eq!(owner_name(&by_field, &json!({"spec": {}})), None);
+    }
+
+    fn canary(mechanism: ScopingMechanism, followers: Vec<FollowerKind>) -> CanaryPolicy {
+        let text = serde_json::json!({
+            "cohort": {"resources": [{"group": "kafka.strimzi.io", "kind": "Kafka"}], "count": 1},
+            "scoping": {"mechanism": "namespaces"},
+        });
+        let mut policy: CanaryPolicy = serde_json::from_value(text).unwrap();
+        policy.scoping.mechanism = mechanism;
+        policy.cohort.followers = followers;
+        policy
+    }
+
+    fn kafka(namespace: &str, name: &str, cohort: Option<&str>) -> Value {
+        let labels = cohort.map_or(json!({}), |c| json!({"operator-upgrade.dev/cohort": c}));
+        json!({"apiVersion": "kafka.strimzi.io/v1beta2", "kind": "Kafka",
+            "metadata": {"namespace": namespace, "name": name, "uid": format!("uid-{name}"), "labels": labels}})
+    }
+
+    fn pool(namespace: &str, name: &str, cluster: &str) -> Value {
+        json!({"apiVersion": "kafka.strimzi.io/v1beta2", "kind": "KafkaNodePool",
+            "metadata": {"namespace": namespace, "name": name, "labels": {"strimzi.io/cluster": cluster}}})
+    }
+
+    fn node_pools() -> FollowerKind {
+        FollowerKind {
+            group: "kafka.strimzi.io".into(),
+            kind: "KafkaNodePool".into(),
+            owner: OwnerPointer { kind: "Kafka".into(), label: Some("strimzi.io/cluster".into()), field: None },
+        }
+    }
+
+    fn cohort_of(assignment: &Assignment, name: &str) -> Option<Cohort> {
+        assignment.members.iter().find(|m| m.key.name == name).map(|m| m.cohort)
+    }
+
+    #[test]
+    fn followers_join_their_owners_cohort_and_equality_only_marks_everyone_else_stable() {
+        use crate::plan::file::{LabelSelectorScoping, SelectorSyntax};
+        let equality = ScopingMechanism::LabelSelector(LabelSelectorScoping { syntax: SelectorSyntax::EqualityOnly });
+        let policy = canary(equality, vec![node_pools()]);
+        let kafkas = vec![kafka("k", "a", Some("old")), kafka("k", "b", None), kafka("k", "c", None)];
+        let pools = vec![pool("k", "a-pool", "a"), pool("k", "b-pool", "b"), pool("k", "c-pool", "c")];
+        let assignment = assign_cohorts(&policy, None, &kafkas, &pools, 3).unwrap();
+        assert_eq!((assignment.units.canary.len(), assignment.units.baseline.len()), (1, 1));
+        for (kafka, pool) in [("a", "a-pool"), ("b", "b-pool"), ("c", "c-pool")] {
+            assert_eq!(cohort_of(&assignment, kafka), cohort_of(&assignment, pool), "{pool} follows {kafka}");
+        }
+        let stable = assignment.members.iter().filter(|m| m.cohort == Cohort::Stable).count();
+        assert_eq!(stable, 2, "the undrawn Kafka and its pool are marked stable");
+        let a = assignment.members.iter().find(|m| m.key.name == "a").unwrap();
+        assert_eq!((a.prior.as_deref(), a.uid.as_str()), (Some("old"), "uid-a"));
+    }
+
+    #[test]
+    fn namespace_scoping_draws_namespaces_and_takes_every_object_in_them() {
+        let policy = canary(ScopingMechanism::Namespaces, vec![node_pools()]);
+        let kafkas = vec![kafka("n1", "a", None), kafka("n1", "b", None), kafka("n2", "c", None)];
+        let pools = vec![pool("n1", "a-pool", "a"), pool("n2", "c-pool", "c")];
+        let assignment = assign_cohorts(&policy, None, &kafkas, &pools, 1).unwrap();
+        let canary_ns = &assignment.units.canary;
+        assert_eq!(canary_ns.len(), 1);
+        let in_canary: Vec<&str> = assignment
+            .members
+            .iter()
+            .filter(|m| m.cohort == Cohort::Canary)
+            .map(|m| m.key.namespace.as_str())
+            .collect();
+        assert!(in_canary.iter().all(|n| *n == canary_ns[0].as_str()));
+        assert_eq!(assignment.members.len(), 5, "every object of both namespaces is a member");
+        assert!(assignment.members.iter().all(|m| m.prior.is_none()), "namespace scoping marks nothing");
+    }
+
+    #[test]
+    fn a_draw_needs_candidates_for_the_canary_and_the_baseline() {
+        let policy = canary(ScopingMechanism::Namespaces, vec![]);
+        let error = assign_cohorts(&policy, None, &[kafka("n1", "a", None)], &[], 1).unwrap_err();
+        assert!(error.contains("1 candidate objects (the canary and the baseline need one each)"), "{error}");
     }
 }

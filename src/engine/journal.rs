@@ -4,6 +4,7 @@
 //! here is a pure function, so resume and rollback decide from it without a cluster.
 
 use crate::canary::cohort::Cohort;
+pub use crate::canary::cohort::CohortMember;
 use crate::canary::judge::{Decision, IntervalResult};
 use crate::canary::scoping::Marker;
 use crate::cluster::ObjectKey;
@@ -215,21 +216,6 @@ pub struct CanaryRecord {
 
 /// How many intervals the journal keeps (the newest).
 pub const MAX_INTERVALS: usize = 60;
-
-/// One object of a cohort.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CohortMember {
-    /// The object.
-    pub key: ObjectKey,
-    /// Its uid when drawn (events and dependents point to it).
-    pub uid: String,
-    /// Its cohort.
-    pub cohort: Cohort,
-    /// The marker's value before the run marked it (None: absent).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prior: Option<String>,
-}
 
 /// Output kept in the journal is cut to its last this many bytes.
 pub const MAX_OUTPUT_BYTES: usize = 8 * 1024;

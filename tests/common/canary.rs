@@ -98,21 +98,7 @@ pub async fn tool(cluster: &TestCluster, args: &[&str]) -> (i32, String) {
 
 /// Runs the binary against the cluster with more environment variables.
 pub async fn tool_with_env(cluster: &TestCluster, args: &[&str], env: &[(&str, String)]) -> (i32, String) {
-    let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    all.extend(["--kubeconfig".to_owned(), cluster.kubeconfig_path().display().to_string()]);
-    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_operator-upgrade"))
-            .args(&all)
-            .env_remove("OPERATOR_UPGRADE_CRASH_AFTER_WRITE")
-            .envs(env)
-            .output()
-            .expect("the tool runs")
-    })
-    .await
-    .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    (output.status.code().unwrap_or(-1), text)
+    super::run_tool(cluster, args, env).await
 }
 
 pub fn widgets(cluster: &TestCluster) -> Api<DynamicObject> {

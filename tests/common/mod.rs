@@ -235,3 +235,43 @@ impl Drop for TestCluster {
         assert!(forbidden.is_empty(), "the tool deleted a CRD or a custom resource: {forbidden:?}");
     }
 }
+
+/// Runs the `operator-upgrade` binary with `args`, the cluster's kubeconfig and `env` (and never an inherited
+/// crash point); returns its exit code and everything it printed.
+pub async fn run_tool(cluster: &TestCluster, args: &[&str], env: &[(&str, String)]) -> (i32, String) {
+    let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    all.extend(["--kubeconfig".to_owned(), cluster.kubeconfig_path().display().to_string()]);
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_operator-upgrade"))
+            .args(&all)
+            .env_remove("OPERATOR_UPGRADE_CRASH_AFTER_WRITE")
+            .envs(env)
+            .output()
+            .expect("the tool runs")
+    })
+    .await
+    .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.code().unwrap_or(-1), text)
+}
+
+/// A test's own record of an object: everything but what the API server maintains (and the Deployment
+/// controller's revision annotation).
+pub fn comparable(mut object: serde_json::Value) -> serde_json::Value {
+    if let Some(meta) = object["metadata"].as_object_mut() {
+        for field in ["uid", "resourceVersion", "managedFields", "generation", "creationTimestamp"] {
+            meta.remove(field);
+        }
+        if let Some(annotations) = meta.get_mut("annotations").and_then(serde_json::Value::as_object_mut) {
+            annotations.remove("deployment.kubernetes.io/revision");
+            if annotations.is_empty() {
+                meta.remove("annotations");
+            }
+        }
+    }
+    if let Some(map) = object.as_object_mut() {
+        map.remove("status");
+    }
+    object
+}

@@ -3,11 +3,11 @@
 //! the baseline and canary Deployments, each on its own cohort and lease.
 
 use super::{cohort_kinds, match_labels, policy, release_deployment, wait_pod_count};
-use crate::canary::cohort::{draw, is_candidate, object_unit, owner_name, seed_of, Cohort};
+use crate::canary::cohort::{assign_cohorts, object_unit, seed_of, Cohort};
 use crate::canary::measure::dependent_fingerprints;
-use crate::canary::scoping::{cohort_copy, copy_name, marker_of, marks_stable, scoped, RenderContext};
+use crate::canary::scoping::{cohort_copy, copy_name, marker_of, scoped, RenderContext};
 use crate::cluster::{ClusterError, ObjectKey};
-use crate::engine::journal::{CanaryRecord, CohortMember};
+use crate::engine::journal::CanaryRecord;
 use crate::engine::now;
 use crate::engine::run::Run;
 use crate::engine::steps::{apply_owned, wait_rollout, StepResult};
@@ -106,9 +106,8 @@ async fn wait_settled(
     wait_pod_count(&run.objects, &key.namespace, &match_labels(deployment), replicas, timeout).await
 }
 
-/// Draws the cohorts from the live objects: the canary and an equal baseline of the candidates, the
-/// followers of each, and (with an equality-only selector) every other object for the stable cohort, each
-/// with the marker's current value. Reads only; Err when there is nothing to draw from.
+/// Draws the cohorts from the live objects (see [`assign_cohorts`]) and fingerprints the cohort objects'
+/// dependents. Reads only; Err when there is nothing to draw from.
 async fn draw_cohorts(
     run: &Run,
     upgrade: &Upgrade,
@@ -130,82 +129,14 @@ async fn draw_cohorts(
             followers.extend(listed);
         }
     }
-    let candidates: Vec<&Value> =
-        drawn_objects.iter().filter(|o| is_candidate(&canary.cohort, selector.as_ref(), o)).collect();
-    let by_namespace = matches!(canary.scoping.mechanism, ScopingMechanism::Namespaces);
-    let unit_of = |object: &Value| {
-        let key = ObjectKey::of(object);
-        if by_namespace {
-            key.namespace
-        } else {
-            object_unit(&key)
-        }
-    };
-    let units: Vec<String> = candidates.iter().map(|o| unit_of(o)).collect();
-    let Some(size) = canary.cohort.size() else { return Ok(Err("the cohort has no size".to_owned())) };
-    let drawn = draw(&units, size, canary.baseline, seed_of(&run.journal.run_id));
-    if drawn.canary.is_empty() {
-        return Ok(Err(format!(
-            "no cohort can be drawn: {} candidate objects{}",
-            candidates.len(),
-            if canary.baseline { " (the canary and the baseline need one each)" } else { "" }
-        )));
-    }
-    let cohort_of_unit: BTreeMap<&str, Cohort> = drawn
-        .canary
-        .iter()
-        .map(|u| (u.as_str(), Cohort::Canary))
-        .chain(drawn.baseline.iter().map(|u| (u.as_str(), Cohort::Baseline)))
-        .collect();
-    let marker = (!by_namespace).then(|| marker_of(canary));
-    let prior = |object: &Value| {
-        marker.as_ref().and_then(|(m, key)| object["metadata"][m.section()][key.as_str()].as_str().map(str::to_owned))
-    };
-    let member = |object: &Value, cohort: Cohort| CohortMember {
-        key: ObjectKey::of(object),
-        uid: object["metadata"]["uid"].as_str().unwrap_or_default().to_owned(),
-        cohort,
-        prior: prior(object),
-    };
-    let mut members = Vec::new();
-    let mut owner_cohort: BTreeMap<String, Cohort> = BTreeMap::new();
-    for object in &drawn_objects {
-        let cohort = if candidates.iter().any(|c| std::ptr::eq(*c, object)) {
-            cohort_of_unit.get(unit_of(object).as_str()).copied()
-        } else {
-            None
+    let marker = (!matches!(canary.scoping.mechanism, ScopingMechanism::Namespaces)).then(|| marker_of(canary));
+    let drawn =
+        match assign_cohorts(canary, selector.as_ref(), &drawn_objects, &followers, seed_of(&run.journal.run_id)) {
+            Ok(drawn) => drawn,
+            Err(why) => return Ok(Err(why)),
         };
-        let cohort = match (cohort, by_namespace) {
-            (Some(c), _) => Some(c),
-            // Namespace scoping: every object of a drawn namespace belongs to its cohort.
-            (None, true) => cohort_of_unit.get(ObjectKey::of(object).namespace.as_str()).copied(),
-            (None, false) => None,
-        };
-        let key = ObjectKey::of(object);
-        match cohort {
-            Some(c) => {
-                owner_cohort.insert(format!("{}/{}/{}", key.namespace, key.kind, key.name), c);
-                members.push(member(object, c));
-            }
-            None if marks_stable(canary) => members.push(member(object, Cohort::Stable)),
-            None => {}
-        }
-    }
-    for object in &followers {
-        let key = ObjectKey::of(object);
-        let follower = canary.cohort.followers.iter().find(|f| f.kind == key.kind);
-        let owner = follower.and_then(|f| owner_name(f, object).map(|n| (f, n)));
-        let cohort = match owner {
-            _ if by_namespace => cohort_of_unit.get(key.namespace.as_str()).copied(),
-            Some((f, name)) => owner_cohort.get(&format!("{}/{}/{name}", key.namespace, f.owner.kind)).copied(),
-            None => None,
-        };
-        match cohort {
-            Some(c) => members.push(member(object, c)),
-            None if marks_stable(canary) => members.push(member(object, Cohort::Stable)),
-            None => {}
-        }
-    }
+    let by_namespace = marker.is_none();
+    let members = drawn.members;
     let dependents = match dependent_kinds(upgrade) {
         Some(kinds) => {
             let measured: Vec<(String, String, String)> = members
@@ -218,7 +149,7 @@ async fn draw_cohorts(
         None => BTreeMap::new(),
     };
     let namespaces = if by_namespace {
-        vec![(Cohort::Canary, drawn.canary.clone()), (Cohort::Baseline, drawn.baseline.clone())]
+        vec![(Cohort::Canary, drawn.units.canary.clone()), (Cohort::Baseline, drawn.units.baseline.clone())]
     } else {
         Vec::new()
     };
