@@ -139,15 +139,16 @@ pub async fn scrape_counters(
     Ok(values)
 }
 
-/// The reconciles the pods of a Deployment counted so far (`controller_runtime_reconcile_total`), read
-/// from the endpoint of the plan's pod metric.
+/// The reconciles the pods of a Deployment counted so far: the `counter` series summed, read from the
+/// endpoint of the plan's pod metric.
 pub async fn reconciles_of(
     client: &kube::Client,
     namespace: &str,
     selector: &str,
     metric: &PodProxyMetric,
+    counter: &str,
 ) -> Result<f64, String> {
-    let total = PodProxyMetric { series: "controller_runtime_reconcile_total".to_owned(), per: None, ..metric.clone() };
+    let total = PodProxyMetric { series: counter.to_owned(), per: None, ..metric.clone() };
     Ok(scrape_counters(client, namespace, selector, &total).await?.values().map(|(s, _)| s).sum())
 }
 

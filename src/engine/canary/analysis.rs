@@ -149,24 +149,32 @@ async fn wait_warm_up(record: &CanaryRecord, warm_up: Duration) {
 }
 
 /// A canary that reconciled nothing within the warm-up (it waits for a lease another Deployment holds, its
-/// scope matches nothing) fails: its objects would look healthy only because nobody touched them.
+/// scope matches nothing) fails: its objects would look healthy only because nobody touched them. The
+/// reconciles are the operator's own counter: the `per` series of the plan's first pod metric that has one
+/// (`controller_runtime_reconcile_total`, `strimzi_reconciliations_total`), else that metric's series.
 async fn check_canary_reconciles(run: &Run, upgrade: &Upgrade, analysis: &AnalysisPolicy) -> Result<(), String> {
-    let Some(metric) = analysis.signals.iter().find_map(|s| match s {
-        Signal::Metric(m) => match &m.source {
-            MetricSource::PodProxy(p) => Some(p.clone()),
-            MetricSource::Prometheus(_) => None,
-        },
-        _ => None,
-    }) else {
+    let proxies: Vec<&crate::plan::file::PodProxyMetric> = analysis
+        .signals
+        .iter()
+        .filter_map(|s| match s {
+            Signal::Metric(m) => match &m.source {
+                MetricSource::PodProxy(p) => Some(p),
+                MetricSource::Prometheus(_) => None,
+            },
+            _ => None,
+        })
+        .collect();
+    let Some(metric) = proxies.iter().find(|p| p.per.is_some()).or(proxies.first()) else {
         run.reporter
             .info("  (the plan scrapes no pod metrics, so whether the canary reconciled at all is not checked)");
         return Ok(());
     };
+    let counter = metric.per.clone().unwrap_or_else(|| metric.series.clone());
     let selector = copy_pod_selector(Cohort::Canary, &run.journal.run_id);
-    match reconciles_of(run.objects.client(), upgrade.namespace(), &selector, &metric).await {
+    match reconciles_of(run.objects.client(), upgrade.namespace(), &selector, metric, &counter).await {
         Ok(n) if n > 0.0 => Ok(()),
         Ok(_) => Err(format!(
-            "the canary reconciled nothing within the warm-up of {}: does it share the stable Deployment's leader-election lease, or match no object?",
+            "the canary reconciled nothing within the warm-up of {} ({counter} did not grow): does it share the stable Deployment's leader-election lease, or match no object?",
             analysis.warm_up
         )),
         Err(why) => Err(format!("the canary's reconciles cannot be read after the warm-up: {why}")),
