@@ -192,9 +192,11 @@ async fn observe(
         record.members.iter().filter(|m| m.cohort == cohort).map(|m| object_unit(&m.key)).collect()
     };
     let (canary_units, baseline_units) = (units(Cohort::Canary), units(Cohort::Baseline));
+    // The journal's members, not the analysis's starting copy: objects marked stable meanwhile are known.
+    let current = run.journal.canary.as_ref().unwrap_or(record);
     let mut everyone = BTreeSet::new();
-    if record.marker.is_some() && record.members.iter().any(|m| m.cohort == Cohort::Stable) {
-        everyone = record.members.iter().map(|m| object_unit(&m.key)).collect();
+    if current.marker.is_some() && current.members.iter().any(|m| m.cohort == Cohort::Stable) {
+        everyone = current.members.iter().map(|m| object_unit(&m.key)).collect();
     }
     let found = observe_cohort(&run.objects, kinds, &[&canary_units, &baseline_units]).await?;
     if !everyone.is_empty() {
