@@ -3,7 +3,10 @@
 //! either), reports bound Pods Running and Ready with a loopback address of their own as the Pod IP, lets
 //! Job Pods succeed, and confirms deletions as a kubelet does once containers have stopped. A Running Pod
 //! whose image the scenario describes as an operator gets that operator, as a real controller
-//! ([`super::scripted_operator`]), for as long as the Pod lives.
+//! ([`super::scripted_operator`]), for as long as the Pod lives. A deleted operator Pod terminates as the
+//! simulator's do ([`stop_after`]): its operator keeps running (and reconciling) for the Pod's
+//! `deletionGracePeriodSeconds`, or its image's `shutdownMs` when shorter, then stops (releasing its
+//! leader-election Lease) before the deletion is confirmed. Pods without an operator stop at once.
 //!
 //! What happens to a Pod is decided by [`next_action`], a pure function of the Pod; the agent's loop only
 //! observes (a watch) and acts.
@@ -16,7 +19,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
 use kube::Client;
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -76,6 +79,25 @@ pub fn job_ending(pod: &Pod, images: &[ImageBehaviour]) -> (bool, Duration) {
     }
 }
 
+/// How long a deleted Pod's containers keep running before the deletion is confirmed: for a Running Pod
+/// with an operator image, its `deletionGracePeriodSeconds` (30 when unset), or sooner when the image's
+/// behaviour says `shutdownMs` (the longest over its operator containers); zero for any other Pod (nothing
+/// runs in its containers here).
+pub fn stop_after(pod: &Pod, images: &[ImageBehaviour]) -> Duration {
+    let running = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+    if !running {
+        return Duration::ZERO;
+    }
+    let grace_ms = u64::try_from(pod.metadata.deletion_grace_period_seconds.unwrap_or(30)).unwrap_or(0) * 1000;
+    let containers = pod.spec.iter().flat_map(|s| s.containers.iter());
+    let stops = containers.filter_map(|c| {
+        let behaviour = images.iter().find(|i| Some(i.image.as_str()) == c.image.as_deref())?;
+        behaviour.operator.as_ref()?;
+        Some(behaviour.shutdown_ms.unwrap_or(grace_ms).min(grace_ms))
+    });
+    Duration::from_millis(stops.max().unwrap_or(0))
+}
+
 fn owned_by_job(pod: &Pod) -> bool {
     pod.metadata.owner_references.iter().flatten().any(|o| o.kind == "Job" && o.controller == Some(true))
 }
@@ -107,20 +129,34 @@ pub fn operator_of(pod: &Pod, config: &AgentConfig) -> Option<(Value, OperatorBe
     })
 }
 
+/// A running scripted operator: the signal that stops it and its task.
+struct RunningOperator {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// The operators running in this node's Pods, by Pod UID.
+type Operators = Arc<Mutex<HashMap<String, RunningOperator>>>;
+
+/// How long a stopping operator may take to release its Lease before its task is aborted.
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Runs the agent until the watch ends or an API call for the node itself fails.
 pub async fn run(client: Client, config: AgentConfig) -> Result<(), kube::Error> {
     let node = config.node.as_str();
     register_node(&client, node).await?;
     let leases = tokio::spawn(renew_lease_forever(client.clone(), node.to_owned()));
     let addresses = Arc::new(Mutex::new(PodAddresses::default()));
-    let mut operators: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
+    let operators: Operators = Arc::default();
+    // Pods whose termination (grace period, operator stop, confirmation) is under way.
+    let terminating: Arc<Mutex<HashSet<String>>> = Arc::default();
     let pods: Api<Pod> = Api::all(client.clone());
     let mut events = watcher(pods, watcher::Config::default()).boxed();
     while let Some(event) = events.next().await {
         let pod = match event {
             Ok(watcher::Event::Apply(pod) | watcher::Event::InitApply(pod)) => pod,
             Ok(watcher::Event::Delete(pod)) => {
-                stop_operator(&mut operators, &pod);
+                tokio::spawn(stop_operator(operators.clone(), uid(&pod)));
                 continue;
             }
             Ok(_) => continue,
@@ -131,12 +167,35 @@ pub async fn run(client: Client, config: AgentConfig) -> Result<(), kube::Error>
         };
         match operator_of(&pod, &config) {
             Some((container, behaviour)) => {
-                start_operator(&mut operators, &client, &pod, container, behaviour, config.seed)
+                start_operator(&operators, &client, &pod, container, behaviour, config.seed)
             }
-            None => stop_operator(&mut operators, &pod),
+            // A terminating Pod's operator runs until its termination stops it.
+            None if pod.metadata.deletion_timestamp.is_some() => {}
+            None => {
+                tokio::spawn(stop_operator(operators.clone(), uid(&pod)));
+            }
         }
         let action = next_action(&pod, node);
         if action == PodAction::Nothing {
+            continue;
+        }
+        if action == PodAction::ConfirmDeletion {
+            if !lock(&terminating).insert(uid(&pod)) {
+                continue;
+            }
+            let (client, addresses, operators, terminating) =
+                (client.clone(), addresses.clone(), operators.clone(), terminating.clone());
+            let linger = stop_after(&pod, &config.images);
+            tokio::spawn(async move {
+                tokio::time::sleep(linger).await;
+                stop_operator(operators, uid(&pod)).await;
+                if let Err(error) =
+                    act(&client, "", &addresses, &pod, &PodAction::ConfirmDeletion, (false, linger)).await
+                {
+                    tracing::debug!(%error, pod = ?pod.metadata.name, "cannot confirm the deletion");
+                }
+                lock(&terminating).remove(&uid(&pod));
+            });
             continue;
         }
         let (client, node, addresses) = (client.clone(), node.to_owned(), addresses.clone());
@@ -149,35 +208,51 @@ pub async fn run(client: Client, config: AgentConfig) -> Result<(), kube::Error>
         });
     }
     leases.abort();
-    operators.values().for_each(|task| task.abort());
+    let all: Vec<String> = lock(&operators).keys().cloned().collect();
+    for uid in all {
+        stop_operator(operators.clone(), uid).await;
+    }
     Ok(())
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn uid(pod: &Pod) -> String {
+    pod.metadata.uid.clone().unwrap_or_default()
+}
+
 fn start_operator(
-    operators: &mut HashMap<String, tokio::task::JoinHandle<()>>,
+    operators: &Operators,
     client: &Client,
     pod: &Pod,
     container: Value,
     behaviour: OperatorBehaviour,
     seed: u64,
 ) {
-    let uid = pod.metadata.uid.clone().unwrap_or_default();
-    if operators.contains_key(&uid) {
+    let mut running = lock(operators);
+    if running.contains_key(&uid(pod)) {
         return;
     }
     let (client, pod_json) = (client.clone(), serde_json::to_value(pod).unwrap_or_default());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(async move {
         let name = pod_json["metadata"]["name"].as_str().unwrap_or_default().to_owned();
-        if let Err(error) = super::scripted_operator::run(client, pod_json, container, behaviour, seed).await {
+        if let Err(error) = super::scripted_operator::run(client, pod_json, container, behaviour, seed, stopped).await {
             tracing::warn!(%error, pod = name, "the scripted operator stopped");
         }
     });
-    operators.insert(uid, task);
+    running.insert(uid(pod), RunningOperator { stop, task });
 }
 
-fn stop_operator(operators: &mut HashMap<String, tokio::task::JoinHandle<()>>, pod: &Pod) {
-    if let Some(task) = pod.metadata.uid.as_ref().and_then(|uid| operators.remove(uid)) {
-        task.abort();
+/// Stops the operator of the Pod `uid` (if one runs) and waits until it released its Lease.
+async fn stop_operator(operators: Operators, uid: String) {
+    let Some(operator) = lock(&operators).remove(&uid) else { return };
+    let _ = operator.stop.send(true);
+    let abort = operator.task.abort_handle();
+    if tokio::time::timeout(STOP_TIMEOUT, operator.task).await.is_err() {
+        abort.abort();
     }
 }
 
@@ -354,6 +429,28 @@ mod tests {
         let deleting = pod(json!({"metadata": {"name": "p", "deletionTimestamp": "2026-01-01T00:00:00Z"},
             "spec": {"nodeName": "n", "containers": [{"name": "c"}]}, "status": {"phase": "Running"}}));
         assert_eq!(next_action(&deleting, "n"), PodAction::ConfirmDeletion);
+    }
+
+    #[test]
+    fn a_deleted_operator_pod_lingers_for_its_grace_period_or_its_shutdown_time() {
+        let operator = Some(OperatorBehaviour::default());
+        let images = [
+            ImageBehaviour { image: "op".into(), operator: operator.clone(), ..Default::default() },
+            ImageBehaviour { image: "quick".into(), operator, shutdown_ms: Some(500), ..Default::default() },
+            ImageBehaviour { image: "plain".into(), ..Default::default() },
+        ];
+        let deleted = |image: &str, grace: Value, phase: &str| {
+            pod(
+                json!({"metadata": {"name": "p", "deletionTimestamp": "2026-01-01T00:00:00Z", "deletionGracePeriodSeconds": grace},
+                "spec": {"nodeName": "n", "containers": [{"name": "c", "image": image}]}, "status": {"phase": phase}}),
+            )
+        };
+        assert_eq!(stop_after(&deleted("op", json!(2), "Running"), &images), Duration::from_secs(2));
+        assert_eq!(stop_after(&deleted("op", Value::Null, "Running"), &images), Duration::from_secs(30));
+        assert_eq!(stop_after(&deleted("quick", json!(2), "Running"), &images), Duration::from_millis(500));
+        assert_eq!(stop_after(&deleted("quick", json!(0), "Running"), &images), Duration::ZERO);
+        assert_eq!(stop_after(&deleted("plain", json!(30), "Running"), &images), Duration::ZERO, "no process runs");
+        assert_eq!(stop_after(&deleted("op", json!(2), "Pending"), &images), Duration::ZERO, "never started");
     }
 
     #[test]

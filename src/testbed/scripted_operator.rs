@@ -5,9 +5,14 @@
 //! simulator's, [`scripted_outcome`]), and writes `status.observedGeneration`, a `Ready` condition and
 //! `status.reconciledBy`, with a Warning event for each failure.
 //!
-//! Not here (yet): the metrics the simulator serves through the pod proxy (the API server does not proxy
-//! to the loopback addresses the node agent gives pods), leader election and crash loops.
+//! An image whose behaviour has `leaderElection` starts its controllers only once its pod holds the Lease
+//! the container names ([`super::leader_election`]), and stops them when it loses it; a stopped operator
+//! (its pod terminated) releases the Lease, so the next pod takes over at once.
+//!
+//! Not here (yet): the metrics the simulator serves through the pod proxy (the API server proxies only to
+//! global unicast pod IPs, and the node agent gives pods loopback addresses), dependents and crash loops.
 
+use super::leader_election::{lease_name, Candidate};
 use crate::sim::controllers::operators::scripted_outcome;
 use crate::sim::controllers::scope::{FailRule, Scope};
 use crate::sim::{now_rfc3339, KindRef, OperatorBehaviour};
@@ -60,15 +65,61 @@ struct Operator {
     attempts: Mutex<HashMap<(String, i64), u32>>,
 }
 
-/// Runs the operator of `container` (a container of `pod`, both as JSON) until the task is aborted.
+/// Runs the operator of `container` (a container of `pod`, both as JSON) until `stop` turns true (its pod
+/// was told to stop: it releases its Lease and returns) or it loses its Lease.
 pub async fn run(
     client: Client,
     pod: Value,
     container: Value,
     behaviour: OperatorBehaviour,
     seed: u64,
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), ScriptedOperatorError> {
     let scope = Scope::of_container(&pod, &container, &behaviour.scope).map_err(ScriptedOperatorError::Scope)?;
+    let pod_name = pod["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+    let pod_namespace = pod["metadata"]["namespace"].as_str().unwrap_or("default").to_owned();
+    let candidate = lease_name(&pod, &container, &behaviour)
+        .map(|lease| Candidate::new(client.clone(), &pod_namespace, &lease, &pod_name));
+    let stopped = async move {
+        // A dropped sender (the agent is gone) stops the operator as well.
+        let _ = stop.wait_for(|stop| *stop).await;
+    };
+    tokio::pin!(stopped);
+    if let Some(candidate) = &candidate {
+        tokio::select! {
+            () = candidate.acquire() => tracing::info!(pod = pod_name, lease = candidate.lease(), "leading"),
+            () = &mut stopped => return Ok(()),
+        }
+    }
+    let leading = async {
+        match &candidate {
+            Some(candidate) => candidate.keep_renewing().await,
+            None => futures::future::pending().await,
+        }
+    };
+    let result = tokio::select! {
+        result = reconcile_all(client, pod, container, behaviour, scope, seed) => result,
+        () = leading => {
+            tracing::warn!(pod = pod_name, "lost the lease: the controllers stop");
+            Ok(())
+        }
+        () = &mut stopped => Ok(()),
+    };
+    if let Some(candidate) = &candidate {
+        candidate.release().await;
+    }
+    result
+}
+
+/// Starts a controller for every kind the operator reconciles and runs them.
+async fn reconcile_all(
+    client: Client,
+    pod: Value,
+    container: Value,
+    behaviour: OperatorBehaviour,
+    scope: Scope,
+    seed: u64,
+) -> Result<(), ScriptedOperatorError> {
     let mut resources = HashMap::new();
     for kind in &behaviour.reconciles {
         resources.insert(kind.kind.clone(), served_resource(&client, kind).await?);
