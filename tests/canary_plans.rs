@@ -636,13 +636,15 @@ async fn prometheus_operator_plan_promotes_v0_76_0_after_the_controller_id_canar
     promoted(&PROMETHEUS_OPERATOR, Gates::None, "promoted").await;
 }
 
-/// Ignored: the rollback ends with exit 5 ("needs attention") after waiting out the plan's rollback
-/// timeout (10m). The simulated operator writes `status.observedGeneration` and `status.reconciledBy`,
-/// which prometheus-operator's status schemas do not declare (the real operator writes observedGeneration
-/// per condition), so the tool refuses to restore the recorded CRDs ("restoring the recorded one would prune
-/// data written since the expand"); what the rollback waits for until its timeout is not yet diagnosed.
+/// Ignored: the rollback waits out the plan's rollback timeout (10m) and ends in needs-attention. The
+/// simulated operator's status is now pruned as the API server prunes it (prometheus-operator's status
+/// schemas declare neither `status.observedGeneration` nor `status.reconciledBy`), so restoring the recorded
+/// CRDs no longer refuses; but the rollback's `wait_healthy` (src/engine/rollback.rs) waits for a `Ready`
+/// condition on every custom resource, while prometheus-operator (and this plan's `conditions` signal)
+/// writes `Available`: no object ever has `Ready`, and none was in the baseline's not-ready set (measured
+/// with the plan's condition type), so every one counts as not healthy until the timeout.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "the rollback waits out its 10m timeout and ends in needs-attention: see the comment"]
+#[ignore = "the rollback's wait_healthy waits for Ready, prometheus-operator writes Available: see the comment"]
 async fn prometheus_operator_plan_rolls_back_a_bad_v0_76_0_automatically() {
     rolled_back(&PROMETHEUS_OPERATOR, Gates::None, "conditions failed").await;
 }

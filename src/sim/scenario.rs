@@ -338,7 +338,9 @@ pub struct KindRef {
     /// Kind.
     pub kind: String,
     /// The version the operator is built against (a real operator does not ask discovery); absent: the
-    /// group's preferred version. Only the test bed's real controllers use it.
+    /// group's preferred version. The test bed's real controllers read and write through it; the
+    /// simulator's operators write their status through it, pruned by that version's schema (absent: the
+    /// version the object is stored at).
     #[serde(default)]
     pub version: Option<String>,
 }

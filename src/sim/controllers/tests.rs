@@ -532,3 +532,57 @@ fn churn_over_ten_thousand_objects_lists_once_per_round() {
     eprintln!("tick with a churn round over 10,000 objects: {:?}", started.elapsed() / ticks as u32);
     assert_eq!(cluster.state.store.resource_version(), version + 3 * ticks, "3 changes a round, one round a tick");
 }
+
+/// A Widget CRD whose status schema declares `conditions` (with a condition's `observedGeneration`) and a
+/// required `replicas`, but neither `status.observedGeneration` nor `status.reconciledBy`.
+fn install_strict_widget_crd(cluster: &Cluster) {
+    let condition = json!({"type": "object", "properties": {
+        "type": {"type": "string"}, "status": {"type": "string"}, "reason": {"type": "string"},
+        "message": {"type": "string"}, "lastTransitionTime": {"type": "string"},
+        "observedGeneration": {"type": "integer"}}});
+    let schema = json!({"type": "object", "properties": {
+        "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+        "status": {"type": "object", "required": ["replicas"], "properties": {
+            "replicas": {"type": "integer"}, "conditions": {"type": "array", "items": condition}}}}});
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"kind": "Widget", "plural": "widgets", "singular": "widget"},
+            "versions": [{"name": "v1", "served": true, "storage": true, "subresources": {"status": {}},
+                "schema": {"openAPIV3Schema": schema}}]}
+    });
+    cluster.create(GroupResource::new("apiextensions.k8s.io", "customresourcedefinitions"), crd);
+    cluster.state.refresh_crd_types();
+}
+
+#[test]
+fn an_operators_status_is_pruned_to_the_schema_and_a_rejected_one_is_not_written() {
+    let fields = [("replicas".to_owned(), json!(1)), ("unknown".to_owned(), json!(true))].into_iter().collect();
+    let complete = OperatorBehaviour { status_fields: fields, ..widget_operator(ScopeSource::default(), vec![]) };
+    let mut cluster = Cluster::new(vec![operator_image(complete)]);
+    install_strict_widget_crd(&cluster);
+    cluster.create_widget("w", json!({}));
+    cluster.create(deployments_resource(), deployment("op", 1, "op:1", json!([])));
+    cluster.run_ms(1_000);
+
+    let widget = cluster.get(widgets(), "default", "w");
+    let status = &widget["status"];
+    assert_eq!(status["replicas"], 1, "{widget}");
+    for pruned in ["observedGeneration", "reconciledBy", "unknown"] {
+        assert!(status.get(pruned).is_none(), "{pruned} is not in the schema: {widget}");
+    }
+    let ready = find_condition(&status["conditions"], "Ready").unwrap();
+    assert_eq!((ready["status"].as_str(), ready["observedGeneration"].as_i64()), (Some("True"), Some(1)));
+    cluster.run_ms(1_000);
+    let again = cluster.get(widgets(), "default", "w");
+    assert_eq!(again["metadata"]["resourceVersion"], widget["metadata"]["resourceVersion"], "reconciled once");
+
+    // Without the required `replicas` the API rejects every status update: nothing is written.
+    let mut cluster = Cluster::new(vec![operator_image(widget_operator(ScopeSource::default(), vec![]))]);
+    install_strict_widget_crd(&cluster);
+    cluster.create_widget("w", json!({}));
+    cluster.create(deployments_resource(), deployment("op", 1, "op:1", json!([])));
+    cluster.run_ms(1_000);
+    assert!(cluster.get(widgets(), "default", "w").get("status").is_none());
+}

@@ -1,7 +1,9 @@
 //! Scripted operators: every Running and Ready pod (terminating ones included: their process runs until
 //! the kubelet removes them) whose container image the scenario describes as an operator reconciles the
 //! objects of its kinds within its scope (read from the container's env and args), writing
-//! `status.observedGeneration`, a `Ready` condition and `status.reconciledBy`, counting
+//! `status.observedGeneration`, a `Ready` condition (with its own `observedGeneration`) and
+//! `status.reconciledBy` through the API's admission of a `/status` update (so the CRD's schema prunes
+//! what it does not declare, and a status it rejects is not written), counting
 //! `controller_runtime_reconcile_total` / `..._errors_total` in the pod's metrics (unless the image has
 //! `metrics: false`), keeping each object's dependent (`dependents`), and recording Warning events for
 //! failures (also for every reconcile while the `operatorsFail` fault is on).
@@ -189,6 +191,7 @@ impl Worker {
                 scope,
                 fail_rules: &self.fail_rules,
                 resource: resource.group_resource(),
+                version: kind.version.as_deref(),
                 kind: &kind.kind,
                 controller: controller_name(&self.behaviour, &kind.kind),
                 metrics: self.metrics,

@@ -7,8 +7,8 @@ use super::super::scope::{FailRule, Scope};
 use super::super::{
     generation_of, merged_condition, name_of, namespace_of, object_at, same_object, uid_of, Condition, Env,
 };
-use crate::sim::errors::ApiError;
-use crate::sim::resources::GroupResource;
+use crate::sim::crds;
+use crate::sim::resources::{GroupResource, ResourceType};
 use crate::sim::scenario::{Dependents, OperatorBehaviour};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -24,6 +24,9 @@ pub(super) struct Reconciler<'a> {
     pub(super) scope: &'a Scope,
     pub(super) fail_rules: &'a [FailRule],
     pub(super) resource: GroupResource,
+    /// The version the operator is built against (`reconciles[].version`), which its status writes go
+    /// through; None: the version the object is stored at.
+    pub(super) version: Option<&'a str>,
     /// The kind, as the reconciler record names objects.
     pub(super) kind: &'a str,
     /// The `controller` label of the metrics.
@@ -129,8 +132,14 @@ pub(super) struct Written {
     pub(super) only_ours: bool,
 }
 
-/// Writes the reconcile's result into the object's status; None when the object is gone or was
-/// recreated (nothing was reconciled then).
+/// How often a status write is re-read and retried when another write got in between (a conflict).
+const WRITE_ATTEMPTS: usize = 3;
+
+/// Writes the reconcile's result into the object's status as an update of its `/status` subresource:
+/// admitted as the API server admits one (pruned to what the schema of the version the object is stored
+/// at declares, defaulted, validated), at the resourceVersion just read. None when the object is gone or
+/// was recreated (nothing was reconciled then), when the API rejects the status (the operator's update
+/// fails; it retries after `reconcileLatencyMs`), or when other writes kept winning the race.
 pub(super) fn write_outcome(
     env: &Env<'_>,
     reconciler: &Reconciler<'_>,
@@ -152,21 +161,71 @@ pub(super) fn write_outcome(
     };
     let uid = uid_of(object);
     let listed_version = &object["metadata"]["resourceVersion"];
-    let mut only_ours = false;
-    let written = env.state.store.modify(&reconciler.resource, namespace_of(object), name_of(object), |current| {
-        same_object(current, uid)?;
-        only_ours = &current["metadata"]["resourceVersion"] == listed_version;
-        let status = object_at(current, &["status"]).ok_or_else(|| ApiError::invalid("status must be an object"))?;
+    for _ in 0..WRITE_ATTEMPTS {
+        let current = env.state.store.get(&reconciler.resource, namespace_of(object), name_of(object))?;
+        same_object(&current, uid).ok()?;
+        let only_ours = &current["metadata"]["resourceVersion"] == listed_version;
+        let mut updated = (*current).clone();
+        let status = object_at(&mut updated, &["status"])?;
         let conditions = with_condition(status.get("conditions"), &ready, &env.now);
         status.insert("observedGeneration".to_owned(), json!(generation));
-        status.insert("conditions".to_owned(), conditions);
+        status.insert("conditions".to_owned(), with_observed_generation(conditions, ready.kind, generation));
         status.insert("reconciledBy".to_owned(), json!(reconciler.pod_name));
         for (key, value) in &reconciler.behaviour.status_fields {
             status.insert(key.clone(), value.clone());
         }
-        Ok(())
-    });
-    written.ok().map(|object| Written { object, only_ours })
+        let resource_type = type_of(env, reconciler, &current)?;
+        let admitted = crds::admit(env.state, &resource_type, Some(&current), updated, true).ok()?;
+        // Through `/status` only the status changes: whatever admission did to the rest is not written.
+        let admitted = with_status_of(&current, admitted);
+        if admitted == *current {
+            return Some(Written { object: current, only_ours });
+        }
+        let version = current["metadata"]["resourceVersion"].as_str().unwrap_or_default();
+        match env.state.store.update(&reconciler.resource, admitted, Some(version)) {
+            Ok(written) => return Some(Written { object: written, only_ours }),
+            Err(error) if error.code == 409 => continue,
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+/// `current` with the status of `admitted` (none when admission left none).
+fn with_status_of(current: &Value, admitted: Value) -> Value {
+    let mut object = current.clone();
+    match admitted.get("status") {
+        Some(status) => object["status"] = status.clone(),
+        None => {
+            if let Some(map) = object.as_object_mut() {
+                map.remove("status");
+            }
+        }
+    }
+    object
+}
+
+/// The type the status is written through: the operator's version when it names one that is served, else
+/// the version the object is stored at, else (not served at that version) any served version.
+fn type_of(env: &Env<'_>, reconciler: &Reconciler<'_>, current: &Value) -> Option<ResourceType> {
+    let resource = &reconciler.resource;
+    let served = |version: &str| env.state.find_type(&resource.group, version, &resource.resource);
+    let stored = current["apiVersion"].as_str().and_then(|v| v.rsplit('/').next()).unwrap_or_default();
+    reconciler.version.and_then(served).or_else(|| served(stored)).or_else(|| {
+        env.state.types().into_iter().find(|t| t.group == resource.group && t.resource == resource.resource)
+    })
+}
+
+/// The conditions with `observedGeneration` set on the condition of type `kind`, as operators using
+/// `metav1.Condition` record it (prometheus-operator's status schemas declare it only there).
+fn with_observed_generation(mut conditions: Value, kind: &str, generation: i64) -> Value {
+    let items = conditions.as_array_mut().into_iter().flatten();
+    for condition in items.filter(|c| c["type"].as_str() == Some(kind)) {
+        if let Some(map) = condition.as_object_mut() {
+            map.insert("observedGeneration".to_owned(), json!(generation));
+        }
+    }
+    conditions
 }
 
 /// The conditions with `wanted` merged in place of its type (other conditions kept as they are).
@@ -237,6 +296,7 @@ mod tests {
             scope,
             fail_rules: rules,
             resource: GroupResource::new("example.com", "widgets"),
+            version: None,
             kind: "Widget",
             controller: "widget".to_owned(),
             metrics: true,

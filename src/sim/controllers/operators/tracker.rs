@@ -175,13 +175,15 @@ impl Watched {
         Some(since.saturating_add(latency_ms))
     }
 
-    /// This worker reconciled the current generation, and the status says so.
+    /// This worker reconciled the current generation, and the status says so: its condition is there, with
+    /// the generation in `status.observedGeneration`, else in the condition's own (what the schema kept of
+    /// the two the worker writes; with neither kept, the condition alone).
     fn is_reconciled(&self, object: &Value, condition: &str) -> bool {
         let generation = generation_of(object);
         let status = &object["status"];
-        self.done_generation == Some(generation)
-            && status["observedGeneration"].as_i64() == Some(generation)
-            && find_condition(&status["conditions"], condition).is_some()
+        let Some(written) = find_condition(&status["conditions"], condition) else { return false };
+        let observed = status["observedGeneration"].as_i64().or_else(|| written["observedGeneration"].as_i64());
+        self.done_generation == Some(generation) && observed.is_none_or(|observed| observed == generation)
     }
 
     /// Reconciles the object; returns the written object when only this write changed it since it was
@@ -299,5 +301,21 @@ mod tests {
         assert_eq!(watched.due(&new_generation, 50, "Ready"), Some(150));
         watched.last_attempt_ms = Some(400);
         assert_eq!(watched.due(&new_generation, 50, "Ready"), Some(450));
+    }
+
+    #[test]
+    fn without_status_observed_generation_the_conditions_one_counts() {
+        let mut watched = Watched::new("uid-w");
+        watched.changed_at_ms = 100;
+        watched.done_generation = Some(2);
+        let at = |generation: Value| {
+            let condition = json!([{"type": "Available", "status": "True", "observedGeneration": generation}]);
+            json!({"metadata": {"generation": 2}, "status": {"conditions": condition}})
+        };
+        assert_eq!(watched.due(&at(json!(2)), 50, "Available"), None);
+        assert_eq!(watched.due(&at(json!(1)), 50, "Available"), Some(150));
+        assert_eq!(watched.due(&at(Value::Null), 50, "Available"), None, "the schema kept neither");
+        let none = json!({"metadata": {"generation": 2}, "status": {}});
+        assert_eq!(watched.due(&none, 50, "Available"), Some(150));
     }
 }
