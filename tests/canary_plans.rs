@@ -636,15 +636,9 @@ async fn prometheus_operator_plan_promotes_v0_76_0_after_the_controller_id_canar
     promoted(&PROMETHEUS_OPERATOR, Gates::None, "promoted").await;
 }
 
-/// Ignored: the rollback waits out the plan's rollback timeout (10m) and ends in needs-attention. The
-/// simulated operator's status is now pruned as the API server prunes it (prometheus-operator's status
-/// schemas declare neither `status.observedGeneration` nor `status.reconciledBy`), so restoring the recorded
-/// CRDs no longer refuses; but the rollback's `wait_healthy` (src/engine/rollback.rs) waits for a `Ready`
-/// condition on every custom resource, while prometheus-operator (and this plan's `conditions` signal)
-/// writes `Available`: no object ever has `Ready`, and none was in the baseline's not-ready set (measured
-/// with the plan's condition type), so every one counts as not healthy until the timeout.
+/// prometheus-operator writes `Available`, not `Ready`: the rollback waits for the plan's condition type,
+/// which the journal carries.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "the rollback's wait_healthy waits for Ready, prometheus-operator writes Available: see the comment"]
 async fn prometheus_operator_plan_rolls_back_a_bad_v0_76_0_automatically() {
     rolled_back(&PROMETHEUS_OPERATOR, Gates::None, "conditions failed").await;
 }

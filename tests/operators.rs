@@ -105,6 +105,8 @@ async fn a_bad_image_fails_the_objects_its_scenario_names_with_warning_events(cl
             "metadata": {"labels": {"app": name}},
             "spec": {"serviceAccountName": "demo-operator", "containers": [{"name": "manager",
                 "image": "registry.example/demo-operator:v1.1.0-bad",
+                // Its own lease: one naming the stable operator's would wait behind it forever.
+                "args": [format!("--leader-election-id={name}-lock")],
                 "env": [{"name": "WATCH_LABEL_SELECTOR", "value": selector}]}]}}}
     }))
     .unwrap();

@@ -14,7 +14,7 @@ use crate::cluster::journal_store::JournalStore;
 use crate::cluster::objects::desired_state;
 use crate::cluster::{ClusterError, ObjectKey, Objects};
 use crate::findings::Severity;
-use crate::health::Baseline;
+use crate::health::{Baseline, HealthPolicy};
 use crate::plan::steps::{Step, StepKind};
 
 /// How `apply` and `finalize` run.
@@ -217,13 +217,14 @@ async fn new_journal(
         health: None,
         notes: Vec::new(),
         rollback_timeout: Some(upgrade.loaded.plan.spec.rollback.timeout),
+        condition_type: Some(HealthPolicy::from_analysis(upgrade.loaded.analysis()).condition_type),
         canary: None,
     };
     for (key, step) in touched_objects(upgrade) {
         let before = objects.get(&key).await?.map(|o| desired_state(&o));
         journal.record(key, step, before);
     }
-    let condition = crate::health::HealthPolicy::from_analysis(upgrade.loaded.analysis()).condition_type;
+    let condition = HealthPolicy::from_analysis(upgrade.loaded.analysis()).condition_type;
     let observation = measure(objects, upgrade, &condition).await?;
     journal.baseline_not_ready = Baseline::of(&observation).not_ready.into_iter().collect();
     Ok(journal)
@@ -365,6 +366,7 @@ async fn dry_run(objects: Objects, upgrade: &Upgrade, reporter: Reporter) -> Res
         health: None,
         notes: Vec::new(),
         rollback_timeout: Some(upgrade.loaded.plan.spec.rollback.timeout),
+        condition_type: None,
         canary: None,
     };
     let mut run = Run::new(objects, store, journal, None, reporter);

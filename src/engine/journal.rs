@@ -175,6 +175,10 @@ pub struct Journal {
     /// (`rollback` runs without the plan file, so the journal carries it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_timeout: Option<crate::plan::file::Duration>,
+    /// The condition that means healthy (the plan's `conditions` signal), for `rollback`, which runs
+    /// without the plan; absent: `Ready`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition_type: Option<String>,
     /// The canary's cohorts, Deployments and measurements, once the canary rollout has drawn them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary: Option<CanaryRecord>,
@@ -335,6 +339,7 @@ mod tests {
             health: None,
             notes: vec![],
             rollback_timeout: None,
+            condition_type: None,
             canary: None,
         }
     }

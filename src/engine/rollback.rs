@@ -354,7 +354,8 @@ async fn wait_healthy(run: &Run) -> Result<Vec<String>, ClusterError> {
     let baseline: BTreeSet<&String> = run.journal.baseline_not_ready.iter().collect();
     let started = Instant::now();
     loop {
-        let fleet = observe_fleet(&run.objects, &kinds, "Ready").await?;
+        let fleet =
+            observe_fleet(&run.objects, &kinds, run.journal.condition_type.as_deref().unwrap_or("Ready")).await?;
         let not_ready: Vec<String> = fleet
             .into_iter()
             .filter(|o| o.ready != Some(true) && !baseline.contains(&o.object))

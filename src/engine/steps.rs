@@ -216,7 +216,7 @@ pub(crate) async fn promote_release(run: &mut Run, upgrade: &Upgrade) -> Result<
     }
     let timeout = upgrade.loaded.plan.spec.rollback.timeout.to_std();
     for deployment in applied.iter().filter(|o| o["kind"] == "Deployment") {
-        if let Err(why) = wait_rollout(&run.objects, &ObjectKey::of(deployment), timeout).await? {
+        if let Err(why) = wait_settled(&run.objects, deployment, timeout).await? {
             return Ok(StepResult::failed(why));
         }
     }
@@ -266,6 +266,32 @@ pub async fn wait_rollout(
     }
 }
 
+/// Waits until a Deployment's rollout is complete and none of its old pods is left, terminating ones
+/// included: `status.replicas` does not count a terminating pod, but a terminating operator still holds its
+/// lease and reconciles until it is gone.
+pub async fn wait_settled(
+    objects: &Objects,
+    deployment: &Value,
+    timeout: Duration,
+) -> Result<Result<(), String>, ClusterError> {
+    let key = ObjectKey::of(deployment);
+    if let Err(why) = wait_rollout(objects, &key, timeout).await? {
+        return Ok(Err(why));
+    }
+    let replicas = deployment["spec"]["replicas"].as_u64().unwrap_or(1) as usize;
+    super::canary::wait_pod_count(objects, &key.namespace, &match_labels(deployment), replicas, timeout).await
+}
+
+/// The `k=v,...` selector of a Deployment's `matchLabels`.
+fn match_labels(deployment: &Value) -> String {
+    deployment["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .map(|labels| {
+            labels.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect::<Vec<_>>().join(",")
+        })
+        .unwrap_or_default()
+}
+
 /// The selector (`k=v,...`) of the operator Deployment's pods, from the release's Deployment.
 pub fn operator_selector(upgrade: &Upgrade) -> String {
     let target = upgrade.loaded.operator();
@@ -274,10 +300,7 @@ pub fn operator_selector(upgrade: &Upgrade) -> String {
         .objects
         .iter()
         .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == target.deployment.as_str())
-        .and_then(|d| d["spec"]["selector"]["matchLabels"].as_object().cloned())
-        .map(|labels| {
-            labels.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect::<Vec<_>>().join(",")
-        })
+        .map(match_labels)
         .unwrap_or_default()
 }
 

@@ -45,7 +45,10 @@ pub fn object_health(object: &Value, condition_type: &str) -> ObjectHealth {
             if key.namespace.is_empty() { key.name.clone() } else { format!("{}/{}", key.namespace, key.name) }
         ),
         generation: object["metadata"]["generation"].as_i64().unwrap_or(0),
-        observed_generation: object["status"]["observedGeneration"].as_i64(),
+        // Operators that write metav1.Condition (prometheus-operator) carry it on the condition instead.
+        observed_generation: object["status"]["observedGeneration"]
+            .as_i64()
+            .or_else(|| condition.and_then(|c| c["observedGeneration"].as_i64())),
         ready,
         reason: reason.or_else(|| condition.is_none().then(|| format!("no {condition_type} condition"))),
     }

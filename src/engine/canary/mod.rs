@@ -61,7 +61,7 @@ async fn wait_pods_gone(
 }
 
 /// Waits until exactly `count` pods (terminating ones included) match `selector`.
-async fn wait_pod_count(
+pub(super) async fn wait_pod_count(
     objects: &Objects,
     namespace: &str,
     selector: &str,
@@ -90,14 +90,4 @@ async fn wait_pod_count(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-/// The `k=v,...` selector of a Deployment's `matchLabels`.
-fn match_labels(deployment: &Value) -> String {
-    deployment["spec"]["selector"]["matchLabels"]
-        .as_object()
-        .map(|labels| {
-            labels.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect::<Vec<_>>().join(",")
-        })
-        .unwrap_or_default()
 }

@@ -2,7 +2,7 @@
 //! marks their objects, rescopes the stable Deployment and waits until its old pods are gone, then starts
 //! the baseline and canary Deployments, each on its own cohort and lease.
 
-use super::{cohort_kinds, match_labels, policy, release_deployment, wait_pod_count};
+use super::{cohort_kinds, policy, release_deployment};
 use crate::canary::cohort::{assign_cohorts, object_unit, seed_of, Cohort};
 use crate::canary::measure::dependent_fingerprints;
 use crate::canary::scoping::{cohort_copy, copy_name, marker_of, scoped, RenderContext};
@@ -10,7 +10,7 @@ use crate::cluster::{ClusterError, ObjectKey};
 use crate::engine::journal::CanaryRecord;
 use crate::engine::now;
 use crate::engine::run::Run;
-use crate::engine::steps::{apply_owned, wait_rollout, StepResult};
+use crate::engine::steps::{apply_owned, wait_rollout, wait_settled, StepResult};
 use crate::engine::upgrade::Upgrade;
 use crate::manifest::LabelSelector;
 use crate::plan::file::{CanaryPolicy, ScopingMechanism, Signal};
@@ -43,7 +43,7 @@ pub async fn roll_out(run: &mut Run, upgrade: &Upgrade) -> Result<StepResult, Cl
     if let Err(conflict) = apply_owned(&run.objects, upgrade, &stable).await? {
         return Ok(StepResult::failed(conflict));
     }
-    if let Err(why) = wait_settled(run, &stable, timeout).await? {
+    if let Err(why) = wait_settled(&run.objects, &stable, timeout).await? {
         return Ok(StepResult::failed(format!("the stable Deployment was not rescoped: {why}")));
     }
     let unowned_from = Instant::now();
@@ -89,21 +89,6 @@ pub async fn roll_out(run: &mut Run, upgrade: &Upgrade) -> Result<StepResult, Cl
         );
     }
     Ok(StepResult::Done(message))
-}
-
-/// Waits until a Deployment's rollout is complete and none of its old pods is left, terminating ones
-/// included (they still reconcile until they are gone).
-async fn wait_settled(
-    run: &Run,
-    deployment: &Value,
-    timeout: std::time::Duration,
-) -> Result<Result<(), String>, ClusterError> {
-    let key = ObjectKey::of(deployment);
-    if let Err(why) = wait_rollout(&run.objects, &key, timeout).await? {
-        return Ok(Err(why));
-    }
-    let replicas = deployment["spec"]["replicas"].as_u64().unwrap_or(1) as usize;
-    wait_pod_count(&run.objects, &key.namespace, &match_labels(deployment), replicas, timeout).await
 }
 
 /// Draws the cohorts from the live objects (see [`assign_cohorts`]) and fingerprints the cohort objects'
