@@ -10,13 +10,10 @@
 //! turns election off. So a second Deployment naming the same lease waits and reconciles nothing, as on the
 //! simulator and a real cluster.
 
-use crate::sim::controllers::scope::{env_value, flag_bool, flag_value};
-use crate::sim::OperatorBehaviour;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{Api, PostParams};
 use kube::Client;
-use serde_json::Value;
 use std::time::Duration;
 
 /// How often a waiting candidate tries to take the Lease (client-go's retry period is 2 s; shorter here so
@@ -31,24 +28,8 @@ pub const LEASE_SECONDS: i32 = 15;
 pub const RENEW_DEADLINE: Duration = Duration::from_secs(10);
 
 /// The Lease a container elects its leader on; None when its image elects none or the pod turns election
-/// off. The same rule as the simulator's.
-pub fn lease_name(pod: &Value, container: &Value, behaviour: &OperatorBehaviour) -> Option<String> {
-    let election = behaviour.leader_election.as_ref()?;
-    if election.disable_arg.as_deref().and_then(|flag| flag_bool(container, flag)) == Some(false) {
-        return None;
-    }
-    let from_arg = election.lease_name_arg.as_deref().and_then(|flag| flag_value(container, flag));
-    let from_env = election.lease_name_env.as_deref().and_then(|variable| env_value(pod, container, variable));
-    let named = from_arg.or(from_env).filter(|n| !n.is_empty()).map(str::to_owned);
-    Some(named.or_else(|| election.default_lease_name.clone()).unwrap_or_else(|| {
-        let base = behaviour
-            .controller
-            .clone()
-            .or_else(|| behaviour.reconciles.first().map(|k| k.kind.to_lowercase()))
-            .unwrap_or_else(|| "operator".to_owned());
-        format!("{base}-leader-election")
-    }))
-}
+/// off. The simulator's own rule, so both clusters name the same lease.
+pub(crate) use crate::sim::controllers::operators::lease_name;
 
 /// One candidate for one Lease: the pod (its name is the identity) and the Lease it names.
 pub struct Candidate {
@@ -174,8 +155,9 @@ fn conflict_is_false(result: Result<Lease, kube::Error>) -> Result<bool, kube::E
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::{KindRef, LeaderElection};
+    use crate::sim::{KindRef, LeaderElection, OperatorBehaviour};
     use serde_json::json;
+    use serde_json::Value;
 
     fn behaviour(election: Option<LeaderElection>) -> OperatorBehaviour {
         let reconciles = vec![KindRef { group: "example.com".into(), kind: "Widget".into(), version: None }];

@@ -27,7 +27,7 @@ fn leases_resource() -> GroupResource {
 
 /// The lease a container elects its leader on; None when its image elects none or the pod turns
 /// election off.
-pub(super) fn lease_name(pod: &Value, container: &Value, behaviour: &OperatorBehaviour) -> Option<String> {
+pub(crate) fn lease_name(pod: &Value, container: &Value, behaviour: &OperatorBehaviour) -> Option<String> {
     let election = behaviour.leader_election.as_ref()?;
     if election.disable_arg.as_deref().and_then(|flag| flag_bool(container, flag)) == Some(false) {
         return None;

@@ -19,6 +19,8 @@
 
 mod dependents;
 mod lease;
+
+pub(crate) use lease::lease_name;
 mod outcome;
 mod ownership;
 mod tracker;
