@@ -501,15 +501,7 @@ async fn assert_clean(cluster: &TestCluster, project: &Project) {
             );
         }
     }
-    let deployments: Api<Deployment> = Api::namespaced(cluster.client(), project.namespace);
-    let names: Vec<String> = deployments
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter_map(|d| d.metadata.name)
-        .collect();
+    let names = common::canary::deployment_names(cluster, project.namespace).await;
     assert_eq!(names, vec![project.deployment.to_owned()]);
     let conflicts = cluster.sim_handle().unwrap().reconciler_conflicts();
     assert!(conflicts.is_empty(), "objects reconciled by two Deployments at once: {conflicts:?}");

@@ -208,15 +208,7 @@ async fn assert_clean(cluster: &TestCluster, installed: &Installed) {
             widget.metadata.name
         );
     }
-    let names: Vec<String> = installed
-        .deployments(cluster)
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter_map(|d| d.metadata.name)
-        .collect();
+    let names = common::canary::deployment_names(cluster, &installed.operators).await;
     assert_eq!(names, vec!["demo-operator".to_owned()], "only the stable Deployment is left");
     // The copies elected their leaders on Leases of their own and released them when they stopped; the
     // stable's is held by its running pod.

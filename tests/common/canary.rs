@@ -133,16 +133,7 @@ pub async fn assert_clean(cluster: &TestCluster) {
             widget.metadata.name
         );
     }
-    let deployments: Api<Deployment> = Api::namespaced(cluster.client(), "demo-system");
-    let names: Vec<String> = deployments
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter_map(|d| d.metadata.name)
-        .collect();
-    assert_eq!(names, vec!["demo-operator".to_owned()]);
+    assert_eq!(deployment_names(cluster, "demo-system").await, vec!["demo-operator".to_owned()]);
     let conflicts = cluster.sim_handle().unwrap().reconciler_conflicts();
     assert!(conflicts.is_empty(), "objects reconciled by two Deployments at once: {conflicts:?}");
 }
@@ -158,4 +149,11 @@ pub async fn operator_image(cluster: &TestCluster) -> String {
     let deployments: Api<Deployment> = Api::namespaced(cluster.client(), "demo-system");
     let deployment = deployments.get("demo-operator").await.unwrap();
     deployment.spec.unwrap().template.spec.unwrap().containers[0].image.clone().unwrap()
+}
+
+/// The names of the Deployments in `namespace` (after a canary run: only the stable one).
+pub async fn deployment_names(cluster: &TestCluster, namespace: &str) -> Vec<String> {
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client(), namespace);
+    let list = deployments.list(&ListParams::default()).await.unwrap();
+    list.items.into_iter().filter_map(|d| d.metadata.name).collect()
 }
