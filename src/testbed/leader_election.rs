@@ -155,35 +155,6 @@ fn conflict_is_false(result: Result<Lease, kube::Error>) -> Result<bool, kube::E
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::{KindRef, LeaderElection, OperatorBehaviour};
-    use serde_json::json;
-    use serde_json::Value;
-
-    fn behaviour(election: Option<LeaderElection>) -> OperatorBehaviour {
-        let reconciles = vec![KindRef { group: "example.com".into(), kind: "Widget".into(), version: None }];
-        OperatorBehaviour { reconciles, leader_election: election, ..OperatorBehaviour::default() }
-    }
-
-    #[test]
-    fn the_lease_is_named_by_flag_env_or_default_and_election_can_be_turned_off() {
-        let election = LeaderElection {
-            lease_name_arg: Some("--leader-election-id".into()),
-            lease_name_env: Some("LEASE_NAME".into()),
-            default_lease_name: Some("demo-operator-lock".into()),
-            disable_arg: Some("--leader-elect".into()),
-        };
-        let pod = json!({"metadata": {"name": "p", "namespace": "ops"}});
-        let with = |container: Value| lease_name(&pod, &container, &behaviour(Some(election.clone())));
-        assert_eq!(lease_name(&pod, &json!({}), &behaviour(None)), None, "no election configured");
-        assert_eq!(with(json!({"args": ["--leader-elect"]})).as_deref(), Some("demo-operator-lock"));
-        let both = json!({"args": ["--leader-election-id=a", "--leader-election-id=b"],
-            "env": [{"name": "LEASE_NAME", "value": "c"}]});
-        assert_eq!(with(both).as_deref(), Some("b"), "the last flag wins over the env var");
-        assert_eq!(with(json!({"env": [{"name": "LEASE_NAME", "value": "c"}]})).as_deref(), Some("c"));
-        assert_eq!(with(json!({"args": ["--leader-elect=false"]})), None);
-        let unnamed = LeaderElection::default();
-        assert_eq!(lease_name(&pod, &json!({}), &behaviour(Some(unnamed))).as_deref(), Some("widget-leader-election"));
-    }
 
     #[test]
     fn a_lease_is_taken_when_free_expired_or_already_held() {
