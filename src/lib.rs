@@ -8,6 +8,7 @@
 pub mod canary;
 pub mod cli;
 pub mod cluster;
+pub mod demo;
 pub mod engine;
 pub mod findings;
 pub mod gates;

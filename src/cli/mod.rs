@@ -2,11 +2,13 @@
 //! [`run`]; everything here returns an exit code so the contract in the README is kept in one place.
 
 mod apply;
+mod demo;
 mod plan;
 mod schema;
 mod validate;
 
 pub use apply::{run_apply, run_finalize, run_rollback, run_status, ApplyArgs, FinalizeArgs, RollbackArgs, StatusArgs};
+pub use demo::{run_demo, DemoArgs};
 pub use plan::{run_plan, PlanArgs};
 pub use schema::{run_schema, SchemaArgs};
 pub use validate::{run_validate, ValidateArgs};
@@ -73,6 +75,9 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Show the runs the cluster's journals hold.
     Status(StatusArgs),
+    /// Show the whole upgrade on the built-in simulator: a bad release caught on a canary and rolled back,
+    /// then the good release promoted and finalized.
+    Demo(DemoArgs),
     /// Run the simulated Kubernetes API server (a test and demo aid, not a cluster) until Ctrl-C.
     Sim(SimArgs),
     /// Print the JSON Schema of the plan file (for editors).
@@ -234,6 +239,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Finalize(args) => run_finalize(&args),
         Command::Rollback(args) => run_rollback(&args),
         Command::Status(args) => run_status(&args),
+        Command::Demo(args) => run_demo(&args),
         Command::Sim(args) => run_sim(&args),
         Command::Schema(args) => run_schema(&args),
         Command::Validate(args) => run_validate(&args),
