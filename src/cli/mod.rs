@@ -123,7 +123,7 @@ pub struct ReportArgs {
     pub fail_on: FailOn,
     /// Text output: show every finding at or above this severity, one by one, instead of the default (warnings
     /// and above in full, info one line per code per CRD). Hidden findings are still counted and still count for
-    /// --fail-on. JSON, markdown and SARIF always carry every finding.
+    /// --fail-on. JSON, markdown, SARIF and GitHub always carry every finding.
     #[arg(long, value_enum)]
     pub min_severity: Option<MinSeverity>,
     /// Text output: show every finding one by one (the same as --min-severity info).
@@ -142,7 +142,7 @@ impl ReportArgs {
             (OutputFormat::Text, Some(min), _) => (min.into(), Detail::Every),
             (OutputFormat::Text, None, true) => (Severity::Info, Detail::Every),
             (OutputFormat::Text, None, false) => (Severity::Info, Detail::Summary),
-            (OutputFormat::Json | OutputFormat::Markdown | OutputFormat::Sarif, _, _) => {
+            (OutputFormat::Json | OutputFormat::Markdown | OutputFormat::Sarif | OutputFormat::Github, _, _) => {
                 (Severity::Info, Detail::Every)
             }
         }
