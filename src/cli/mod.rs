@@ -2,11 +2,16 @@
 //! [`run`]; everything here returns an exit code so the contract in the README is kept in one place.
 
 mod apply;
+mod completions;
 mod plan;
 mod schema;
 mod validate;
 
 pub use apply::{run_apply, run_finalize, run_rollback, run_status, ApplyArgs, FinalizeArgs, RollbackArgs, StatusArgs};
+pub use completions::{
+    completion_script, man_pages, run_completions, run_man, write_man_pages, CompletionsArgs, ManArgs, ManPage,
+    KUBECTL_PLUGIN_NAME,
+};
 pub use plan::{run_plan, PlanArgs};
 pub use schema::{run_schema, SchemaArgs};
 pub use validate::{run_validate, ValidateArgs};
@@ -79,6 +84,10 @@ pub enum Command {
     Schema(SchemaArgs),
     /// Check existing objects against the new CRDs: data pruned, defaults applied, values the new schemas reject.
     Validate(ValidateArgs),
+    /// Print a shell completion script to standard output.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) to standard output, or write one page per command with --out-dir.
+    Man(ManArgs),
     /// Stand in for the kubelet on a control plane without nodes (a test aid for `controlplane/run.sh`).
     #[command(hide = true)]
     NodeAgent(NodeAgentArgs),
@@ -237,6 +246,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Sim(args) => run_sim(&args),
         Command::Schema(args) => run_schema(&args),
         Command::Validate(args) => run_validate(&args),
+        Command::Completions(args) => run_completions(&args),
+        Command::Man(args) => run_man(&args),
         Command::NodeAgent(args) => run_node_agent(&args),
     };
     match result {
