@@ -2,12 +2,17 @@
 //! [`run`]; everything here returns an exit code so the contract in the README is kept in one place.
 
 mod apply;
+mod completions;
 mod demo;
 mod plan;
 mod schema;
 mod validate;
 
 pub use apply::{run_apply, run_finalize, run_rollback, run_status, ApplyArgs, FinalizeArgs, RollbackArgs, StatusArgs};
+pub use completions::{
+    completion_script, man_pages, run_completions, run_man, write_man_pages, CompletionsArgs, ManArgs, ManPage,
+    KUBECTL_PLUGIN_NAME,
+};
 pub use demo::{run_demo, DemoArgs};
 pub use plan::{run_plan, PlanArgs};
 pub use schema::{run_schema, SchemaArgs};
@@ -84,6 +89,10 @@ pub enum Command {
     Schema(SchemaArgs),
     /// Check existing objects against the new CRDs: data pruned, defaults applied, values the new schemas reject.
     Validate(ValidateArgs),
+    /// Print a shell completion script to standard output.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) to standard output, or write one page per command with --out-dir.
+    Man(ManArgs),
     /// Stand in for the kubelet on a control plane without nodes (a test aid for `controlplane/run.sh`).
     #[command(hide = true)]
     NodeAgent(NodeAgentArgs),
@@ -128,7 +137,7 @@ pub struct ReportArgs {
     pub fail_on: FailOn,
     /// Text output: show every finding at or above this severity, one by one, instead of the default (warnings
     /// and above in full, info one line per code per CRD). Hidden findings are still counted and still count for
-    /// --fail-on. JSON, markdown and SARIF always carry every finding.
+    /// --fail-on. JSON, markdown, SARIF and GitHub always carry every finding.
     #[arg(long, value_enum)]
     pub min_severity: Option<MinSeverity>,
     /// Text output: show every finding one by one (the same as --min-severity info).
@@ -147,7 +156,7 @@ impl ReportArgs {
             (OutputFormat::Text, Some(min), _) => (min.into(), Detail::Every),
             (OutputFormat::Text, None, true) => (Severity::Info, Detail::Every),
             (OutputFormat::Text, None, false) => (Severity::Info, Detail::Summary),
-            (OutputFormat::Json | OutputFormat::Markdown | OutputFormat::Sarif, _, _) => {
+            (OutputFormat::Json | OutputFormat::Markdown | OutputFormat::Sarif | OutputFormat::Github, _, _) => {
                 (Severity::Info, Detail::Every)
             }
         }
@@ -243,6 +252,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Sim(args) => run_sim(&args),
         Command::Schema(args) => run_schema(&args),
         Command::Validate(args) => run_validate(&args),
+        Command::Completions(args) => run_completions(&args),
+        Command::Man(args) => run_man(&args),
         Command::NodeAgent(args) => run_node_agent(&args),
     };
     match result {

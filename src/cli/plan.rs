@@ -59,7 +59,7 @@ pub fn run_plan(args: &PlanArgs) -> anyhow::Result<u8> {
         let report = validate_paths(&validator, &args.objects).context("cannot read the objects (--objects)")?;
         plan.attach_objects(report);
     }
-    if args.report.output == OutputFormat::Sarif {
+    if matches!(args.report.output, OutputFormat::Sarif | OutputFormat::Github) {
         plan.attach_locations();
     }
     let (min_severity, detail) = args.report.selection();

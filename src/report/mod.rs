@@ -1,5 +1,7 @@
-//! Renderers for people and machines: text, JSON, markdown and SARIF, all from one [`PlanReport`].
+//! Renderers for people and machines: text, JSON, markdown, SARIF and GitHub Actions annotations, all from one
+//! [`PlanReport`].
 
+mod github;
 mod group;
 mod json;
 mod markdown;
@@ -26,6 +28,8 @@ pub enum OutputFormat {
     Markdown,
     /// SARIF 2.1.0 for code scanning.
     Sarif,
+    /// GitHub Actions workflow commands: each finding an error, warning or notice on the pull request's diff.
+    Github,
 }
 
 /// How much of the findings the text output shows.
@@ -194,6 +198,7 @@ impl<'a> PlanReport<'a> {
             OutputFormat::Json => json::render(self),
             OutputFormat::Markdown => markdown::render(self),
             OutputFormat::Sarif => sarif::render(self),
+            OutputFormat::Github => github::render(self),
         }
     }
 

@@ -1,5 +1,5 @@
 //! Rendering a validation report (`validate`, and the objects part of `plan --objects`): text for people
-//! (coloured on a terminal), JSON for CI, markdown for a pull-request comment.
+//! (coloured on a terminal), JSON for CI, markdown for a pull-request comment, GitHub Actions annotations.
 //!
 //! Data loss is the headline: when any object would lose fields on its next write, that comes first.
 
@@ -76,6 +76,7 @@ impl<'a> ValidationView<'a> {
         match format {
             OutputFormat::Text => self.text(color),
             OutputFormat::Markdown => self.markdown(),
+            OutputFormat::Github => super::github::render_validation(self),
             OutputFormat::Json | OutputFormat::Sarif => self.json(),
         }
     }
