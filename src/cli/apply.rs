@@ -4,8 +4,9 @@
 use super::runtime;
 use super::FailOn;
 use crate::cluster::{connect, ClusterArgs};
-use crate::engine::{self, Acceptance, ApplyOptions, Outcome, OutputMode, Upgrade};
-use std::path::PathBuf;
+use crate::engine::{self, Acceptance, ApplyOptions, Outcome, OutputMode, StatusFormat, Upgrade};
+use anyhow::Context;
+use std::path::{Path, PathBuf};
 
 /// Arguments of `apply`.
 #[derive(Debug, clap::Args)]
@@ -85,9 +86,13 @@ pub struct StatusArgs {
     /// The cluster.
     #[command(flatten)]
     pub cluster: ClusterArgs,
-    /// Text, or one JSON object per run.
-    #[arg(long, short = 'o', value_enum, default_value_t = OutputMode::Text)]
-    pub output: OutputMode,
+    /// Text, one JSON object per run, or a markdown report per run (for a pull request or change ticket).
+    #[arg(long, short = 'o', value_enum, default_value_t = StatusFormat::Text)]
+    pub output: StatusFormat,
+    /// With `-o markdown`: write each run's report to DIR/<plan>.md and an SVG chart of each signal of its
+    /// canary analysis beside it, instead of printing the report.
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
 }
 
 /// Prints the outcome and returns its exit code.
@@ -152,9 +157,31 @@ pub fn run_rollback(args: &RollbackArgs) -> anyhow::Result<u8> {
 
 /// Runs `status`; exit 0 with runs shown, 3 when there is none.
 pub fn run_status(args: &StatusArgs) -> anyhow::Result<u8> {
+    if args.report_dir.is_some() && args.output != StatusFormat::Markdown {
+        // Failing here, before connecting, keeps a mistyped command from looking like a cluster problem.
+        anyhow::bail!("--report-dir writes the markdown report: use it with `-o markdown`");
+    }
     runtime()?.block_on(async {
         let client = connect(&args.cluster).await?;
-        let shown = engine::status(client, args.plan.as_deref(), args.output).await?;
+        let shown = match &args.report_dir {
+            Some(dir) => write_status_reports(&client, args.plan.as_deref(), dir).await?,
+            None => engine::status(client, args.plan.as_deref(), args.output).await?,
+        };
         Ok(if shown == 0 { engine::EXIT_REFUSED } else { engine::EXIT_DONE })
     })
+}
+
+/// Writes every run's report and charts into `dir`, prints each path written, and returns how many runs.
+async fn write_status_reports(client: &kube::Client, plan: Option<&str>, dir: &Path) -> anyhow::Result<usize> {
+    let runs = engine::runs(client, plan).await?;
+    if runs.is_empty() {
+        println!("no runs{}: nothing written", plan.map(|p| format!(" of plan {p}")).unwrap_or_default());
+        return Ok(0);
+    }
+    let written = engine::write_reports(dir, &runs)
+        .with_context(|| format!("cannot write the status report into {}", dir.display()))?;
+    for path in written {
+        println!("wrote {}", path.display());
+    }
+    Ok(runs.len())
 }

@@ -17,6 +17,7 @@ mod report;
 pub mod restore;
 mod rollback;
 mod run;
+pub mod run_report;
 mod status;
 mod steps;
 mod upgrade;
@@ -24,7 +25,8 @@ mod upgrade;
 pub use executor::{apply, finalize, ApplyOptions};
 pub use report::{OutputMode, Reporter};
 pub use rollback::rollback;
-pub use status::{status, Heartbeat};
+pub use run_report::{write_reports, ReportError};
+pub use status::{runs, status, Heartbeat, RunView, StatusFormat};
 pub use upgrade::{Acceptance, Upgrade};
 
 use crate::cluster::ClusterError;

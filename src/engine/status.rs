@@ -1,10 +1,11 @@
 //! `status`: every run the cluster's journals hold (or one plan's), read only: the run, each step with its
-//! times and outcome, whether its heartbeat is alive, what `rollback` would restore, the latest health.
+//! times and outcome, whether its heartbeat is alive, what `rollback` would restore, the latest health; as
+//! text, JSON or a markdown report (`run_report`).
 
 use super::journal::CanaryRecord;
 use super::journal::{Journal, RunState};
-use super::report::OutputMode;
 use super::run::load_journal;
+use super::run_report::{render_markdown, ChartLinks};
 use super::EngineError;
 use crate::canary::cohort::Cohort;
 use crate::canary::judge::Decision;
@@ -46,28 +47,66 @@ pub fn advice(journal: &Journal, heartbeat: Heartbeat) -> Option<String> {
     }
 }
 
-/// Prints the runs and returns how many were found.
-pub async fn status(client: kube::Client, plan: Option<&str>, output: OutputMode) -> Result<usize, EngineError> {
-    let found = JournalStore::find(&client, None).await?;
-    let mut shown = 0;
+/// How `status` prints the runs: its own formats, as `apply` and `rollback` have no markdown report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatusFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON object per run.
+    Json,
+    /// A report per run for a pull request or a change ticket.
+    Markdown,
+}
+
+/// One run as `status` found it: the journal and who (if anyone) executes it now.
+#[derive(Debug, Clone)]
+pub struct RunView {
+    /// The run's journal.
+    pub journal: Journal,
+    /// The run's Lease, when there is one.
+    pub lease: Option<LeaseObservation>,
+    /// Whether anyone renews that Lease, judged when it was read.
+    pub heartbeat: Heartbeat,
+}
+
+/// Reads every run the cluster's journals hold, or only `plan`'s.
+pub async fn runs(client: &kube::Client, plan: Option<&str>) -> Result<Vec<RunView>, EngineError> {
+    let found = JournalStore::find(client, None).await?;
+    let mut runs = Vec::new();
     for entry in found.iter().filter(|f| plan.is_none_or(|p| f.plan == p)) {
         let store = JournalStore::new(client.clone(), &entry.namespace, &entry.plan);
         let Some((journal, _)) = load_journal(&store).await? else { continue };
         let lease = store.lease().await?;
-        let beat = heartbeat(lease.as_ref(), jiff::Timestamp::now());
-        match output {
-            OutputMode::Text => print!("{}", render(&journal, beat, lease.as_ref())),
-            OutputMode::Json => println!("{}", render_json(&journal, beat)),
-        }
-        shown += 1;
+        let heartbeat = heartbeat(lease.as_ref(), jiff::Timestamp::now());
+        runs.push(RunView { journal, lease, heartbeat });
     }
-    if shown == 0 && output == OutputMode::Text {
-        println!("no runs{}", plan.map(|p| format!(" of plan {p}")).unwrap_or_default());
-    }
-    Ok(shown)
+    Ok(runs)
 }
 
-fn heartbeat_text(beat: Heartbeat, lease: Option<&LeaseObservation>) -> String {
+/// Prints the runs and returns how many were found.
+pub async fn status(client: kube::Client, plan: Option<&str>, format: StatusFormat) -> Result<usize, EngineError> {
+    let runs = runs(&client, plan).await?;
+    print!("{}", render_runs(&runs, format, plan));
+    Ok(runs.len())
+}
+
+/// The runs in `format`, as `status` prints them (markdown without charts: they need `--report-dir`).
+pub fn render_runs(runs: &[RunView], format: StatusFormat, plan: Option<&str>) -> String {
+    if runs.is_empty() && format != StatusFormat::Json {
+        return format!("no runs{}\n", plan.map(|p| format!(" of plan {p}")).unwrap_or_default());
+    }
+    let rendered = runs.iter().map(|run| match format {
+        StatusFormat::Text => render(&run.journal, run.heartbeat, run.lease.as_ref()),
+        StatusFormat::Json => format!("{}\n", render_json(&run.journal, run.heartbeat)),
+        StatusFormat::Markdown => render_markdown(&run.journal, run.heartbeat, run.lease.as_ref(), ChartLinks::Omitted),
+    });
+    // Markdown reports are separated by a rule so several runs read as several reports.
+    let separator = if format == StatusFormat::Markdown { "\n---\n\n" } else { "" };
+    rendered.collect::<Vec<_>>().join(separator)
+}
+
+/// Who executes the run, in a few words (`alive (held by ...)`, `STOPPED: ...`, `none ...`).
+pub(crate) fn heartbeat_text(beat: Heartbeat, lease: Option<&LeaseObservation>) -> String {
     match (beat, lease) {
         (Heartbeat::Alive, Some(lease)) => format!("alive (held by {})", lease.holder),
         (Heartbeat::Stopped, Some(lease)) => format!(
@@ -112,8 +151,7 @@ pub fn render(journal: &Journal, beat: Heartbeat, lease: Option<&LeaseObservatio
             step.state.as_str()
         ));
     }
-    let restorable = journal.recorded.iter().filter(|r| r.before.is_some()).count();
-    let created = journal.recorded.len() - restorable;
+    let (restorable, created) = rollback_counts(journal);
     out.push_str(&format!(
         "  rollback would restore {restorable} recorded objects and remove {created} the run creates (never a CRD, namespace or custom resource)\n"
     ));
@@ -130,6 +168,27 @@ pub fn render(journal: &Journal, beat: Heartbeat, lease: Option<&LeaseObservatio
         out.push_str(&format!("  next: {advice}\n"));
     }
     out
+}
+
+/// How many recorded objects a rollback restores and how many it removes (the run created them).
+pub(crate) fn rollback_counts(journal: &Journal) -> (usize, usize) {
+    let restorable = journal.recorded.iter().filter(|r| r.before.is_some()).count();
+    (restorable, journal.recorded.len() - restorable)
+}
+
+/// How many of the canary's members are in `cohort`.
+pub(crate) fn cohort_size(canary: &CanaryRecord, cohort: Cohort) -> usize {
+    canary.members.iter().filter(|m| m.cohort == cohort).count()
+}
+
+/// How the analysis ended (or that it still measures), in a few words.
+pub(crate) fn decision_text(decision: &Decision) -> String {
+    match decision {
+        Decision::Continue => "measuring".to_owned(),
+        Decision::Pass => "passed".to_owned(),
+        Decision::Fail(why) => format!("failed: {why}"),
+        Decision::Inconclusive(why) => format!("inconclusive: {why}"),
+    }
 }
 
 /// The run as one JSON object (the recorded objects by key only).
@@ -150,7 +209,7 @@ pub fn render_json(journal: &Journal, beat: Heartbeat) -> serde_json::Value {
 
 /// The canary in a few lines: cohort sizes, the handovers' unowned time, the analysis table and its end.
 fn render_canary(canary: &CanaryRecord) -> String {
-    let count = |c: Cohort| canary.members.iter().filter(|m| m.cohort == c).count();
+    let count = |c: Cohort| cohort_size(canary, c);
     let mut out = format!(
         "  canary: {} canary, {} baseline objects{}\n",
         count(Cohort::Canary),
@@ -165,20 +224,14 @@ fn render_canary(canary: &CanaryRecord) -> String {
     }
     out.push_str(&super::canary::render_intervals(&canary.intervals));
     if let Some(decision) = &canary.decision {
-        let text = match decision {
-            Decision::Continue => "measuring".to_owned(),
-            Decision::Pass => "passed".to_owned(),
-            Decision::Fail(why) => format!("failed: {why}"),
-            Decision::Inconclusive(why) => format!("inconclusive: {why}"),
-        };
-        out.push_str(&format!("  analysis {text}\n"));
+        out.push_str(&format!("  analysis {}\n", decision_text(decision)));
     }
     out
 }
 
 /// The canary as JSON: cohorts by size (not every member), handovers, intervals and the decision.
 fn canary_json(canary: &CanaryRecord) -> serde_json::Value {
-    let count = |c: Cohort| canary.members.iter().filter(|m| m.cohort == c).count();
+    let count = |c: Cohort| cohort_size(canary, c);
     json!({
         "canary": count(Cohort::Canary), "baseline": count(Cohort::Baseline), "stable": count(Cohort::Stable),
         "unowned": canary.unowned, "intervals": canary.intervals, "decision": canary.decision,
