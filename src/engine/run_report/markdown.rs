@@ -112,10 +112,13 @@ fn took(started: Option<&str>, ended: Option<&str>) -> String {
 
 fn canary_section(canary: &CanaryRecord) -> String {
     let mut out = format!(
-        "\n## Canary\n\n- Cohorts: {} canary, {} baseline objects, {} marked stable\n",
+        "\n## Canary\n\n- Cohorts: {} canary, {} baseline objects{}\n",
         cohort_size(canary, Cohort::Canary),
         cohort_size(canary, Cohort::Baseline),
-        cohort_size(canary, Cohort::Stable)
+        match cohort_size(canary, Cohort::Stable) {
+            0 => String::new(),
+            n => format!(", {n} marked stable"),
+        }
     );
     let _ = writeln!(out, "- Stable Deployment: {}", code(&canary.stable.to_string()));
     for (cohort, key) in &canary.copies {
@@ -221,12 +224,20 @@ fn interval_table(intervals: &[IntervalResult], names: &[String]) -> String {
         );
         for name in names {
             let found = interval.signals.iter().find(|(r, _)| &r.signal == name);
-            let text = found.map(|(r, v)| format!("{} {}", sides(r), verdict(*v))).unwrap_or_else(|| "-".into());
+            let text = found.map(|(r, v)| reading_cell(r, *v)).unwrap_or_else(|| "-".into());
             let _ = write!(out, " {text} |");
         }
         out.push('\n');
     }
     out
+}
+
+/// `canary / baseline verdict`; with no data the sides say so already.
+fn reading_cell(reading: &SignalReading, judged: Verdict) -> String {
+    match judged {
+        Verdict::NoData => sides(reading),
+        _ => format!("{} {}", sides(reading), verdict(judged)),
+    }
 }
 
 fn sides(reading: &SignalReading) -> String {
@@ -356,6 +367,10 @@ mod tests {
         assert!(rows[0].contains("| 0 / 0 pass | 0.000 pass |"), "{table}");
         assert!(rows[1].contains("| error / 1 *error* |"), "{table}");
         assert!(rows[2].contains("| 4 / 0 **FAIL** | 0.250 **FAIL** |"), "{table}");
+        let mut nothing = intervals[0].signals[0].0.clone();
+        nothing.canary = Reading::NoData;
+        nothing.baseline = Some(Reading::NoData);
+        assert_eq!(reading_cell(&nothing, Verdict::NoData), "no data / no data");
     }
 
     #[test]
