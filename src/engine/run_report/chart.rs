@@ -174,10 +174,11 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, series: &SignalSeries
         .x_label_formatter(&|x| tick(*x, Unit::Count))
         .y_label_formatter(&|y| tick(*y, unit))
         .draw()?;
-    draw_line(&mut chart, &series.canary, "canary", CANARY_COLOUR)?;
+    // The baseline first, so the canary (what the report is about) is on top where the two agree.
     if let Some(baseline) = &series.baseline {
         draw_line(&mut chart, baseline, "baseline", BASELINE_COLOUR)?;
     }
+    draw_line(&mut chart, &series.canary, "canary", CANARY_COLOUR)?;
     if let Some(max) = series.max {
         let range = x_range(series);
         let line = [(range.start, max), (range.end, max)];
