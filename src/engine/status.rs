@@ -4,6 +4,7 @@
 
 use super::journal::CanaryRecord;
 use super::journal::{Journal, RunState};
+use super::report::OutputMode;
 use super::run::load_journal;
 use super::run_report::{render_markdown, ChartLinks};
 use super::EngineError;
@@ -58,6 +59,16 @@ pub enum StatusFormat {
     Markdown,
 }
 
+/// The run's own output mode, for callers that show a run's status in the middle of theirs (the demo).
+impl From<OutputMode> for StatusFormat {
+    fn from(mode: OutputMode) -> StatusFormat {
+        match mode {
+            OutputMode::Text => StatusFormat::Text,
+            OutputMode::Json => StatusFormat::Json,
+        }
+    }
+}
+
 /// One run as `status` found it: the journal and who (if anyone) executes it now.
 #[derive(Debug, Clone)]
 pub struct RunView {
@@ -84,7 +95,12 @@ pub async fn runs(client: &kube::Client, plan: Option<&str>) -> Result<Vec<RunVi
 }
 
 /// Prints the runs and returns how many were found.
-pub async fn status(client: kube::Client, plan: Option<&str>, format: StatusFormat) -> Result<usize, EngineError> {
+pub async fn status(
+    client: kube::Client,
+    plan: Option<&str>,
+    format: impl Into<StatusFormat>,
+) -> Result<usize, EngineError> {
+    let format = format.into();
     let runs = runs(&client, plan).await?;
     print!("{}", render_runs(&runs, format, plan));
     Ok(runs.len())
