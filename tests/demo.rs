@@ -133,7 +133,14 @@ fn the_demo_rolls_the_bad_release_back_and_promotes_the_good_one() {
         let _ = child.kill();
         panic!("the demo printed no kubeconfig to look with:\n{out}");
     };
-    tokio::runtime::Runtime::new().unwrap().block_on(check_kept_cluster(&kubeconfig));
+    let checked = std::panic::catch_unwind(|| {
+        tokio::runtime::Runtime::new().unwrap().block_on(check_kept_cluster(&kubeconfig));
+    });
+    if checked.is_err() {
+        // Never leave the kept simulator behind a failed test.
+        let _ = child.kill();
+        panic!("the cluster --keep left is not the promoted one; the demo printed:\n{out}");
+    }
     let interrupted = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(interrupted.success());
     let status = child.wait().unwrap();
