@@ -291,7 +291,7 @@ async fn apply_status_rollback_apply_finalize(cluster: TestCluster) {
     }
     let (code, out) = tool(&cluster, &["rollback", "--plan", &demo.plan_name, "--yes"], &[]).await;
     assert_eq!(code, 3, "rollback after finalize is refused: {out}");
-    assert!(out.contains("finalized"), "{out}");
+    assert!(out.contains("finalized") && out.contains("next: upgrade forward"), "{out}");
     cleanup(&cluster, &demo).await;
 }
 
@@ -367,6 +367,7 @@ async fn a_wrong_cluster_is_refused_naming_both_identities(cluster: TestCluster)
     let (code, out) = apply(&cluster, &demo, &[]).await;
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("wrong cluster") && out.contains("00000000-0000-4000-8000-00000000dead"), "{out}");
+    assert!(out.contains("next: point --context") && out.contains("spec.cluster.kubeSystemUid"), "{out}");
     assert_eq!(before, snapshot(&cluster, &demo).await, "nothing changed");
     cleanup(&cluster, &demo).await;
 }
@@ -383,6 +384,7 @@ async fn a_second_apply_is_refused_while_a_live_run_holds_the_lease(cluster: Tes
     let (code, out) = apply(&cluster, &demo, &[]).await;
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("another-run@ci-runner/42"), "the refusal names the holder: {out}");
+    assert!(out.contains("next: wait for that run to end (`operator-upgrade status`"), "{out}");
     // A Lease nobody renews any more (its holder was killed) is taken over.
     let leases: Api<Lease> = Api::namespaced(cluster.client(), &demo.namespace);
     let mut lease = leases.get(&store.lease_name()).await.unwrap();
@@ -432,6 +434,7 @@ async fn a_failing_backup_gate_refuses_before_any_change(cluster: TestCluster) {
     let (code, out) = apply(&cluster, &demo, &[]).await;
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("backup-gate failed") && out.contains("nothing was changed"), "{out}");
+    assert!(out.contains("next: take the backup the gate asks for"), "{out}");
     assert_eq!(before, snapshot(&cluster, &demo).await, "nothing changed");
     let (_, out) = tool(&cluster, &["status", "--plan", &demo.plan_name], &[]).await;
     assert!(out.contains("refused before any change"), "{out}");
@@ -518,7 +521,8 @@ async fn a_missing_permission_is_refused_with_every_missing_one_listed() {
     assert!(
         out.contains("missing permissions")
             && out.contains("patch deployments (apps)")
-            && out.contains("update configmaps (core)"),
+            && out.contains("update configmaps (core)")
+            && out.contains("next: grant them"),
         "{out}"
     );
 }
@@ -732,3 +736,47 @@ async fn the_live_plan_reads_the_cluster_and_changes_nothing(cluster: TestCluste
 }
 
 on_both_clusters!(the_live_plan_reads_the_cluster_and_changes_nothing, images());
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_refusal_says_what_resolves_it_in_text_and_json() {
+    let cluster = TestCluster::sim(images()).await;
+    let demo = refusal_setup(&cluster, "").await;
+    let plan = demo.plan().display().to_string();
+    let before = snapshot(&cluster, &demo).await;
+
+    let (code, out) = tool(&cluster, &["apply", "-f", &plan, "--yes"], &[]).await;
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("breaking field-removed at "), "{out}");
+    assert!(
+        out.contains(
+            "next: change the release so the finding goes away, or accept the risk with `--accept field-removed@"
+        ),
+        "{out}"
+    );
+
+    let (code, out) = tool(&cluster, &["apply", "-f", &plan, "--yes", "-o", "json"], &[]).await;
+    assert_eq!(code, 3, "{out}");
+    let outcome: serde_json::Value = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["event"] == "outcome")
+        .unwrap_or_else(|| panic!("no outcome event: {out}"));
+    let refusals = outcome["refusals"].as_array().unwrap_or_else(|| panic!("{outcome}"));
+    let kinds: std::collections::BTreeSet<&str> = refusals.iter().filter_map(|r| r["kind"].as_str()).collect();
+    assert_eq!(kinds, ["finding"].into(), "{outcome}");
+    assert!(refusals.iter().all(|r| r["next"].as_str().is_some_and(|n| n.contains("--accept "))), "{outcome}");
+
+    let (code, out) = tool(&cluster, &["finalize", "-f", &plan, "--yes"], &[]).await;
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("has no run in") && out.contains(&format!("next: `operator-upgrade apply -f {plan}` first")),
+        "{out}"
+    );
+    let (code, out) = tool(&cluster, &["rollback", "--plan", &demo.plan_name, "--yes"], &[]).await;
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("no run to roll back") && out.contains("next: check that --context names the cluster"),
+        "{out}"
+    );
+    assert_eq!(before, snapshot(&cluster, &demo).await, "a refusal changes nothing");
+}

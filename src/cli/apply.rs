@@ -4,6 +4,7 @@
 use super::runtime;
 use super::FailOn;
 use crate::cluster::{connect, ClusterArgs};
+use crate::engine::refusal::RefusalView;
 use crate::engine::{self, Acceptance, ApplyOptions, Outcome, OutputMode, StatusFormat, Upgrade};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
@@ -99,10 +100,14 @@ pub struct StatusArgs {
 fn finish(outcome: Outcome, output: OutputMode) -> u8 {
     match output {
         OutputMode::Text => println!("{outcome}"),
-        OutputMode::Json => println!(
-            "{}",
-            serde_json::json!({"event": "outcome", "outcome": outcome.to_string(), "exitCode": outcome.exit_code()})
-        ),
+        OutputMode::Json => {
+            let mut event = serde_json::json!({"event": "outcome", "outcome": outcome.to_string(), "exitCode": outcome.exit_code()});
+            if let Outcome::Refused(refusals) = &outcome {
+                let views: Vec<RefusalView> = refusals.iter().map(RefusalView::from).collect();
+                event["refusals"] = serde_json::json!(views);
+            }
+            println!("{event}")
+        }
     }
     outcome.exit_code()
 }

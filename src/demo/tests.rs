@@ -23,7 +23,7 @@ fn a_good_release_that_did_not_finish_is_named() {
     for second in [
         Outcome::RolledBack("regression".into()),
         Outcome::Paused("inconclusive".into()),
-        Outcome::Refused("findings".into()),
+        Outcome::refused(crate::engine::Refusal::NotConfirmed),
         Outcome::NeedsAttention("rollback failed".into()),
     ] {
         let verdict = judge_acts(&Outcome::RolledBack("analysis failed".into()), &second);

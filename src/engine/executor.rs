@@ -9,7 +9,7 @@ use super::report::{OutputMode, Reporter};
 use super::run::{acquire_lease, holder_identity, load_journal, Run};
 use super::steps::{execute, measure, StepResult};
 use super::upgrade::{Acceptance, Upgrade};
-use super::{now, rollback, EngineError, Outcome};
+use super::{now, rollback, EngineError, Outcome, Refusal};
 use crate::cluster::journal_store::JournalStore;
 use crate::cluster::objects::desired_state;
 use crate::cluster::{ClusterError, ObjectKey, Objects};
@@ -53,7 +53,7 @@ pub async fn apply(client: kube::Client, upgrade: &Upgrade, options: &ApplyOptio
     let found = load_journal(&store).await?;
     let decision = decide_start(found.as_ref().map(|(j, _)| j), &upgrade.hash);
     match &decision {
-        StartDecision::Refuse(why) => return Ok(Outcome::Refused(why.clone())),
+        StartDecision::Refuse(why) => return Ok(Outcome::refused(why.clone())),
         StartDecision::AlreadyPromoted if !options.finalize => {
             return Ok(Outcome::Done(format!(
                 "plan {} is already promoted: `finalize` completes it, `rollback` undoes it",
@@ -63,13 +63,16 @@ pub async fn apply(client: kube::Client, upgrade: &Upgrade, options: &ApplyOptio
         StartDecision::Start => {
             let refusals = live.refusals(upgrade, options.fail_on, &options.accept);
             if !refusals.is_empty() {
-                return Ok(Outcome::Refused(refusals.join("\n  ")));
+                return Ok(Outcome::Refused(refusals));
             }
         }
         // A resumed run passed its preflight before it changed anything; what it changed since is its own.
         StartDecision::Resume | StartDecision::AlreadyPromoted => {
             if let Some(pinned) = &live.identity_mismatch {
-                return Ok(Outcome::Refused(format!("wrong cluster: pinned {pinned}, this is {}", live.identity)));
+                return Ok(Outcome::refused(Refusal::WrongCluster {
+                    pinned: pinned.clone(),
+                    actual: live.identity.clone(),
+                }));
             }
         }
     }
@@ -84,7 +87,7 @@ pub async fn apply(client: kube::Client, upgrade: &Upgrade, options: &ApplyOptio
     };
     if !confirm(options.yes, &format!("apply plan {} to cluster {}", upgrade.name(), live.identity), upgrade, &journal)?
     {
-        return Ok(Outcome::Refused("not confirmed".into()));
+        return Ok(Outcome::refused(Refusal::NotConfirmed));
     }
     let holder = holder_identity(&journal.run_id);
     if let Err(outcome) = acquire_lease(&store, &holder).await? {
@@ -137,31 +140,29 @@ pub async fn finalize(client: kube::Client, upgrade: &Upgrade, options: &ApplyOp
     let objects = protected(upgrade, client.clone(), false);
     let store = JournalStore::new(client.clone(), upgrade.namespace(), upgrade.name());
     let Some((journal, version)) = load_journal(&store).await? else {
-        return Ok(Outcome::Refused(format!(
-            "plan {} has no run in {}: `apply` it first",
-            upgrade.name(),
-            upgrade.namespace()
-        )));
+        return Ok(Outcome::refused(Refusal::NoRunToFinalize {
+            plan: upgrade.name().to_owned(),
+            namespace: upgrade.namespace().to_owned(),
+            file: upgrade.loaded.file.clone(),
+        }));
     };
     if journal.plan_hash != upgrade.hash {
-        return Ok(Outcome::Refused(format!(
-            "run {} was applied from a different version of the plan or its releases (hash {}); finalize with that plan",
-            journal.run_id, journal.plan_hash
-        )));
+        return Ok(Outcome::refused(Refusal::PlanChanged { run_id: journal.run_id.clone() }));
     }
     match journal.state {
         RunState::Finalized => return Ok(Outcome::Done(format!("run {} is already finalized", journal.run_id))),
         RunState::Promoted => {}
         state => {
-            return Ok(Outcome::Refused(format!(
-                "run {} is {state}: finalize is refused until promotion is done",
-                journal.run_id
-            )))
+            return Ok(Outcome::refused(Refusal::NotPromoted {
+                run_id: journal.run_id.clone(),
+                state: state.to_string(),
+                file: upgrade.loaded.file.clone(),
+            }))
         }
     }
     if !confirm(options.yes, &format!("finalize plan {} (the point of no return)", upgrade.name()), upgrade, &journal)?
     {
-        return Ok(Outcome::Refused("not confirmed".into()));
+        return Ok(Outcome::refused(Refusal::NotConfirmed));
     }
     let holder = holder_identity(&journal.run_id);
     if let Err(outcome) = acquire_lease(&store, &holder).await? {
@@ -293,7 +294,7 @@ async fn after_failure(run: &mut Run, upgrade: &Upgrade, index: usize, message: 
         run.journal.state = RunState::RolledBack;
         run.journal.notes.push(format!("refused before any change: {message}"));
         run.save().await?;
-        return Ok(Outcome::Refused(format!("{message}; nothing was changed")));
+        return Ok(Outcome::refused(Refusal::BackupGate(message.to_owned())));
     }
     if !upgrade.loaded.rollback_automatic() {
         run.journal.state = RunState::Paused;
@@ -377,7 +378,7 @@ async fn dry_run(objects: Objects, upgrade: &Upgrade, reporter: Reporter) -> Res
         match execute(&mut run, upgrade, step).await? {
             StepResult::Done(message) => run.reporter.info(&format!("dry run {}: {message}", step.kind)),
             StepResult::Paused(message) | StepResult::Failed { message, .. } => {
-                return Ok(Outcome::Refused(format!("dry run {}: {message}", step.kind)));
+                return Ok(Outcome::refused(Refusal::DryRun { step: step.kind.to_string(), message }));
             }
         }
     }

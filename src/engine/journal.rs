@@ -295,7 +295,7 @@ pub enum StartDecision {
     /// This plan was promoted: nothing to do but `finalize` or `rollback`.
     AlreadyPromoted,
     /// A run of a different version of the plan is open: refuse.
-    Refuse(String),
+    Refuse(super::Refusal),
 }
 
 /// Decides from the journal found whether `apply` of a plan with `plan_hash` starts, resumes or refuses.
@@ -308,12 +308,11 @@ pub fn decide_start(found: Option<&Journal>, plan_hash: &str) -> StartDecision {
     match (journal.state, same) {
         (RunState::Promoted, true) => StartDecision::AlreadyPromoted,
         (RunState::Running | RunState::Paused | RunState::Failed, true) => StartDecision::Resume,
-        (state, _) => StartDecision::Refuse(format!(
-            "run {} of plan {} (hash {}) is {state}, with a different plan hash: finalize or roll it back first",
-            journal.run_id,
-            journal.plan,
-            &journal.plan_hash[..12.min(journal.plan_hash.len())]
-        )),
+        (state, _) => StartDecision::Refuse(super::Refusal::OtherRunOpen {
+            run_id: journal.run_id.clone(),
+            plan: journal.plan.clone(),
+            state: state.to_string(),
+        }),
     }
 }
 

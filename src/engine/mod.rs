@@ -13,6 +13,7 @@ mod jobs;
 pub mod journal;
 pub mod migrate;
 pub mod preflight;
+pub mod refusal;
 mod report;
 pub mod restore;
 mod rollback;
@@ -23,6 +24,7 @@ mod steps;
 mod upgrade;
 
 pub use executor::{apply, finalize, ApplyOptions};
+pub use refusal::Refusal;
 pub use report::{OutputMode, Reporter};
 pub use rollback::rollback;
 pub use run_report::{write_reports, ReportError};
@@ -40,8 +42,9 @@ pub enum Outcome {
     Done(String),
     /// A regression was found and the run rolled back cleanly (exit 1).
     RolledBack(String),
-    /// Refused before any change: preflight, a gate, findings, a run in the way (exit 3).
-    Refused(String),
+    /// Refused before any change: preflight, a gate, findings, a run in the way (exit 3), each reason with
+    /// what resolves it.
+    Refused(Vec<Refusal>),
     /// Stopped for a person to decide; `apply` resumes, `rollback` ends it (exit 4).
     Paused(String),
     /// A step failed and the cluster needs attention: rollback failed or is impossible (exit 5).
@@ -73,14 +76,16 @@ impl Outcome {
         }
     }
 
-    /// What happened, in one line.
-    pub fn message(&self) -> &str {
+    /// A refusal for one reason.
+    pub fn refused(refusal: Refusal) -> Outcome {
+        Outcome::Refused(vec![refusal])
+    }
+
+    /// What happened; a refusal lists each reason on its own lines, with its next step.
+    pub fn message(&self) -> String {
         match self {
-            Outcome::Done(m)
-            | Outcome::RolledBack(m)
-            | Outcome::Refused(m)
-            | Outcome::Paused(m)
-            | Outcome::NeedsAttention(m) => m,
+            Outcome::Done(m) | Outcome::RolledBack(m) | Outcome::Paused(m) | Outcome::NeedsAttention(m) => m.clone(),
+            Outcome::Refused(refusals) => refusals.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "),
         }
     }
 }

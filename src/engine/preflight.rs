@@ -2,7 +2,7 @@
 //! `apply` runs it first (the same code), refusing on what [`LivePlan::refusals`] lists.
 
 use super::upgrade::{unaccepted, Acceptance, Upgrade};
-use super::EngineError;
+use super::{EngineError, Refusal};
 use crate::cluster::{cluster_identity, ClusterError, ObjectKey, Objects};
 use crate::findings::{FindingCode, Severity};
 use crate::manifest::Crd;
@@ -34,27 +34,37 @@ pub struct LivePlan {
     /// The operator Deployment: problems found (missing, wrong image, not Available).
     pub operator: Vec<String>,
     /// Other tools that manage the operator and would fight the run, with what to do.
-    pub managers: Vec<String>,
+    pub managers: Vec<OtherManager>,
     /// Permissions the run needs and does not have.
     pub missing_permissions: Vec<String>,
+}
+
+/// Another tool that manages the operator and would fight the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OtherManager {
+    /// Which tool, in words.
+    pub who: String,
+    /// What to do about it before the run.
+    pub resolution: String,
 }
 
 impl LivePlan {
     /// Everything that stops `apply`: a wrong cluster, blockers, operator problems, other managers, missing
     /// permissions, and findings at or above `fail_on` not accepted.
-    pub fn refusals(&self, upgrade: &Upgrade, fail_on: Option<Severity>, accepted: &[Acceptance]) -> Vec<String> {
+    pub fn refusals(&self, upgrade: &Upgrade, fail_on: Option<Severity>, accepted: &[Acceptance]) -> Vec<Refusal> {
         let mut refusals = Vec::new();
         if let Some(pinned) = &self.identity_mismatch {
-            refusals.push(format!(
-                "wrong cluster: the plan is pinned to kube-system UID {pinned}, this cluster's is {}",
-                self.identity
-            ));
+            refusals.push(Refusal::WrongCluster { pinned: pinned.clone(), actual: self.identity.clone() });
         }
-        refusals.extend(self.blockers.iter().map(|b| format!("blocker: {b}")));
-        refusals.extend(self.operator.iter().cloned());
-        refusals.extend(self.managers.iter().cloned());
+        refusals.extend(self.blockers.iter().cloned().map(Refusal::Blocker));
+        refusals.extend(self.operator.iter().cloned().map(Refusal::Operator));
+        refusals.extend(
+            self.managers
+                .iter()
+                .map(|m| Refusal::OtherManager { who: m.who.clone(), resolution: m.resolution.clone() }),
+        );
         if !self.missing_permissions.is_empty() {
-            refusals.push(format!("missing permissions: {}", self.missing_permissions.join(", ")));
+            refusals.push(Refusal::MissingPermissions(self.missing_permissions.clone()));
         }
         let moot: BTreeSet<(FindingCode, String, Option<String>)> =
             self.downgraded_findings(upgrade).into_iter().collect();
@@ -106,7 +116,8 @@ impl LivePlan {
         section("blockers", &self.blockers);
         section("offline blockers that are moot here", &self.downgraded);
         section("operator", &self.operator);
-        section("other managers", &self.managers);
+        let managers: Vec<String> = self.managers.iter().map(|m| format!("{}: {}", m.who, m.resolution)).collect();
+        section("other managers", &managers);
         section("missing permissions", &self.missing_permissions);
         let summary = &self.objects.summary;
         out.push_str(&format!(
@@ -311,12 +322,23 @@ enum Manager {
 }
 
 impl Manager {
-    fn advice(self) -> &'static str {
+    fn who(self) -> &'static str {
         match self {
-            Manager::Helm => "a Helm release manages it: upgrade through Helm, or name the field manager `helm` in spec.takeOwnershipFrom to let this run take the fields over",
-            Manager::Olm => "OLM manages it (a Subscription/ClusterServiceVersion) and reverts any change: set the Subscription's installPlanApproval to Manual and upgrade through OLM, or remove the Subscription first",
-            Manager::ArgoCd => "an Argo CD Application manages it: pause its automated sync and self-heal, then name its field manager (argocd-controller) in spec.takeOwnershipFrom",
-            Manager::Flux => "a Flux Kustomization or HelmRelease manages it: suspend it (`flux suspend`), then name its field manager in spec.takeOwnershipFrom",
+            Manager::Helm => "a Helm release manages the operator Deployment",
+            Manager::Olm => {
+                "OLM manages the operator Deployment (a Subscription/ClusterServiceVersion) and reverts any change"
+            }
+            Manager::ArgoCd => "an Argo CD Application manages the operator Deployment",
+            Manager::Flux => "a Flux Kustomization or HelmRelease manages the operator Deployment",
+        }
+    }
+
+    fn resolution(self) -> &'static str {
+        match self {
+            Manager::Helm => "upgrade through Helm, or name the field manager `helm` in spec.takeOwnershipFrom of the plan file to let this run take the fields over",
+            Manager::Olm => "set `spec.installPlanApproval: Manual` on its Subscription and upgrade through OLM, or remove the Subscription first",
+            Manager::ArgoCd => "pause its automated sync and self-heal, then name its field manager (argocd-controller) in spec.takeOwnershipFrom of the plan file",
+            Manager::Flux => "suspend it (`flux suspend`), then name its field manager in spec.takeOwnershipFrom of the plan file",
         }
     }
 
@@ -331,7 +353,7 @@ impl Manager {
 }
 
 /// The tools managing the object that the plan does not let the run take fields over from.
-fn foreign_managers(object: &Value, allowed: &[String]) -> Vec<String> {
+fn foreign_managers(object: &Value, allowed: &[String]) -> Vec<OtherManager> {
     let meta = &object["metadata"];
     let label = |k: &str| meta["labels"][k].as_str();
     let annotation = |k: &str| meta["annotations"][k].as_str();
@@ -366,7 +388,7 @@ fn foreign_managers(object: &Value, allowed: &[String]) -> Vec<String> {
         .into_iter()
         // OLM reverts whatever the run does, so naming its manager does not help.
         .filter(|m| *m == Manager::Olm || !m.field_managers().iter().any(|f| allowed.iter().any(|a| a == f)))
-        .map(|m| m.advice().to_owned())
+        .map(|m| OtherManager { who: m.who().to_owned(), resolution: m.resolution().to_owned() })
         .collect()
 }
 
@@ -462,16 +484,24 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn every_other_manager_is_told_what_to_do_with_a_command_or_a_field_of_the_plan_file() {
+        for manager in [Manager::Helm, Manager::Olm, Manager::ArgoCd, Manager::Flux] {
+            let resolution = manager.resolution();
+            assert!(resolution.contains("spec.") || resolution.contains('`'), "{manager:?}: {resolution}");
+        }
+    }
+
+    #[test]
     fn helm_argo_flux_and_olm_are_recognised_by_labels_owners_and_managers() {
         let helm = json!({"metadata": {"labels": {"app.kubernetes.io/managed-by": "Helm"}}});
         assert_eq!(foreign_managers(&helm, &[]).len(), 1);
         assert!(foreign_managers(&helm, &["helm".into()]).is_empty());
         let argo = json!({"metadata": {"managedFields": [{"manager": "argocd-controller"}]}});
-        assert!(foreign_managers(&argo, &[])[0].contains("Argo CD"));
+        assert!(foreign_managers(&argo, &[])[0].who.contains("Argo CD"));
         let olm = json!({"metadata": {"ownerReferences": [{"kind": "ClusterServiceVersion"}]}});
-        assert!(foreign_managers(&olm, &["olm".into()])[0].contains("OLM"));
+        assert!(foreign_managers(&olm, &["olm".into()])[0].who.contains("OLM"));
         let flux = json!({"metadata": {"labels": {"kustomize.toolkit.fluxcd.io/name": "apps"}}});
-        assert!(foreign_managers(&flux, &[])[0].contains("Flux"));
+        assert!(foreign_managers(&flux, &[])[0].who.contains("Flux"));
         let plain = json!({"metadata": {"managedFields": [{"manager": "kubectl-client-side-apply"}]}});
         assert!(foreign_managers(&plain, &[]).is_empty());
     }

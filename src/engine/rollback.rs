@@ -8,7 +8,7 @@ use super::migrate::put_exact;
 use super::report::{OutputMode, Reporter};
 use super::run::{acquire_lease, holder_identity, load_journal, Run};
 use super::steps::wait_rollout;
-use super::{EngineError, Outcome};
+use super::{EngineError, Outcome, Refusal};
 use crate::cluster::journal_store::JournalStore;
 use crate::cluster::objects::desired_state;
 use crate::cluster::{ClusterError, ObjectKey, Objects};
@@ -85,27 +85,19 @@ pub async fn rollback(
         }
     }
     let (store, mut journal, version) = match open.len() {
-        0 => {
-            return Ok(Outcome::Refused(format!(
-                "no run to roll back{}",
-                plan.map(|p| format!(" for plan {p}")).unwrap_or_default()
-            )))
-        }
+        0 => return Ok(Outcome::refused(Refusal::NoRunToRollBack { plan: plan.map(str::to_owned) })),
         1 => open.remove(0),
         _ => {
             let names: Vec<String> = open.iter().map(|(_, j, _)| format!("{} ({})", j.plan, j.state)).collect();
-            return Ok(Outcome::Refused(format!(
-                "more than one run is open: {}; name one with --plan",
-                names.join(", ")
-            )));
+            return Ok(Outcome::refused(Refusal::SeveralRunsOpen(names)));
         }
     };
     match journal.state {
         RunState::Finalized => {
-            return Ok(Outcome::Refused(format!(
-                "run {} of plan {} is finalized: storage moved to the new version and the old versions are gone, so the recorded CRDs can no longer be restored. Upgrade forward instead.",
-                journal.run_id, journal.plan
-            )))
+            return Ok(Outcome::refused(Refusal::Finalized {
+                run_id: journal.run_id.clone(),
+                plan: journal.plan.clone(),
+            }))
         }
         RunState::RolledBack => return Ok(Outcome::Done(format!("run {} is already rolled back", journal.run_id))),
         _ => {}
@@ -114,7 +106,7 @@ pub async fn rollback(
         journal.accepted.push(FindingCode::DataPruned.as_str().to_owned());
     }
     if !ask(yes, &journal)? {
-        return Ok(Outcome::Refused("not confirmed".into()));
+        return Ok(Outcome::refused(Refusal::NotConfirmed));
     }
     let holder = holder_identity(&journal.run_id);
     if let Err(outcome) = acquire_lease(&store, &holder).await? {

@@ -3,7 +3,7 @@
 
 use super::journal::{Journal, StepState};
 use super::report::Reporter;
-use super::{now, EngineError, Outcome};
+use super::{now, EngineError, Outcome, Refusal};
 use crate::cluster::journal_store::{decide_lease, JournalStore, LeaseDecision, LEASE_SECONDS};
 use crate::cluster::{ClusterError, Objects};
 use tokio::task::JoinHandle;
@@ -59,11 +59,10 @@ pub async fn acquire_lease(store: &JournalStore, holder: &str) -> Result<Result<
         let gone = observed.as_ref().is_some_and(|o| holder_is_dead_here(&o.holder));
         let written = match decide_lease(observed.as_ref(), holder, jiff::Timestamp::now(), gone) {
             LeaseDecision::Refuse { holder: other } => {
-                return Ok(Err(Outcome::Refused(format!(
-                    "another run holds the Lease {}/{}: {other} (it renews it; wait for it to end, or stop it first)",
-                    store.namespace(),
-                    store.lease_name()
-                ))))
+                return Ok(Err(Outcome::refused(Refusal::LeaseHeld {
+                    lease: format!("{}/{}", store.namespace(), store.lease_name()),
+                    holder: other,
+                })))
             }
             LeaseDecision::Take => store.hold_lease(holder, None).await,
             LeaseDecision::TakeOver { .. } => store.hold_lease(holder, observed.as_ref()).await,

@@ -2,7 +2,7 @@
 //! with its steps, and the hash that identifies exactly this plan.
 
 use super::desired::Release;
-use super::EngineError;
+use super::{EngineError, Refusal};
 use crate::findings::{FindingCode, Severity};
 use crate::manifest::{load_side, ManifestSet};
 use crate::plan::file::{LoadedPlan, UpgradePlan};
@@ -144,20 +144,17 @@ impl Acceptance {
     }
 }
 
-/// The findings at or above `threshold` that no acceptance covers, one line each.
+/// The findings at or above `threshold` that no acceptance covers, each a refusal.
 pub fn unaccepted(
     findings: impl Iterator<Item = (FindingCode, Severity, Option<String>, String)>,
     threshold: Option<Severity>,
     accepted: &[Acceptance],
-) -> Vec<String> {
+) -> Vec<Refusal> {
     let Some(threshold) = threshold else { return Vec::new() };
     findings
         .filter(|(_, severity, _, _)| *severity >= threshold)
         .filter(|(code, _, path, _)| !accepted.iter().any(|a| a.covers(*code, path.as_deref())))
-        .map(|(code, severity, path, message)| {
-            let at = path.map(|p| format!(" at {p}")).unwrap_or_default();
-            format!("{severity} {}{at}: {message}", code.as_str())
-        })
+        .map(|(code, severity, path, message)| Refusal::Finding { code, severity, path, message })
         .collect()
 }
 
