@@ -262,3 +262,60 @@ fn http_get(host: &str, path: &str) -> String {
     stream.read_to_string(&mut response).unwrap();
     response
 }
+
+fn apply_demo_plan_with_kubeconfig(kubeconfig: &Path) -> (i32, String) {
+    let plan = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-operator/plan.yaml");
+    let output = Command::cargo_bin("operator-upgrade")
+        .expect("binary built")
+        .args(["apply", "--yes", "-f"])
+        .arg(plan)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .env_remove("KUBECONFIG")
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[test]
+fn cluster_errors_say_what_to_do_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, err) = apply_demo_plan_with_kubeconfig(&dir.path().join("missing.kubeconfig"));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("missing.kubeconfig") && err.contains("next: name the cluster with --kubeconfig PATH"),
+        "{err}"
+    );
+
+    // A cluster nobody listens on: port 9 of loopback (discard) refuses the connection at once.
+    let unreachable = dir.path().join("unreachable.kubeconfig");
+    std::fs::write(
+        &unreachable,
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:9'}}]\n\
+         contexts: [{name: c, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {token: t}}]\n",
+    )
+    .unwrap();
+    let (code, err) = apply_demo_plan_with_kubeconfig(&unreachable);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("next: the API server could not be reached: check that --context"), "{err}");
+}
+
+#[test]
+fn a_bad_plan_file_points_at_the_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.yaml");
+    std::fs::write(
+        &plan,
+        "apiVersion: operator-upgrade.dev/v1alpha1\nkind: UpgradePlan\nmetadata: {name: x}\nspek: {}\n",
+    )
+    .unwrap();
+    let output = Command::cargo_bin("operator-upgrade").unwrap().args(["apply", "-f"]).arg(&plan).output().unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("plan.yaml")
+            && err.contains("next: correct the plan file at the place named; `operator-upgrade schema`"),
+        "{err}"
+    );
+}

@@ -75,5 +75,8 @@ async fn a_report_dir_needs_markdown_and_a_directory_that_can_be_made() {
     assert!(output.contains("use it with `-o markdown`"), "{output}");
     let (code, output) = tool(&cluster, &["status", "-o", "markdown"]).await;
     assert_eq!(code, 3, "no run yet: {output}");
-    assert!(output.contains("no runs"), "{output}");
+    assert!(
+        output.contains("no runs") && output.contains("next: `operator-upgrade apply -f FILE` starts one"),
+        "{output}"
+    );
 }

@@ -260,9 +260,25 @@ pub fn run(cli: Cli) -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
             eprintln!("error: {error:#}");
+            if let Some(next) = next_step(&error) {
+                eprintln!("  next: {next}");
+            }
             ExitCode::from(EXIT_BAD_INPUT)
         }
     }
+}
+
+/// What resolves an error, from the first cause in its chain that knows.
+fn next_step(error: &anyhow::Error) -> Option<&'static str> {
+    error.chain().find_map(|cause| {
+        if let Some(engine) = cause.downcast_ref::<crate::engine::EngineError>() {
+            return engine.next_step();
+        }
+        if let Some(cluster) = cause.downcast_ref::<crate::cluster::ClusterError>() {
+            return cluster.next_step();
+        }
+        cause.downcast_ref::<crate::plan::file::PlanFileError>().map(|_| crate::engine::PLAN_FILE_NEXT_STEP)
+    })
 }
 
 pub(crate) fn load(path: &Path, side: &str) -> anyhow::Result<ManifestSet> {

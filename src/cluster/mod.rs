@@ -63,6 +63,25 @@ impl ClusterError {
         ClusterError::Api { what: what.into(), cause: source }
     }
 
+    /// What a person does about it next, when the error says enough to tell.
+    pub fn next_step(&self) -> Option<&'static str> {
+        match self {
+            ClusterError::Kubeconfig { .. } => Some(
+                "name the cluster with --kubeconfig PATH and --context NAME (`kubectl config get-contexts` lists them), or set KUBECONFIG",
+            ),
+            ClusterError::Api { cause: kube::Error::Api(status), .. } => match status.code {
+                401 => Some("the credentials were refused: log in again (refresh the kubeconfig's token), then retry"),
+                403 => Some("the identity lacks this permission: grant it (`kubectl auth can-i` checks one) or use a --context that has it"),
+                404 => None,
+                _ => Some("the API server answered with an error after the retries: check `kubectl get --raw /readyz`, then run the command again (a run resumes from its journal)"),
+            },
+            ClusterError::Api { .. } => Some(
+                "the API server could not be reached: check that --context names a running cluster (`kubectl cluster-info`), then run the command again (a run resumes from its journal)",
+            ),
+            ClusterError::Unexpected(_) => None,
+        }
+    }
+
     /// The HTTP status of an API error, if it is one.
     pub fn status_code(&self) -> Option<u16> {
         match self {

@@ -106,7 +106,10 @@ impl fmt::Display for Outcome {
 /// What stops the engine other than an [`Outcome`]: input that cannot be used (exit 2) and cluster errors.
 #[derive(Debug, Error)]
 pub enum EngineError {
-    /// The plan file, its releases or the arguments cannot be used.
+    /// The plan file cannot be used.
+    #[error(transparent)]
+    PlanFile(#[from] crate::plan::file::PlanFileError),
+    /// The plan's releases or the arguments cannot be used.
     #[error("{0}")]
     BadInput(String),
     /// A cluster request failed after its retries.
@@ -120,6 +123,24 @@ pub enum EngineError {
         /// Why.
         message: String,
     },
+}
+
+/// What resolves a plan file that cannot be used.
+pub const PLAN_FILE_NEXT_STEP: &str =
+    "correct the plan file at the place named; `operator-upgrade schema` prints its JSON Schema for an editor to check it as you type";
+
+impl EngineError {
+    /// What a person does about it next, when there is something to say.
+    pub fn next_step(&self) -> Option<&'static str> {
+        match self {
+            EngineError::Cluster(error) => error.next_step(),
+            EngineError::Journal { .. } => Some(
+                "`kubectl get configmap` the journal named above to see what is wrong with it; never edit it while a run is alive (`operator-upgrade status`)",
+            ),
+            EngineError::PlanFile(_) => Some(PLAN_FILE_NEXT_STEP),
+            EngineError::BadInput(_) => None,
+        }
+    }
 }
 
 /// The current time as the journal writes it (RFC 3339, UTC, seconds).

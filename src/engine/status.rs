@@ -3,7 +3,7 @@
 //! text, JSON or a markdown report (`run_report`).
 
 use super::journal::CanaryRecord;
-use super::journal::{Journal, RunState};
+use super::journal::{Journal, RunState, StepState};
 use super::report::OutputMode;
 use super::run::load_journal;
 use super::run_report::{render_markdown, ChartLinks};
@@ -109,7 +109,10 @@ pub async fn status(
 /// The runs in `format`, as `status` prints them (markdown without charts: they need `--report-dir`).
 pub fn render_runs(runs: &[RunView], format: StatusFormat, plan: Option<&str>) -> String {
     if runs.is_empty() && format != StatusFormat::Json {
-        return format!("no runs{}\n", plan.map(|p| format!(" of plan {p}")).unwrap_or_default());
+        return format!(
+            "no runs{}\n  next: `operator-upgrade apply -f FILE` starts one; check that --context names the cluster the runs are in\n",
+            plan.map(|p| format!(" of plan {p}")).unwrap_or_default()
+        );
     }
     let rendered = runs.iter().map(|run| match format {
         StatusFormat::Text => render(&run.journal, run.heartbeat, run.lease.as_ref()),
@@ -167,10 +170,7 @@ pub fn render(journal: &Journal, beat: Heartbeat, lease: Option<&LeaseObservatio
             step.state.as_str()
         ));
     }
-    let (restorable, created) = rollback_counts(journal);
-    out.push_str(&format!(
-        "  rollback would restore {restorable} recorded objects and remove {created} the run creates (never a CRD, namespace or custom resource)\n"
-    ));
+    out.push_str(&format!("  {}\n", rollback_summary(journal)));
     if let Some(health) = &journal.health {
         out.push_str(&format!("  health at {}: {}\n", health.at, health.summary));
     }
@@ -184,6 +184,25 @@ pub fn render(journal: &Journal, beat: Heartbeat, lease: Option<&LeaseObservatio
         out.push_str(&format!("  next: {advice}\n"));
     }
     out
+}
+
+/// What a rollback did or would do, in one sentence that fits the run's state: a rolled-back run says what
+/// was restored, a finalized one that it can no longer be rolled back.
+pub(crate) fn rollback_summary(journal: &Journal) -> String {
+    let (restorable, created) = rollback_counts(journal);
+    let nothing_changed = !journal.steps.iter().any(|s| s.state == StepState::Undone);
+    match journal.state {
+        RunState::RolledBack if nothing_changed => "rolled back before any change: there was nothing to restore".to_owned(),
+        RunState::RolledBack => format!(
+            "rollback restored {restorable} recorded objects and removed {created} the run created (never a CRD, namespace or custom resource)"
+        ),
+        RunState::Finalized => {
+            "rollback is no longer possible: the run is finalized (storage migrated, the old versions gone)".to_owned()
+        }
+        _ => format!(
+            "rollback would restore {restorable} recorded objects and remove {created} the run creates (never a CRD, namespace or custom resource)"
+        ),
+    }
 }
 
 /// How many recorded objects a rollback restores and how many it removes (the run created them).
@@ -270,5 +289,22 @@ mod tests {
         assert_eq!(heartbeat(Some(&lease(1)), now), Heartbeat::Alive);
         assert_eq!(heartbeat(Some(&lease(60)), now), Heartbeat::Stopped);
         assert_eq!(heartbeat(None, now), Heartbeat::None);
+    }
+
+    #[test]
+    fn the_rollback_line_says_what_was_restored_would_be_or_no_longer_can_be() {
+        let mut journal = crate::engine::run_report::fixture::journal();
+        assert!(rollback_summary(&journal).starts_with("rollback restored 2 recorded objects"));
+        for step in &mut journal.steps {
+            if step.state == StepState::Undone {
+                step.state = StepState::Done;
+            }
+        }
+        journal.state = RunState::RolledBack;
+        assert!(rollback_summary(&journal).contains("before any change"));
+        journal.state = RunState::Promoted;
+        assert!(rollback_summary(&journal).starts_with("rollback would restore 2 recorded objects"));
+        journal.state = RunState::Finalized;
+        assert!(rollback_summary(&journal).contains("no longer possible"));
     }
 }

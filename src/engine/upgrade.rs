@@ -33,9 +33,8 @@ pub struct Upgrade {
 impl Upgrade {
     /// Loads a plan file and both its releases; any problem is bad input naming the file.
     pub fn load(path: &Path) -> Result<Upgrade, EngineError> {
-        let bad = |e: &dyn fmt::Display| EngineError::BadInput(e.to_string());
-        let loaded = UpgradePlan::load(path).map_err(|e| bad(&e))?;
-        loaded.check_sources().map_err(|e| bad(&e))?;
+        let loaded = UpgradePlan::load(path)?;
+        loaded.check_sources()?;
         let namespace = loaded.operator().namespace.clone();
         let side = |p: &Path, name: &str| {
             load_side(p).map_err(|e| EngineError::BadInput(format!("cannot load the {name} release: {e}")))

@@ -6,7 +6,7 @@ use crate::canary::cohort::Cohort;
 use crate::canary::judge::{format_value, IntervalResult, Reading, SignalReading, Verdict};
 use crate::cluster::journal_store::LeaseObservation;
 use crate::engine::journal::{CanaryRecord, Journal, RecordedObject, StepRecord};
-use crate::engine::status::{advice, cohort_size, decision_text, heartbeat_text, rollback_counts, Heartbeat};
+use crate::engine::status::{advice, cohort_size, decision_text, heartbeat_text, rollback_summary, Heartbeat};
 use std::fmt::Write;
 
 /// The run as a markdown report; `charts` says whether each signal's chart is linked (the files
@@ -282,10 +282,8 @@ fn unmeasured(intervals: &[IntervalResult]) -> String {
 }
 
 fn rollback(journal: &Journal) -> String {
-    let (restorable, created) = rollback_counts(journal);
-    let mut out = format!(
-        "\n## Rollback\n\nRollback restores {restorable} recorded objects and removes {created} the run creates (never a CRD, namespace or custom resource).\n"
-    );
+    let summary = rollback_summary(journal);
+    let mut out = format!("\n## Rollback\n\n{}{}.\n", summary[..1].to_uppercase(), &summary[1..]);
     if journal.recorded.is_empty() {
         return out;
     }
