@@ -60,6 +60,22 @@ pub struct SignalReading {
     pub tolerance: f64,
 }
 
+impl SignalReading {
+    /// `canary / baseline` (or the canary alone), each a value in its unit or the given words for no data
+    /// and a failed reading: a terminal's narrow table wants `-` where a report says `no data`.
+    pub fn sides(&self, no_data: &str, error: &str) -> String {
+        let value = |r: &Reading| match r {
+            Reading::Value(v) => format_value(*v, self.unit),
+            Reading::NoData => no_data.to_owned(),
+            Reading::Error(_) => error.to_owned(),
+        };
+        match &self.baseline {
+            Some(baseline) => format!("{} / {}", value(&self.canary), value(baseline)),
+            None => value(&self.canary),
+        }
+    }
+}
+
 /// What one signal's reading in one interval says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -11,7 +11,7 @@ pub use story::{judge_acts, DemoVerdict};
 use crate::cluster::{connect, ClusterArgs, ClusterError, Objects};
 use crate::engine::{self, Acceptance, ApplyOptions, EngineError, OutputMode, Upgrade};
 use crate::findings::Severity;
-use crate::health::observe_fleet;
+use crate::health::wait_until_ready;
 use crate::report::{Detail, OutputFormat, PlanReport};
 use crate::sim::{kubeconfig_text, Scenario, ScenarioError, Sim, SimError, SimHandle};
 use std::collections::BTreeSet;
@@ -92,7 +92,7 @@ pub async fn run(files: &DemoFiles, options: DemoOptions) -> Result<DemoVerdict,
     let sim = Sim::start(scenario).await?;
     let client = connect(&ClusterArgs { kubeconfig: Some(sim.kubeconfig_path().to_owned()), context: None }).await?;
     say(&story::prologue(&sim.url(), &good));
-    let ready = wait_until_ready(&client, &good).await?;
+    let ready = old_release_settled(&client, &good).await?;
     say(&story::before_the_plan(ready, &good));
     print!("{}", plan_text(&good, options.color));
     pause(options.pause).await;
@@ -151,22 +151,14 @@ fn plan_text(upgrade: &Upgrade, color: bool) -> String {
 /// Waits until the old operator has made every object of the release's kinds Ready, so the first act starts
 /// from a healthy cluster (as a real upgrade should) rather than from objects nobody reconciled yet.
 /// Returns how many objects there are.
-async fn wait_until_ready(client: &kube::Client, upgrade: &Upgrade) -> Result<usize, DemoError> {
+async fn old_release_settled(client: &kube::Client, upgrade: &Upgrade) -> Result<usize, DemoError> {
     let objects = Objects::new(client.clone(), false);
     let kinds = upgrade.old_custom_resource_kinds();
-    let deadline = Instant::now() + SETTLE_TIMEOUT;
-    loop {
-        let fleet = observe_fleet(&objects, &kinds, "Ready").await?;
-        let waiting: Vec<&str> = fleet.iter().filter(|o| o.ready != Some(true)).map(|o| o.object.as_str()).collect();
-        if !fleet.is_empty() && waiting.is_empty() {
-            return Ok(fleet.len());
-        }
-        if Instant::now() >= deadline {
-            let why =
-                if fleet.is_empty() { "no objects".to_owned() } else { format!("waiting for {}", waiting.join(", ")) };
-            return Err(DemoError::NotSettled(SETTLE_TIMEOUT, why));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    let wait = wait_until_ready(&objects, &kinds, "Ready", &BTreeSet::new(), 1, SETTLE_TIMEOUT).await?;
+    match wait.observed {
+        _ if wait.settled(1) => Ok(wait.observed),
+        0 => Err(DemoError::NotSettled(SETTLE_TIMEOUT, "no objects".to_owned())),
+        _ => Err(DemoError::NotSettled(SETTLE_TIMEOUT, format!("waiting for {}", wait.not_ready.join(", ")))),
     }
 }
 

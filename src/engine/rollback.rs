@@ -13,7 +13,7 @@ use crate::cluster::journal_store::JournalStore;
 use crate::cluster::objects::desired_state;
 use crate::cluster::{ClusterError, ObjectKey, Objects};
 use crate::findings::FindingCode;
-use crate::health::observe_fleet;
+use crate::health::wait_until_ready;
 use crate::manifest::{Crd, DocumentRef, LoadedCrd};
 use crate::plan::steps::StepKind;
 use crate::schema::validate::Validator;
@@ -344,20 +344,8 @@ async fn wait_healthy(run: &Run) -> Result<Vec<String>, ClusterError> {
         })
         .collect();
     let baseline: BTreeSet<&String> = run.journal.baseline_not_ready.iter().collect();
-    let started = Instant::now();
-    loop {
-        let fleet =
-            observe_fleet(&run.objects, &kinds, run.journal.condition_type.as_deref().unwrap_or("Ready")).await?;
-        let not_ready: Vec<String> = fleet
-            .into_iter()
-            .filter(|o| o.ready != Some(true) && !baseline.contains(&o.object))
-            .map(|o| o.object)
-            .collect();
-        if not_ready.is_empty() || started.elapsed() > timeout {
-            return Ok(not_ready);
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    let condition = run.journal.condition_type.as_deref().unwrap_or("Ready");
+    Ok(wait_until_ready(&run.objects, &kinds, condition, &baseline, 0, timeout).await?.not_ready)
 }
 
 #[cfg(test)]

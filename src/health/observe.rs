@@ -6,6 +6,8 @@ use crate::cluster::{ClusterError, ObjectKey, Objects};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use serde_json::Value;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 /// The health of every object of the given kinds (`(apiVersion, kind)`), judged on `condition_type`.
 pub async fn observe_fleet(
@@ -79,4 +81,48 @@ pub async fn observe_pods(client: &kube::Client, namespace: &str, selector: &str
         health.restarts += u32::try_from(restarts).unwrap_or(0);
     }
     Ok(health)
+}
+
+/// What a wait for Readiness saw last: how many objects there were and which of them were not Ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadyWait {
+    /// The objects observed.
+    pub observed: usize,
+    /// The ones not Ready (names as [`ObjectHealth::object`]), empty when the wait succeeded.
+    pub not_ready: Vec<String>,
+}
+
+impl ReadyWait {
+    /// Whether at least `min_objects` were observed and every one was Ready.
+    pub fn settled(&self, min_objects: usize) -> bool {
+        self.observed >= min_objects && self.not_ready.is_empty()
+    }
+}
+
+/// Polls the objects of `kinds` until at least `min_objects` exist and each is Ready on `condition_type`
+/// (those in `excused` aside: they were not Ready before the run either), or until `timeout` has passed.
+pub async fn wait_until_ready(
+    objects: &Objects,
+    kinds: &[(String, String)],
+    condition_type: &str,
+    excused: &BTreeSet<&String>,
+    min_objects: usize,
+    timeout: Duration,
+) -> Result<ReadyWait, ClusterError> {
+    let started = Instant::now();
+    loop {
+        let fleet = observe_fleet(objects, kinds, condition_type).await?;
+        let wait = ReadyWait {
+            observed: fleet.len(),
+            not_ready: fleet
+                .into_iter()
+                .filter(|o| o.ready != Some(true) && !excused.contains(&o.object))
+                .map(|o| o.object)
+                .collect(),
+        };
+        if wait.settled(min_objects) || started.elapsed() > timeout {
+            return Ok(wait);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }

@@ -1,7 +1,7 @@
 //! The analysis as a table: a row per interval, each signal's canary and baseline value side by side with
 //! its verdict, printed as the intervals come and by `status` from the journal.
 
-use crate::canary::judge::{format_value, IntervalResult, Reading, SignalReading};
+use crate::canary::judge::{IntervalResult, SignalReading};
 use crate::canary::measure::signal_name;
 use crate::engine::report::Reporter;
 use crate::plan::file::AnalysisPolicy;
@@ -32,15 +32,7 @@ pub fn row(interval: &IntervalResult) -> String {
 }
 
 fn sides(reading: &SignalReading) -> String {
-    let value = |r: &Reading| match r {
-        Reading::Value(v) => format_value(*v, reading.unit),
-        Reading::NoData => "-".to_owned(),
-        Reading::Error(_) => "err".to_owned(),
-    };
-    match &reading.baseline {
-        Some(baseline) => format!("{} / {}", value(&reading.canary), value(baseline)),
-        None => value(&reading.canary),
-    }
+    reading.sides("-", "err")
 }
 
 /// Every recorded interval as a table (for `status`), without the header's signal names when the plan is

@@ -241,15 +241,7 @@ fn reading_cell(reading: &SignalReading, judged: Verdict) -> String {
 }
 
 fn sides(reading: &SignalReading) -> String {
-    let value = |r: &Reading| match r {
-        Reading::Value(v) => format_value(*v, reading.unit),
-        Reading::NoData => "no data".to_owned(),
-        Reading::Error(_) => "error".to_owned(),
-    };
-    match &reading.baseline {
-        Some(baseline) => format!("{} / {}", value(&reading.canary), value(baseline)),
-        None => value(&reading.canary),
-    }
+    reading.sides("no data", "error")
 }
 
 /// A verdict, the failing ones stressed so they stand out in a long table.
