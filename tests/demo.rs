@@ -154,7 +154,7 @@ fn the_demo_rolls_the_bad_release_back_and_promotes_the_good_one() {
     let rolled_back = after(&out, act_one, "\nrolled back: ");
     let restored_status =
         after(&out, rolled_back, "of plan demo-operator-v1-1-bad (demo-system/demo-operator): rolled-back");
-    let restored = after(&out, restored_status, "rollback restored ");
+    let restored = after(&out, restored_status, "rolled back: the ");
     let pause = after(&out, restored, "(press Enter to go on)");
     let act_two = after(&out, pause, "== Act 2: the good release ==");
     let done = after(&out, act_two, "\ndone: plan demo-operator-v1-1 finalized");

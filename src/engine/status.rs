@@ -193,8 +193,9 @@ pub(crate) fn rollback_summary(journal: &Journal) -> String {
     let nothing_changed = !journal.steps.iter().any(|s| s.state == StepState::Undone);
     match journal.state {
         RunState::RolledBack if nothing_changed => "rolled back before any change: there was nothing to restore".to_owned(),
+        // What the rollback wrote is in its outcome; here, the end state it checked.
         RunState::RolledBack => format!(
-            "rollback restored {restorable} recorded objects and removed {created} the run created (never a CRD, namespace or custom resource)"
+            "rolled back: the {restorable} recorded objects are as recorded before the run, the {created} it created are gone (never a CRD, namespace or custom resource)"
         ),
         RunState::Finalized => {
             "rollback is no longer possible: the run is finalized (storage migrated, the old versions gone)".to_owned()
@@ -294,7 +295,7 @@ mod tests {
     #[test]
     fn the_rollback_line_says_what_was_restored_would_be_or_no_longer_can_be() {
         let mut journal = crate::engine::run_report::fixture::journal();
-        assert!(rollback_summary(&journal).starts_with("rollback restored 2 recorded objects"));
+        assert!(rollback_summary(&journal).starts_with("rolled back: the 2 recorded objects are as recorded"));
         for step in &mut journal.steps {
             if step.state == StepState::Undone {
                 step.state = StepState::Done;
