@@ -5,6 +5,7 @@
 use super::judge::{Reading, SignalReading, Unit};
 use crate::health::ObjectHealth;
 use crate::plan::file::{AnalysisPolicy, MetricSignal, Signal};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -12,8 +13,8 @@ mod observe;
 mod scrape;
 
 pub use observe::{
-    dependent_fingerprints, observe_cohort, observe_copy_pods, reconciles_of, scrape_counters, warning_events,
-    CohortKinds,
+    dependent_fingerprints, observe_cohort, observe_copy_pods, owner_generations, reconciles_of, scrape_counters,
+    warning_events, CohortKinds,
 };
 pub use scrape::{counter_sum, SeriesMatcher};
 
@@ -31,6 +32,8 @@ pub struct CohortObservation {
     pub warnings: Result<u32, String>,
     /// Each cohort object's dependents' fingerprint (None: the signal is not measured).
     pub dependents: Option<Result<BTreeMap<String, u64>, String>>,
+    /// Each cohort object's generations, by unit, as the dependents were fingerprinted.
+    pub owners: BTreeMap<String, OwnerGeneration>,
     /// Per metric signal (by name): each pod's counters (series, per), summed; Err when a scrape failed.
     pub metrics: BTreeMap<String, Result<PodCounters, String>>,
 }
@@ -44,8 +47,8 @@ pub struct CohortMemory {
     generations: BTreeMap<String, i64>,
     /// Each pod's counters at the last scrape, per metric.
     counters: BTreeMap<String, PodCounters>,
-    /// Each object's dependents' fingerprint at the last measurement (None before the first).
-    dependents: Option<BTreeMap<String, u64>>,
+    /// Each object's dependents' fingerprint and generations at the last measurement (None before the first).
+    dependents: Option<(BTreeMap<String, u64>, BTreeMap<String, OwnerGeneration>)>,
 }
 
 /// What the cohorts started from (taken before the canary started).
@@ -55,6 +58,43 @@ pub struct CohortStart {
     pub not_ready_before: BTreeSet<String>,
     /// Dependents' fingerprints per cohort object before the canary started.
     pub dependents: BTreeMap<String, u64>,
+    /// The cohort objects' generations before the canary started (empty in a journal of an older tool).
+    pub owners: BTreeMap<String, OwnerGeneration>,
+}
+
+/// A cohort object's generations when its dependents were fingerprinted: the dependents of an object whose
+/// spec changed are rewritten by any release, so only changes without one are the release's doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnerGeneration {
+    /// `metadata.generation`.
+    pub generation: i64,
+    /// `status.observedGeneration` (or its conditions' highest), when the operator writes one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<i64>,
+}
+
+impl OwnerGeneration {
+    /// Of an object as listed.
+    pub fn of(object: &serde_json::Value) -> OwnerGeneration {
+        let status = &object["status"];
+        let on_conditions = status["conditions"]
+            .as_array()
+            .and_then(|conditions| conditions.iter().filter_map(|c| c["observedGeneration"].as_i64()).max());
+        OwnerGeneration {
+            generation: object["metadata"]["generation"].as_i64().unwrap_or(0),
+            observed: status["observedGeneration"].as_i64().or(on_conditions),
+        }
+    }
+
+    /// Whether the object's spec changed since `before`, or its operator is still catching up with it: a
+    /// change of its dependents is then the user's doing. An object not seen before explains nothing.
+    fn spec_moved_since(&self, before: Option<&OwnerGeneration>) -> bool {
+        let behind = self.observed.is_some_and(|observed| observed < self.generation);
+        // An operator that starts writing observedGeneration has not reconciled a new spec by that alone.
+        let reconciled_another = |b: &OwnerGeneration| b.observed.is_some() && b.observed != self.observed;
+        behind || before.is_some_and(|b| b.generation != self.generation || reconciled_another(b))
+    }
 }
 
 /// The name of a signal in reports and tallies.
@@ -173,17 +213,24 @@ fn catch_up(seen: &CohortObservation, memory: &mut CohortMemory, at: Duration) -
     longest.map_or(Reading::NoData, |d| Reading::Value(d.as_secs_f64()))
 }
 
-/// The share of cohort objects whose dependents changed in the interval: since the last measurement, or for
-/// the first one since the cohort started (so what a new release rewrites as it takes its objects over,
-/// during the warm-up, is counted). A rate, so the canary compares with the baseline under the same churn.
+/// The share of cohort objects whose dependents changed in the interval while their spec did not: since the
+/// last measurement, or for the first one since the cohort started (so what a new release rewrites as it
+/// takes its objects over, during the warm-up, is counted). Dependents rewritten for a spec the users changed
+/// are what every release does, so they do not count. A rate, so the canary compares with the baseline.
 fn dependent_changes(seen: &CohortObservation, start: &CohortStart, memory: &mut CohortMemory) -> Reading {
     match &seen.dependents {
         None => Reading::Error("dependents were not observed".to_owned()),
         Some(Err(why)) => Reading::Error(why.clone()),
         Some(Ok(now)) if now.is_empty() => Reading::NoData,
         Some(Ok(now)) => {
-            let before = memory.dependents.replace(now.clone()).unwrap_or_else(|| start.dependents.clone());
-            let changed = now.iter().filter(|(unit, print)| before.get(*unit) != Some(print)).count();
+            let (before, owners_before) = memory
+                .dependents
+                .replace((now.clone(), seen.owners.clone()))
+                .unwrap_or_else(|| (start.dependents.clone(), start.owners.clone()));
+            let explained =
+                |unit: &String| seen.owners.get(unit).is_some_and(|o| o.spec_moved_since(owners_before.get(unit)));
+            let changed =
+                now.iter().filter(|(unit, print)| before.get(*unit) != Some(print) && !explained(unit)).count();
             Reading::Value(changed as f64 / now.len() as f64)
         }
     }

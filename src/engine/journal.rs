@@ -6,6 +6,7 @@
 use crate::canary::cohort::Cohort;
 pub use crate::canary::cohort::CohortMember;
 use crate::canary::judge::{Decision, IntervalResult};
+use crate::canary::measure::OwnerGeneration;
 use crate::canary::scoping::Marker;
 use crate::cluster::ObjectKey;
 use crate::plan::steps::StepKind;
@@ -207,6 +208,9 @@ pub struct CanaryRecord {
     /// Each cohort object's dependents' fingerprint before the canary started.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub dependents: BTreeMap<String, u64>,
+    /// The cohort objects' generations as their dependents were fingerprinted (what explains a change).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub owner_generations: BTreeMap<String, OwnerGeneration>,
     /// How long cohort objects had no operator at the handovers, in seconds, with which handover.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unowned: Vec<(String, f64)>,

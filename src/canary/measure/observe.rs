@@ -107,6 +107,11 @@ pub async fn dependent_fingerprints(
     Ok(entries.into_iter().map(|(unit, mut list)| (unit, fingerprint(&mut list))).collect())
 }
 
+/// Each object's generations, by unit, taken with its dependents' fingerprint.
+pub fn owner_generations<'a>(objects: impl IntoIterator<Item = &'a Value>) -> BTreeMap<String, super::OwnerGeneration> {
+    objects.into_iter().map(|o| (object_unit(&ObjectKey::of(o)), super::OwnerGeneration::of(o))).collect()
+}
+
 fn fingerprint(entries: &mut [String]) -> u64 {
     entries.sort();
     let digest = ring::digest::digest(&ring::digest::SHA256, entries.join("\n").as_bytes());

@@ -31,7 +31,14 @@ fn behind(name: &str, generation: i64, observed: i64) -> ObjectHealth {
 
 /// An observation of these objects with nothing else wrong (and nothing else measured).
 fn seen(objects: Vec<ObjectHealth>) -> CohortObservation {
-    CohortObservation { objects, pod_trouble: Ok(0), warnings: Ok(0), dependents: None, metrics: BTreeMap::new() }
+    CohortObservation {
+        objects,
+        pod_trouble: Ok(0),
+        warnings: Ok(0),
+        dependents: None,
+        owners: BTreeMap::new(),
+        metrics: BTreeMap::new(),
+    }
 }
 
 /// An observation whose pods' counters of the metric `ERRORS` are these: pod, (series, per).
@@ -46,6 +53,16 @@ fn scrape_failed(why: &str) -> CohortObservation {
 
 fn with_dependents(dependents: Option<Result<BTreeMap<String, u64>, String>>) -> CohortObservation {
     CohortObservation { dependents, ..seen(vec![ready("a", 1)]) }
+}
+
+/// Units' generations: unit, generation, observedGeneration.
+fn owners(entries: &[(&str, i64, Option<i64>)]) -> BTreeMap<String, OwnerGeneration> {
+    entries
+        .iter()
+        .map(|(unit, generation, observed)| {
+            ((*unit).to_owned(), OwnerGeneration { generation: *generation, observed: *observed })
+        })
+        .collect()
 }
 
 fn prints(entries: &[(&str, u64)]) -> BTreeMap<String, u64> {
@@ -433,6 +450,56 @@ fn dependent_changes_are_a_rate_per_interval_the_first_counted_from_the_cohort_s
     assert_value(&read(&analysis, &start, secs(120), &changed, &mut memory), 0.0);
     let both = with_dependents(Some(Ok(prints(&[("a", 11), ("b", 3)]))));
     assert_value(&read(&analysis, &start, secs(180), &both, &mut memory), 1.0);
+}
+
+#[test]
+fn dependent_changes_of_objects_whose_spec_changed_are_the_users_not_the_releases() {
+    let analysis = dependent_changes();
+    let start = CohortStart {
+        dependents: prints(&[("a", 1), ("b", 2), ("c", 3), ("d", 4)]),
+        owners: owners(&[("a", 1, Some(1)), ("b", 1, Some(1)), ("c", 1, Some(1)), ("d", 1, None)]),
+        ..Default::default()
+    };
+    let mut memory = CohortMemory::default();
+    // a: a user changed its spec and it was reconciled; b: changed, its operator still catching up; c: its
+    // dependents rewritten with no spec change (the release's doing); d: no observedGeneration, spec changed.
+    let now = CohortObservation {
+        owners: owners(&[("a", 2, Some(2)), ("b", 2, Some(1)), ("c", 1, Some(1)), ("d", 2, None)]),
+        ..with_dependents(Some(Ok(prints(&[("a", 10), ("b", 20), ("c", 30), ("d", 40)]))))
+    };
+    assert_value(&read(&analysis, &start, secs(60), &now, &mut memory), 0.25);
+    // Next interval: b's rewrite lands as its operator catches up (observedGeneration moves): still the user's.
+    let later = CohortObservation {
+        owners: owners(&[("a", 2, Some(2)), ("b", 2, Some(2)), ("c", 1, Some(1)), ("d", 2, None)]),
+        ..with_dependents(Some(Ok(prints(&[("a", 10), ("b", 21), ("c", 30), ("d", 40)]))))
+    };
+    assert_value(&read(&analysis, &start, secs(120), &later, &mut memory), 0.0);
+    // Then a's dependents change with its spec unchanged and caught up: the release's.
+    let rewritten = CohortObservation {
+        owners: later.owners.clone(),
+        ..with_dependents(Some(Ok(prints(&[("a", 11), ("b", 21), ("c", 30), ("d", 40)]))))
+    };
+    assert_value(&read(&analysis, &start, secs(180), &rewritten, &mut memory), 0.25);
+}
+
+#[test]
+fn an_objects_generations_are_read_from_its_status_or_its_conditions() {
+    let of = |status: serde_json::Value| {
+        OwnerGeneration::of(&serde_json::json!({"metadata": {"generation": 4}, "status": status}))
+    };
+    assert_eq!(of(serde_json::json!({"observedGeneration": 3})), OwnerGeneration { generation: 4, observed: Some(3) });
+    let conditions = serde_json::json!({"conditions": [{"observedGeneration": 2}, {"observedGeneration": 4}]});
+    assert_eq!(of(conditions), OwnerGeneration { generation: 4, observed: Some(4) });
+    assert_eq!(of(serde_json::json!({})), OwnerGeneration { generation: 4, observed: None });
+}
+
+#[test]
+fn an_operator_that_starts_writing_observed_generation_explains_no_dependent_change() {
+    let start =
+        CohortStart { dependents: prints(&[("a", 1)]), owners: owners(&[("a", 3, None)]), ..Default::default() };
+    let now =
+        CohortObservation { owners: owners(&[("a", 3, Some(3))]), ..with_dependents(Some(Ok(prints(&[("a", 2)])))) };
+    assert_value(&read(&dependent_changes(), &start, secs(60), &now, &mut CohortMemory::default()), 1.0);
 }
 
 #[test]

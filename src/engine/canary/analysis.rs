@@ -7,8 +7,8 @@ use super::{cohort_kinds, policy, table};
 use crate::canary::cohort::{object_unit, Cohort};
 use crate::canary::judge::{Decision, IntervalResult, Limits, Tally};
 use crate::canary::measure::{
-    observe_cohort, observe_copy_pods, readings, reconciles_of, scrape_counters, warning_events, CohortMemory,
-    CohortObservation, CohortStart,
+    observe_cohort, observe_copy_pods, owner_generations, readings, reconciles_of, scrape_counters, warning_events,
+    CohortMemory, CohortObservation, CohortStart,
 };
 use crate::canary::scoping::copy_pod_selector;
 use crate::cluster::{ClusterError, ObjectKey};
@@ -66,6 +66,7 @@ pub async fn analyse(run: &mut Run, upgrade: &Upgrade) -> Result<AnalysisEnd, Cl
     let start = CohortStart {
         not_ready_before: run.journal.baseline_not_ready.iter().cloned().collect(),
         dependents: record.dependents.clone(),
+        owners: record.owner_generations.clone(),
     };
     let has_baseline = record.copies.iter().any(|(c, _)| *c == Cohort::Baseline);
     let (mut canary_memory, mut baseline_memory) = (CohortMemory::default(), CohortMemory::default());
@@ -278,6 +279,7 @@ async fn observe_side(
         })
         .unwrap_or_default();
     let warnings = warning_events(&run.objects, &namespaces, &uids, &since, &reasons).await.map_err(|e| e.to_string());
+    let owners = owner_generations(objects);
     let dependents = match dependent_kinds(upgrade) {
         Some(kinds) => {
             let measured: Vec<(String, String, String)> = objects
@@ -312,6 +314,7 @@ async fn observe_side(
         pod_trouble,
         warnings,
         dependents,
+        owners,
         metrics,
     })
 }

@@ -4,7 +4,7 @@
 
 use super::{cohort_kinds, policy, release_deployment};
 use crate::canary::cohort::{assign_cohorts, object_unit, seed_of, Cohort};
-use crate::canary::measure::dependent_fingerprints;
+use crate::canary::measure::{dependent_fingerprints, owner_generations};
 use crate::canary::scoping::{cohort_copy, copy_name, marker_of, scoped, RenderContext};
 use crate::cluster::{ClusterError, ObjectKey};
 use crate::engine::journal::CanaryRecord;
@@ -122,16 +122,20 @@ async fn draw_cohorts(
         };
     let by_namespace = marker.is_none();
     let members = drawn.members;
-    let dependents = match dependent_kinds(upgrade) {
+    let (dependents, owner_generations) = match dependent_kinds(upgrade) {
         Some(kinds) => {
             let measured: Vec<(String, String, String)> = members
                 .iter()
                 .filter(|m| m.cohort != Cohort::Stable)
                 .map(|m| (object_unit(&m.key), m.uid.clone(), m.key.namespace.clone()))
                 .collect();
-            dependent_fingerprints(&run.objects, &kinds, &measured).await?
+            let units: BTreeSet<&String> = measured.iter().map(|(unit, _, _)| unit).collect();
+            let listed = drawn_objects.iter().chain(&followers);
+            let cohort_objects = listed.filter(|o| units.contains(&object_unit(&ObjectKey::of(o))));
+            let owners = owner_generations(cohort_objects);
+            (dependent_fingerprints(&run.objects, &kinds, &measured).await?, owners)
         }
-        None => BTreeMap::new(),
+        None => (BTreeMap::new(), BTreeMap::new()),
     };
     let namespaces = if by_namespace {
         vec![(Cohort::Canary, drawn.units.canary.clone()), (Cohort::Baseline, drawn.units.baseline.clone())]
@@ -159,6 +163,7 @@ async fn draw_cohorts(
         copies,
         started: None,
         dependents,
+        owner_generations,
         unowned: Vec::new(),
         intervals: Vec::new(),
         decision: None,

@@ -89,6 +89,7 @@ fn canary() -> CanaryRecord {
         ],
         started: Some("2026-01-05T10:00:20Z".into()),
         dependents: Default::default(),
+        owner_generations: Default::default(),
         unowned: vec![("canary start".into(), 0.4), ("rollback".into(), 1.25)],
         intervals: intervals(),
         decision: Some(Decision::Fail(

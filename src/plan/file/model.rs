@@ -974,8 +974,10 @@ pub struct WarningEventsSignal {
 
 /// Changes the operator makes to what it manages: per interval, the share of the cohort's objects whose
 /// dependents (objects of `kinds` with an owner reference to a cohort object, or to such a dependent) were
-/// created, recreated, updated or removed (the first interval counts from the cohort's start, warm-up
-/// included). A release that re-rolls every database's pods shows here while its conditions stay green.
+/// created, recreated, updated or removed while the object's own spec did not change (its generation, and the
+/// generation its operator observed, unchanged and caught up); the first interval counts from the cohort's
+/// start, warm-up included. A release that re-rolls every database's pods shows here while its conditions
+/// stay green; dependents rewritten for a spec the users changed are what any release does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DependentChangesSignal {
