@@ -213,10 +213,10 @@ fn catch_up(seen: &CohortObservation, memory: &mut CohortMemory, at: Duration) -
     longest.map_or(Reading::NoData, |d| Reading::Value(d.as_secs_f64()))
 }
 
-/// The share of cohort objects whose dependents changed in the interval while their spec did not: since the
-/// last measurement, or for the first one since the cohort started (so what a new release rewrites as it
-/// takes its objects over, during the warm-up, is counted). Dependents rewritten for a spec the users changed
-/// are what every release does, so they do not count. A rate, so the canary compares with the baseline.
+/// Among the cohort objects whose spec did not change in the interval, the share whose dependents changed:
+/// since the last measurement, or for the first one since the cohort started (so what a new release rewrites
+/// as it takes its objects over, during the warm-up, is counted). Dependents rewritten for a spec the users
+/// changed are what every release does, so those objects are left out; none left is no data.
 fn dependent_changes(seen: &CohortObservation, start: &CohortStart, memory: &mut CohortMemory) -> Reading {
     match &seen.dependents {
         None => Reading::Error("dependents were not observed".to_owned()),
@@ -229,9 +229,14 @@ fn dependent_changes(seen: &CohortObservation, start: &CohortStart, memory: &mut
                 .unwrap_or_else(|| (start.dependents.clone(), start.owners.clone()));
             let explained =
                 |unit: &String| seen.owners.get(unit).is_some_and(|o| o.spec_moved_since(owners_before.get(unit)));
-            let changed =
-                now.iter().filter(|(unit, print)| before.get(*unit) != Some(print) && !explained(unit)).count();
-            Reading::Value(changed as f64 / now.len() as f64)
+            // Objects whose spec moved leave the sample rather than count as unchanged: under heavy churn a
+            // release that rewrites every dependent still reads 1.0 on the objects users left alone.
+            let sample: Vec<(&String, &u64)> = now.iter().filter(|(unit, _)| !explained(unit)).collect();
+            if sample.is_empty() {
+                return Reading::NoData;
+            }
+            let changed = sample.iter().filter(|(unit, print)| before.get(*unit) != Some(*print)).count();
+            Reading::Value(changed as f64 / sample.len() as f64)
         }
     }
 }

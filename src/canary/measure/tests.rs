@@ -467,17 +467,24 @@ fn dependent_changes_of_objects_whose_spec_changed_are_the_users_not_the_release
         owners: owners(&[("a", 2, Some(2)), ("b", 2, Some(1)), ("c", 1, Some(1)), ("d", 2, None)]),
         ..with_dependents(Some(Ok(prints(&[("a", 10), ("b", 20), ("c", 30), ("d", 40)]))))
     };
-    assert_value(&read(&analysis, &start, secs(60), &now, &mut memory), 0.25);
+    // Only c is in the sample: a, b and d changed their spec.
+    assert_value(&read(&analysis, &start, secs(60), &now, &mut memory), 1.0);
     // Next interval: b's rewrite lands as its operator catches up (observedGeneration moves): still the user's.
     let later = CohortObservation {
         owners: owners(&[("a", 2, Some(2)), ("b", 2, Some(2)), ("c", 1, Some(1)), ("d", 2, None)]),
         ..with_dependents(Some(Ok(prints(&[("a", 10), ("b", 21), ("c", 30), ("d", 40)]))))
     };
     assert_value(&read(&analysis, &start, secs(120), &later, &mut memory), 0.0);
+    // Then every spec changes at once: nothing left to judge the release by.
+    let all_moved = CohortObservation {
+        owners: owners(&[("a", 3, Some(3)), ("b", 3, Some(3)), ("c", 2, Some(2)), ("d", 3, None)]),
+        ..with_dependents(Some(Ok(prints(&[("a", 12), ("b", 22), ("c", 31), ("d", 41)]))))
+    };
+    assert_eq!(read(&analysis, &start, secs(150), &all_moved, &mut memory), Reading::NoData);
     // Then a's dependents change with its spec unchanged and caught up: the release's.
     let rewritten = CohortObservation {
-        owners: later.owners.clone(),
-        ..with_dependents(Some(Ok(prints(&[("a", 11), ("b", 21), ("c", 30), ("d", 40)]))))
+        owners: all_moved.owners.clone(),
+        ..with_dependents(Some(Ok(prints(&[("a", 13), ("b", 22), ("c", 31), ("d", 41)]))))
     };
     assert_value(&read(&analysis, &start, secs(180), &rewritten, &mut memory), 0.25);
 }

@@ -972,12 +972,12 @@ pub struct WarningEventsSignal {
     pub max_over_baseline: u32,
 }
 
-/// Changes the operator makes to what it manages: per interval, the share of the cohort's objects whose
-/// dependents (objects of `kinds` with an owner reference to a cohort object, or to such a dependent) were
-/// created, recreated, updated or removed while the object's own spec did not change (its generation, and the
-/// generation its operator observed, unchanged and caught up); the first interval counts from the cohort's
-/// start, warm-up included. A release that re-rolls every database's pods shows here while its conditions
-/// stay green; dependents rewritten for a spec the users changed are what any release does.
+/// Changes the operator makes to what it manages: per interval, among the cohort's objects whose own spec did
+/// not change (generation and observed generation unchanged and caught up), the share whose dependents
+/// (objects of `kinds` with an owner reference to a cohort object, or to such a dependent) were created,
+/// recreated, updated or removed; the first interval counts from the cohort's start, warm-up included. A
+/// release that re-rolls every database's pods shows here while its conditions stay green; dependents
+/// rewritten for a spec the users changed are what any release does. No object left alone is no data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DependentChangesSignal {
