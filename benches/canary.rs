@@ -11,7 +11,7 @@
 
 use operator_upgrade::cluster::journal_store::JournalStore;
 use operator_upgrade::engine::journal::Journal;
-use operator_upgrade::engine::{apply, ApplyOptions, OutputMode, Upgrade};
+use operator_upgrade::engine::{apply, ApplyOptions, OutputMode, RehearsalCheck, Upgrade};
 use operator_upgrade::sim::{Scenario, Sim};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -67,6 +67,7 @@ async fn run(count: usize, image: &str) {
         finalize: false,
         promote: false,
         output: OutputMode::Text,
+        rehearsal: RehearsalCheck::Enforce(None),
     };
     let start = Instant::now();
     let outcome = apply(sim.client(), &upgrade, &options).await.expect("apply runs");

@@ -6,11 +6,12 @@
 //! baseline by more than the tolerance; both over the limit at once is a cluster problem, so inconclusive.
 //! No data is never a pass: the analysis passes only with at least one real measurement of every signal.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// What one side of one signal read in one interval.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case", tag = "reading", content = "value")]
 pub enum Reading {
     /// A value (a count, seconds or a ratio, as the signal says).
@@ -31,7 +32,7 @@ impl Reading {
 }
 
 /// How a signal's values read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Unit {
     /// Objects, restarts, events.
@@ -43,7 +44,7 @@ pub enum Unit {
 }
 
 /// One signal measured in one interval, on both cohorts, with the plan's thresholds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SignalReading {
     /// The signal's name in reports (`conditions`, `metric reconcile-error-ratio`).
@@ -77,7 +78,7 @@ impl SignalReading {
 }
 
 /// What one signal's reading in one interval says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// Within the limits.
@@ -154,7 +155,7 @@ pub fn judge_signal(reading: &SignalReading) -> Verdict {
 }
 
 /// One interval's readings, each with its verdict.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IntervalResult {
     /// 1 for the first measurement after the warm-up.
@@ -209,7 +210,7 @@ pub struct SignalTally {
 }
 
 /// Where the analysis stands after an interval.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case", tag = "decision", content = "reason")]
 pub enum Decision {
     /// Keep measuring.

@@ -5,7 +5,8 @@ use super::runtime;
 use super::FailOn;
 use crate::cluster::{connect, ClusterArgs};
 use crate::engine::refusal::RefusalView;
-use crate::engine::{self, Acceptance, ApplyOptions, Outcome, OutputMode, StatusFormat, Upgrade};
+use crate::engine::rehearsal::Evidence;
+use crate::engine::{self, Acceptance, ApplyOptions, Outcome, OutputMode, RehearsalCheck, StatusFormat, Upgrade};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 
@@ -39,6 +40,10 @@ pub struct ApplyArgs {
     /// Progress as lines for people or as one JSON object per event.
     #[arg(long, short = 'o', value_enum, default_value_t = OutputMode::Text)]
     pub output: OutputMode,
+    /// The evidence of a passing `rehearse` of this exact plan on another cluster (required when the plan
+    /// says `rehearsal.required: true`; checked whenever given).
+    #[arg(long, value_name = "FILE")]
+    pub rehearsal: Option<PathBuf>,
 }
 
 /// Arguments of `finalize`.
@@ -97,7 +102,7 @@ pub struct StatusArgs {
 }
 
 /// Prints the outcome and returns its exit code.
-fn finish(outcome: Outcome, output: OutputMode) -> u8 {
+pub(super) fn finish(outcome: Outcome, output: OutputMode) -> u8 {
     match output {
         OutputMode::Text => println!("{outcome}"),
         OutputMode::Json => {
@@ -115,6 +120,7 @@ fn finish(outcome: Outcome, output: OutputMode) -> u8 {
 /// Runs `apply`.
 pub fn run_apply(args: &ApplyArgs) -> anyhow::Result<u8> {
     let upgrade = Upgrade::load(&args.file)?;
+    let evidence = args.rehearsal.as_deref().map(Evidence::load).transpose()?.map(Box::new);
     let options = ApplyOptions {
         yes: args.yes,
         dry_run: args.dry_run.is_some(),
@@ -123,6 +129,7 @@ pub fn run_apply(args: &ApplyArgs) -> anyhow::Result<u8> {
         finalize: args.finalize,
         promote: args.promote,
         output: args.output,
+        rehearsal: RehearsalCheck::Enforce(evidence),
     };
     runtime()?.block_on(async {
         let client = connect(&args.cluster).await?;
@@ -142,6 +149,7 @@ pub fn run_finalize(args: &FinalizeArgs) -> anyhow::Result<u8> {
         finalize: true,
         promote: false,
         output: args.output,
+        rehearsal: RehearsalCheck::Enforce(None),
     };
     runtime()?.block_on(async {
         let client = connect(&args.cluster).await?;

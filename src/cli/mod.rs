@@ -5,6 +5,7 @@ mod apply;
 mod completions;
 mod demo;
 mod plan;
+mod rehearse;
 mod schema;
 mod validate;
 
@@ -15,6 +16,7 @@ pub use completions::{
 };
 pub use demo::{run_demo, DemoArgs};
 pub use plan::{run_plan, PlanArgs};
+pub use rehearse::{run_rehearse, RehearseArgs};
 pub use schema::{run_schema, SchemaArgs};
 pub use validate::{run_validate, ValidateArgs};
 
@@ -80,6 +82,9 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Show the runs the cluster's journals hold.
     Status(StatusArgs),
+    /// Rehearse the plan on a staging cluster: apply, a timed rollback drill, apply again; writes the
+    /// evidence `apply --rehearsal` takes.
+    Rehearse(RehearseArgs),
     /// Show the whole upgrade on the built-in simulator: a bad release caught on a canary and rolled back,
     /// then the good release promoted and finalized.
     Demo(DemoArgs),
@@ -248,6 +253,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Finalize(args) => run_finalize(&args),
         Command::Rollback(args) => run_rollback(&args),
         Command::Status(args) => run_status(&args),
+        Command::Rehearse(args) => run_rehearse(&args),
         Command::Demo(args) => run_demo(&args),
         Command::Sim(args) => run_sim(&args),
         Command::Schema(args) => run_schema(&args),

@@ -9,7 +9,7 @@ mod story;
 pub use story::{judge_acts, DemoVerdict};
 
 use crate::cluster::{connect, ClusterArgs, ClusterError, Objects};
-use crate::engine::{self, Acceptance, ApplyOptions, EngineError, OutputMode, Upgrade};
+use crate::engine::{self, Acceptance, ApplyOptions, EngineError, OutputMode, RehearsalCheck, Upgrade};
 use crate::findings::Severity;
 use crate::health::wait_until_ready;
 use crate::report::{Detail, OutputFormat, PlanReport};
@@ -128,6 +128,7 @@ fn apply_options(upgrade: &Upgrade, finalize: bool) -> ApplyOptions {
         finalize,
         promote: false,
         output: OutputMode::Text,
+        rehearsal: RehearsalCheck::Enforce(None),
     }
 }
 

@@ -34,6 +34,18 @@ pub struct ApplyOptions {
     pub promote: bool,
     /// How progress is printed.
     pub output: OutputMode,
+    /// What a new run asks of a rehearsal.
+    pub rehearsal: RehearsalCheck,
+}
+
+/// What a new run of `apply` asks of a rehearsal before it starts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RehearsalCheck {
+    /// The evidence given with `--rehearsal` (None: none given) is checked when the plan requires a rehearsal
+    /// or evidence is given anyway.
+    Enforce(Option<Box<super::rehearsal::Evidence>>),
+    /// The run is part of `rehearse`: it is the rehearsal.
+    Rehearsing,
 }
 
 fn protected(upgrade: &Upgrade, client: kube::Client, dry_run: bool) -> Objects {
@@ -61,7 +73,10 @@ pub async fn apply(client: kube::Client, upgrade: &Upgrade, options: &ApplyOptio
             )))
         }
         StartDecision::Start => {
-            let refusals = live.refusals(upgrade, options.fail_on, &options.accept);
+            let mut refusals = live.refusals(upgrade, options.fail_on, &options.accept);
+            if let RehearsalCheck::Enforce(evidence) = &options.rehearsal {
+                refusals.extend(super::rehearsal::refusals_for_apply(upgrade, evidence.as_deref(), &live.identity));
+            }
             if !refusals.is_empty() {
                 return Ok(Outcome::Refused(refusals));
             }
@@ -220,6 +235,7 @@ async fn new_journal(
         rollback_timeout: Some(upgrade.loaded.plan.spec.rollback.timeout),
         condition_type: Some(HealthPolicy::from_analysis(upgrade.loaded.analysis()).condition_type),
         canary: None,
+        rehearsal: None,
     };
     for (key, step) in touched_objects(upgrade) {
         let before = objects.get(&key).await?.map(|o| desired_state(&o));
@@ -369,6 +385,7 @@ async fn dry_run(objects: Objects, upgrade: &Upgrade, reporter: Reporter) -> Res
         rollback_timeout: Some(upgrade.loaded.plan.spec.rollback.timeout),
         condition_type: None,
         canary: None,
+        rehearsal: None,
     };
     let mut run = Run::new(objects, store, journal, None, reporter);
     // The canary's Deployments and cohort markers depend on a draw that is journaled; a dry run journals

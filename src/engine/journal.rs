@@ -183,6 +183,9 @@ pub struct Journal {
     /// The canary's cohorts, Deployments and measurements, once the canary rollout has drawn them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary: Option<CanaryRecord>,
+    /// The evidence of the rehearsal this run was part of (kept in the staging cluster's journal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rehearsal: Option<Box<super::rehearsal::Evidence>>,
 }
 
 /// Everything a canary changed or measured, recorded before its first write so a resumed run keeps its
@@ -344,6 +347,7 @@ mod tests {
             rollback_timeout: None,
             condition_type: None,
             canary: None,
+            rehearsal: None,
         }
     }
 

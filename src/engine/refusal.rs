@@ -1,7 +1,9 @@
 //! Why a command of the engine refused before it changed anything, each reason with what resolves it: the
 //! flag, file or command a person runs next. `apply`, `finalize` and `rollback` end with a list of them.
 
+use super::rehearsal::Phase;
 use crate::findings::{FindingCode, Severity};
+use crate::plan::file::Duration;
 use serde::Serialize;
 use std::fmt;
 use std::path::PathBuf;
@@ -104,6 +106,44 @@ pub enum Refusal {
         /// Its plan.
         plan: String,
     },
+    /// `apply` of a plan that requires a rehearsal, without `--rehearsal FILE`.
+    RehearsalMissing {
+        /// The plan file.
+        file: PathBuf,
+    },
+    /// The rehearsal evidence is of another plan hash (the plan file or a release file was edited since).
+    RehearsalOfAnotherPlan {
+        /// The rehearsed plan hash, shortened.
+        rehearsed: String,
+        /// The applied plan's hash, shortened.
+        applied: String,
+    },
+    /// A phase of the rehearsal failed (or one it needs did not run).
+    RehearsalFailed {
+        /// The phase.
+        phase: Phase,
+        /// Its outcome.
+        outcome: String,
+    },
+    /// The rehearsal ran on the cluster being applied to: it is no evidence for it.
+    RehearsedOnTarget {
+        /// The cluster's kube-system UID.
+        uid: String,
+    },
+    /// The rehearsal is older than the plan's `spec.rehearsal.maxAge`.
+    RehearsalTooOld {
+        /// When it ended.
+        ended: String,
+        /// How old it is.
+        age: Duration,
+        /// The plan's limit.
+        max_age: Duration,
+    },
+    /// `rehearse` connected to the cluster the plan pins (production): a rehearsal runs on staging.
+    RehearseOnPinnedCluster {
+        /// The cluster's kube-system UID.
+        uid: String,
+    },
 }
 
 impl Refusal {
@@ -127,6 +167,12 @@ impl Refusal {
             Refusal::NoRunToRollBack { .. } => "no-run-to-roll-back",
             Refusal::SeveralRunsOpen(_) => "several-runs-open",
             Refusal::Finalized { .. } => "finalized",
+            Refusal::RehearsalMissing { .. } => "rehearsal-missing",
+            Refusal::RehearsalOfAnotherPlan { .. } => "rehearsal-of-another-plan",
+            Refusal::RehearsalFailed { .. } => "rehearsal-failed",
+            Refusal::RehearsedOnTarget { .. } => "rehearsed-on-target",
+            Refusal::RehearsalTooOld { .. } => "rehearsal-too-old",
+            Refusal::RehearseOnPinnedCluster { .. } => "rehearse-on-pinned-cluster",
         }
     }
 
@@ -165,6 +211,24 @@ impl Refusal {
             Refusal::Finalized { run_id, plan } => format!(
                 "run {run_id} of plan {plan} is finalized: storage moved to the new version and the old versions are gone, so the recorded CRDs can no longer be restored"
             ),
+            Refusal::RehearsalMissing { .. } => {
+                "the plan requires a passing rehearsal (spec.rehearsal.required) and no --rehearsal evidence was given".to_owned()
+            }
+            Refusal::RehearsalOfAnotherPlan { rehearsed, applied } => format!(
+                "the rehearsal is of plan hash {rehearsed}..., this plan's is {applied}...: the plan file or a release file changed since it was rehearsed"
+            ),
+            Refusal::RehearsalFailed { phase, outcome } => {
+                format!("the rehearsal's {phase} phase did not pass: {outcome}")
+            }
+            Refusal::RehearsedOnTarget { uid } => format!(
+                "the rehearsal ran on this very cluster (kube-system UID {uid}): evidence must come from another (staging) cluster"
+            ),
+            Refusal::RehearsalTooOld { ended, age, max_age } => {
+                format!("the rehearsal ended at {ended}, {age} ago: older than {max_age} (spec.rehearsal.maxAge)")
+            }
+            Refusal::RehearseOnPinnedCluster { uid } => format!(
+                "this cluster (kube-system UID {uid}) is the one the plan pins (spec.cluster): a rehearsal runs on staging, never on the pinned production cluster"
+            ),
         }
     }
 
@@ -191,6 +255,12 @@ impl Refusal {
             Refusal::NoRunToRollBack { .. } => "check that --context names the cluster the run is in; `operator-upgrade status` lists its runs".to_owned(),
             Refusal::SeveralRunsOpen(_) => "name the run's plan with `--plan NAME`".to_owned(),
             Refusal::Finalized { .. } => "upgrade forward: write a plan file from this release to a fixed one and `operator-upgrade apply` it".to_owned(),
+            Refusal::RehearsalMissing { file } => format!("`operator-upgrade rehearse -f {} --context STAGING --evidence-out evidence.json` on a staging cluster, then `apply --rehearsal evidence.json`", file.display()),
+            Refusal::RehearsalOfAnotherPlan { .. } => "`operator-upgrade rehearse` this exact plan file and releases again (any edit invalidates a rehearsal), or apply the files that were rehearsed".to_owned(),
+            Refusal::RehearsalFailed { .. } => "fix what the failed phase reports (the evidence file lists every phase), then `operator-upgrade rehearse` again".to_owned(),
+            Refusal::RehearsedOnTarget { .. } => "`operator-upgrade rehearse --context STAGING` on a staging cluster, then apply here with that evidence".to_owned(),
+            Refusal::RehearsalTooOld { .. } => "`operator-upgrade rehearse` again, or raise spec.rehearsal.maxAge in the plan file".to_owned(),
+            Refusal::RehearseOnPinnedCluster { .. } => "point --context (or --kubeconfig) at a staging cluster; production is upgraded with `operator-upgrade apply --rehearsal FILE`".to_owned(),
         }
     }
 }
@@ -248,6 +318,16 @@ mod tests {
             Refusal::NoRunToRollBack { plan: None },
             Refusal::SeveralRunsOpen(vec!["a".into(), "b".into()]),
             Refusal::Finalized { run_id: "r".into(), plan: "p".into() },
+            Refusal::RehearsalMissing { file: PathBuf::from("plan.yaml") },
+            Refusal::RehearsalOfAnotherPlan { rehearsed: "a".into(), applied: "b".into() },
+            Refusal::RehearsalFailed { phase: Phase::RollbackDrill, outcome: "x".into() },
+            Refusal::RehearsedOnTarget { uid: "u".into() },
+            Refusal::RehearsalTooOld {
+                ended: "t".into(),
+                age: Duration::from_hours(9),
+                max_age: Duration::from_hours(8),
+            },
+            Refusal::RehearseOnPinnedCluster { uid: "u".into() },
         ]
     }
 
@@ -272,9 +352,15 @@ mod tests {
             Refusal::NoRunToRollBack { .. } => 14,
             Refusal::SeveralRunsOpen(_) => 15,
             Refusal::Finalized { .. } => 16,
+            Refusal::RehearsalMissing { .. } => 17,
+            Refusal::RehearsalOfAnotherPlan { .. } => 18,
+            Refusal::RehearsalFailed { .. } => 19,
+            Refusal::RehearsedOnTarget { .. } => 20,
+            Refusal::RehearsalTooOld { .. } => 21,
+            Refusal::RehearseOnPinnedCluster { .. } => 22,
         }
     }
-    const LAST_INDEX: usize = 16;
+    const LAST_INDEX: usize = 22;
 
     #[test]
     fn every_refusal_names_a_flag_file_or_command_that_resolves_it() {

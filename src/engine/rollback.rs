@@ -30,6 +30,8 @@ pub struct RollbackReport {
     pub removed: usize,
     /// Objects deliberately left as they are, with why.
     pub kept: Vec<String>,
+    /// Recorded objects compared with their record after the restore.
+    pub checked: usize,
     /// Restored objects that differ from the record afterwards.
     pub differences: Vec<String>,
     /// Objects not healthy again within the timeout.
@@ -73,6 +75,18 @@ pub async fn rollback(
     accept_pruning: bool,
     output: OutputMode,
 ) -> Result<Outcome, EngineError> {
+    Ok(rollback_with_report(client, plan, yes, accept_pruning, output).await?.0)
+}
+
+/// [`rollback`], with what the rollback did when it ran (None when it refused or found nothing to do):
+/// the rehearsal's drill keeps it as evidence.
+pub async fn rollback_with_report(
+    client: kube::Client,
+    plan: Option<&str>,
+    yes: bool,
+    accept_pruning: bool,
+    output: OutputMode,
+) -> Result<(Outcome, Option<RollbackReport>), EngineError> {
     let found = JournalStore::find(&client, None).await?;
     let candidates: Vec<_> = found.iter().filter(|f| plan.is_none_or(|p| f.plan == p)).collect();
     let mut open = Vec::new();
@@ -85,32 +99,32 @@ pub async fn rollback(
         }
     }
     let (store, mut journal, version) = match open.len() {
-        0 => return Ok(Outcome::refused(Refusal::NoRunToRollBack { plan: plan.map(str::to_owned) })),
+        0 => return Ok((Outcome::refused(Refusal::NoRunToRollBack { plan: plan.map(str::to_owned) }), None)),
         1 => open.remove(0),
         _ => {
             let names: Vec<String> = open.iter().map(|(_, j, _)| format!("{} ({})", j.plan, j.state)).collect();
-            return Ok(Outcome::refused(Refusal::SeveralRunsOpen(names)));
+            return Ok((Outcome::refused(Refusal::SeveralRunsOpen(names)), None));
         }
     };
     match journal.state {
         RunState::Finalized => {
-            return Ok(Outcome::refused(Refusal::Finalized {
-                run_id: journal.run_id.clone(),
-                plan: journal.plan.clone(),
-            }))
+            let refusal = Refusal::Finalized { run_id: journal.run_id.clone(), plan: journal.plan.clone() };
+            return Ok((Outcome::refused(refusal), None));
         }
-        RunState::RolledBack => return Ok(Outcome::Done(format!("run {} is already rolled back", journal.run_id))),
+        RunState::RolledBack => {
+            return Ok((Outcome::Done(format!("run {} is already rolled back", journal.run_id)), None))
+        }
         _ => {}
     }
     if accept_pruning && !journal.accepted.iter().any(|a| a == FindingCode::DataPruned.as_str()) {
         journal.accepted.push(FindingCode::DataPruned.as_str().to_owned());
     }
     if !ask(yes, &journal)? {
-        return Ok(Outcome::refused(Refusal::NotConfirmed));
+        return Ok((Outcome::refused(Refusal::NotConfirmed), None));
     }
     let holder = holder_identity(&journal.run_id);
     if let Err(outcome) = acquire_lease(&store, &holder).await? {
-        return Ok(outcome);
+        return Ok((outcome, None));
     }
     let (namespace, deployment) =
         journal.operator.split_once('/').map(|(n, d)| (n.to_owned(), d.to_owned())).unwrap_or_default();
@@ -121,20 +135,17 @@ pub async fn rollback(
     run.start_heartbeat(holder);
     let outcome = match undo(&mut run).await {
         Ok(report) if report.clean() => {
-            Outcome::Done(format!("run {} rolled back: {}", run.journal.run_id, report.summary()))
+            (Outcome::Done(format!("run {} rolled back: {}", run.journal.run_id, report.summary())), Some(report))
         }
-        Ok(report) => Outcome::NeedsAttention(format!(
-            "run {} rolled back with problems: {}",
-            run.journal.run_id,
-            report.summary()
-        )),
+        Ok(report) => {
+            let message = format!("run {} rolled back with problems: {}", run.journal.run_id, report.summary());
+            (Outcome::NeedsAttention(message), Some(report))
+        }
         Err(error) => {
             run.journal.state = RunState::Failed;
             let _ = run.save().await;
-            Outcome::NeedsAttention(format!(
-                "the rollback of run {} failed: {error}; run `rollback` again",
-                run.journal.run_id
-            ))
+            let message = format!("the rollback of run {} failed: {error}; run `rollback` again", run.journal.run_id);
+            (Outcome::NeedsAttention(message), None)
         }
     };
     run.release().await;
@@ -209,6 +220,7 @@ pub async fn undo(run: &mut Run) -> Result<RollbackReport, ClusterError> {
     remove_run_jobs(&run.objects, None, &run.journal.run_id).await?;
     super::restore::remove_run_namespaces(&run.objects, &run.journal.run_id).await?;
     report.differences = verify(&run.objects, &run.journal.recorded, &kept_crds).await?;
+    report.checked = run.journal.recorded.len() - kept_crds.len();
     report.unhealthy = wait_healthy(run).await?;
     if let Some(timing) = super::canary::failure_to_restored(&run.objects, &run.journal).await? {
         report.notes.push(format!("{timing} ({:.1}s of them rolling back)", began.elapsed().as_secs_f64()));

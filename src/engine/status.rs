@@ -177,6 +177,9 @@ pub fn render(journal: &Journal, beat: Heartbeat, lease: Option<&LeaseObservatio
     if let Some(canary) = &journal.canary {
         out.push_str(&render_canary(canary));
     }
+    if let Some(evidence) = &journal.rehearsal {
+        out.push_str(&format!("  {}\n", rehearsal_line(evidence)));
+    }
     for note in &journal.notes {
         out.push_str(&format!("  note: {note}\n"));
     }
@@ -184,6 +187,15 @@ pub fn render(journal: &Journal, beat: Heartbeat, lease: Option<&LeaseObservatio
         out.push_str(&format!("  next: {advice}\n"));
     }
     out
+}
+
+/// The rehearsal this run was part of, in one line: its verdict, phases and, for the drill, how long it took.
+fn rehearsal_line(evidence: &crate::engine::rehearsal::Evidence) -> String {
+    let verdict = if evidence.passed() { "passed" } else { "did not pass" };
+    let phases: Vec<String> = evidence.phases.iter().map(|p| format!("{} {:.1}s", p.phase, p.seconds)).collect();
+    let drill =
+        evidence.drill.as_ref().map(|d| format!("; the drill restored {} objects", d.restored)).unwrap_or_default();
+    format!("rehearsal {verdict} ({}) {} -> {}{drill}", phases.join(", "), evidence.started, evidence.ended)
 }
 
 /// What a rollback did or would do, in one sentence that fits the run's state: a rolled-back run says what
@@ -240,6 +252,7 @@ pub fn render_json(journal: &Journal, beat: Heartbeat) -> serde_json::Value {
         "heartbeat": format!("{beat:?}").to_lowercase(), "started": journal.started, "updated": journal.updated,
         "accepted": journal.accepted, "steps": journal.steps, "recorded": recorded, "health": journal.health,
         "notes": journal.notes, "next": advice(journal, beat), "canary": journal.canary.as_ref().map(canary_json),
+        "rehearsal": journal.rehearsal,
     })
 }
 

@@ -52,6 +52,14 @@ impl Upgrade {
         Ok(Upgrade { loaded, plan, old_set, new_set, old, new, hash })
     }
 
+    /// The same upgrade without the plan's cluster pin, for `rehearse`: the pin names production and a
+    /// rehearsal runs on staging. The hash stays the plan's: it identifies the files, pin included.
+    pub fn unpinned(mut self) -> Upgrade {
+        self.loaded.plan.spec.cluster = None;
+        self.plan = Plan::build_with(&self.old_set, &self.new_set, &flow_settings(&self.loaded));
+        self
+    }
+
     /// The plan's name.
     pub fn name(&self) -> &str {
         self.loaded.name()

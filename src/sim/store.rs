@@ -54,6 +54,9 @@ struct Inner {
     history: VecDeque<Arc<Change>>,
     history_limit: usize,
     uid_counter: u64,
+    /// The first group of every UID this store gives, drawn per simulator: two simulators are two clusters,
+    /// with different identities (the kube-system UID), as real clusters have.
+    uid_tag: u32,
 }
 
 impl Inner {
@@ -153,6 +156,7 @@ impl Store {
             history: VecDeque::new(),
             history_limit,
             uid_counter: 0,
+            uid_tag: fastrand::u32(..),
         };
         Store { inner: Arc::new(Mutex::new(inner)), live }
     }
@@ -201,7 +205,7 @@ impl Store {
             return Err(ApiError::already_exists(format!("{}.{} \"{}\"", gr.resource, gr.group, key.1)));
         }
         inner.uid_counter += 1;
-        let uid = format!("{:08x}-5111-4000-8000-{:012x}", inner.uid_counter >> 16, inner.uid_counter);
+        let uid = format!("{:08x}-5111-4000-8000-{:012x}", inner.uid_tag, inner.uid_counter);
         let metadata =
             object["metadata"].as_object_mut().ok_or_else(|| ApiError::invalid("metadata must be an object"))?;
         metadata.insert("uid".into(), json!(uid));

@@ -163,5 +163,6 @@ pub fn journal() -> Journal {
         rollback_timeout: None,
         condition_type: None,
         canary: Some(canary()),
+        rehearsal: None,
     }
 }
