@@ -362,3 +362,107 @@ async fn a_second_deployment_naming_the_same_lease_waits_until_the_holder_is_gon
     eprintln!("{test}: {:.1?}", started.elapsed());
     cleanup(&cluster, &installed).await;
 }
+
+/// The tool as a process with another kubeconfig than the cluster's admin one.
+async fn tool_as(kubeconfig: &Path, args: &[&str]) -> (i32, String) {
+    let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    all.extend(["--kubeconfig".to_owned(), kubeconfig.display().to_string()]);
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_operator-upgrade"))
+            .args(&all)
+            .env_remove("OPERATOR_UPGRADE_CRASH_AFTER_WRITE")
+            .output()
+            .expect("the tool runs")
+    })
+    .await
+    .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.code().unwrap_or(-1), text)
+}
+
+/// A kubeconfig for the ServiceAccount `namespace/name`: the admin one's server and CA with a token of it.
+async fn service_account_kubeconfig(cluster: &TestCluster, namespace: &str, name: &str, to: &Path) {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let accounts: Api<ServiceAccount> = Api::namespaced(cluster.client(), namespace);
+    let request = TokenRequest {
+        spec: TokenRequestSpec { expiration_seconds: Some(3600), ..TokenRequestSpec::default() },
+        ..TokenRequest::default()
+    };
+    let token = accounts.create_token_request(name, &PostParams::default(), &request).await.unwrap();
+    let token = token.status.unwrap().token;
+    let admin = std::fs::read_to_string(cluster.kubeconfig_path()).unwrap();
+    let line = admin.lines().find(|l| l.trim_start().starts_with("token: ")).expect("the admin kubeconfig has a token");
+    std::fs::write(to, admin.replace(line, &format!("    token: {token}"))).unwrap();
+}
+
+/// `rbac -f PLAN` as YAML documents, the tool run without a cluster.
+fn rbac_documents(plan: &Path, subject: &str) -> Vec<serde_json::Value> {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_operator-upgrade"))
+        .args(["rbac", "-f", &plan.display().to_string(), "--service-account", subject])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8(output.stdout).unwrap();
+    text.split("\n---\n").skip(1).map(|d| serde_norway::from_str(d).unwrap()).collect()
+}
+
+fn write_documents(path: &Path, documents: &[serde_json::Value]) {
+    let text: Vec<String> = documents.iter().map(|d| serde_json::to_string(d).unwrap()).collect();
+    std::fs::write(path, text.join("\n---\n")).unwrap();
+}
+
+/// Least privilege, enforced by the real server's RBAC: `apply` as a ServiceAccount holding exactly what
+/// `rbac -f PLAN` prints promotes the canary and `finalize` migrates the storage; with one rule of it
+/// removed, preflight refuses naming the permissions that rule granted, before any change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_run_under_exactly_the_printed_rbac_succeeds_and_one_rule_less_fails_in_preflight_on_the_real_control_plane()
+{
+    let test = "a_run_under_exactly_the_printed_rbac_succeeds_and_one_rule_less_fails_in_preflight";
+    let Some(cluster) = TestCluster::real(test).await else { return };
+    let _turn = REAL_CLUSTER.lock().await;
+    let started = Instant::now();
+    let installed = install(&cluster, "registry.example/demo-operator:v1.1.0").await;
+    let subject = format!("{}/operator-upgrade", installed.operators);
+    let documents = rbac_documents(&installed.plan(), &subject);
+    let kinds: Vec<&str> = documents.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"]);
+
+    let mut less = documents.clone();
+    let rules = less[3]["rules"].as_array_mut().unwrap();
+    let at = rules.iter().position(|r| r["resources"][0] == "deployments").expect("a rule for the Deployments");
+    rules.remove(at);
+    let rbac_file = installed.dir.path().join("rbac.yaml");
+    write_documents(&rbac_file, &less);
+    cluster.apply_file(&rbac_file).await;
+    let kubeconfig = installed.dir.path().join("service-account.kubeconfig");
+    service_account_kubeconfig(&cluster, &installed.operators, "operator-upgrade", &kubeconfig).await;
+    let plan = installed.plan().display().to_string();
+    let apply = ["apply", "-f", plan.as_str(), "--yes", "--fail-on", "never"];
+    let (code, output) = tool_as(&kubeconfig, &apply).await;
+    assert_eq!(code, 3, "{output}");
+    assert!(output.contains(&format!("patch deployments (apps) in {}", installed.operators)), "{output}");
+    assert_eq!(operator_image(&cluster, &installed).await, "registry.example/demo-operator:v1.0.0");
+
+    write_documents(&rbac_file, &documents);
+    cluster.apply_file(&rbac_file).await;
+    let churn = churn(installed.widgets(&cluster));
+    let (code, output) = tool_as(&kubeconfig, &apply).await;
+    churn.abort();
+    assert_eq!(code, 0, "{output}");
+    assert!(output.contains("promoted"), "{output}");
+    assert_eq!(operator_image(&cluster, &installed).await, "registry.example/demo-operator:v1.1.0");
+    assert_clean(&cluster, &installed).await;
+    let (code, output) = tool_as(&kubeconfig, &["finalize", "-f", plan.as_str(), "--yes"]).await;
+    assert_eq!(code, 0, "finalize (storage migration, storedVersions trimmed) under the same RBAC: {output}");
+    let crds: Api<CustomResourceDefinition> = Api::all(cluster.client());
+    let stored = crds.get(CRD).await.unwrap().status.unwrap().stored_versions.unwrap();
+    assert_eq!(stored, ["v1"]);
+    eprintln!("{test}: {:.1?}", started.elapsed());
+    let name = documents[1]["metadata"]["name"].as_str().unwrap().to_owned();
+    let roles: Api<k8s_openapi::api::rbac::v1::ClusterRole> = Api::all(cluster.client());
+    let _ = roles.delete(&name, &DeleteParams::default()).await;
+    let bindings: Api<k8s_openapi::api::rbac::v1::ClusterRoleBinding> = Api::all(cluster.client());
+    let _ = bindings.delete(&name, &DeleteParams::default()).await;
+    cleanup(&cluster, &installed).await;
+}

@@ -44,6 +44,10 @@ pub struct ApplyArgs {
     /// says `rehearsal.required: true`; checked whenever given).
     #[arg(long, value_name = "FILE")]
     pub rehearsal: Option<PathBuf>,
+    /// Refuse unless the cluster's kube-system UID is UID, as `spec.cluster.kubeSystemUid` does (for a plan
+    /// that pins no cluster; `fleet` passes each cluster's pin this way).
+    #[arg(long, value_name = "UID")]
+    pub cluster_uid: Option<String>,
 }
 
 /// Arguments of `finalize`.
@@ -119,7 +123,16 @@ pub(super) fn finish(outcome: Outcome, output: OutputMode) -> u8 {
 
 /// Runs `apply`.
 pub fn run_apply(args: &ApplyArgs) -> anyhow::Result<u8> {
-    let upgrade = Upgrade::load(&args.file)?;
+    let mut upgrade = Upgrade::load(&args.file)?;
+    if let Some(uid) = &args.cluster_uid {
+        match upgrade.loaded.pinned_cluster_uid() {
+            Some(pinned) if pinned != uid => anyhow::bail!(
+                "{}: the plan pins kube-system UID {pinned}, --cluster-uid says {uid}",
+                args.file.display()
+            ),
+            _ => upgrade = upgrade.pinned_to(uid),
+        }
+    }
     let evidence = args.rehearsal.as_deref().map(Evidence::load).transpose()?.map(Box::new);
     let options = ApplyOptions {
         yes: args.yes,

@@ -5,6 +5,7 @@ mod apply;
 mod completions;
 mod demo;
 mod plan;
+mod rbac;
 mod rehearse;
 mod schema;
 mod validate;
@@ -16,6 +17,7 @@ pub use completions::{
 };
 pub use demo::{run_demo, DemoArgs};
 pub use plan::{run_plan, PlanArgs};
+pub use rbac::{run_rbac, RbacArgs};
 pub use rehearse::{run_rehearse, RehearseArgs};
 pub use schema::{run_schema, SchemaArgs};
 pub use validate::{run_validate, ValidateArgs};
@@ -85,6 +87,8 @@ pub enum Command {
     /// Rehearse the plan on a staging cluster: apply, a timed rollback drill, apply again; writes the
     /// evidence `apply --rehearsal` takes.
     Rehearse(RehearseArgs),
+    /// Print the least-privilege ServiceAccount, ClusterRole, Roles and bindings a run of the plan needs.
+    Rbac(RbacArgs),
     /// Show the whole upgrade on the built-in simulator: a bad release caught on a canary and rolled back,
     /// then the good release promoted and finalized.
     Demo(DemoArgs),
@@ -254,6 +258,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Rollback(args) => run_rollback(&args),
         Command::Status(args) => run_status(&args),
         Command::Rehearse(args) => run_rehearse(&args),
+        Command::Rbac(args) => run_rbac(&args),
         Command::Demo(args) => run_demo(&args),
         Command::Sim(args) => run_sim(&args),
         Command::Schema(args) => run_schema(&args),

@@ -12,6 +12,7 @@ mod gate_step;
 mod jobs;
 pub mod journal;
 pub mod migrate;
+pub mod permissions;
 pub mod preflight;
 pub mod refusal;
 pub mod rehearsal;
@@ -29,7 +30,7 @@ pub use refusal::Refusal;
 pub use report::{OutputMode, Reporter};
 pub use rollback::{rollback, rollback_with_report, RollbackReport};
 pub use run_report::{write_reports, ReportError};
-pub use status::{runs, status, Heartbeat, RunView, StatusFormat};
+pub use status::{journal_of, runs, status, Heartbeat, RunView, StatusFormat};
 pub use upgrade::{Acceptance, Upgrade};
 
 use crate::cluster::ClusterError;

@@ -1,6 +1,7 @@
 //! The live plan: what the cluster actually holds, read and never written. `plan --context` prints it and
 //! `apply` runs it first (the same code), refusing on what [`LivePlan::refusals`] lists.
 
+use super::permissions::{self, kinds_used, known_resource_names, Permission, ResourceName};
 use super::upgrade::{unaccepted, Acceptance, Upgrade};
 use super::{EngineError, Refusal};
 use crate::cluster::{cluster_identity, ClusterError, ObjectKey, Objects};
@@ -149,10 +150,14 @@ pub async fn observe(objects: &Objects, upgrade: &Upgrade) -> Result<LivePlan, E
             return Ok(live);
         }
     }
+    // Without a permission the reads below would stop at the first 403: the whole list says more.
+    live.missing_permissions = missing_permissions(objects, upgrade).await?;
+    if !live.missing_permissions.is_empty() {
+        return Ok(live);
+    }
     check_crds(objects, upgrade, &mut live).await?;
     live.objects = validate_objects(objects, upgrade).await?;
     check_operator(objects, upgrade, &mut live).await?;
-    live.missing_permissions = missing_permissions(objects, upgrade).await?;
     Ok(live)
 }
 
@@ -392,50 +397,18 @@ fn foreign_managers(object: &Value, allowed: &[String]) -> Vec<OtherManager> {
         .collect()
 }
 
-/// One permission the run needs.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Permission {
-    verb: &'static str,
-    group: String,
-    resource: String,
-    namespace: String,
-}
-
+/// The permissions the run needs ([`super::permissions`]), kinds the releases do not name resolved through
+/// discovery (a kind the cluster does not serve is left out: there is nothing of it to touch).
 async fn needed_permissions(objects: &Objects, upgrade: &Upgrade) -> BTreeSet<Permission> {
-    let namespace = upgrade.namespace().to_owned();
-    let mut needed = BTreeSet::new();
-    let mut add = |verbs: &[&'static str], group: &str, resource: &str, namespace: &str| {
-        for verb in verbs {
-            needed.insert(Permission {
-                verb,
-                group: group.into(),
-                resource: resource.into(),
-                namespace: namespace.into(),
-            });
-        }
-    };
-    add(&["get"], "", "namespaces", "");
-    add(&["get", "create", "update"], "", "configmaps", &namespace);
-    add(&["get", "create", "update", "delete"], "coordination.k8s.io", "leases", &namespace);
-    add(&["create"], "", "events", &namespace);
-    add(&["get", "patch", "update"], "apiextensions.k8s.io", "customresourcedefinitions", "");
-    add(&["list"], "", "pods", &namespace);
-    if !upgrade.loaded.plan.spec.jobs.is_empty() {
-        add(&["get", "create", "delete"], "batch", "jobs", &namespace);
-        add(&["get"], "", "pods/log", &namespace);
-    }
-    for (api_version, kind) in upgrade.old_custom_resource_kinds() {
-        if let Ok((resource, _)) = objects.resource(&api_version, &kind).await {
-            add(&["list", "update"], &resource.group, &resource.plural, "");
+    let mut names = known_resource_names(upgrade);
+    for kind in kinds_used(upgrade) {
+        let key = (kind.group.clone(), kind.kind.clone());
+        let Some(api_version) = kind.api_version.as_deref().filter(|_| !names.contains_key(&key)) else { continue };
+        if let Ok((resource, namespaced)) = objects.resource(api_version, &kind.kind).await {
+            names.insert(key, ResourceName { plural: resource.plural, namespaced });
         }
     }
-    for object in upgrade.new.objects.iter().chain(&upgrade.old.objects) {
-        let key = ObjectKey::of(object);
-        if let Ok((resource, _)) = objects.resource(&key.api_version, &key.kind).await {
-            add(&["get", "patch", "delete"], &resource.group, &resource.plural, &key.namespace);
-        }
-    }
-    needed
+    permissions::needed_permissions(upgrade, &names).0
 }
 
 /// Asks the API server, with a SelfSubjectAccessReview each, for every permission the run needs.
@@ -466,13 +439,7 @@ async fn missing_permissions(objects: &Objects, upgrade: &Upgrade) -> Result<Vec
             .await
             .map_err(|e| ClusterError::api("cannot ask for an access review (SelfSubjectAccessReview)", e))?;
         if !answer.status.is_some_and(|s| s.allowed) {
-            let group = if permission.group.is_empty() { "core".to_owned() } else { permission.group.clone() };
-            let scope = if permission.namespace.is_empty() {
-                "cluster-wide".to_owned()
-            } else {
-                format!("in {}", permission.namespace)
-            };
-            missing.push(format!("{} {} ({group}) {scope}", permission.verb, permission.resource));
+            missing.push(permission.describe());
         }
     }
     Ok(missing)

@@ -94,6 +94,12 @@ pub async fn runs(client: &kube::Client, plan: Option<&str>) -> Result<Vec<RunVi
     Ok(runs)
 }
 
+/// The journal of `upgrade`'s plan in the operator's namespace, if there is one.
+pub async fn journal_of(client: &kube::Client, upgrade: &super::Upgrade) -> Result<Option<Journal>, EngineError> {
+    let store = JournalStore::new(client.clone(), upgrade.namespace(), upgrade.name());
+    Ok(load_journal(&store).await?.map(|(journal, _)| journal))
+}
+
 /// Prints the runs and returns how many were found.
 pub async fn status(
     client: kube::Client,

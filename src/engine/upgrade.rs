@@ -5,7 +5,7 @@ use super::desired::Release;
 use super::{EngineError, Refusal};
 use crate::findings::{FindingCode, Severity};
 use crate::manifest::{load_side, ManifestSet};
-use crate::plan::file::{LoadedPlan, UpgradePlan};
+use crate::plan::file::{ClusterPin, LoadedPlan, UpgradePlan};
 use crate::plan::flow::flow_settings;
 use crate::plan::Plan;
 use std::fmt;
@@ -54,8 +54,18 @@ impl Upgrade {
 
     /// The same upgrade without the plan's cluster pin, for `rehearse`: the pin names production and a
     /// rehearsal runs on staging. The hash stays the plan's: it identifies the files, pin included.
-    pub fn unpinned(mut self) -> Upgrade {
-        self.loaded.plan.spec.cluster = None;
+    pub fn unpinned(self) -> Upgrade {
+        self.with_pin(None)
+    }
+
+    /// The same upgrade pinned to the cluster whose kube-system UID is `uid` (a fleet holds each cluster's
+    /// pin, so one plan hash covers the fleet).
+    pub fn pinned_to(self, uid: &str) -> Upgrade {
+        self.with_pin(Some(ClusterPin { kube_system_uid: uid.to_owned(), name: None }))
+    }
+
+    fn with_pin(mut self, pin: Option<ClusterPin>) -> Upgrade {
+        self.loaded.plan.spec.cluster = pin;
         self.plan = Plan::build_with(&self.old_set, &self.new_set, &flow_settings(&self.loaded));
         self
     }

@@ -221,8 +221,7 @@ fn drill_record(report: &RollbackReport, seconds: f64) -> DrillRecord {
 
 /// The canary analysis of the plan's run, as its journal keeps it.
 async fn analysis_of(client: &kube::Client, upgrade: &Upgrade) -> Result<Option<AnalysisRecord>, EngineError> {
-    let store = JournalStore::new(client.clone(), upgrade.namespace(), upgrade.name());
-    let Some((journal, _)) = load_journal(&store).await? else { return Ok(None) };
+    let Some(journal) = super::journal_of(client, upgrade).await? else { return Ok(None) };
     Ok(journal.canary.map(|canary| AnalysisRecord { intervals: canary.intervals, decision: canary.decision }))
 }
 

@@ -685,7 +685,8 @@ fn is_label_key(key: &str) -> bool {
     name_ok && prefix.is_none_or(is_dns_subdomain)
 }
 
-fn is_uid(value: &str) -> bool {
+/// Whether `value` is a UID as the API server writes one (8-4-4-4-12 hex digits).
+pub fn is_uid(value: &str) -> bool {
     let groups: Vec<&str> = value.split('-').collect();
     let lengths = [8, 4, 4, 4, 12];
     groups.len() == lengths.len()
