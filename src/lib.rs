@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod demo;
 pub mod engine;
 pub mod findings;
+pub mod fleet;
 pub mod gates;
 pub mod health;
 pub mod manifest;

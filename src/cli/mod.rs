@@ -4,6 +4,7 @@
 mod apply;
 mod completions;
 mod demo;
+mod fleet;
 mod plan;
 mod rbac;
 mod rehearse;
@@ -16,6 +17,7 @@ pub use completions::{
     KUBECTL_PLUGIN_NAME,
 };
 pub use demo::{run_demo, DemoArgs};
+pub use fleet::{run_fleet, FleetAction, FleetArgs, FleetStatusArgs};
 pub use plan::{run_plan, PlanArgs};
 pub use rbac::{run_rbac, RbacArgs};
 pub use rehearse::{run_rehearse, RehearseArgs};
@@ -87,6 +89,9 @@ pub enum Command {
     /// Rehearse the plan on a staging cluster: apply, a timed rollback drill, apply again; writes the
     /// evidence `apply --rehearsal` takes.
     Rehearse(RehearseArgs),
+    /// Apply the plan to waves of clusters (a fleet file), each wave after the one before is promoted and
+    /// soaked; `fleet status` shows every cluster's run.
+    Fleet(FleetArgs),
     /// Print the least-privilege ServiceAccount, ClusterRole, Roles and bindings a run of the plan needs.
     Rbac(RbacArgs),
     /// Show the whole upgrade on the built-in simulator: a bad release caught on a canary and rolled back,
@@ -259,6 +264,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Status(args) => run_status(&args),
         Command::Rehearse(args) => run_rehearse(&args),
         Command::Rbac(args) => run_rbac(&args),
+        Command::Fleet(args) => run_fleet(&args),
         Command::Demo(args) => run_demo(&args),
         Command::Sim(args) => run_sim(&args),
         Command::Schema(args) => run_schema(&args),
