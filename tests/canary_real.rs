@@ -363,23 +363,6 @@ async fn a_second_deployment_naming_the_same_lease_waits_until_the_holder_is_gon
     cleanup(&cluster, &installed).await;
 }
 
-/// The tool as a process with another kubeconfig than the cluster's admin one.
-async fn tool_as(kubeconfig: &Path, args: &[&str]) -> (i32, String) {
-    let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    all.extend(["--kubeconfig".to_owned(), kubeconfig.display().to_string()]);
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_operator-upgrade"))
-            .args(&all)
-            .env_remove("OPERATOR_UPGRADE_CRASH_AFTER_WRITE")
-            .output()
-            .expect("the tool runs")
-    })
-    .await
-    .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    (output.status.code().unwrap_or(-1), text)
-}
-
 /// A kubeconfig for the ServiceAccount `namespace/name`: the admin one's server and CA with a token of it.
 async fn service_account_kubeconfig(cluster: &TestCluster, namespace: &str, name: &str, to: &Path) {
     use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
@@ -439,7 +422,7 @@ async fn a_run_under_exactly_the_printed_rbac_succeeds_and_one_rule_less_fails_i
     service_account_kubeconfig(&cluster, &installed.operators, "operator-upgrade", &kubeconfig).await;
     let plan = installed.plan().display().to_string();
     let apply = ["apply", "-f", plan.as_str(), "--yes", "--fail-on", "never"];
-    let (code, output) = tool_as(&kubeconfig, &apply).await;
+    let (code, output) = common::run_tool_as(&kubeconfig, &apply, &[]).await;
     assert_eq!(code, 3, "{output}");
     assert!(output.contains(&format!("patch deployments (apps) in {}", installed.operators)), "{output}");
     assert_eq!(operator_image(&cluster, &installed).await, "registry.example/demo-operator:v1.0.0");
@@ -447,13 +430,13 @@ async fn a_run_under_exactly_the_printed_rbac_succeeds_and_one_rule_less_fails_i
     write_documents(&rbac_file, &documents);
     cluster.apply_file(&rbac_file).await;
     let churn = churn(installed.widgets(&cluster));
-    let (code, output) = tool_as(&kubeconfig, &apply).await;
+    let (code, output) = common::run_tool_as(&kubeconfig, &apply, &[]).await;
     churn.abort();
     assert_eq!(code, 0, "{output}");
     assert!(output.contains("promoted"), "{output}");
     assert_eq!(operator_image(&cluster, &installed).await, "registry.example/demo-operator:v1.1.0");
     assert_clean(&cluster, &installed).await;
-    let (code, output) = tool_as(&kubeconfig, &["finalize", "-f", plan.as_str(), "--yes"]).await;
+    let (code, output) = common::run_tool_as(&kubeconfig, &["finalize", "-f", plan.as_str(), "--yes"], &[]).await;
     assert_eq!(code, 0, "finalize (storage migration, storedVersions trimmed) under the same RBAC: {output}");
     let crds: Api<CustomResourceDefinition> = Api::all(cluster.client());
     let stored = crds.get(CRD).await.unwrap().status.unwrap().stored_versions.unwrap();

@@ -66,15 +66,9 @@ async fn write_fleet(dir: &Path, soak: &str, waves: &[TestWave<'_>]) -> std::pat
 /// cluster's Widgets meanwhile so each canary's signals have something to measure.
 async fn fleet(clusters: &[&TestCluster], args: &[&str]) -> (i32, String) {
     let churns: Vec<_> = clusters.iter().map(|c| churn(c)).collect();
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_operator-upgrade")).args(&args).output().unwrap()
-    })
-    .await
-    .unwrap();
+    let result = common::run_binary(args, &[]).await;
     churns.iter().for_each(|c| c.abort());
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    (output.status.code().unwrap_or(-1), text)
+    result
 }
 
 async fn journal(cluster: &TestCluster) -> Option<Value> {

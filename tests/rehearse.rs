@@ -181,6 +181,20 @@ async fn leave_rolled_back_stops_after_the_drill_with_staging_on_the_old_release
     assert_eq!(journal["rehearsal"]["phases"].as_array().unwrap().len(), 2, "{journal}");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn finalize_runs_after_the_drill_and_the_second_apply() {
+    let staging = demo_cluster().await;
+    let plan = CanaryPlan::new(GOOD, ALL_SIGNALS, true);
+    let (file, evidence_file) = (plan.path(), plan.dir.path().join("evidence.json"));
+    let args = ["rehearse", "-f", path(&file), "--yes", "--fail-on", "never", "--finalize"];
+    let (code, output) = with_churn(&staging, &[&args[..], &["--evidence-out", path(&evidence_file)]].concat()).await;
+    assert_eq!(code, 0, "{output}");
+    let phases = phases(&read_json(&evidence_file));
+    let expected = [("apply", "passed"), ("rollback-drill", "passed"), ("reapply", "passed"), ("finalize", "passed")];
+    assert_eq!(phases, pairs(&expected));
+    assert_eq!(journal_of(&staging).await["state"], "finalized");
+}
+
 #[test]
 fn the_evidence_schema_is_printed_and_finalize_conflicts_with_leave_rolled_back() {
     let binary = env!("CARGO_BIN_EXE_operator-upgrade");

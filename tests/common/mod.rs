@@ -239,12 +239,24 @@ impl Drop for TestCluster {
 /// Runs the `operator-upgrade` binary with `args`, the cluster's kubeconfig and `env` (and never an inherited
 /// crash point); returns its exit code and everything it printed.
 pub async fn run_tool(cluster: &TestCluster, args: &[&str], env: &[(&str, String)]) -> (i32, String) {
-    let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    all.extend(["--kubeconfig".to_owned(), cluster.kubeconfig_path().display().to_string()]);
+    run_tool_as(cluster.kubeconfig_path(), args, env).await
+}
+
+/// [`run_tool`] with another kubeconfig than the cluster's own (another identity).
+pub async fn run_tool_as(kubeconfig: &Path, args: &[&str], env: &[(&str, String)]) -> (i32, String) {
+    let mut all: Vec<&str> = args.to_vec();
+    let kubeconfig = kubeconfig.display().to_string();
+    all.extend(["--kubeconfig", &kubeconfig]);
+    run_binary(&all, env).await
+}
+
+/// Runs the `operator-upgrade` binary with exactly `args` and `env` (never an inherited crash point).
+pub async fn run_binary(args: &[&str], env: &[(&str, String)]) -> (i32, String) {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_operator-upgrade"))
-            .args(&all)
+            .args(&args)
             .env_remove("OPERATOR_UPGRADE_CRASH_AFTER_WRITE")
             .envs(env)
             .output()

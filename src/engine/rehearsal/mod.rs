@@ -102,7 +102,9 @@ pub async fn rehearse(
         drill: None,
     };
     let reporter = Reporter::new(options.apply.output);
-    let apply_options = ApplyOptions { yes: true, rehearsal: RehearsalCheck::Rehearsing, ..options.apply.clone() };
+    // `finalize` is a phase of its own after the drill: an apply phase that finalized would leave nothing to drill.
+    let apply_options =
+        ApplyOptions { yes: true, finalize: false, rehearsal: RehearsalCheck::Rehearsing, ..options.apply.clone() };
     for (index, phase) in phases.iter().copied().enumerate() {
         reporter.info(&format!("== rehearsal phase {}/{}: {phase}", index + 1, phases.len()));
         let record = match phase {
