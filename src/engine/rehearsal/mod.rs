@@ -111,21 +111,21 @@ pub async fn rehearse(
             Phase::Apply | Phase::Reapply => {
                 let (mut record, _) =
                     timed(phase, apply(client.clone(), &upgrade, &apply_options), |o| matches!(o, Outcome::Done(_)))
-                        .await?;
-                record.analysis = analysis_of(&client, &upgrade).await?;
+                        .await;
+                record.analysis = analysis_of(&client, &upgrade).await;
                 record
             }
             Phase::RollbackDrill => {
                 let drill =
                     rollback_with_report(client.clone(), Some(upgrade.name()), true, false, apply_options.output);
-                let (record, (_, report)) =
-                    timed(phase, drill, |(o, report)| matches!(o, Outcome::Done(_)) && report.is_some()).await?;
-                evidence.drill = report.map(|r| drill_record(&r, record.seconds));
+                let (record, result) =
+                    timed(phase, drill, |(o, report)| matches!(o, Outcome::Done(_)) && report.is_some()).await;
+                evidence.drill = result.and_then(|(_, report)| report).map(|r| drill_record(&r, record.seconds));
                 record
             }
             Phase::Finalize => {
                 timed(phase, finalize(client.clone(), &upgrade, &apply_options), |o| matches!(o, Outcome::Done(_)))
-                    .await?
+                    .await
                     .0
             }
         };
@@ -182,27 +182,35 @@ impl PhaseResult for (Outcome, Option<RollbackReport>) {
     }
 }
 
-/// Runs one phase's command, timed, and records it with the verdict `passed` gives.
+/// Runs one phase's command, timed, and records it with the verdict `passed` gives. A command that stops
+/// with an error (the cluster unreachable past the retries) is a failed phase, so the evidence of the
+/// phases before is still written.
 async fn timed<T: PhaseResult>(
     phase: Phase,
     command: impl Future<Output = Result<T, EngineError>>,
     passed: impl Fn(&T) -> bool,
-) -> Result<(PhaseRecord, T), EngineError> {
+) -> (PhaseRecord, Option<T>) {
     let started = now();
     let clock = Instant::now();
-    let result = command.await?;
-    let outcome = result.outcome();
+    let result = command.await;
+    let (verdict, outcome, exit_code) = match &result {
+        Ok(result) => {
+            let verdict = if passed(result) { PhaseVerdict::Passed } else { PhaseVerdict::Failed };
+            (verdict, result.outcome().to_string(), result.outcome().exit_code())
+        }
+        Err(error) => (PhaseVerdict::Failed, format!("error: {error}"), EXIT_NEEDS_ATTENTION),
+    };
     let record = PhaseRecord {
         phase,
         started,
         ended: now(),
         seconds: round_ms(clock.elapsed().as_secs_f64()),
-        verdict: if passed(&result) { PhaseVerdict::Passed } else { PhaseVerdict::Failed },
-        outcome: outcome.to_string(),
-        exit_code: outcome.exit_code(),
+        verdict,
+        outcome,
+        exit_code,
         analysis: None,
     };
-    Ok((record, result))
+    (record, result.ok())
 }
 
 fn round_ms(seconds: f64) -> f64 {
@@ -221,10 +229,16 @@ fn drill_record(report: &RollbackReport, seconds: f64) -> DrillRecord {
     }
 }
 
-/// The canary analysis of the plan's run, as its journal keeps it.
-async fn analysis_of(client: &kube::Client, upgrade: &Upgrade) -> Result<Option<AnalysisRecord>, EngineError> {
-    let Some(journal) = super::journal_of(client, upgrade).await? else { return Ok(None) };
-    Ok(journal.canary.map(|canary| AnalysisRecord { intervals: canary.intervals, decision: canary.decision }))
+/// The canary analysis of the plan's run, as its journal keeps it (None when it has none or cannot be read).
+async fn analysis_of(client: &kube::Client, upgrade: &Upgrade) -> Option<AnalysisRecord> {
+    let journal = match super::journal_of(client, upgrade).await {
+        Ok(journal) => journal?,
+        Err(error) => {
+            tracing::warn!(%error, "the analysis of the phase could not be read from the journal");
+            return None;
+        }
+    };
+    journal.canary.map(|canary| AnalysisRecord { intervals: canary.intervals, decision: canary.decision })
 }
 
 /// Writes the evidence into the plan's journal in the staging cluster, under the run's Lease.
