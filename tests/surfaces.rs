@@ -170,6 +170,8 @@ fn man_out_dir_writes_one_page_per_visible_subcommand() {
     let visible = visible_subcommands();
     let mut expected: Vec<String> = visible.iter().map(|s| format!("operator-upgrade-{s}.1")).collect();
     expected.push("operator-upgrade.1".to_owned());
+    // A command's own subcommands get pages too, named as git names its pages.
+    expected.push("operator-upgrade-fleet-status.1".to_owned());
     expected.sort();
     assert_eq!(files, expected);
     let plan = std::fs::read_to_string(out.join("operator-upgrade-plan.1")).expect("plan page");
