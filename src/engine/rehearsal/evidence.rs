@@ -150,7 +150,8 @@ pub struct AnalysisRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DrillRecord {
-    /// Objects put back as recorded.
+    /// Writes that put a recorded object back (the stable Deployment of a canary is put back twice: when the
+    /// canary is undone, and with the other objects of its step).
     pub restored: usize,
     /// Objects the run had created, removed.
     pub removed: usize,
