@@ -6,9 +6,9 @@
 
 mod common;
 
-use common::canary::{churn, demo_cluster, operator_image, tool, CanaryPlan, ALL_SIGNALS};
+use common::canary::{churn, demo_cluster, demo_run_status, kube_system_uid, operator_image, CanaryPlan, ALL_SIGNALS};
 use common::TestCluster;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
 use operator_upgrade::sim::Scenario;
 use serde_json::Value;
@@ -17,11 +17,6 @@ use std::path::Path;
 const GOOD: &str = "registry.example/demo-operator:v1.1.0";
 const OLD: &str = "registry.example/demo-operator:v1.0.0";
 const JOURNAL: &str = "operator-upgrade-journal-demo-operator-v1-1";
-
-async fn identity(cluster: &TestCluster) -> String {
-    let namespaces: Api<Namespace> = Api::all(cluster.client());
-    namespaces.get("kube-system").await.unwrap().metadata.uid.unwrap()
-}
 
 /// A demo cluster whose v1.1.0 image behaves as the bad release: it fails on every Widget.
 async fn bad_cluster() -> TestCluster {
@@ -53,7 +48,7 @@ async fn write_fleet(dir: &Path, soak: &str, waves: &[TestWave<'_>]) -> std::pat
             text.push_str(&format!(
                 "        - {{name: {cluster_name}, kubeconfig: {}, kubeSystemUid: {}}}\n",
                 cluster.kubeconfig_path().display(),
-                identity(cluster).await
+                kube_system_uid(cluster).await
             ));
         }
     }
@@ -74,9 +69,7 @@ async fn fleet(clusters: &[&TestCluster], args: &[&str]) -> (i32, String) {
 async fn journal(cluster: &TestCluster) -> Option<Value> {
     let config_maps: Api<ConfigMap> = Api::namespaced(cluster.client(), "demo-system");
     config_maps.get_opt(JOURNAL).await.unwrap()?;
-    let (code, output) = tool(cluster, &["status", "--plan", "demo-operator-v1-1", "-o", "json"]).await;
-    assert_eq!(code, 0, "{output}");
-    Some(serde_json::from_str(output.lines().next().unwrap()).unwrap())
+    Some(demo_run_status(cluster).await)
 }
 
 fn seconds(text: &Value) -> i64 {
@@ -163,7 +156,7 @@ async fn a_cluster_that_is_not_the_pinned_one_stops_the_fleet_before_any_change(
     let plan = CanaryPlan::new(GOOD, ALL_SIGNALS, true);
     let file = write_fleet(plan.dir.path(), "1s", &[("canary", 1, vec![("first", &first)])]).await;
     let text = std::fs::read_to_string(&file).unwrap();
-    std::fs::write(&file, text.replace(&identity(&first).await, &identity(&other).await)).unwrap();
+    std::fs::write(&file, text.replace(&kube_system_uid(&first).await, &kube_system_uid(&other).await)).unwrap();
     let (code, output) = fleet(&[], &["fleet", "-f", file.to_str().unwrap()]).await;
     assert_eq!(code, 5, "{output}");
     assert!(output.contains("the fleet file pins"), "{output}");

@@ -7,20 +7,15 @@
 #[macro_use]
 mod common;
 
-use common::canary::{assert_clean, churn, demo_cluster, operator_image, tool, CanaryPlan, ALL_SIGNALS};
+use common::canary::{
+    assert_clean, churn, demo_cluster, demo_run_status, kube_system_uid, operator_image, tool, CanaryPlan, ALL_SIGNALS,
+};
 use common::TestCluster;
-use k8s_openapi::api::core::v1::Namespace;
-use kube::api::Api;
 use serde_json::Value;
 use std::path::Path;
 
 const GOOD: &str = "registry.example/demo-operator:v1.1.0";
 const BAD: &str = "registry.example/demo-operator:v1.1.0-bad";
-
-async fn identity(cluster: &TestCluster) -> String {
-    let namespaces: Api<Namespace> = Api::all(cluster.client());
-    namespaces.get("kube-system").await.unwrap().metadata.uid.unwrap()
-}
 
 /// The demo canary plan for `image`, pinned to `production` and requiring a rehearsal no older than an hour.
 fn required_plan(image: &str, production: &str) -> CanaryPlan {
@@ -64,17 +59,21 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
 }
 
-/// The journal `status -o json` shows for the plan on `cluster`.
-async fn journal_of(cluster: &TestCluster) -> Value {
-    let (code, output) = tool(cluster, &["status", "--plan", "demo-operator-v1-1", "-o", "json"]).await;
+/// `rehearse` of the good release on `staging` with `flag`: its exit code, output and evidence.
+async fn rehearse_good(staging: &TestCluster, flag: &str) -> (i32, String, Value) {
+    let plan = CanaryPlan::new(GOOD, ALL_SIGNALS, true);
+    let (file, evidence_file) = (plan.path(), plan.dir.path().join("evidence.json"));
+    let args = ["rehearse", "-f", path(&file), "--yes", "--fail-on", "never", flag];
+    let (code, output) = with_churn(staging, &[&args[..], &["--evidence-out", path(&evidence_file)]].concat()).await;
     assert_eq!(code, 0, "{output}");
-    serde_json::from_str(output.lines().next().unwrap()).unwrap()
+    let evidence = read_json(&evidence_file);
+    (code, output, evidence)
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rehearsal_on_staging_is_the_evidence_a_required_apply_on_production_takes() {
     let (staging, production) = (demo_cluster().await, demo_cluster().await);
-    let plan = required_plan(GOOD, &identity(&production).await);
+    let plan = required_plan(GOOD, &kube_system_uid(&production).await);
     let file = plan.path();
     let evidence_file = plan.dir.path().join("evidence.json");
     let rehearse = ["rehearse", "-f", path(&file), "--yes", "--fail-on", "never"];
@@ -97,7 +96,7 @@ async fn a_rehearsal_on_staging_is_the_evidence_a_required_apply_on_production_t
     assert!(output.contains("== rehearsal phase 2/3: rollback-drill"), "{output}");
     let evidence = read_json(&evidence_file);
     assert_eq!(phases(&evidence), pairs(&[("apply", "passed"), ("rollback-drill", "passed"), ("reapply", "passed")]));
-    assert_eq!(evidence["cluster"]["kubeSystemUid"], identity(&staging).await.as_str());
+    assert_eq!(evidence["cluster"]["kubeSystemUid"], kube_system_uid(&staging).await.as_str());
     assert_eq!(evidence["planHash"].as_str().unwrap().len(), 64);
     let drill = &evidence["drill"];
     assert!(drill["restored"].as_u64().unwrap() > 0 && drill["checked"].as_u64().unwrap() > 0, "{drill}");
@@ -108,7 +107,7 @@ async fn a_rehearsal_on_staging_is_the_evidence_a_required_apply_on_production_t
     assert_eq!(analysis["decision"]["decision"], "pass", "{analysis}");
     assert_eq!(operator_image(&staging).await, GOOD, "staging ends on the new release");
     assert_clean(&staging).await;
-    let journal = journal_of(&staging).await;
+    let journal = demo_run_status(&staging).await;
     assert_eq!(journal["state"], "promoted", "{journal}");
     assert_eq!(journal["rehearsal"]["planHash"], evidence["planHash"], "the evidence is kept in staging's journal");
 
@@ -145,7 +144,7 @@ async fn a_rehearsal_on_staging_is_the_evidence_a_required_apply_on_production_t
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rehearsal_of_the_bad_release_fails_its_apply_phase_and_that_evidence_is_refused() {
     let (staging, production) = (demo_cluster().await, demo_cluster().await);
-    let plan = required_plan(BAD, &identity(&production).await);
+    let plan = required_plan(BAD, &kube_system_uid(&production).await);
     let (file, evidence_file) = (plan.path(), plan.dir.path().join("evidence.json"));
     let args = ["rehearse", "-f", path(&file), "--yes", "--fail-on", "never"];
     let (code, output) = with_churn(&staging, &[&args[..], &["--evidence-out", path(&evidence_file)]].concat()).await;
@@ -167,16 +166,12 @@ async fn a_rehearsal_of_the_bad_release_fails_its_apply_phase_and_that_evidence_
 #[tokio::test(flavor = "multi_thread")]
 async fn leave_rolled_back_stops_after_the_drill_with_staging_on_the_old_release() {
     let staging = demo_cluster().await;
-    let plan = CanaryPlan::new(GOOD, ALL_SIGNALS, true);
-    let (file, evidence_file) = (plan.path(), plan.dir.path().join("evidence.json"));
-    let args = ["rehearse", "-f", path(&file), "--yes", "--fail-on", "never", "--leave-rolled-back"];
-    let (code, output) = with_churn(&staging, &[&args[..], &["--evidence-out", path(&evidence_file)]].concat()).await;
+    let (code, output, evidence) = rehearse_good(&staging, "--leave-rolled-back").await;
     assert_eq!(code, 0, "{output}");
-    let evidence = read_json(&evidence_file);
     assert_eq!(phases(&evidence), pairs(&[("apply", "passed"), ("rollback-drill", "passed")]));
     assert_eq!(operator_image(&staging).await, "registry.example/demo-operator:v1.0.0");
     assert_clean(&staging).await;
-    let journal = journal_of(&staging).await;
+    let journal = demo_run_status(&staging).await;
     assert_eq!(journal["state"], "rolled-back", "{journal}");
     assert_eq!(journal["rehearsal"]["phases"].as_array().unwrap().len(), 2, "{journal}");
 }
@@ -184,15 +179,12 @@ async fn leave_rolled_back_stops_after_the_drill_with_staging_on_the_old_release
 #[tokio::test(flavor = "multi_thread")]
 async fn finalize_runs_after_the_drill_and_the_second_apply() {
     let staging = demo_cluster().await;
-    let plan = CanaryPlan::new(GOOD, ALL_SIGNALS, true);
-    let (file, evidence_file) = (plan.path(), plan.dir.path().join("evidence.json"));
-    let args = ["rehearse", "-f", path(&file), "--yes", "--fail-on", "never", "--finalize"];
-    let (code, output) = with_churn(&staging, &[&args[..], &["--evidence-out", path(&evidence_file)]].concat()).await;
+    let (code, output, evidence) = rehearse_good(&staging, "--finalize").await;
     assert_eq!(code, 0, "{output}");
-    let phases = phases(&read_json(&evidence_file));
+    let phases = phases(&evidence);
     let expected = [("apply", "passed"), ("rollback-drill", "passed"), ("reapply", "passed"), ("finalize", "passed")];
     assert_eq!(phases, pairs(&expected));
-    assert_eq!(journal_of(&staging).await["state"], "finalized");
+    assert_eq!(demo_run_status(&staging).await["state"], "finalized");
 }
 
 #[test]

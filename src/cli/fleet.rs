@@ -4,6 +4,7 @@ use super::{runtime, FailOn};
 use crate::engine::Acceptance;
 use crate::fleet::{self, FleetOptions, FleetRun};
 use anyhow::Context;
+use clap::ValueEnum;
 use std::path::PathBuf;
 
 /// Arguments of `fleet`.
@@ -67,13 +68,9 @@ pub fn run_fleet(args: &FleetArgs) -> anyhow::Result<u8> {
 }
 
 fn apply_args(args: &FleetArgs) -> Vec<String> {
-    let fail_on = match args.fail_on {
-        FailOn::Blocker => "blocker",
-        FailOn::Breaking => "breaking",
-        FailOn::Warning => "warning",
-        FailOn::Never => "never",
-    };
-    let mut out = vec!["--fail-on".to_owned(), fail_on.to_owned()];
+    // The name clap parses `--fail-on` from, so the child reads exactly what this command was given.
+    let fail_on = args.fail_on.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default();
+    let mut out = vec!["--fail-on".to_owned(), fail_on];
     for accepted in &args.accept {
         out.extend(["--accept".to_owned(), accepted.to_string()]);
     }

@@ -44,7 +44,8 @@ pub struct ResourceName {
 /// `(group, kind)` to its RBAC name.
 pub type ResourceNames = BTreeMap<(String, String), ResourceName>;
 
-/// A kind the permissions need named, with an apiVersion discovery can resolve it at when one is known.
+/// A kind the permissions need named and `names` did not, with an apiVersion discovery can resolve it at
+/// when the plan or the release says one.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct KindUse {
     /// The API group.
@@ -125,39 +126,6 @@ fn builtin_resource_names() -> ResourceNames {
 
 fn group_of(api_version: &str) -> &str {
     api_version.rsplit_once('/').map_or("", |(group, _)| group)
-}
-
-/// Every kind [`needed_permissions`] names, with what it is used for.
-pub fn kinds_used(upgrade: &Upgrade) -> BTreeSet<KindUse> {
-    let mut kinds = BTreeSet::new();
-    let mut add = |api_version: &str, kind: &str| {
-        kinds.insert(KindUse {
-            group: group_of(api_version).to_owned(),
-            kind: kind.to_owned(),
-            api_version: Some(api_version.to_owned()),
-        });
-    };
-    for (api_version, kind) in upgrade.old_custom_resource_kinds().iter().chain(&upgrade.custom_resource_kinds()) {
-        add(api_version, kind);
-    }
-    for object in upgrade.new.objects.iter().chain(&upgrade.old.objects) {
-        add(object["apiVersion"].as_str().unwrap_or_default(), object["kind"].as_str().unwrap_or_default());
-    }
-    for signal in &upgrade.loaded.analysis().signals {
-        if let Signal::DependentChanges(dependents) = signal {
-            for dependent in &dependents.kinds {
-                add(&dependent.api_version, &dependent.kind);
-            }
-        }
-    }
-    if let Some(canary) = upgrade.loaded.canary() {
-        let cohort = &canary.cohort;
-        let unversioned = cohort.resources.iter().map(|r| (&r.group, &r.kind));
-        for (group, kind) in unversioned.chain(cohort.followers.iter().map(|f| (&f.group, &f.kind))) {
-            kinds.insert(KindUse { group: group.clone(), kind: kind.clone(), api_version: None });
-        }
-    }
-    kinds
 }
 
 /// Everything a run of the plan does to the cluster, as permissions: `apply` (preflight, gates, Jobs,

@@ -1,7 +1,7 @@
 //! The live plan: what the cluster actually holds, read and never written. `plan --context` prints it and
 //! `apply` runs it first (the same code), refusing on what [`LivePlan::refusals`] lists.
 
-use super::permissions::{self, kinds_used, known_resource_names, Permission, ResourceName};
+use super::permissions::{known_resource_names, needed_permissions, Permission, ResourceName};
 use super::upgrade::{unaccepted, Acceptance, Upgrade};
 use super::{EngineError, Refusal};
 use crate::cluster::{cluster_identity, ClusterError, ObjectKey, Objects};
@@ -399,23 +399,26 @@ fn foreign_managers(object: &Value, allowed: &[String]) -> Vec<OtherManager> {
 
 /// The permissions the run needs ([`super::permissions`]), kinds the releases do not name resolved through
 /// discovery (a kind the cluster does not serve is left out: there is nothing of it to touch).
-async fn needed_permissions(objects: &Objects, upgrade: &Upgrade) -> BTreeSet<Permission> {
+async fn permissions_with_discovery(objects: &Objects, upgrade: &Upgrade) -> BTreeSet<Permission> {
     let mut names = known_resource_names(upgrade);
-    for kind in kinds_used(upgrade) {
-        let key = (kind.group.clone(), kind.kind.clone());
-        let Some(api_version) = kind.api_version.as_deref().filter(|_| !names.contains_key(&key)) else { continue };
-        if let Ok((resource, namespaced)) = objects.resource(api_version, &kind.kind).await {
-            names.insert(key, ResourceName { plural: resource.plural, namespaced });
+    let (mut needed, unnamed) = needed_permissions(upgrade, &names);
+    if !unnamed.is_empty() {
+        for kind in unnamed {
+            let Some(api_version) = kind.api_version.as_deref() else { continue };
+            if let Ok((resource, namespaced)) = objects.resource(api_version, &kind.kind).await {
+                names.insert((kind.group, kind.kind), ResourceName { plural: resource.plural, namespaced });
+            }
         }
+        needed = needed_permissions(upgrade, &names).0;
     }
-    permissions::needed_permissions(upgrade, &names).0
+    needed
 }
 
 /// Asks the API server, with a SelfSubjectAccessReview each, for every permission the run needs.
 async fn missing_permissions(objects: &Objects, upgrade: &Upgrade) -> Result<Vec<String>, ClusterError> {
     let reviews: Api<SelfSubjectAccessReview> = Api::all(objects.client().clone());
     let mut missing = Vec::new();
-    for permission in needed_permissions(objects, upgrade).await {
+    for permission in permissions_with_discovery(objects, upgrade).await {
         let (resource, subresource) = match permission.resource.split_once('/') {
             Some((resource, sub)) => (resource.to_owned(), Some(sub.to_owned())),
             None => (permission.resource.clone(), None),

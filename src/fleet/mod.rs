@@ -114,13 +114,13 @@ fn last_step_end(journal: &Journal) -> i64 {
     ends.or_else(|| seconds(&journal.updated)).unwrap_or(0)
 }
 
-/// Every cluster's state, wave by wave, observed up to the first wave not wholly promoted (the waves after
-/// it are not needed to decide and are reported as not started).
-async fn observe_until_pending(run: &FleetRun) -> Vec<Vec<ClusterState>> {
+/// Every cluster's state, wave by wave. With `until_pending`, only up to the first wave not wholly promoted:
+/// the waves after it are not needed to decide and are reported as not started (`fleet status` reads all).
+async fn observe_waves(run: &FleetRun, until_pending: bool) -> Vec<Vec<ClusterState>> {
     let mut states = Vec::new();
     let mut pending = false;
     for wave in run.waves() {
-        if pending {
+        if pending && until_pending {
             states.push(vec![ClusterState::NotStarted; wave.clusters.len()]);
             continue;
         }
@@ -128,7 +128,7 @@ async fn observe_until_pending(run: &FleetRun) -> Vec<Vec<ClusterState>> {
         for cluster in &wave.clusters {
             observed.push(observe(cluster, &run.upgrade).await);
         }
-        pending = observed.iter().any(|s| !matches!(s, ClusterState::Promoted { .. }));
+        pending = pending || observed.iter().any(|s| !matches!(s, ClusterState::Promoted { .. }));
         states.push(observed);
     }
     states
@@ -146,7 +146,7 @@ pub struct FleetOutcome {
 /// Runs the fleet to its end: every wave promoted, or the first cluster that stops it.
 pub async fn run(fleet: &FleetRun, options: &FleetOptions) -> FleetOutcome {
     loop {
-        let states = observe_until_pending(fleet).await;
+        let states = observe_waves(fleet, true).await;
         let now = jiff::Timestamp::now().as_second();
         match next_action(&states, fleet.loaded.fleet.spec.soak, now, options.retry_rolled_back) {
             NextAction::Done => {
@@ -324,14 +324,7 @@ async fn prefix_lines(stream: impl AsyncRead + Unpin, name: String) {
 
 /// `fleet status`: every cluster's state, wave by wave, and what `fleet` would do next.
 pub async fn status(fleet: &FleetRun, retry_rolled_back: bool) -> String {
-    let mut states = Vec::new();
-    for wave in fleet.waves() {
-        let mut observed = Vec::new();
-        for cluster in &wave.clusters {
-            observed.push(observe(cluster, &fleet.upgrade).await);
-        }
-        states.push(observed);
-    }
+    let states = observe_waves(fleet, false).await;
     let mut out = format!(
         "fleet {} (plan {}, hash {}):\n",
         fleet.loaded.fleet.metadata.name,

@@ -157,3 +157,16 @@ pub async fn deployment_names(cluster: &TestCluster, namespace: &str) -> Vec<Str
     let list = deployments.list(&ListParams::default()).await.unwrap();
     list.items.into_iter().filter_map(|d| d.metadata.name).collect()
 }
+
+/// The cluster's identity: the UID of its kube-system namespace.
+pub async fn kube_system_uid(cluster: &TestCluster) -> String {
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(cluster.client());
+    namespaces.get("kube-system").await.unwrap().metadata.uid.unwrap()
+}
+
+/// The demo plan's run as `status -o json` shows it.
+pub async fn demo_run_status(cluster: &TestCluster) -> serde_json::Value {
+    let (code, output) = tool(cluster, &["status", "--plan", "demo-operator-v1-1", "-o", "json"]).await;
+    assert_eq!(code, 0, "{output}");
+    serde_json::from_str(output.lines().next().unwrap()).unwrap()
+}
