@@ -106,21 +106,51 @@ pub fn widgets(cluster: &TestCluster) -> Api<DynamicObject> {
     Api::namespaced_with(cluster.client(), "default", &ApiResource::from_gvk_with_plural(&gvk, "widgets"))
 }
 
-/// Users' spec changes during the analysis: every 250ms two Widgets' replicas change, so each Widget's spec
-/// changes about every 5s (the tool never writes a spec) and observedGeneration catch-up, the reconcile
-/// metrics and dependents have something to measure in most intervals.
+/// Users' spec changes during the analysis (the tool never writes a spec): every 250ms, once the run has
+/// drawn its cohorts, the first half by name of each cohort gets a new replicas value and the other half is
+/// left alone, so in every interval observedGeneration catch-up and the reconcile metrics have changed objects
+/// to measure and dependentChanges has untouched ones, whichever Widgets were drawn and however slowly a loaded
+/// machine runs this loop; before the draw, two Widgets a round. (Round-robin churn of two Widgets a round
+/// changed a cohort object only every 5s: on a loaded CI machine a 4-object canary went a whole 5.5s analysis
+/// without a change, and faster round-robin left no object of the first, warm-up-long interval alone.)
 pub fn churn(cluster: &TestCluster) -> tokio::task::JoinHandle<()> {
     let api = widgets(cluster);
     tokio::spawn(async move {
         for round in 0u64.. {
             tokio::time::sleep(Duration::from_millis(250)).await;
-            for index in [(round * 2) % 40, (round * 2 + 1) % 40] {
-                let name = format!("widget-{index:02}");
-                let patch = json!({"spec": {"replicas": 1 + (round / 20) % 3}});
+            let Ok(list) = api.list(&ListParams::default()).await else { continue };
+            let replicas = 1 + round % 3;
+            for name in churned_widgets(&list.items, round) {
+                let patch = json!({"spec": {"replicas": replicas}});
                 let _ = api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await;
             }
         }
     })
+}
+
+/// The Widgets `churn` changes in `round`: the first half (rounded up) by name of each drawn cohort, or two
+/// Widgets round-robin while none carries the cohort label.
+fn churned_widgets(widgets: &[DynamicObject], round: u64) -> Vec<String> {
+    let mut cohorts: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for widget in widgets {
+        let cohort = widget.metadata.labels.as_ref().and_then(|l| l.get(COHORT_LABEL));
+        if let (Some(cohort), Some(name)) = (cohort, &widget.metadata.name) {
+            cohorts.entry(cohort.clone()).or_default().push(name.clone());
+        }
+    }
+    if cohorts.is_empty() {
+        let count = widgets.len().max(1) as u64;
+        return [(round * 2) % count, (round * 2 + 1) % count].iter().map(|i| format!("widget-{i:02}")).collect();
+    }
+    cohorts
+        .into_values()
+        .flat_map(|mut names| {
+            names.sort();
+            let half = names.len().div_ceil(2);
+            names.truncate(half);
+            names
+        })
+        .collect()
 }
 
 /// What every canary run must leave: no cohort label, only the stable Deployment, and no object that two
