@@ -1,6 +1,6 @@
 //! `fleet -f FLEET.yaml` and `fleet status -f FLEET.yaml`: one plan, wave after wave of clusters.
 
-use super::{runtime, FailOn};
+use super::{runtime, FailOn, LogFormat};
 use crate::engine::Acceptance;
 use crate::fleet::{self, FleetOptions, FleetRun};
 use anyhow::Context;
@@ -46,8 +46,8 @@ pub struct FleetStatusArgs {
     pub file: PathBuf,
 }
 
-/// Runs `fleet` or `fleet status`.
-pub fn run_fleet(args: &FleetArgs) -> anyhow::Result<u8> {
+/// Runs `fleet` or `fleet status`; each cluster's `apply` logs in `log_format` too.
+pub fn run_fleet(args: &FleetArgs, log_format: LogFormat) -> anyhow::Result<u8> {
     if let Some(FleetAction::Status(status)) = &args.action {
         let fleet = FleetRun::load(&status.file)?;
         let text = runtime()?.block_on(fleet::status(&fleet, false));
@@ -61,16 +61,16 @@ pub fn run_fleet(args: &FleetArgs) -> anyhow::Result<u8> {
         crate::engine::rehearsal::Evidence::load(evidence)?;
     }
     let binary = std::env::current_exe().context("cannot find this program to run each cluster's apply")?;
-    let options = FleetOptions { binary, apply_args: apply_args(args), retry_rolled_back: args.retry_rolled_back };
+    let options =
+        FleetOptions { binary, apply_args: apply_args(args, log_format), retry_rolled_back: args.retry_rolled_back };
     let outcome = runtime()?.block_on(fleet::run(&fleet, &options));
     println!("{}", outcome.message);
     Ok(outcome.exit_code)
 }
 
-fn apply_args(args: &FleetArgs) -> Vec<String> {
-    // The name clap parses `--fail-on` from, so the child reads exactly what this command was given.
-    let fail_on = args.fail_on.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default();
-    let mut out = vec!["--fail-on".to_owned(), fail_on];
+fn apply_args(args: &FleetArgs, log_format: LogFormat) -> Vec<String> {
+    let mut out =
+        vec!["--fail-on".to_owned(), clap_name(args.fail_on), "--log-format".to_owned(), clap_name(log_format)];
     for accepted in &args.accept {
         out.extend(["--accept".to_owned(), accepted.to_string()]);
     }
@@ -79,4 +79,27 @@ fn apply_args(args: &FleetArgs) -> Vec<String> {
         out.extend(["--rehearsal".to_owned(), evidence.display().to_string()]);
     }
     out
+}
+
+/// The name clap parses `value` from, so a child reads exactly what this command was given.
+fn clap_name(value: impl ValueEnum) -> String {
+    value.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    #[test]
+    fn each_cluster_apply_gets_the_fleet_s_own_flags_and_log_format() {
+        let line = ["operator-upgrade", "--log-format", "json", "fleet", "-f", "f.yaml", "--fail-on", "never"];
+        let cli = Cli::try_parse_from(line).unwrap();
+        let Command::Fleet(args) = cli.command else { panic!("not fleet") };
+        let expected = ["--fail-on", "never", "--log-format", "json"];
+        assert_eq!(apply_args(&args, cli.log_format), expected.map(String::from));
+        let child = [&["operator-upgrade", "apply", "-f", "p.yaml"][..], &expected[..]].concat();
+        assert!(Cli::try_parse_from(child).is_ok(), "the child's apply parses what the fleet passes");
+    }
 }

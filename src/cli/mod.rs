@@ -264,7 +264,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Status(args) => run_status(&args),
         Command::Rehearse(args) => run_rehearse(&args),
         Command::Rbac(args) => run_rbac(&args),
-        Command::Fleet(args) => run_fleet(&args),
+        Command::Fleet(args) => run_fleet(&args, cli.log_format),
         Command::Demo(args) => run_demo(&args),
         Command::Sim(args) => run_sim(&args),
         Command::Schema(args) => run_schema(&args),

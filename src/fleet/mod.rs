@@ -25,7 +25,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 pub struct FleetOptions {
     /// The binary each cluster's `apply` runs as (this one).
     pub binary: PathBuf,
-    /// Arguments every `apply` gets besides the plan and the cluster (`--fail-on`, `--accept`, `--rehearsal`).
+    /// Arguments every `apply` gets besides the plan and the cluster (`--fail-on`, `--log-format`, `--accept`, `--rehearsal`).
     pub apply_args: Vec<String>,
     /// Run a cluster whose run of this plan rolled back again, instead of stopping there.
     pub retry_rolled_back: bool,
