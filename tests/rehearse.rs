@@ -2,7 +2,7 @@
 //! production: the plan pinned to production and requiring a rehearsal; `rehearse` refuses production and on
 //! staging runs apply, the rollback drill and apply again, writing evidence that `apply` on production then
 //! takes, and refuses when it is missing, too old or of an edited plan. A rehearsal of the bad release fails
-//! its apply phase and that evidence is refused too.
+//! its apply phase and that evidence is refused too, as is that of a drill that cannot restore the operator.
 
 #[macro_use]
 mod common;
@@ -200,4 +200,42 @@ fn the_evidence_schema_is_printed_and_finalize_conflicts_with_leave_rolled_back(
         .output()
         .unwrap();
     assert_eq!(conflict.status.code(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drill_that_cannot_restore_the_operator_fails_and_its_evidence_is_still_written_and_refused() {
+    let (staging, production) = (demo_cluster().await, demo_cluster().await);
+    // Every Deployment update fails (an admission webhook down, say): apply writes by server-side apply, the
+    // drill restores the recorded Deployment by update, so the apply phase passes and the drill cannot.
+    let rule = operator_upgrade::sim::ErrorRule {
+        verb: Some("update".into()),
+        resource: Some("deployments".into()),
+        code: 500,
+        rate: 1.0,
+        retry_after_seconds: 1,
+    };
+    let sim = staging.sim_handle().unwrap();
+    sim.set_faults(operator_upgrade::sim::FaultConfig { errors: vec![rule], ..Default::default() });
+    let plan = required_plan(GOOD, &kube_system_uid(&production).await);
+    let (file, evidence_file) = (plan.path(), plan.dir.path().join("evidence.json"));
+    let args = ["rehearse", "-f", path(&file), "--yes", "--fail-on", "never", "--evidence-out", path(&evidence_file)];
+    let (code, output) = with_churn(&staging, &args).await;
+    sim.set_faults(operator_upgrade::sim::FaultConfig::default());
+    assert_eq!(code, 5, "the failed drill's exit code (needs attention): {output}");
+    let evidence = read_json(&evidence_file);
+    assert_eq!(phases(&evidence), pairs(&[("apply", "passed"), ("rollback-drill", "failed")]), "{evidence}");
+    assert_eq!(evidence["phases"][1]["exitCode"], 5, "{evidence}");
+    assert!(output.contains("the rehearsal's rollback-drill phase did not pass"), "{output}");
+
+    let apply = ["apply", "-f", path(&file), "--yes", "--fail-on", "never", "--rehearsal", path(&evidence_file)];
+    let (code, output) = tool(&production, &apply).await;
+    assert_eq!(code, 3, "{output}");
+    assert!(output.contains("the rehearsal's rollback-drill phase did not pass"), "{output}");
+    assert_eq!(operator_image(&production).await, "registry.example/demo-operator:v1.0.0");
+
+    // With the webhook back, `rollback` completes the drill's undo and staging is as before.
+    let (code, output) = tool(&staging, &["rollback", "--plan", "demo-operator-v1-1", "--yes"]).await;
+    assert_eq!(code, 0, "{output}");
+    assert_eq!(operator_image(&staging).await, "registry.example/demo-operator:v1.0.0");
+    assert_clean(&staging).await;
 }

@@ -260,3 +260,31 @@ async fn keep_in_journal(
     run.release().await;
     Ok(saved?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_phase_stopped_by_an_error_is_a_failed_phase_needing_attention() {
+        let error = EngineError::Journal { name: "run-demo".into(), message: "connection refused".into() };
+        let (record, result) = timed(Phase::RollbackDrill, async { Err::<Outcome, _>(error) }, |_| true).await;
+        assert!(result.is_none());
+        assert_eq!(record.verdict, PhaseVerdict::Failed);
+        assert_eq!(record.exit_code, EXIT_NEEDS_ATTENTION);
+        assert_eq!(record.outcome, "error: the journal run-demo cannot be read: connection refused");
+        assert!(!record.ended.is_empty() && record.seconds >= 0.0);
+    }
+
+    #[tokio::test]
+    async fn a_phase_passes_only_when_its_outcome_does() {
+        let done = || async { Ok(Outcome::Done("promoted".into())) };
+        let (passed, _) = timed(Phase::Apply, done(), |o| matches!(o, Outcome::Done(_))).await;
+        assert_eq!(
+            (passed.verdict, passed.exit_code, passed.outcome.as_str()),
+            (PhaseVerdict::Passed, 0, "done: promoted")
+        );
+        let (failed, _) = timed(Phase::Apply, done(), |_| false).await;
+        assert_eq!(failed.verdict, PhaseVerdict::Failed);
+    }
+}
