@@ -59,12 +59,12 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
 }
 
-/// `rehearse` of the good release on `staging` with `flag`: its exit code, output and evidence.
-async fn rehearse_good(staging: &TestCluster, flag: &str) -> (i32, String, Value) {
+/// `rehearse` of the good release on `staging` with `flags`: its exit code, output and evidence.
+async fn rehearse_good(staging: &TestCluster, flags: &[&str]) -> (i32, String, Value) {
     let plan = CanaryPlan::new(GOOD, ALL_SIGNALS, true);
     let (file, evidence_file) = (plan.path(), plan.dir.path().join("evidence.json"));
-    let args = ["rehearse", "-f", path(&file), "--yes", "--fail-on", "never", flag];
-    let (code, output) = with_churn(staging, &[&args[..], &["--evidence-out", path(&evidence_file)]].concat()).await;
+    let args = ["rehearse", "-f", path(&file), "--yes", "--fail-on", "never", "--evidence-out", path(&evidence_file)];
+    let (code, output) = with_churn(staging, &[&args[..], flags].concat()).await;
     assert_eq!(code, 0, "{output}");
     let evidence = read_json(&evidence_file);
     (code, output, evidence)
@@ -166,7 +166,7 @@ async fn a_rehearsal_of_the_bad_release_fails_its_apply_phase_and_that_evidence_
 #[tokio::test(flavor = "multi_thread")]
 async fn leave_rolled_back_stops_after_the_drill_with_staging_on_the_old_release() {
     let staging = demo_cluster().await;
-    let (code, output, evidence) = rehearse_good(&staging, "--leave-rolled-back").await;
+    let (code, output, evidence) = rehearse_good(&staging, &["--leave-rolled-back"]).await;
     assert_eq!(code, 0, "{output}");
     assert_eq!(phases(&evidence), pairs(&[("apply", "passed"), ("rollback-drill", "passed")]));
     assert_eq!(operator_image(&staging).await, "registry.example/demo-operator:v1.0.0");
@@ -179,12 +179,36 @@ async fn leave_rolled_back_stops_after_the_drill_with_staging_on_the_old_release
 #[tokio::test(flavor = "multi_thread")]
 async fn finalize_runs_after_the_drill_and_the_second_apply() {
     let staging = demo_cluster().await;
-    let (code, output, evidence) = rehearse_good(&staging, "--finalize").await;
+    let (code, output, evidence) = rehearse_good(&staging, &["--finalize"]).await;
     assert_eq!(code, 0, "{output}");
     let phases = phases(&evidence);
     let expected = [("apply", "passed"), ("rollback-drill", "passed"), ("reapply", "passed"), ("finalize", "passed")];
     assert_eq!(phases, pairs(&expected));
     assert_eq!(demo_run_status(&staging).await["state"], "finalized");
+
+    let plan = CanaryPlan::new(GOOD, ALL_SIGNALS, true);
+    let (code, output) = tool(&staging, &["rehearse", "-f", path(&plan.path()), "--yes", "--fail-on", "never"]).await;
+    assert_eq!(code, 3, "a finalized run cannot be rolled back, so it cannot be rehearsed again: {output}");
+    assert!(output.contains("is finalized: it cannot be rolled back"), "{output}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_staging_left_promoted_by_a_rehearsal_is_reset_before_the_next_one_applies_from_the_old_release() {
+    let staging = demo_cluster().await;
+    rehearse_good(&staging, &[]).await;
+    let first = demo_run_status(&staging).await;
+    let (_, output, evidence) = rehearse_good(&staging, &[]).await;
+    let expected = [("reset", "passed"), ("apply", "passed"), ("rollback-drill", "passed"), ("reapply", "passed")];
+    assert_eq!(phases(&evidence), pairs(&expected), "{output}");
+    assert!(output.contains("== rehearsal phase 1/4: reset"), "{output}");
+    let analysis = &evidence["phases"][1]["analysis"];
+    assert!(!analysis["intervals"].as_array().unwrap().is_empty(), "the apply phase ran its own canary: {analysis}");
+    assert_eq!(analysis["decision"]["decision"], "pass", "{analysis}");
+    let journal = demo_run_status(&staging).await;
+    assert_eq!(journal["state"], "promoted", "{journal}");
+    assert_ne!(journal["started"], first["started"], "the second rehearsal's apply is a run of its own");
+    assert_eq!(operator_image(&staging).await, GOOD);
+    assert_clean(&staging).await;
 }
 
 #[test]

@@ -144,6 +144,12 @@ pub enum Refusal {
         /// The cluster's kube-system UID.
         uid: String,
     },
+    /// `rehearse` on a cluster where this plan's run is finalized: it cannot be rolled back, so neither the
+    /// apply from the old release nor the drill can run there.
+    RehearseOnFinalizedRun {
+        /// The finalized run.
+        run_id: String,
+    },
 }
 
 impl Refusal {
@@ -173,6 +179,7 @@ impl Refusal {
             Refusal::RehearsedOnTarget { .. } => "rehearsed-on-target",
             Refusal::RehearsalTooOld { .. } => "rehearsal-too-old",
             Refusal::RehearseOnPinnedCluster { .. } => "rehearse-on-pinned-cluster",
+            Refusal::RehearseOnFinalizedRun { .. } => "rehearse-on-finalized-run",
         }
     }
 
@@ -229,6 +236,9 @@ impl Refusal {
             Refusal::RehearseOnPinnedCluster { uid } => format!(
                 "this cluster (kube-system UID {uid}) is the one the plan pins (spec.cluster): a rehearsal runs on staging, never on the pinned production cluster"
             ),
+            Refusal::RehearseOnFinalizedRun { run_id } => format!(
+                "this plan's run {run_id} on this cluster is finalized: it cannot be rolled back, so a rehearsal cannot start from the old release here"
+            ),
         }
     }
 
@@ -261,6 +271,7 @@ impl Refusal {
             Refusal::RehearsedOnTarget { .. } => "`operator-upgrade rehearse --context STAGING` on a staging cluster, then apply here with that evidence".to_owned(),
             Refusal::RehearsalTooOld { .. } => "`operator-upgrade rehearse` again, or raise spec.rehearsal.maxAge in the plan file".to_owned(),
             Refusal::RehearseOnPinnedCluster { .. } => "point --context (or --kubeconfig) at a staging cluster; production is upgraded with `operator-upgrade apply --rehearsal FILE`".to_owned(),
+            Refusal::RehearseOnFinalizedRun { .. } => "point --context at a staging cluster still on the plan's `from` release (one rebuilt from production's state), and rehearse there".to_owned(),
         }
     }
 }
@@ -328,6 +339,7 @@ mod tests {
                 max_age: Duration::from_hours(8),
             },
             Refusal::RehearseOnPinnedCluster { uid: "u".into() },
+            Refusal::RehearseOnFinalizedRun { run_id: "r".into() },
         ]
     }
 
@@ -358,9 +370,10 @@ mod tests {
             Refusal::RehearsedOnTarget { .. } => 20,
             Refusal::RehearsalTooOld { .. } => 21,
             Refusal::RehearseOnPinnedCluster { .. } => 22,
+            Refusal::RehearseOnFinalizedRun { .. } => 23,
         }
     }
-    const LAST_INDEX: usize = 22;
+    const LAST_INDEX: usize = 23;
 
     #[test]
     fn every_refusal_names_a_flag_file_or_command_that_resolves_it() {

@@ -74,6 +74,9 @@ pub struct RehearsalCluster {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Phase {
+    /// `rollback` of this plan's run that an earlier rehearsal (or apply) left promoted, so the apply phase
+    /// starts from the old release; only when staging was found promoted.
+    Reset,
     /// The whole `apply`, up to promotion.
     Apply,
     /// `rollback` of the promoted run, then every recorded object checked against its record.
@@ -88,6 +91,7 @@ impl Phase {
     /// The kebab-case name every output uses.
     pub fn as_str(self) -> &'static str {
         match self {
+            Phase::Reset => "reset",
             Phase::Apply => "apply",
             Phase::RollbackDrill => "rollback-drill",
             Phase::Reapply => "reapply",
@@ -451,7 +455,7 @@ mod tests {
     #[test]
     fn the_schema_names_every_phase() {
         let schema = evidence_json_schema().to_string();
-        for phase in [Phase::Apply, Phase::RollbackDrill, Phase::Reapply, Phase::Finalize] {
+        for phase in [Phase::Reset, Phase::Apply, Phase::RollbackDrill, Phase::Reapply, Phase::Finalize] {
             assert!(schema.contains(&format!("\"{phase}\"")), "{phase}");
         }
     }

@@ -5,7 +5,8 @@
 //! cluster's journal.
 //!
 //! The plan's pin works the other way round here: `rehearse` refuses the pinned (production) cluster and
-//! runs anywhere else unpinned.
+//! runs anywhere else unpinned. A staging cluster an earlier rehearsal left promoted is first reset (its run
+//! rolled back, a phase of its own), so the apply phase is a whole apply from the old release every time.
 
 mod evidence;
 
@@ -15,6 +16,7 @@ pub use evidence::{
 };
 
 use super::executor::{apply, finalize, ApplyOptions, RehearsalCheck};
+use super::journal::RunState;
 use super::rollback::{rollback_with_report, RollbackReport};
 use super::run::{acquire_lease, holder_identity, load_journal, Run};
 use super::{now, EngineError, Outcome, OutputMode, Refusal, Reporter, Upgrade, EXIT_NEEDS_ATTENTION};
@@ -82,7 +84,12 @@ pub async fn rehearse(
         let outcome = Outcome::refused(Refusal::RehearseOnPinnedCluster { uid: identity });
         return Ok(Rehearsal { evidence: None, outcome });
     }
-    let phases = planned_phases(options);
+    let earlier = super::journal_of(&client, &upgrade).await?;
+    let reset = match start_from(earlier.as_ref().map(|j| (j.state, j.run_id.as_str()))) {
+        Ok(reset) => reset,
+        Err(refusal) => return Ok(Rehearsal { evidence: None, outcome: Outcome::refused(refusal) }),
+    };
+    let phases = planned_phases(options, reset);
     let names: Vec<&str> = phases.iter().map(|p| p.as_str()).collect();
     let summary = format!("About to rehearse plan {} on cluster {identity}: {}.\n", upgrade.name(), names.join(", "));
     if !super::report::ask_to_proceed(options.apply.yes, &summary)? {
@@ -114,6 +121,11 @@ pub async fn rehearse(
                         .await;
                 record.analysis = analysis_of(&client, &upgrade).await;
                 record
+            }
+            Phase::Reset => {
+                let reset =
+                    rollback_with_report(client.clone(), Some(upgrade.name()), true, false, apply_options.output);
+                timed(phase, reset, |(o, _)| matches!(o, Outcome::Done(_))).await.0
             }
             Phase::RollbackDrill => {
                 let drill =
@@ -153,9 +165,21 @@ pub async fn rehearse(
     Ok(Rehearsal { evidence: Some(evidence), outcome })
 }
 
-/// The phases a rehearsal with these options runs, in order.
-pub fn planned_phases(options: &RehearseOptions) -> Vec<Phase> {
-    let mut phases = vec![Phase::Apply, Phase::RollbackDrill];
+/// Whether a rehearsal on a cluster where this plan's run is `earlier` (its state and id) starts with a reset:
+/// yes when that run is promoted (the apply phase would find nothing to do), refused when it is finalized
+/// (it cannot be rolled back); any other run is resumed or replaced by the apply phase itself.
+pub fn start_from(earlier: Option<(RunState, &str)>) -> Result<bool, Refusal> {
+    match earlier {
+        Some((RunState::Finalized, run_id)) => Err(Refusal::RehearseOnFinalizedRun { run_id: run_id.to_owned() }),
+        Some((RunState::Promoted, _)) => Ok(true),
+        _ => Ok(false),
+    }
+}
+
+/// The phases a rehearsal with these options runs, in order, after a reset when `reset`.
+pub fn planned_phases(options: &RehearseOptions, reset: bool) -> Vec<Phase> {
+    let mut phases = if reset { vec![Phase::Reset] } else { Vec::new() };
+    phases.extend([Phase::Apply, Phase::RollbackDrill]);
     if !options.leave_rolled_back {
         phases.push(Phase::Reapply);
         if options.apply.finalize {
@@ -286,5 +310,16 @@ mod tests {
         );
         let (failed, _) = timed(Phase::Apply, done(), |_| false).await;
         assert_eq!(failed.verdict, PhaseVerdict::Failed);
+    }
+
+    #[test]
+    fn a_promoted_staging_is_reset_first_and_a_finalized_one_refused() {
+        assert_eq!(start_from(None), Ok(false));
+        assert_eq!(start_from(Some((RunState::Promoted, "r1"))), Ok(true));
+        let refused = start_from(Some((RunState::Finalized, "r1"))).unwrap_err();
+        assert_eq!(refused, Refusal::RehearseOnFinalizedRun { run_id: "r1".into() });
+        for state in [RunState::Running, RunState::Paused, RunState::RolledBack, RunState::Failed] {
+            assert_eq!(start_from(Some((state, "r1"))), Ok(false), "{state:?}: the apply phase resumes or replaces it");
+        }
     }
 }
