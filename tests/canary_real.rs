@@ -17,7 +17,7 @@
 
 mod common;
 
-use common::canary::{tool, COHORT_LABEL};
+use common::canary::{churn_of as churn, tool, COHORT_LABEL};
 use common::{eventually, TestCluster};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -167,20 +167,6 @@ async fn install(cluster: &TestCluster, image: &str) -> Installed {
     }
     eventually("all 40 Widgets Ready under the v1.0.0 operator", || all_ready(&api)).await;
     installed
-}
-
-/// Users' spec changes during the run: every 250ms eight Widgets' replicas change (each Widget about every
-/// 1.25 s), so observedGeneration catch-up has something to measure in most intervals of either cohort.
-fn churn(api: Api<DynamicObject>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        for round in 0u64.. {
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            for index in (round * 8..round * 8 + 8).map(|i| i % 40) {
-                let patch = json!({"spec": {"replicas": 1 + (round / 20) % 3}});
-                let _ = api.patch(&format!("widget-{index:02}"), &PatchParams::default(), &Patch::Merge(&patch)).await;
-            }
-        }
-    })
 }
 
 /// `apply` of the plan under users' churn: the exit code, the output and how long the run took.
@@ -399,9 +385,9 @@ fn write_documents(path: &Path, documents: &[serde_json::Value]) {
 /// `rbac -f PLAN` prints promotes the canary and `finalize` migrates the storage; with one rule of it
 /// removed, preflight refuses naming the permissions that rule granted, before any change.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_run_under_exactly_the_printed_rbac_succeeds_and_one_rule_less_fails_in_preflight_on_the_real_control_plane()
-{
-    let test = "a_run_under_exactly_the_printed_rbac_succeeds_and_one_rule_less_fails_in_preflight";
+async fn a_rehearsal_and_finalize_under_exactly_the_printed_rbac_succeed_and_one_rule_less_fails_in_preflight_on_the_real_control_plane(
+) {
+    let test = "a_rehearsal_and_finalize_under_exactly_the_printed_rbac_succeed_and_one_rule_less_fails_in_preflight";
     let Some(cluster) = TestCluster::real(test).await else { return };
     let _turn = REAL_CLUSTER.lock().await;
     let started = Instant::now();
@@ -429,11 +415,13 @@ async fn a_run_under_exactly_the_printed_rbac_succeeds_and_one_rule_less_fails_i
 
     write_documents(&rbac_file, &documents);
     cluster.apply_file(&rbac_file).await;
+    // A rehearsal is the whole apply, the rollback drill and apply again: all of it under the same RBAC.
+    let rehearse = ["rehearse", "-f", plan.as_str(), "--yes", "--fail-on", "never"];
     let churn = churn(installed.widgets(&cluster));
-    let (code, output) = common::run_tool_as(&kubeconfig, &apply, &[]).await;
+    let (code, output) = common::run_tool_as(&kubeconfig, &rehearse, &[]).await;
     churn.abort();
     assert_eq!(code, 0, "{output}");
-    assert!(output.contains("promoted"), "{output}");
+    assert!(output.contains("every phase passed"), "{output}");
     assert_eq!(operator_image(&cluster, &installed).await, "registry.example/demo-operator:v1.1.0");
     assert_clean(&cluster, &installed).await;
     let (code, output) = common::run_tool_as(&kubeconfig, &["finalize", "-f", plan.as_str(), "--yes"], &[]).await;

@@ -28,7 +28,7 @@ mod upgrade;
 pub use executor::{apply, finalize, ApplyOptions, RehearsalCheck};
 pub use refusal::Refusal;
 pub use report::{OutputMode, Reporter};
-pub use rollback::{rollback, rollback_with_report, RollbackReport};
+pub use rollback::{rollback, rollback_of_plan, RollbackReport};
 pub use run_report::{write_reports, ReportError};
 pub use status::{journal_of, runs, status, Heartbeat, RunView, StatusFormat};
 pub use upgrade::{Acceptance, Upgrade};

@@ -67,7 +67,8 @@ impl RollbackReport {
 /// (the plan's default `spec.rollback.timeout`).
 const HEALTHY_AGAIN_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// The `rollback` command: finds the run's journal (by plan name, or the only open one), and undoes it.
+/// The `rollback` command: finds the run's journal (by plan name, or the only open one) in any namespace,
+/// and undoes it.
 pub async fn rollback(
     client: kube::Client,
     plan: Option<&str>,
@@ -75,18 +76,6 @@ pub async fn rollback(
     accept_pruning: bool,
     output: OutputMode,
 ) -> Result<Outcome, EngineError> {
-    Ok(rollback_with_report(client, plan, yes, accept_pruning, output).await?.0)
-}
-
-/// [`rollback`], with what the rollback did when it ran (None when it refused or found nothing to do):
-/// the rehearsal's drill keeps it as evidence.
-pub async fn rollback_with_report(
-    client: kube::Client,
-    plan: Option<&str>,
-    yes: bool,
-    accept_pruning: bool,
-    output: OutputMode,
-) -> Result<(Outcome, Option<RollbackReport>), EngineError> {
     let found = JournalStore::find(&client, None).await?;
     let candidates: Vec<_> = found.iter().filter(|f| plan.is_none_or(|p| f.plan == p)).collect();
     let mut open = Vec::new();
@@ -98,14 +87,42 @@ pub async fn rollback_with_report(
             }
         }
     }
-    let (store, mut journal, version) = match open.len() {
-        0 => return Ok((Outcome::refused(Refusal::NoRunToRollBack { plan: plan.map(str::to_owned) }), None)),
+    let (store, journal, version) = match open.len() {
+        0 => return Ok(Outcome::refused(Refusal::NoRunToRollBack { plan: plan.map(str::to_owned) })),
         1 => open.remove(0),
         _ => {
             let names: Vec<String> = open.iter().map(|(_, j, _)| format!("{} ({})", j.plan, j.state)).collect();
-            return Ok((Outcome::refused(Refusal::SeveralRunsOpen(names)), None));
+            return Ok(Outcome::refused(Refusal::SeveralRunsOpen(names)));
         }
     };
+    Ok(roll_back_run(client, store, journal, version, yes, accept_pruning, output).await?.0)
+}
+
+/// The rollback of `upgrade`'s run, with what it did when it ran (None when it refused or found nothing to
+/// do), read from where that plan keeps its journal rather than found by a search of every namespace: the
+/// rehearsal's reset and drill need no permission `apply` does not, and the drill keeps the report as evidence.
+pub async fn rollback_of_plan(
+    client: kube::Client,
+    upgrade: &super::Upgrade,
+    output: OutputMode,
+) -> Result<(Outcome, Option<RollbackReport>), EngineError> {
+    let store = JournalStore::new(client.clone(), upgrade.namespace(), upgrade.name());
+    let Some((journal, version)) = load_journal(&store).await? else {
+        return Ok((Outcome::refused(Refusal::NoRunToRollBack { plan: Some(upgrade.name().to_owned()) }), None));
+    };
+    roll_back_run(client, store, journal, version, true, false, output).await
+}
+
+/// Rolls back the run journaled in `store` (refused when finalized, nothing to do when rolled back).
+async fn roll_back_run(
+    client: kube::Client,
+    store: JournalStore,
+    mut journal: super::journal::Journal,
+    version: String,
+    yes: bool,
+    accept_pruning: bool,
+    output: OutputMode,
+) -> Result<(Outcome, Option<RollbackReport>), EngineError> {
     match journal.state {
         RunState::Finalized => {
             let refusal = Refusal::Finalized { run_id: journal.run_id.clone(), plan: journal.plan.clone() };

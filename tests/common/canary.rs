@@ -114,7 +114,11 @@ pub fn widgets(cluster: &TestCluster) -> Api<DynamicObject> {
 /// changed a cohort object only every 5s: on a loaded CI machine a 4-object canary went a whole 5.5s analysis
 /// without a change, and faster round-robin left no object of the first, warm-up-long interval alone.)
 pub fn churn(cluster: &TestCluster) -> tokio::task::JoinHandle<()> {
-    let api = widgets(cluster);
+    churn_of(widgets(cluster))
+}
+
+/// [`churn`] of the Widgets `api` reaches.
+pub fn churn_of(api: Api<DynamicObject>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         for round in 0u64.. {
             tokio::time::sleep(Duration::from_millis(250)).await;

@@ -17,7 +17,7 @@ pub use evidence::{
 
 use super::executor::{apply, finalize, ApplyOptions, RehearsalCheck};
 use super::journal::RunState;
-use super::rollback::{rollback_with_report, RollbackReport};
+use super::rollback::{rollback_of_plan, RollbackReport};
 use super::run::{acquire_lease, holder_identity, load_journal, Run};
 use super::{now, EngineError, Outcome, OutputMode, Refusal, Reporter, Upgrade, EXIT_NEEDS_ATTENTION};
 use crate::cluster::journal_store::JournalStore;
@@ -123,13 +123,11 @@ pub async fn rehearse(
                 record
             }
             Phase::Reset => {
-                let reset =
-                    rollback_with_report(client.clone(), Some(upgrade.name()), true, false, apply_options.output);
+                let reset = rollback_of_plan(client.clone(), &upgrade, apply_options.output);
                 timed(phase, reset, |(o, _)| matches!(o, Outcome::Done(_))).await.0
             }
             Phase::RollbackDrill => {
-                let drill =
-                    rollback_with_report(client.clone(), Some(upgrade.name()), true, false, apply_options.output);
+                let drill = rollback_of_plan(client.clone(), &upgrade, apply_options.output);
                 let (record, result) =
                     timed(phase, drill, |(o, report)| matches!(o, Outcome::Done(_)) && report.is_some()).await;
                 evidence.drill = result.and_then(|(_, report)| report).map(|r| drill_record(&r, record.seconds));
