@@ -11,7 +11,7 @@
 #[macro_use]
 mod common;
 
-use common::{comparable, eventually, TestCluster};
+use common::{comparable, eventually, failing, TestCluster};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
@@ -605,17 +605,6 @@ async fn killed_between_any_two_writes_apply_resumes_and_rollback_restores() {
     }
     eprintln!("the run was killed after each of its {} API writes in turn, then resumed or rolled back", write - 1);
     assert!(write > 10, "the run was killed after each of its {} writes", write - 1);
-}
-
-/// A share `rate` of the requests with `verb` on `resource` (any when None) failing with `code`.
-fn failing(verb: Option<&str>, resource: Option<&str>, code: u16, rate: f64) -> operator_upgrade::sim::ErrorRule {
-    operator_upgrade::sim::ErrorRule {
-        verb: verb.map(str::to_owned),
-        resource: resource.map(str::to_owned),
-        code,
-        rate,
-        retry_after_seconds: 0,
-    }
 }
 
 fn transient_faults(seed: u64) -> operator_upgrade::sim::FaultConfig {

@@ -231,13 +231,7 @@ async fn a_drill_that_cannot_restore_the_operator_fails_and_its_evidence_is_stil
     let (staging, production) = (demo_cluster().await, demo_cluster().await);
     // Every Deployment update fails (an admission webhook down, say): apply writes by server-side apply, the
     // drill restores the recorded Deployment by update, so the apply phase passes and the drill cannot.
-    let rule = operator_upgrade::sim::ErrorRule {
-        verb: Some("update".into()),
-        resource: Some("deployments".into()),
-        code: 500,
-        rate: 1.0,
-        retry_after_seconds: 1,
-    };
+    let rule = common::failing(Some("update"), Some("deployments"), 500, 1.0);
     let sim = staging.sim_handle().unwrap();
     sim.set_faults(operator_upgrade::sim::FaultConfig { errors: vec![rule], ..Default::default() });
     let plan = required_plan(GOOD, &kube_system_uid(&production).await);

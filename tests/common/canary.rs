@@ -143,8 +143,9 @@ fn churned_widgets(widgets: &[DynamicObject], round: u64) -> Vec<String> {
         }
     }
     if cohorts.is_empty() {
-        let count = widgets.len().max(1) as u64;
-        return [(round * 2) % count, (round * 2 + 1) % count].iter().map(|i| format!("widget-{i:02}")).collect();
+        let names: Vec<&String> = widgets.iter().filter_map(|w| w.metadata.name.as_ref()).collect();
+        let count = names.len() as u64;
+        return (round * 2..round * 2 + 2.min(count)).map(|i| names[(i % count) as usize].clone()).collect();
     }
     cohorts
         .into_values()

@@ -287,3 +287,14 @@ pub fn comparable(mut object: serde_json::Value) -> serde_json::Value {
     }
     object
 }
+
+/// A share `rate` of the requests with `verb` on `resource` (any when None) failing with `code`.
+pub fn failing(verb: Option<&str>, resource: Option<&str>, code: u16, rate: f64) -> operator_upgrade::sim::ErrorRule {
+    operator_upgrade::sim::ErrorRule {
+        verb: verb.map(str::to_owned),
+        resource: resource.map(str::to_owned),
+        code,
+        rate,
+        retry_after_seconds: 0,
+    }
+}
