@@ -378,22 +378,22 @@ async fn a_second_apply_is_refused_while_a_live_run_holds_the_lease(cluster: Tes
     use k8s_openapi::api::coordination::v1::Lease;
     let _turn = if cluster.is_real() { Some(REAL_CLUSTER.lock().await) } else { None };
     let demo = refusal_setup(&cluster, "").await;
-    let store =
-        operator_upgrade::cluster::journal_store::JournalStore::new(cluster.client(), &demo.namespace, &demo.plan_name);
-    store.hold_lease("another-run@ci-runner/42", None).await.unwrap();
+    let lock =
+        operator_upgrade::cluster::operator_lock::OperatorLock::new(cluster.client(), &demo.namespace, "demo-operator");
+    lock.hold("another-run@ci-runner/42", "another-plan", None).await.unwrap();
     let (code, out) = apply(&cluster, &demo, &[]).await;
     assert_eq!(code, 3, "{out}");
-    assert!(out.contains("another-run@ci-runner/42"), "the refusal names the holder: {out}");
+    assert!(out.contains("another-run@ci-runner/42 (plan another-plan)"), "the refusal names the holder: {out}");
     assert!(out.contains("next: wait for that run to end (`operator-upgrade status`"), "{out}");
     // A Lease nobody renews any more (its holder was killed) is taken over.
     let leases: Api<Lease> = Api::namespaced(cluster.client(), &demo.namespace);
-    let mut lease = leases.get(&store.lease_name()).await.unwrap();
+    let mut lease = leases.get(&lock.name()).await.unwrap();
     let stale = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(120);
     lease.spec.as_mut().unwrap().renew_time = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(stale));
-    leases.replace(&store.lease_name(), &PostParams::default(), &lease).await.unwrap();
+    leases.replace(&lock.name(), &PostParams::default(), &lease).await.unwrap();
     let (code, out) = apply(&cluster, &demo, &[]).await;
     assert_eq!(code, 0, "a stale Lease is taken over: {out}");
-    assert!(leases.get_opt(&store.lease_name()).await.unwrap().is_none(), "the run releases its Lease");
+    assert!(leases.get_opt(&lock.name()).await.unwrap().is_none(), "the run releases its Lease");
     cleanup(&cluster, &demo).await;
 }
 
@@ -670,6 +670,7 @@ async fn an_api_outage_longer_than_the_retry_budget_pauses_the_run_and_apply_res
     assert!(status.contains("apply -f"), "status names the apply that resumes the run: {status}");
     let (code, out) = apply(&cluster, &demo, &[]).await;
     assert_eq!(code, 0, "apply resumes the paused run: {out}");
+    assert!(!out.contains("drift from the `from` release"), "a resumed run's own expand is not drift: {out}");
     assert_eq!(operator_image(&cluster, &demo).await, "registry.example/engine-operator:v1.1.0");
 }
 
@@ -768,4 +769,159 @@ async fn each_refusal_says_what_resolves_it_in_text_and_json() {
         "{out}"
     );
     assert_eq!(before, snapshot(&cluster, &demo).await, "a refusal changes nothing");
+}
+
+/// The values of the Secret each release ships; none may appear anywhere the tool writes or prints.
+const OLD_SECRET_VALUES: [&str; 2] = ["old-password-7f3a1c", "old-token-7f3a1c"];
+const NEW_SECRET_VALUES: [&str; 2] = ["new-password-9c1e2d", "new-token-9c1e2d"];
+
+/// A Secret of the operator's (a credential), with one value in `data` and one in `stringData`.
+fn credentials(namespace: &str, [password, token]: [&str; 2]) -> String {
+    let encoded = serde_json::to_value(k8s_openapi::ByteString(password.as_bytes().to_vec())).unwrap();
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: demo-operator-credentials\n  namespace: {namespace}\ntype: Opaque\ndata:\n  password: {}\nstringData:\n  token: {token}\n",
+        encoded.as_str().unwrap()
+    )
+}
+
+/// Every form a Secret value could leak in: as given, and base64-encoded as `data` holds it.
+fn leak_forms() -> Vec<String> {
+    let values = OLD_SECRET_VALUES.iter().chain(&NEW_SECRET_VALUES);
+    values
+        .flat_map(|v| {
+            let encoded = serde_json::to_value(k8s_openapi::ByteString(v.as_bytes().to_vec())).unwrap();
+            [(*v).to_owned(), encoded.as_str().unwrap().to_owned()]
+        })
+        .collect()
+}
+
+fn assert_no_secret_values(place: &str, text: &str) {
+    for form in leak_forms() {
+        assert!(!text.contains(&form), "a Secret value ({form}) appears in {place}:\n{text}");
+    }
+}
+
+/// The journal ConfigMap's JSON, decompressed.
+async fn journal_text(cluster: &TestCluster, demo: &Demo) -> String {
+    use std::io::Read;
+    let maps: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(cluster.client(), &demo.namespace);
+    let map = maps.get(&format!("operator-upgrade-journal-{}", demo.plan_name)).await.unwrap();
+    let compressed = &map.binary_data.unwrap()["journal.json.gz"].0;
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(compressed.as_slice()).read_to_string(&mut text).unwrap();
+    text
+}
+
+async fn events_text(cluster: &TestCluster, demo: &Demo) -> String {
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(cluster.client(), &demo.namespace);
+    serde_json::to_string(&events.list(&ListParams::default()).await.unwrap().items).unwrap()
+}
+
+async fn credentials_secret(cluster: &TestCluster, demo: &Demo) -> Value {
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(cluster.client(), &demo.namespace);
+    comparable(serde_json::to_value(secrets.get("demo-operator-credentials").await.unwrap()).unwrap())
+}
+
+async fn run_secret(cluster: &TestCluster, demo: &Demo) -> Option<k8s_openapi::api::core::v1::Secret> {
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(cluster.client(), &demo.namespace);
+    secrets.get_opt(&format!("operator-upgrade-secrets-{}", demo.plan_name)).await.unwrap()
+}
+
+async fn secret_values_stay_out_of_the_journal_events_outputs_and_evidence_and_rollback_restores_them(
+    cluster: TestCluster,
+) {
+    let _turn = if cluster.is_real() { Some(REAL_CLUSTER.lock().await) } else { None };
+    if cluster.is_real() {
+        clear_real_cluster(&cluster).await;
+    }
+    let demo = install(&cluster, false).await;
+    write_plan(&demo, "");
+    let old = demo.dir.path().join("v1.0.0/credentials.yaml");
+    std::fs::write(&old, credentials(&demo.namespace, OLD_SECRET_VALUES)).unwrap();
+    std::fs::write(demo.dir.path().join("v1.1.0/credentials.yaml"), credentials(&demo.namespace, NEW_SECRET_VALUES))
+        .unwrap();
+    cluster.apply_file(&old).await;
+    let before = credentials_secret(&cluster, &demo).await;
+    let plan = demo.plan().display().to_string();
+    let evidence = demo.dir.path().join("evidence.json");
+    let logs = [("RUST_LOG", "debug".to_owned())];
+
+    let mut outputs = Vec::new();
+    for format in ["text", "json", "markdown", "sarif", "github"] {
+        outputs.push(tool(&cluster, &["plan", "-f", &plan, "--output", format, "--fail-on", "never"], &[]).await);
+    }
+    let evidence_arg = evidence.display().to_string();
+    let mut rehearse = vec!["rehearse", "-f", &plan, "--yes", "--evidence-out", &evidence_arg];
+    rehearse.extend(ACCEPT);
+    let (code, out) = tool(&cluster, &rehearse, &logs).await;
+    assert_eq!(code, 0, "the rehearsal (apply, rollback drill, apply again) passes: {out}");
+    outputs.push((code, out));
+    let promoted = credentials_secret(&cluster, &demo).await;
+    assert_ne!(promoted["data"], before["data"], "the new release's Secret is applied");
+    let kept = run_secret(&cluster, &demo).await.expect("a promoted run keeps the recorded values in a Secret");
+    assert_eq!(kept.type_.as_deref(), Some("Opaque"));
+    assert!(kept.metadata.labels.unwrap().contains_key("operator-upgrade.dev/run"), "labelled as the run's");
+    let journal = journal_text(&cluster, &demo).await;
+    assert!(journal.contains("demo-operator-credentials"), "the Secret is recorded: {journal}");
+    assert_no_secret_values("the journal of the promoted run", &journal);
+    for format in ["text", "json", "markdown"] {
+        outputs.push(tool(&cluster, &["status", "--plan", &demo.plan_name, "--output", format], &[]).await);
+    }
+
+    let (code, out) = tool(&cluster, &["rollback", "--plan", &demo.plan_name, "--yes"], &logs).await;
+    assert_eq!(code, 0, "{out}");
+    outputs.push((code, out));
+    assert_eq!(credentials_secret(&cluster, &demo).await, before, "the old Secret is restored exactly");
+    assert!(run_secret(&cluster, &demo).await.is_none(), "the run's Secret goes when the run is closed");
+    assert_no_secret_values("the journal of the rolled-back run", &journal_text(&cluster, &demo).await);
+    assert_no_secret_values("the Events", &events_text(&cluster, &demo).await);
+    assert_no_secret_values("the evidence", &std::fs::read_to_string(&evidence).unwrap());
+    for (_, out) in &outputs {
+        assert_no_secret_values("the output and logs", out);
+    }
+    cleanup(&cluster, &demo).await;
+}
+
+on_both_clusters!(
+    secret_values_stay_out_of_the_journal_events_outputs_and_evidence_and_rollback_restores_them,
+    images()
+);
+
+/// Two plans for the same operator started at the same instant, again and again: the operator's Lease lets
+/// exactly one run; the other is refused naming the run or the Lease that holds the operator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_plans_for_one_operator_started_together_never_both_run() {
+    const ROUNDS: usize = 6;
+    for round in 0..ROUNDS {
+        let cluster = TestCluster::sim(images()).await;
+        let demo = install(&cluster, false).await;
+        write_plan(&demo, "");
+        let other = demo.dir.path().join("plan-other.yaml");
+        let text = std::fs::read_to_string(demo.plan()).unwrap();
+        let other_name = format!("{}-other", demo.plan_name);
+        std::fs::write(&other, text.replace(&format!("name: {}\n", demo.plan_name), &format!("name: {other_name}\n")))
+            .unwrap();
+        let (first, second) = (demo.plan().display().to_string(), other.display().to_string());
+        let args = |plan: &str| {
+            let mut args = vec!["apply".to_owned(), "-f".to_owned(), plan.to_owned(), "--yes".to_owned()];
+            args.extend(ACCEPT.iter().map(|s| (*s).to_owned()));
+            args
+        };
+        let (a, b) = (args(&first), args(&second));
+        let (a, b) =
+            (a.iter().map(String::as_str).collect::<Vec<_>>(), b.iter().map(String::as_str).collect::<Vec<_>>());
+        let ((code_a, out_a), (code_b, out_b)) = tokio::join!(tool(&cluster, &a, &[]), tool(&cluster, &b, &[]));
+        let mut codes = [code_a, code_b];
+        codes.sort();
+        assert_eq!(codes, [0, 3], "round {round}: one run promotes, the other is refused:\n{out_a}\n---\n{out_b}");
+        let refused = if code_a == 3 { &out_a } else { &out_b };
+        assert!(
+            refused.contains("one run per operator at a time") || refused.contains("another run holds the Lease"),
+            "round {round}: the refusal names what holds the operator: {refused}"
+        );
+        let (_, status) = tool(&cluster, &["status", "--output", "json"], &[]).await;
+        let runs: Vec<Value> = status.lines().filter_map(|line| serde_json::from_str(line).ok()).collect();
+        let states: Vec<&str> = runs.iter().filter_map(|r| r["state"].as_str()).collect();
+        assert_eq!(states, ["promoted"], "round {round}: only the winner's run exists: {status}");
+    }
 }

@@ -92,6 +92,23 @@ pub fn render(canary: &CanaryPolicy, context: &RenderContext<'_>, template: &Tem
         .map_err(|p| format!("{p} has no value for the {} Deployment", context.cohort))
 }
 
+/// The leader-election Lease the baseline's or canary's Deployment `copy` takes through `{leaseName}`: None
+/// when its template does not set the lease (the copy then runs without election or on the operator's own
+/// default, which is not the run's to remove), or when the name is the stable Deployment's `stable` would
+/// get (never a Lease the stable operator holds).
+pub fn copy_lease_name(canary: &CanaryPolicy, cohort: Cohort, copy: &str, stable: &str) -> Option<String> {
+    let names_lease =
+        template_of(canary, cohort).templates().iter().any(|(_, t)| t.placeholders().contains(&Placeholder::LeaseName));
+    if !names_lease {
+        return None;
+    }
+    let render = |deployment: &str| {
+        canary.scoping.lease_name.render(|p| (p == Placeholder::Deployment).then(|| deployment.to_owned())).ok()
+    };
+    let lease = render(copy)?;
+    (Some(&lease) != render(stable).as_ref()).then_some(lease)
+}
+
 /// The template of a cohort's Deployment.
 pub fn template_of(canary: &CanaryPolicy, cohort: Cohort) -> &DeploymentTemplate {
     match cohort {
@@ -225,6 +242,21 @@ mod tests {
 
     fn context<'a>(cohort: Cohort, deployment: &'a str) -> RenderContext<'a> {
         RenderContext { cohort, deployment, operator_namespace: "ops", namespaces: &[] }
+    }
+
+    #[test]
+    fn a_copy_lease_is_the_runs_only_when_the_copy_names_it_and_the_stable_could_not_hold_it() {
+        let mut canary = policy(ScopingMechanism::LabelSelector(LabelSelectorScoping::default()));
+        assert_eq!(copy_lease_name(&canary, Cohort::Canary, "op-canary", "op").as_deref(), Some("op-canary-lock"));
+        canary.scoping.lease_name = Template::parse("fixed-lock").unwrap();
+        assert_eq!(copy_lease_name(&canary, Cohort::Canary, "op-canary", "op"), None, "the stable's name too");
+        canary.scoping.lease_name = Template::parse("{deployment}-lock").unwrap();
+        canary.scoping.canary = DeploymentTemplate::default();
+        assert_eq!(copy_lease_name(&canary, Cohort::Canary, "op-canary", "op"), None, "the copy names no lease");
+        assert_eq!(
+            copy_lease_name(&canary, Cohort::Baseline, "op-baseline", "op").as_deref(),
+            Some("op-baseline-lock")
+        );
     }
 
     #[test]

@@ -1,14 +1,13 @@
 //! Where a run's journal lives: a ConfigMap in the operator's namespace (gzip-compressed JSON, written with
 //! the resourceVersion it was read at, so two writers cannot silently overwrite each other), found by its
-//! label from any machine, and the Lease that guards it and serves as the run's heartbeat.
+//! label from any machine. The Lease that guards it is the operator's (`operator_lock`).
 
 use super::retry::{is_write_race, with_race_retries, with_retries};
 use super::{ClusterError, FIELD_MANAGER};
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
-use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
-use k8s_openapi::api::core::v1::ConfigMap;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::ByteString;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use std::collections::BTreeMap;
@@ -16,6 +15,10 @@ use std::io::{Read, Write};
 
 /// The label every journal ConfigMap carries (its value is `true`).
 pub const JOURNAL_LABEL: &str = "operator-upgrade.dev/journal";
+/// The label of the Secret that keeps the values of the Secrets a run recorded (its value is `true`).
+pub const SECRET_VALUES_LABEL: &str = "operator-upgrade.dev/journal-secret-values";
+/// The label naming the run an object belongs to.
+pub const RUN_LABEL: &str = "operator-upgrade.dev/run";
 /// The annotation naming the plan a journal belongs to.
 pub const PLAN_ANNOTATION: &str = "operator-upgrade.dev/plan";
 const DATA_KEY: &str = "journal.json.gz";
@@ -50,7 +53,7 @@ pub struct FoundJournal {
 
 /// Kubernetes names are at most 63 characters in places (Lease holders, labels); keep every derived name
 /// short enough everywhere.
-fn short_name(prefix: &str, plan: &str) -> String {
+pub(crate) fn short_name(prefix: &str, plan: &str) -> String {
     let mut name = format!("{prefix}{plan}");
     name.truncate(63);
     name.trim_end_matches(['-', '.']).to_owned()
@@ -72,16 +75,77 @@ impl JournalStore {
         short_name("operator-upgrade-journal-", &self.plan)
     }
 
-    /// The Lease's name.
-    pub fn lease_name(&self) -> String {
-        short_name("operator-upgrade-lock-", &self.plan)
+    /// The name of the Secret that keeps the values of the Secrets the run recorded.
+    pub fn secret_values_name(&self) -> String {
+        short_name("operator-upgrade-secrets-", &self.plan)
     }
 
-    fn config_maps(&self) -> Api<ConfigMap> {
+    fn secrets(&self) -> Api<Secret> {
         Api::namespaced(self.client.clone(), &self.namespace)
     }
 
-    fn leases(&self) -> Api<Lease> {
+    /// The values kept in the run's Secret (each entry a JSON document), or None when it does not exist.
+    pub async fn load_secret_values(&self) -> Result<Option<BTreeMap<String, Vec<u8>>>, ClusterError> {
+        let name = self.secret_values_name();
+        let api = self.secrets();
+        let secret = with_retries(|| api.get_opt(&name))
+            .await
+            .map_err(|e| ClusterError::api(format!("cannot read the Secret {}/{name}", self.namespace), e))?;
+        Ok(secret.map(|s| s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect()))
+    }
+
+    /// Writes the run's Secret with exactly `values` (type Opaque, labelled with the run), creating it or
+    /// replacing whatever version is there.
+    pub async fn save_secret_values(
+        &self,
+        run_id: &str,
+        values: &BTreeMap<String, Vec<u8>>,
+    ) -> Result<(), ClusterError> {
+        let name = self.secret_values_name();
+        let what = || format!("cannot write the Secret {}/{name}", self.namespace);
+        let mut secret = Secret {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(self.namespace.clone()),
+                labels: Some(BTreeMap::from([
+                    (SECRET_VALUES_LABEL.to_owned(), "true".to_owned()),
+                    (RUN_LABEL.to_owned(), run_id.to_owned()),
+                ])),
+                annotations: Some(BTreeMap::from([(PLAN_ANNOTATION.to_owned(), self.plan.clone())])),
+                ..ObjectMeta::default()
+            },
+            type_: Some("Opaque".to_owned()),
+            data: Some(values.iter().map(|(k, v)| (k.clone(), ByteString(v.clone()))).collect()),
+            ..Secret::default()
+        };
+        let params = PostParams { field_manager: Some(FIELD_MANAGER.to_owned()), ..PostParams::default() };
+        let api = self.secrets();
+        let existing = with_retries(|| api.get_metadata_opt(&name)).await.map_err(|e| ClusterError::api(what(), e))?;
+        let written = match existing {
+            None => with_race_retries(|| api.create(&params, &secret)).await,
+            Some(existing) => {
+                secret.metadata.resource_version = existing.metadata.resource_version;
+                with_retries(|| api.replace(&name, &params, &secret)).await
+            }
+        };
+        written.map_err(|e| ClusterError::api(what(), e))?;
+        super::fault_point::wrote();
+        Ok(())
+    }
+
+    /// Removes the run's Secret (the run is closed: nothing will be restored from it).
+    pub async fn remove_secret_values(&self) -> Result<(), ClusterError> {
+        let name = self.secret_values_name();
+        let api = self.secrets();
+        let params = DeleteParams::default();
+        match with_race_retries(|| api.delete(&name, &params)).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(e) => Err(ClusterError::api(format!("cannot remove the Secret {}/{name}", self.namespace), e)),
+        }
+    }
+
+    fn config_maps(&self) -> Api<ConfigMap> {
         Api::namespaced(self.client.clone(), &self.namespace)
     }
 
@@ -179,162 +243,11 @@ impl JournalStore {
             })
             .collect())
     }
-
-    /// The Lease as it is now.
-    pub async fn lease(&self) -> Result<Option<LeaseObservation>, ClusterError> {
-        let name = self.lease_name();
-        let api = self.leases();
-        let lease = with_retries(|| api.get_opt(&name))
-            .await
-            .map_err(|e| ClusterError::api(format!("cannot read the Lease {}/{name}", self.namespace), e))?;
-        Ok(lease.map(|lease| {
-            let spec = lease.spec.unwrap_or_default();
-            LeaseObservation {
-                holder: spec.holder_identity.unwrap_or_default(),
-                renewed: spec.renew_time.map(|t| t.0),
-                duration_seconds: spec.lease_duration_seconds.unwrap_or(0),
-                resource_version: lease.metadata.resource_version.unwrap_or_default(),
-            }
-        }))
-    }
-
-    /// Writes the Lease as held by `holder`, renewed now: creates it, or replaces the version observed.
-    pub async fn hold_lease(&self, holder: &str, observed: Option<&LeaseObservation>) -> Result<(), ClusterError> {
-        let name = self.lease_name();
-        let lease = Lease {
-            metadata: ObjectMeta {
-                name: Some(name.clone()),
-                namespace: Some(self.namespace.clone()),
-                resource_version: observed.map(|o| o.resource_version.clone()),
-                ..ObjectMeta::default()
-            },
-            spec: Some(LeaseSpec {
-                holder_identity: Some(holder.to_owned()),
-                lease_duration_seconds: Some(LEASE_SECONDS),
-                renew_time: Some(MicroTime(jiff::Timestamp::now())),
-                ..LeaseSpec::default()
-            }),
-        };
-        let params = PostParams { field_manager: Some(FIELD_MANAGER.to_owned()), ..PostParams::default() };
-        let api = self.leases();
-        match observed {
-            None => with_race_retries(|| api.create(&params, &lease)).await,
-            Some(_) => with_retries(|| api.replace(&name, &params, &lease)).await,
-        }
-        .map(|_| ())
-        .map_err(|e| ClusterError::api(format!("cannot hold the Lease {}/{name}", self.namespace), e))
-    }
-
-    /// Removes the Lease (the run ended or paused; nobody holds the journal).
-    pub async fn release_lease(&self) -> Result<(), ClusterError> {
-        let name = self.lease_name();
-        let api = self.leases();
-        let params = DeleteParams::default();
-        match with_race_retries(|| api.delete(&name, &params)).await {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-            Err(e) => Err(ClusterError::api(format!("cannot release the Lease {}/{name}", self.namespace), e)),
-        }
-    }
-}
-
-/// How long a Lease lasts without renewal; the holder renews it every third of that.
-pub const LEASE_SECONDS: i32 = 15;
-
-/// The journal's Lease as observed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LeaseObservation {
-    /// Who holds it (a run's holder identity).
-    pub holder: String,
-    /// When it was last renewed.
-    pub renewed: Option<jiff::Timestamp>,
-    /// How long it lasts without renewal.
-    pub duration_seconds: i32,
-    /// Its resourceVersion, to replace exactly this version.
-    pub resource_version: String,
-}
-
-impl LeaseObservation {
-    /// Whether its holder stopped renewing it (dead or gone) at `now`.
-    pub fn is_stale(&self, now: jiff::Timestamp) -> bool {
-        match self.renewed {
-            None => true,
-            Some(renewed) => {
-                let age = now.duration_since(renewed);
-                age > jiff::SignedDuration::from_secs(i64::from(self.duration_seconds.max(1)))
-            }
-        }
-    }
-}
-
-/// What a run does about the Lease it finds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LeaseDecision {
-    /// Nobody holds it: create it.
-    Take,
-    /// A run that stopped renewing holds it (crashed, killed): take it over.
-    TakeOver {
-        /// The previous holder.
-        from: String,
-    },
-    /// Another live run holds it: refuse.
-    Refuse {
-        /// The holder.
-        holder: String,
-    },
-}
-
-/// Decides from the observed Lease whether `me` may take it; `holder_gone` says whether its holder is known
-/// to be dead (a process of this machine that no longer exists), so a killed run is resumed at once.
-pub fn decide_lease(
-    observed: Option<&LeaseObservation>,
-    me: &str,
-    now: jiff::Timestamp,
-    holder_gone: bool,
-) -> LeaseDecision {
-    match observed {
-        None => LeaseDecision::Take,
-        Some(lease) if lease.holder == me || holder_gone || lease.is_stale(now) => {
-            LeaseDecision::TakeOver { from: lease.holder.clone() }
-        }
-        Some(lease) => LeaseDecision::Refuse { holder: lease.holder.clone() },
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn lease(holder: &str, renewed_seconds_ago: i64) -> LeaseObservation {
-        LeaseObservation {
-            holder: holder.into(),
-            renewed: Some(jiff::Timestamp::now() - jiff::SignedDuration::from_secs(renewed_seconds_ago)),
-            duration_seconds: 15,
-            resource_version: "1".into(),
-        }
-    }
-
-    #[test]
-    fn a_live_holder_is_refused_a_stale_one_taken_over() {
-        let now = jiff::Timestamp::now();
-        assert_eq!(decide_lease(None, "me", now, false), LeaseDecision::Take);
-        assert_eq!(
-            decide_lease(Some(&lease("other", 2)), "me", now, false),
-            LeaseDecision::Refuse { holder: "other".into() }
-        );
-        assert_eq!(
-            decide_lease(Some(&lease("other", 60)), "me", now, false),
-            LeaseDecision::TakeOver { from: "other".into() }
-        );
-        assert_eq!(
-            decide_lease(Some(&lease("me", 2)), "me", now, false),
-            LeaseDecision::TakeOver { from: "me".into() }
-        );
-        assert_eq!(
-            decide_lease(Some(&lease("other", 2)), "me", now, true),
-            LeaseDecision::TakeOver { from: "other".into() }
-        );
-    }
 
     #[test]
     fn derived_names_fit_in_63_characters() {

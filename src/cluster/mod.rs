@@ -1,12 +1,13 @@
 //! Talking to a cluster: connecting as kubectl does, the cluster's identity, reading and writing objects of
 //! any kind (server-side apply under the field manager `operator-upgrade`, with retries for transient
-//! errors), and the journal's storage with its Lease.
+//! errors), the journal's storage and the operator's Lease.
 //!
 //! Everything here is I/O in small functions; the decisions that use what they observe live in `engine/`.
 
 pub mod fault_point;
 pub mod journal_store;
 pub mod objects;
+pub mod operator_lock;
 pub mod retry;
 
 use std::path::PathBuf;

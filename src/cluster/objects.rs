@@ -55,6 +55,16 @@ impl ObjectKey {
         ObjectKey { api_version: "v1".into(), kind: "Namespace".into(), namespace: String::new(), name: name.into() }
     }
 
+    /// The key of the Lease `name` in `namespace`.
+    pub fn lease(namespace: &str, name: &str) -> ObjectKey {
+        ObjectKey {
+            api_version: "coordination.k8s.io/v1".into(),
+            kind: "Lease".into(),
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+
     /// The API group (empty for the core group).
     pub fn group(&self) -> &str {
         self.api_version.rsplit_once('/').map_or("", |(group, _)| group)

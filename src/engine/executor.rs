@@ -12,6 +12,7 @@ use super::upgrade::{Acceptance, Upgrade};
 use super::{now, rollback, EngineError, Outcome, Refusal};
 use crate::cluster::journal_store::JournalStore;
 use crate::cluster::objects::desired_state;
+use crate::cluster::operator_lock::OperatorLock;
 use crate::cluster::{ClusterError, ObjectKey, Objects};
 use crate::findings::Severity;
 use crate::health::{Baseline, HealthPolicy};
@@ -54,6 +55,8 @@ fn protected(upgrade: &Upgrade, client: kube::Client, dry_run: bool) -> Objects 
 }
 
 /// Runs the plan: preflight, then every step up to promotion (and `finalize` with `options.finalize`).
+/// The operator's Lease is taken before the journals are read, so the decision to start is made by the one
+/// run that holds the operator.
 pub async fn apply(client: kube::Client, upgrade: &Upgrade, options: &ApplyOptions) -> Result<Outcome, EngineError> {
     let objects = protected(upgrade, client.clone(), options.dry_run);
     let reporter = Reporter::new(options.output);
@@ -62,15 +65,71 @@ pub async fn apply(client: kube::Client, upgrade: &Upgrade, options: &ApplyOptio
         print!("{}", live.render());
     }
     let store = JournalStore::new(client.clone(), upgrade.namespace(), upgrade.name());
-    let found = load_journal(&store).await?;
-    let decision = decide_start(found.as_ref().map(|(j, _)| j), &upgrade.hash);
+    if options.dry_run {
+        return match admit(&objects, upgrade, options, &live, &store).await? {
+            Err(refused) => Ok(refused),
+            Ok(_) => dry_run(objects, upgrade, reporter).await,
+        };
+    }
+    let lock = OperatorLock::new(client.clone(), upgrade.namespace(), upgrade.deployment());
+    let holder = holder_identity(&upgrade.run_id());
+    let held = match acquire_lease(&lock, &holder, upgrade.name()).await? {
+        Ok(held) => held,
+        Err(refused) => return Ok(refused),
+    };
+    let (journal, version) = match prepare(&objects, upgrade, options, &live, &store).await {
+        Ok(Ok(prepared)) => prepared,
+        Ok(Err(refused)) => {
+            held.release().await;
+            return Ok(refused);
+        }
+        Err(error) => {
+            held.release().await;
+            return Err(error);
+        }
+    };
+    let reporter = reporter.with_events(client, upgrade.namespace(), upgrade.deployment());
+    let mut run = Run::new(objects, store, journal, version, reporter, held);
+    let outcome = match settle_inconclusive(&mut run, options.promote).await {
+        Ok(Some(paused)) => Ok(paused),
+        Ok(None) => Ok(run_apply(&mut run, upgrade, options.finalize).await),
+        Err(error) => Err(error.into()),
+    };
+    run.release().await;
+    outcome
+}
+
+/// The steps up to promotion, then the contract with `finalize`; an API failure pauses the run.
+async fn run_apply(run: &mut Run, upgrade: &Upgrade, finalize: bool) -> Outcome {
+    match drive(run, upgrade, false).await {
+        Ok(outcome) if finalize && outcome.exit_code() == 0 => match drive(run, upgrade, true).await {
+            Ok(outcome) => outcome,
+            Err(error) => pause(run, &error).await,
+        },
+        Ok(outcome) => outcome,
+        Err(error) => pause(run, &error).await,
+    }
+}
+
+/// Whether `apply` may start or resume here, from this plan's journal and the open runs of other plans on
+/// the same operator: the journal found (with its resourceVersion) when it may, the outcome when not.
+async fn admit(
+    objects: &Objects,
+    upgrade: &Upgrade,
+    options: &ApplyOptions,
+    live: &LivePlan,
+    store: &JournalStore,
+) -> Result<Result<(StartDecision, Option<(Journal, String)>), Outcome>, EngineError> {
+    let found = load_journal(store).await?;
+    let same_operator = open_runs_of_other_plans(objects.client(), upgrade).await?;
+    let decision = decide_start(found.as_ref().map(|(j, _)| j), &upgrade.hash, &same_operator);
     match &decision {
-        StartDecision::Refuse(why) => return Ok(Outcome::refused(why.clone())),
+        StartDecision::Refuse(why) => return Ok(Err(Outcome::refused(why.clone()))),
         StartDecision::AlreadyPromoted if !options.finalize => {
-            return Ok(Outcome::Done(format!(
+            return Ok(Err(Outcome::Done(format!(
                 "plan {} is already promoted: `finalize` completes it, `rollback` undoes it",
                 upgrade.name()
-            )))
+            ))))
         }
         StartDecision::Start => {
             let mut refusals = live.refusals(upgrade, options.fail_on, &options.accept);
@@ -78,53 +137,63 @@ pub async fn apply(client: kube::Client, upgrade: &Upgrade, options: &ApplyOptio
                 refusals.extend(super::rehearsal::refusals_for_apply(upgrade, evidence.as_deref(), &live.identity));
             }
             if !refusals.is_empty() {
-                return Ok(Outcome::Refused(refusals));
+                return Ok(Err(Outcome::Refused(refusals)));
             }
         }
         // A resumed run passed its preflight before it changed anything; what it changed since is its own.
         StartDecision::Resume | StartDecision::AlreadyPromoted => {
             if let Some(pinned) = &live.identity_mismatch {
-                return Ok(Outcome::refused(Refusal::WrongCluster {
+                return Ok(Err(Outcome::refused(Refusal::WrongCluster {
                     pinned: pinned.clone(),
                     actual: live.identity.clone(),
-                }));
+                })));
             }
         }
     }
-    if options.dry_run {
-        return dry_run(objects, upgrade, reporter).await;
-    }
+    Ok(Ok((decision, found)))
+}
+
+/// Admitted, the run's journal: a new one (replacing a closed run's) or the one to resume, confirmed by a
+/// person on a terminal.
+async fn prepare(
+    objects: &Objects,
+    upgrade: &Upgrade,
+    options: &ApplyOptions,
+    live: &LivePlan,
+    store: &JournalStore,
+) -> Result<Result<(Journal, Option<String>), Outcome>, EngineError> {
+    let (decision, found) = match admit(objects, upgrade, options, live, store).await? {
+        Ok(admitted) => admitted,
+        Err(refused) => return Ok(Err(refused)),
+    };
     let (journal, version) = match (decision, found) {
-        // A closed run's journal is replaced by the new run's.
-        (StartDecision::Start, found) => (new_journal(&objects, upgrade, &live, options).await?, found.map(|(_, v)| v)),
+        (StartDecision::Start, found) => (new_journal(objects, upgrade, live, options).await?, found.map(|(_, v)| v)),
         (_, Some((journal, version))) => (journal, Some(version)),
         (_, None) => unreachable!("resuming needs a journal"),
     };
     if !confirm(options.yes, &format!("apply plan {} to cluster {}", upgrade.name(), live.identity), upgrade, &journal)?
     {
-        return Ok(Outcome::refused(Refusal::NotConfirmed));
+        return Ok(Err(Outcome::refused(Refusal::NotConfirmed)));
     }
-    let holder = holder_identity(&journal.run_id);
-    if let Err(outcome) = acquire_lease(&store, &holder).await? {
-        return Ok(outcome);
+    Ok(Ok((journal, version)))
+}
+
+/// The journals of other plans on the same operator (namespace and Deployment) whose runs are still open.
+async fn open_runs_of_other_plans(client: &kube::Client, upgrade: &Upgrade) -> Result<Vec<Journal>, EngineError> {
+    let operator = format!("{}/{}", upgrade.namespace(), upgrade.deployment());
+    let mut open = Vec::new();
+    for found in JournalStore::find(client, Some(upgrade.namespace())).await? {
+        if found.plan == upgrade.name() {
+            continue;
+        }
+        let store = JournalStore::new(client.clone(), &found.namespace, &found.plan);
+        if let Some((journal, _)) = load_journal(&store).await? {
+            if journal.operator == operator && !journal.state.is_closed() {
+                open.push(journal);
+            }
+        }
     }
-    let reporter = reporter.with_events(client, upgrade.namespace(), upgrade.deployment());
-    let mut run = Run::new(objects, store, journal, version, reporter);
-    run.start_heartbeat(holder);
-    if let Some(paused) = settle_inconclusive(&mut run, options.promote).await? {
-        run.release().await;
-        return Ok(paused);
-    }
-    let outcome = match drive(&mut run, upgrade, false).await {
-        Ok(outcome) if options.finalize && outcome.exit_code() == 0 => match drive(&mut run, upgrade, true).await {
-            Ok(outcome) => outcome,
-            Err(error) => pause(&mut run, &error).await,
-        },
-        Ok(outcome) => outcome,
-        Err(error) => pause(&mut run, &error).await,
-    };
-    run.release().await;
-    Ok(outcome)
+    Ok(open)
 }
 
 /// A canary analysis that paused inconclusive waits for a person: with `--promote` the analysis counts as
@@ -180,12 +249,13 @@ pub async fn finalize(client: kube::Client, upgrade: &Upgrade, options: &ApplyOp
         return Ok(Outcome::refused(Refusal::NotConfirmed));
     }
     let holder = holder_identity(&journal.run_id);
-    if let Err(outcome) = acquire_lease(&store, &holder).await? {
-        return Ok(outcome);
-    }
+    let lock = OperatorLock::new(client.clone(), upgrade.namespace(), upgrade.deployment());
+    let held = match acquire_lease(&lock, &holder, upgrade.name()).await? {
+        Ok(held) => held,
+        Err(refused) => return Ok(refused),
+    };
     let reporter = Reporter::new(options.output).with_events(client, upgrade.namespace(), upgrade.deployment());
-    let mut run = Run::new(objects, store, journal, Some(version), reporter);
-    run.start_heartbeat(holder);
+    let mut run = Run::new(objects, store, journal, Some(version), reporter, held);
     let outcome = match drive(&mut run, upgrade, true).await {
         Ok(outcome) => outcome,
         Err(error) => pause(&mut run, &error).await,
@@ -387,7 +457,7 @@ async fn dry_run(objects: Objects, upgrade: &Upgrade, reporter: Reporter) -> Res
         canary: None,
         rehearsal: None,
     };
-    let mut run = Run::new(objects, store, journal, None, reporter);
+    let mut run = Run::dry(objects, store, journal, reporter);
     // The canary's Deployments and cohort markers depend on a draw that is journaled; a dry run journals
     // nothing, so it checks the writes of the other steps.
     let checked = |s: &&Step| !s.is_contract() && !matches!(s.kind, StepKind::Analysis | StepKind::CanaryRollout);

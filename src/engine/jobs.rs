@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 /// The label on everything a run creates, valued with the run id.
-pub const RUN_LABEL: &str = "operator-upgrade.dev/run";
+pub use crate::cluster::journal_store::RUN_LABEL;
 
 /// How a Job ended.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -119,9 +119,37 @@ pub struct RecordedObject {
     pub key: ObjectKey,
     /// The step that changes it (undone in reverse step order).
     pub step: StepKind,
-    /// The object as it was live (without what the server maintains), or None when it did not exist.
+    /// The object as it was live (without what the server maintains), or None when it did not exist. A
+    /// Secret's `data` and `stringData` are here only in memory: the stored journal keeps them apart.
     pub before: Option<Value>,
+    /// For a recorded Secret: the name of the run's own Secret that keeps its data, since the journal
+    /// ConfigMap is readable by far more principals than Secrets are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_data: Option<String>,
+    /// The kept data was not found when the journal was read: `before` lacks it, and a rollback must not
+    /// put this Secret back (it would erase its data).
+    #[serde(skip)]
+    pub secret_data_missing: bool,
 }
+
+/// The fields of a Secret that hold its values.
+const SECRET_VALUE_FIELDS: [&str; 2] = ["data", "stringData"];
+
+impl RecordedObject {
+    /// Whether this is a Secret that existed before the run.
+    fn is_existing_secret(&self) -> bool {
+        self.key.api_version == "v1" && self.key.kind == "Secret" && self.before.is_some()
+    }
+
+    /// The key of its data in the run's Secret: `namespace.name` (a namespace has no dots, so it is unique).
+    fn secret_data_key(&self) -> String {
+        format!("{}.{}", self.key.namespace, self.key.name)
+    }
+}
+
+/// The values of recorded Secrets, kept apart from the journal, by [`RecordedObject`]'s data key; each value
+/// is the Secret's `data` and `stringData` as a JSON object.
+pub type SecretValues = BTreeMap<String, Value>;
 
 /// The latest health measurement, for `status`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -205,6 +233,9 @@ pub struct CanaryRecord {
     pub stable: ObjectKey,
     /// The canary's and baseline's Deployments (created by the run, removed at its end).
     pub copies: Vec<(Cohort, ObjectKey)>,
+    /// The leader-election Leases the copies take (the run's: removed with the copies).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub copy_leases: Vec<(Cohort, ObjectKey)>,
     /// When the canary and baseline Deployments were started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started: Option<String>,
@@ -279,8 +310,44 @@ impl Journal {
     /// record is the pre-upgrade state).
     pub fn record(&mut self, key: ObjectKey, step: StepKind, before: Option<Value>) {
         if self.recorded(&key).is_none() {
-            self.recorded.push(RecordedObject { key, step, before });
+            self.recorded.push(RecordedObject { key, step, before, secret_data: None, secret_data_missing: false });
         }
+    }
+
+    /// The journal as it is stored, with every recorded Secret's values taken out (and `secret` named as
+    /// where they are kept), and those values.
+    pub fn without_secret_values(&self, secret: &str) -> (Journal, SecretValues) {
+        let mut stored = self.clone();
+        let mut values = SecretValues::new();
+        for record in stored.recorded.iter_mut().filter(|r| r.is_existing_secret() && !r.secret_data_missing) {
+            let key = record.secret_data_key();
+            let Some(Value::Object(before)) = record.before.as_mut() else { continue };
+            let taken: serde_json::Map<String, Value> =
+                SECRET_VALUE_FIELDS.iter().filter_map(|f| before.remove(*f).map(|v| ((*f).to_owned(), v))).collect();
+            values.insert(key, Value::Object(taken));
+            record.secret_data = Some(secret.to_owned());
+        }
+        (stored, values)
+    }
+
+    /// Puts the kept values back into the recorded Secrets of a journal as stored; a Secret whose values
+    /// are not among `values` (the run's Secret is gone, or lacks them) is marked as missing them.
+    pub fn with_secret_values(mut self, values: Option<&SecretValues>) -> Journal {
+        for record in self.recorded.iter_mut().filter(|r| r.secret_data.is_some()) {
+            let kept = values.and_then(|v| v.get(&record.secret_data_key()));
+            match (kept, record.before.as_mut()) {
+                (Some(Value::Object(kept)), Some(Value::Object(before))) => {
+                    before.extend(kept.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+                _ => record.secret_data_missing = true,
+            }
+        }
+        self
+    }
+
+    /// Whether any recorded Secret keeps its values apart (the run's Secret is needed to restore it).
+    pub fn keeps_secret_values(&self) -> bool {
+        self.recorded.iter().any(RecordedObject::is_existing_secret)
     }
 
     /// The steps a rollback undoes, last first: every started one.
@@ -305,8 +372,17 @@ pub enum StartDecision {
     Refuse(super::Refusal),
 }
 
-/// Decides from the journal found whether `apply` of a plan with `plan_hash` starts, resumes or refuses.
-pub fn decide_start(found: Option<&Journal>, plan_hash: &str) -> StartDecision {
+/// Decides from the journal found for the plan, and the journals of other plans on the same operator,
+/// whether `apply` of a plan with `plan_hash` starts, resumes or refuses: one open run per operator.
+pub fn decide_start(found: Option<&Journal>, plan_hash: &str, same_operator: &[Journal]) -> StartDecision {
+    if let Some(other) = same_operator.iter().find(|j| !j.state.is_closed()) {
+        return StartDecision::Refuse(super::Refusal::OperatorBusy {
+            operator: other.operator.clone(),
+            run_id: other.run_id.clone(),
+            plan: other.plan.clone(),
+            state: other.state.to_string(),
+        });
+    }
     let Some(journal) = found else { return StartDecision::Start };
     if journal.state.is_closed() {
         return StartDecision::Start;
@@ -353,15 +429,33 @@ mod tests {
 
     #[test]
     fn the_same_plan_resumes_another_is_refused_while_open() {
-        assert_eq!(decide_start(None, "a"), StartDecision::Start);
+        assert_eq!(decide_start(None, "a", &[]), StartDecision::Start);
         for state in [RunState::Running, RunState::Paused, RunState::Failed] {
-            assert_eq!(decide_start(Some(&journal(state, "a")), "a"), StartDecision::Resume);
-            assert!(matches!(decide_start(Some(&journal(state, "a")), "b"), StartDecision::Refuse(_)));
+            assert_eq!(decide_start(Some(&journal(state, "a")), "a", &[]), StartDecision::Resume);
+            assert!(matches!(decide_start(Some(&journal(state, "a")), "b", &[]), StartDecision::Refuse(_)));
         }
-        assert_eq!(decide_start(Some(&journal(RunState::Promoted, "a")), "a"), StartDecision::AlreadyPromoted);
-        assert!(matches!(decide_start(Some(&journal(RunState::Promoted, "a")), "b"), StartDecision::Refuse(_)));
+        assert_eq!(decide_start(Some(&journal(RunState::Promoted, "a")), "a", &[]), StartDecision::AlreadyPromoted);
+        assert!(matches!(decide_start(Some(&journal(RunState::Promoted, "a")), "b", &[]), StartDecision::Refuse(_)));
         for state in [RunState::Finalized, RunState::RolledBack] {
-            assert_eq!(decide_start(Some(&journal(state, "a")), "b"), StartDecision::Start);
+            assert_eq!(decide_start(Some(&journal(state, "a")), "b", &[]), StartDecision::Start);
+        }
+    }
+
+    #[test]
+    fn an_open_run_of_another_plan_on_the_operator_refuses_whatever_this_plan_found() {
+        for state in [RunState::Running, RunState::Paused, RunState::Failed, RunState::Promoted] {
+            let other = Journal { plan: "other".into(), ..journal(state, "x") };
+            for found in [None, Some(journal(RunState::Paused, "a")), Some(journal(RunState::RolledBack, "a"))] {
+                let decision = decide_start(found.as_ref(), "a", std::slice::from_ref(&other));
+                let StartDecision::Refuse(super::super::Refusal::OperatorBusy { plan, .. }) = decision else {
+                    panic!("{state}: {decision:?}");
+                };
+                assert_eq!(plan, "other");
+            }
+        }
+        for state in [RunState::Finalized, RunState::RolledBack] {
+            let closed = Journal { plan: "other".into(), ..journal(state, "x") };
+            assert_eq!(decide_start(None, "a", &[closed]), StartDecision::Start);
         }
     }
 
@@ -373,6 +467,58 @@ mod tests {
         j.record(key.clone(), StepKind::Promotion, Some(serde_json::json!({"data": {"a": "1"}})));
         j.record(key.clone(), StepKind::Promotion, Some(serde_json::json!({"data": {"a": "2"}})));
         assert_eq!(j.recorded(&key).unwrap().before, Some(serde_json::json!({"data": {"a": "1"}})));
+    }
+
+    fn secret_key() -> ObjectKey {
+        ObjectKey {
+            api_version: "v1".into(),
+            kind: "Secret".into(),
+            namespace: "n".into(),
+            name: "webhook-cert".into(),
+        }
+    }
+
+    #[test]
+    fn a_recorded_secret_is_stored_without_its_values_and_read_back_with_them() {
+        let mut j = journal(RunState::Running, "a");
+        let secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "webhook-cert"},
+            "type": "Opaque", "data": {"tls.key": "TUFSS0VS"}, "stringData": {"password": "MARKER"}});
+        j.record(secret_key(), StepKind::Promotion, Some(secret.clone()));
+        j.record(ObjectKey::crd("x.example.com"), StepKind::CrdExpand, Some(serde_json::json!({"spec": {}})));
+        let (stored, values) = j.without_secret_values("operator-upgrade-secrets-p");
+        let text = serde_json::to_string(&stored).unwrap();
+        assert!(!text.contains("MARKER") && !text.contains("TUFSS0VS"), "{text}");
+        assert!(text.contains(r#""secretData":"operator-upgrade-secrets-p""#), "{text}");
+        assert_eq!(values.len(), 1);
+        let read: Journal = serde_json::from_str(&text).unwrap();
+        let read = read.with_secret_values(Some(&values));
+        assert_eq!(read.recorded(&secret_key()).unwrap().before, Some(secret));
+        assert!(!read.recorded(&secret_key()).unwrap().secret_data_missing);
+        // Stored again, the same values come out and the journal is the same.
+        assert_eq!(read.without_secret_values("operator-upgrade-secrets-p"), (stored, values));
+    }
+
+    #[test]
+    fn a_secret_whose_kept_values_are_gone_is_marked_missing_not_restored_empty() {
+        let mut j = journal(RunState::Running, "a");
+        j.record(secret_key(), StepKind::Promotion, Some(serde_json::json!({"data": {"k": "dg=="}})));
+        let (stored, _) = j.without_secret_values("s");
+        let read = stored.with_secret_values(None);
+        let record = read.recorded(&secret_key()).unwrap();
+        assert!(record.secret_data_missing);
+        assert_eq!(record.before, Some(serde_json::json!({})));
+        // Stored again, a missing Secret stays missing rather than being kept apart as empty.
+        let (again, values) = read.without_secret_values("s");
+        assert!(values.is_empty());
+        assert_eq!(again.recorded(&secret_key()).unwrap().secret_data.as_deref(), Some("s"));
+    }
+
+    #[test]
+    fn a_secret_the_run_creates_has_nothing_to_keep() {
+        let mut j = journal(RunState::Running, "a");
+        j.record(secret_key(), StepKind::Promotion, None);
+        assert!(!j.keeps_secret_values());
+        assert!(j.without_secret_values("s").1.is_empty());
     }
 
     #[test]

@@ -137,8 +137,10 @@ pub fn needed_permissions(upgrade: &Upgrade, names: &ResourceNames) -> (BTreeSet
     let ns = operator_namespace.as_str();
     // The cluster's identity, and the scratch namespaces a killed run may have left (listed at every end).
     needed.add(&["get", "list"], "", "namespaces", "");
-    // The journal, its Lease, and the Events that report each step.
-    needed.add(&["get", "create", "update"], "", "configmaps", ns);
+    // The journal (and the other plans' journals in the namespace: one open run per operator), the operator's
+    // Lease, the run's Secret that keeps recorded Secrets' values, and the Events that report each step.
+    needed.add(&["get", "list", "create", "update"], "", "configmaps", ns);
+    needed.add(&["get", "create", "update", "delete"], "", "secrets", ns);
     needed.add(&["get", "create", "update", "delete"], "coordination.k8s.io", "leases", ns);
     needed.add(&["create", "list"], "", "events", ns);
     needed.add(&["get", "create", "patch", "update"], "apiextensions.k8s.io", "customresourcedefinitions", "");

@@ -161,6 +161,14 @@ pub async fn observe(objects: &Objects, upgrade: &Upgrade) -> Result<LivePlan, E
     Ok(live)
 }
 
+/// Whether the live CRD is what this plan's `crd-expand` writes (a resumed or promoted run finds its own
+/// expand, which is not drift from the `from` release).
+fn is_expanded_by_this_plan(upgrade: &Upgrade, name: &str, live: &Crd) -> bool {
+    let Some(new) = upgrade.new.crds.get(name) else { return false };
+    let expanded = super::desired::expand_crd(upgrade.old.crds.get(name), new);
+    comparable_crd(&expanded).is_some_and(|expanded| diff_crds(Some(&expanded), Some(live)).is_empty())
+}
+
 /// The live CRD as the diff reads it: the typed model leaves out what other controllers inject (a
 /// conversion webhook's `caBundle`) and what the API server defaults.
 fn comparable_crd(live: &Value) -> Option<Crd> {
@@ -170,7 +178,8 @@ fn comparable_crd(live: &Value) -> Option<Crd> {
 async fn check_crds(objects: &Objects, upgrade: &Upgrade, live: &mut LivePlan) -> Result<(), ClusterError> {
     for (name, new) in &upgrade.new_set.crds {
         let Some(found) = objects.get(&ObjectKey::crd(name)).await? else { continue };
-        if let (Some(from), Some(live_crd)) = (upgrade.old_set.crds.get(name), comparable_crd(&found)) {
+        let live_crd = comparable_crd(&found).filter(|crd| !is_expanded_by_this_plan(upgrade, name, crd));
+        if let (Some(from), Some(live_crd)) = (upgrade.old_set.crds.get(name), live_crd) {
             for finding in diff_crds(Some(&from.crd), Some(&live_crd)) {
                 let at = finding.path.as_deref().map(|p| format!(" {p}")).unwrap_or_default();
                 live.drift.push(format!("{name}{at}: {} ({})", finding.message, finding.code.as_str()));

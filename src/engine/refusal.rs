@@ -51,7 +51,18 @@ pub enum Refusal {
         /// Its state, in words.
         state: String,
     },
-    /// A live process holds the run's Lease.
+    /// An open run of another plan is on the same operator: one run per operator at a time.
+    OperatorBusy {
+        /// The operator, `namespace/deployment`.
+        operator: String,
+        /// That run.
+        run_id: String,
+        /// Its plan.
+        plan: String,
+        /// Its state, in words.
+        state: String,
+    },
+    /// A live process holds the operator's Lease.
     LeaseHeld {
         /// The Lease, `namespace/name`.
         lease: String,
@@ -163,6 +174,7 @@ impl Refusal {
             Refusal::MissingPermissions(_) => "missing-permissions",
             Refusal::Finding { .. } => "finding",
             Refusal::OtherRunOpen { .. } => "other-run-open",
+            Refusal::OperatorBusy { .. } => "operator-busy",
             Refusal::LeaseHeld { .. } => "lease-held",
             Refusal::NotConfirmed => "not-confirmed",
             Refusal::NoRunToFinalize { .. } => "no-run-to-finalize",
@@ -199,6 +211,9 @@ impl Refusal {
             }
             Refusal::OtherRunOpen { run_id, plan, state } => {
                 format!("run {run_id} of plan {plan} is {state}, and it was applied from a different version of the plan or its releases")
+            }
+            Refusal::OperatorBusy { operator, run_id, plan, state } => {
+                format!("the operator {operator} has an open run {run_id} of plan {plan} ({state}); one run per operator at a time")
             }
             Refusal::LeaseHeld { lease, holder } => format!("another run holds the Lease {lease}: {holder}"),
             Refusal::NotConfirmed => "not confirmed".to_owned(),
@@ -255,6 +270,7 @@ impl Refusal {
                 format!("change the release so the finding goes away, or accept the risk with `--accept {}{at}` (recorded in the journal), or raise --fail-on", code.as_str())
             }
             Refusal::OtherRunOpen { .. } => "finish that run with the plan file it was applied from (`apply`, then `finalize`), or undo it with `operator-upgrade rollback`; `operator-upgrade status` shows it".to_owned(),
+            Refusal::OperatorBusy { plan, .. } => format!("finish that run with plan {plan} (`apply`, then `finalize`), or undo it with `operator-upgrade rollback --plan {plan}`; `operator-upgrade status` shows it"),
             Refusal::LeaseHeld { .. } => "wait for that run to end (`operator-upgrade status` shows it), or stop its process; a holder that stops renewing is taken over after the Lease expires".to_owned(),
             Refusal::NotConfirmed => "answer `y` at the prompt, or pass --yes".to_owned(),
             Refusal::NoRunToFinalize { file, .. } => format!("`operator-upgrade apply -f {}` first; check that --context names the cluster the run is in", file.display()),
@@ -319,6 +335,12 @@ mod tests {
                 message: "m".into(),
             },
             Refusal::OtherRunOpen { run_id: "r".into(), plan: "p".into(), state: "paused".into() },
+            Refusal::OperatorBusy {
+                operator: "ns/op".into(),
+                run_id: "r".into(),
+                plan: "p".into(),
+                state: "paused".into(),
+            },
             Refusal::LeaseHeld { lease: "ns/l".into(), holder: "h".into() },
             Refusal::NotConfirmed,
             Refusal::NoRunToFinalize { plan: "p".into(), namespace: "ns".into(), file: file.clone() },
@@ -354,26 +376,27 @@ mod tests {
             Refusal::MissingPermissions(_) => 4,
             Refusal::Finding { .. } => 5,
             Refusal::OtherRunOpen { .. } => 6,
-            Refusal::LeaseHeld { .. } => 7,
-            Refusal::NotConfirmed => 8,
-            Refusal::NoRunToFinalize { .. } => 9,
-            Refusal::PlanChanged { .. } => 10,
-            Refusal::NotPromoted { .. } => 11,
-            Refusal::BackupGate(_) => 12,
-            Refusal::DryRun { .. } => 13,
-            Refusal::NoRunToRollBack { .. } => 14,
-            Refusal::SeveralRunsOpen(_) => 15,
-            Refusal::Finalized { .. } => 16,
-            Refusal::RehearsalMissing { .. } => 17,
-            Refusal::RehearsalOfAnotherPlan { .. } => 18,
-            Refusal::RehearsalFailed { .. } => 19,
-            Refusal::RehearsedOnTarget { .. } => 20,
-            Refusal::RehearsalTooOld { .. } => 21,
-            Refusal::RehearseOnPinnedCluster { .. } => 22,
-            Refusal::RehearseOnFinalizedRun { .. } => 23,
+            Refusal::OperatorBusy { .. } => 7,
+            Refusal::LeaseHeld { .. } => 8,
+            Refusal::NotConfirmed => 9,
+            Refusal::NoRunToFinalize { .. } => 10,
+            Refusal::PlanChanged { .. } => 11,
+            Refusal::NotPromoted { .. } => 12,
+            Refusal::BackupGate(_) => 13,
+            Refusal::DryRun { .. } => 14,
+            Refusal::NoRunToRollBack { .. } => 15,
+            Refusal::SeveralRunsOpen(_) => 16,
+            Refusal::Finalized { .. } => 17,
+            Refusal::RehearsalMissing { .. } => 18,
+            Refusal::RehearsalOfAnotherPlan { .. } => 19,
+            Refusal::RehearsalFailed { .. } => 20,
+            Refusal::RehearsedOnTarget { .. } => 21,
+            Refusal::RehearsalTooOld { .. } => 22,
+            Refusal::RehearseOnPinnedCluster { .. } => 23,
+            Refusal::RehearseOnFinalizedRun { .. } => 24,
         }
     }
-    const LAST_INDEX: usize = 23;
+    const LAST_INDEX: usize = 24;
 
     #[test]
     fn every_refusal_names_a_flag_file_or_command_that_resolves_it() {

@@ -11,6 +11,7 @@ use super::steps::wait_rollout;
 use super::{EngineError, Outcome, Refusal};
 use crate::cluster::journal_store::JournalStore;
 use crate::cluster::objects::desired_state;
+use crate::cluster::operator_lock::OperatorLock;
 use crate::cluster::{ClusterError, ObjectKey, Objects};
 use crate::findings::FindingCode;
 use crate::health::wait_until_ready;
@@ -140,16 +141,20 @@ async fn roll_back_run(
         return Ok((Outcome::refused(Refusal::NotConfirmed), None));
     }
     let holder = holder_identity(&journal.run_id);
-    if let Err(outcome) = acquire_lease(&store, &holder).await? {
-        return Ok((outcome, None));
-    }
-    let (namespace, deployment) =
-        journal.operator.split_once('/').map(|(n, d)| (n.to_owned(), d.to_owned())).unwrap_or_default();
+    let Some(lock) = OperatorLock::of_operator(client.clone(), &journal.operator) else {
+        return Err(EngineError::Journal {
+            name: format!("{}/{}", store.namespace(), store.config_map_name()),
+            message: format!("its operator `{}` is not namespace/deployment", journal.operator),
+        });
+    };
+    let held = match acquire_lease(&lock, &holder, &journal.plan).await? {
+        Ok(held) => held,
+        Err(refused) => return Ok((refused, None)),
+    };
     let groups = recorded_crd_groups(&journal.recorded);
     let objects = Objects::new(client.clone(), false).protecting_groups(groups);
-    let reporter = Reporter::new(output).with_events(client, &namespace, &deployment);
-    let mut run = Run::new(objects, store, journal, Some(version), reporter);
-    run.start_heartbeat(holder);
+    let reporter = Reporter::new(output).with_events(client, lock.namespace(), lock.deployment());
+    let mut run = Run::new(objects, store, journal, Some(version), reporter, held);
     let outcome = match undo(&mut run).await {
         Ok(report) if report.clean() => {
             (Outcome::Done(format!("run {} rolled back: {}", run.journal.run_id, report.summary())), Some(report))
@@ -249,6 +254,10 @@ pub async fn undo(run: &mut Run) -> Result<RollbackReport, ClusterError> {
 }
 
 async fn restore(objects: &Objects, record: &RecordedObject, report: &mut RollbackReport) -> Result<(), ClusterError> {
+    if record.secret_data_missing {
+        report.differences.push(missing_secret_values(record));
+        return Ok(());
+    }
     match &record.before {
         Some(before) => {
             put_exact(objects, before).await?;
@@ -268,6 +277,16 @@ async fn restore(objects: &Objects, record: &RecordedObject, report: &mut Rollba
         }
     }
     Ok(())
+}
+
+/// Why a recorded Secret is not put back: its values, kept in the run's Secret, are gone, and restoring it
+/// without them would erase the values it holds now.
+fn missing_secret_values(record: &RecordedObject) -> String {
+    format!(
+        "{} was not restored: its recorded values (kept in Secret {}) are missing; restore it from a backup",
+        record.key,
+        record.secret_data.as_deref().unwrap_or("?")
+    )
 }
 
 /// Why the recorded CRD cannot be put back without losing data written since the expand: the live objects
@@ -332,7 +351,7 @@ async fn verify(
     kept: &BTreeSet<ObjectKey>,
 ) -> Result<Vec<String>, ClusterError> {
     let mut differences = Vec::new();
-    for record in recorded.iter().filter(|r| !kept.contains(&r.key)) {
+    for record in recorded.iter().filter(|r| !kept.contains(&r.key) && !r.secret_data_missing) {
         let live = objects.get(&record.key).await?;
         match (&record.before, live) {
             (Some(before), Some(live)) => {

@@ -10,7 +10,8 @@ use super::run_report::{render_markdown, ChartLinks};
 use super::EngineError;
 use crate::canary::cohort::Cohort;
 use crate::canary::judge::Decision;
-use crate::cluster::journal_store::{JournalStore, LeaseObservation};
+use crate::cluster::journal_store::JournalStore;
+use crate::cluster::operator_lock::{LeaseObservation, OperatorLock};
 use serde_json::json;
 
 /// Whether anyone is executing the run now, from its Lease.
@@ -87,11 +88,17 @@ pub async fn runs(client: &kube::Client, plan: Option<&str>) -> Result<Vec<RunVi
     for entry in found.iter().filter(|f| plan.is_none_or(|p| f.plan == p)) {
         let store = JournalStore::new(client.clone(), &entry.namespace, &entry.plan);
         let Some((journal, _)) = load_journal(&store).await? else { continue };
-        let lease = store.lease().await?;
+        let lease = run_lease(client, &journal).await?;
         let heartbeat = heartbeat(lease.as_ref(), jiff::Timestamp::now());
         runs.push(RunView { journal, lease, heartbeat });
     }
     Ok(runs)
+}
+
+/// The operator's Lease when this run holds it (another run may hold it briefly, to be refused).
+async fn run_lease(client: &kube::Client, journal: &Journal) -> Result<Option<LeaseObservation>, EngineError> {
+    let Some(lock) = OperatorLock::of_operator(client.clone(), &journal.operator) else { return Ok(None) };
+    Ok(lock.observe().await?.filter(|lease| lease.held_by_run(&journal.run_id)))
 }
 
 /// The journal of `upgrade`'s plan in the operator's namespace, if there is one.
@@ -302,6 +309,7 @@ mod tests {
         let now = jiff::Timestamp::now();
         let lease = |ago: i64| LeaseObservation {
             holder: "h".into(),
+            plan: None,
             renewed: Some(now - jiff::SignedDuration::from_secs(ago)),
             duration_seconds: 15,
             resource_version: "1".into(),

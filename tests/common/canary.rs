@@ -158,8 +158,8 @@ fn churned_widgets(widgets: &[DynamicObject], round: u64) -> Vec<String> {
         .collect()
 }
 
-/// What every canary run must leave: no cohort label, only the stable Deployment, and no object that two
-/// Deployments reconciled at once.
+/// What every canary run must leave: no cohort label, only the stable Deployment and none of the copies'
+/// Leases, and no object that two Deployments reconciled at once.
 pub async fn assert_clean(cluster: &TestCluster) {
     for widget in widgets(cluster).list(&ListParams::default()).await.unwrap().items {
         assert!(
@@ -169,6 +169,13 @@ pub async fn assert_clean(cluster: &TestCluster) {
         );
     }
     assert_eq!(deployment_names(cluster, "demo-system").await, vec!["demo-operator".to_owned()]);
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(cluster.client(), "demo-system");
+    let names: Vec<String> =
+        leases.list(&ListParams::default()).await.unwrap().items.into_iter().filter_map(|l| l.metadata.name).collect();
+    assert!(
+        !names.iter().any(|n| n.starts_with("demo-operator-canary") || n.starts_with("demo-operator-baseline")),
+        "the copies' leader-election Leases went with them: {names:?}"
+    );
     let conflicts = cluster.sim_handle().unwrap().reconciler_conflicts();
     assert!(conflicts.is_empty(), "objects reconciled by two Deployments at once: {conflicts:?}");
 }

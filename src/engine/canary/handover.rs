@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 /// How long the canary's and baseline's pods may take to go (their termination grace period is the bound).
 const COPIES_GONE_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Removes the canary and baseline Deployments and waits until their pods are gone.
+/// Removes the canary and baseline Deployments, waits until their pods are gone, then removes the
+/// leader-election Leases they took.
 pub async fn remove_copies(objects: &Objects, journal: &Journal) -> Result<Result<(), String>, ClusterError> {
     let Some(record) = &journal.canary else { return Ok(Ok(())) };
     for (_, key) in &record.copies {
@@ -28,7 +29,23 @@ pub async fn remove_copies(objects: &Objects, journal: &Journal) -> Result<Resul
             return Ok(Err(why));
         }
     }
+    for (cohort, lease) in &record.copy_leases {
+        let copy = record.copies.iter().find(|(c, _)| c == cohort).map(|(_, key)| key.name.as_str());
+        let Some(live) = objects.get(lease).await? else { continue };
+        let holder = live["spec"]["holderIdentity"].as_str().unwrap_or_default();
+        if copy.is_some_and(|copy| held_by_copy_or_nobody(holder, copy)) {
+            objects.delete(lease).await?;
+        } else {
+            tracing::warn!(%lease, holder, "the Lease is held by someone other than the run's copy; it is left alone");
+        }
+    }
     Ok(Ok(()))
+}
+
+/// Whether a leader-election Lease's holder is nobody or a pod of the Deployment `copy` (pods are named
+/// `copy-<replicaset hash>-<suffix>`; client-go's identities start with the pod's name).
+fn held_by_copy_or_nobody(holder: &str, copy: &str) -> bool {
+    holder.is_empty() || holder.strip_prefix(copy).is_some_and(|rest| rest.starts_with('-'))
 }
 
 /// Puts every marker back as it was before the run (removed where there was none).
@@ -100,4 +117,17 @@ pub async fn failure_to_restored(objects: &Objects, journal: &Journal) -> Result
     let Some(first) = first.and_then(|f| f.parse::<jiff::Timestamp>().ok()) else { return Ok(None) };
     let seconds = jiff::Timestamp::now().duration_since(first).as_secs_f64();
     Ok(Some(format!("{seconds:.1}s from the canary's first failed reconcile to the restored state")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::held_by_copy_or_nobody;
+
+    #[test]
+    fn only_a_lease_of_the_copys_pods_or_nobodys_is_removed() {
+        assert!(held_by_copy_or_nobody("", "op-canary"));
+        assert!(held_by_copy_or_nobody("op-canary-7d9f-x2k_1b2c", "op-canary"));
+        assert!(!held_by_copy_or_nobody("op-7d9f-x2k", "op-canary"));
+        assert!(!held_by_copy_or_nobody("op-canary2-7d9f-x2k", "op-canary"));
+    }
 }

@@ -5,7 +5,7 @@
 use super::{cohort_kinds, policy, release_deployment};
 use crate::canary::cohort::{assign_cohorts, object_unit, seed_of, Cohort};
 use crate::canary::measure::{dependent_fingerprints, owner_generations};
-use crate::canary::scoping::{cohort_copy, copy_name, marker_of, scoped, RenderContext};
+use crate::canary::scoping::{cohort_copy, copy_lease_name, copy_name, marker_of, scoped, RenderContext};
 use crate::cluster::{ClusterError, ObjectKey};
 use crate::engine::journal::CanaryRecord;
 use crate::engine::now;
@@ -147,12 +147,19 @@ async fn draw_cohorts(
         Ok(stable) => stable,
         Err(why) => return Ok(Err(why)),
     };
-    let copies = [Cohort::Baseline, Cohort::Canary]
+    let copies: Vec<(Cohort, ObjectKey)> = [Cohort::Baseline, Cohort::Canary]
         .into_iter()
         .filter(|c| *c == Cohort::Canary || canary.baseline)
         .map(|c| {
             let name = copy_name(upgrade.deployment(), c);
             (c, ObjectKey { name, ..stable.clone() })
+        })
+        .collect();
+    let copy_leases = copies
+        .iter()
+        .filter_map(|(cohort, copy)| {
+            let name = copy_lease_name(canary, *cohort, &copy.name, &stable.name)?;
+            Some((*cohort, ObjectKey::lease(&copy.namespace, &name)))
         })
         .collect();
     Ok(Ok(CanaryRecord {
@@ -161,6 +168,7 @@ async fn draw_cohorts(
         namespaces,
         stable,
         copies,
+        copy_leases,
         started: None,
         dependents,
         owner_generations,

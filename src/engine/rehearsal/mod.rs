@@ -21,6 +21,7 @@ use super::rollback::{rollback_of_plan, RollbackReport};
 use super::run::{acquire_lease, holder_identity, load_journal, Run};
 use super::{now, EngineError, Outcome, OutputMode, Refusal, Reporter, Upgrade, EXIT_NEEDS_ATTENTION};
 use crate::cluster::journal_store::JournalStore;
+use crate::cluster::operator_lock::OperatorLock;
 use crate::cluster::{cluster_identity, Objects};
 use std::future::Future;
 use std::time::Instant;
@@ -273,11 +274,14 @@ async fn keep_in_journal(
     let store = JournalStore::new(client.clone(), upgrade.namespace(), upgrade.name());
     let Some((mut journal, version)) = load_journal(&store).await? else { return Ok(()) };
     let holder = holder_identity(&journal.run_id);
-    if let Err(outcome) = acquire_lease(&store, &holder).await? {
-        return Err(EngineError::BadInput(outcome.to_string()));
-    }
+    let lock = OperatorLock::new(client.clone(), upgrade.namespace(), upgrade.deployment());
+    let held = match acquire_lease(&lock, &holder, upgrade.name()).await? {
+        Ok(held) => held,
+        Err(outcome) => return Err(EngineError::BadInput(outcome.to_string())),
+    };
     journal.rehearsal = Some(Box::new(evidence.clone()));
-    let mut run = Run::new(Objects::new(client.clone(), false), store, journal, Some(version), Reporter::new(output));
+    let objects = Objects::new(client.clone(), false);
+    let mut run = Run::new(objects, store, journal, Some(version), Reporter::new(output), held);
     let saved = run.save().await;
     run.release().await;
     Ok(saved?)

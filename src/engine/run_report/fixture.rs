@@ -83,6 +83,7 @@ fn canary() -> CanaryRecord {
         members: members(),
         namespaces: Vec::new(),
         stable: key("apps/v1", "Deployment", "demo-system", "demo-operator"),
+        copy_leases: Vec::new(),
         copies: vec![
             (Cohort::Canary, key("apps/v1", "Deployment", "demo-system", "demo-operator-canary")),
             (Cohort::Baseline, key("apps/v1", "Deployment", "demo-system", "demo-operator-baseline")),
@@ -103,22 +104,20 @@ fn recorded() -> Vec<RecordedObject> {
     let deployment = json!({"spec": {"template": {"spec": {"containers": [
         {"name": "manager", "image": "registry.example/demo-operator:v1.0.0"}
     ]}}}});
+    let record =
+        |key, step, before| RecordedObject { key, step, before, secret_data: None, secret_data_missing: false };
     vec![
-        RecordedObject {
-            key: key("apiextensions.k8s.io/v1", "CustomResourceDefinition", "", "widgets.demo.operator-upgrade.dev"),
-            step: StepKind::CrdExpand,
-            before: Some(json!({"spec": {}})),
-        },
-        RecordedObject {
-            key: key("apps/v1", "Deployment", "demo-system", "demo-operator"),
-            step: StepKind::Promotion,
-            before: Some(deployment),
-        },
-        RecordedObject {
-            key: key("rbac.authorization.k8s.io/v1", "ClusterRole", "", "demo-operator-v1-1"),
-            step: StepKind::RbacExpand,
-            before: None,
-        },
+        record(
+            key("apiextensions.k8s.io/v1", "CustomResourceDefinition", "", "widgets.demo.operator-upgrade.dev"),
+            StepKind::CrdExpand,
+            Some(json!({"spec": {}})),
+        ),
+        record(key("apps/v1", "Deployment", "demo-system", "demo-operator"), StepKind::Promotion, Some(deployment)),
+        record(
+            key("rbac.authorization.k8s.io/v1", "ClusterRole", "", "demo-operator-v1-1"),
+            StepKind::RbacExpand,
+            None,
+        ),
     ]
 }
 

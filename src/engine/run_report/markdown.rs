@@ -4,7 +4,7 @@
 use super::{chart_files, signals, ChartLinks};
 use crate::canary::cohort::Cohort;
 use crate::canary::judge::{format_value, IntervalResult, Reading, SignalReading, Verdict};
-use crate::cluster::journal_store::LeaseObservation;
+use crate::cluster::operator_lock::LeaseObservation;
 use crate::engine::journal::{CanaryRecord, Journal, RecordedObject, StepRecord};
 use crate::engine::status::{advice, cohort_size, decision_text, heartbeat_text, rollback_summary, Heartbeat};
 use std::fmt::Write;
