@@ -2,6 +2,13 @@
 //! step's state and times, what was accepted, and the pre-upgrade state of everything the run changes, as
 //! it was live before the first write. Stored in the cluster by `cluster::journal_store`; every change to it
 //! here is a pure function, so resume and rollback decide from it without a cluster.
+//!
+//! A recorded Secret's values never go into the journal ConfigMap (ConfigMaps are readable by far more
+//! principals than Secrets): they go into a Secret of the run's own, which the journal names and which goes
+//! when the run is closed. A digest alone was the other choice; it was not taken because `rollback` must put
+//! back the old release's Secret exactly (a webhook certificate, credentials the old operator reads), and a
+//! digest can only say it cannot. Should the run's Secret be lost, `rollback` leaves that Secret as it is and
+//! says so rather than restoring it empty.
 
 use crate::canary::cohort::Cohort;
 pub use crate::canary::cohort::CohortMember;
