@@ -5,8 +5,7 @@
 //! cluster-wide failure is inconclusive. After every run no cohort label or extra Deployment is left, and
 //! the simulator saw no object reconciled by two Deployments at once.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use common::canary::{apply, assert_clean, demo_cluster, operator_image, tool, widgets, CanaryPlan, ALL_SIGNALS};
 use common::{eventually, TestCluster};

@@ -5,8 +5,7 @@
 //! itself (the operator's Deployments, the CRD, every Widget's labels and annotations), with no object ever
 //! reconciled by two Deployments at once.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use common::canary::{demo_cluster, tool, tool_with_env, widgets, CanaryPlan};
 use common::{comparable, TestCluster};

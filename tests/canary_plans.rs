@@ -14,7 +14,7 @@
 //! Backup gates are satisfied the way tests/gates.rs plays them: Velero `Backup`s (and Velero finishing a
 //! test restore) and CloudNativePG `Backup`s, written with their status by the test.
 
-mod common;
+use crate::common;
 
 use common::{eventually, TestCluster};
 use k8s_openapi::api::apps::v1::Deployment;

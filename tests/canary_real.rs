@@ -15,7 +15,7 @@
 //! The demo's CRD is cluster-wide and its operators reconcile Widgets in every namespace, so these tests
 //! take turns, remove every demo operator and the CRD before they start, and remove what they made after.
 
-mod common;
+use crate::common;
 
 use common::canary::{churn_of as churn, tool, COHORT_LABEL};
 use common::{eventually, TestCluster};

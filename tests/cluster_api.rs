@@ -5,8 +5,7 @@
 //! and field managers, finalizers and garbage collection, discovery and access reviews.
 //! Where the two answer differently, the simulator is wrong.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use common::{eventually, TestCluster};
 use futures::{StreamExt, TryStreamExt};

@@ -8,8 +8,7 @@
 //! test bed runs the renamed images as the same scripted operator. On the real control plane the CRD is
 //! cluster-wide, so the tests there take turns.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use common::{comparable, eventually, failing, TestCluster};
 use k8s_openapi::api::apps::v1::Deployment;

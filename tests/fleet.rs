@@ -4,7 +4,7 @@
 //! stops at that wave, the later clusters stay untouched, the earlier stay promoted, and re-running the
 //! fleet stops there again without starting anything. A good fleet soaks between waves.
 
-mod common;
+use crate::common;
 
 use common::canary::{churn, demo_cluster, demo_run_status, kube_system_uid, operator_image, CanaryPlan, ALL_SIGNALS};
 use common::TestCluster;

@@ -4,8 +4,7 @@
 //! the test's own namespaces, and `evaluate` passing and failing on each condition. The command gate runs
 //! real processes.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use common::TestCluster;
 use jiff::{SignedDuration, Timestamp};

@@ -3,8 +3,7 @@
 //! label, annotate, merge patch, delete, wait for a CRD to be Established, rollout status of a Deployment
 //! (on the real server its Pods run on the test bed's node agent), and a watch.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use common::TestCluster;
 use operator_upgrade::sim::Scenario;

@@ -4,8 +4,7 @@
 //! writes observedGeneration and a Ready condition, catches up with spec changes, and a bad image fails the
 //! objects its scenario says, with Warning events.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use common::{eventually, TestCluster};
 use k8s_openapi::api::apps::v1::Deployment;

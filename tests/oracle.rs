@@ -10,8 +10,7 @@
 //! the test fails listing them. It runs only beside the real control plane (`controlplane/run.sh cargo test`);
 //! the corpus pairs also need `../shared/corpus`.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use common::{eventually, TestCluster};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

@@ -4,8 +4,7 @@
 //! takes, and refuses when it is missing, too old or of an edited plan. A rehearsal of the bad release fails
 //! its apply phase and that evidence is refused too, as is that of a drill that cannot restore the operator.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use common::canary::{
     assert_clean, churn, demo_cluster, demo_run_status, kube_system_uid, operator_image, tool, CanaryPlan, ALL_SIGNALS,

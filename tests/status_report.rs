@@ -1,8 +1,7 @@
 //! `status -o markdown` and `--report-dir` end to end: the demo's canary on the simulator through the real
 //! binary, then its run as a markdown report on standard output and as files with a chart per signal.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use common::canary::{apply, demo_cluster, tool, CanaryPlan, ALL_SIGNALS};
 

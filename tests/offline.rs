@@ -1,0 +1,54 @@
+//! The tests that need no cluster: the CLI, loading, the rules and their fixtures, plan files, text and other
+//! outputs, properties, the corpus and the upstream samples (each file under tests/ is one module here).
+//! Grouped into one binary so the library links once for all of them.
+
+#[macro_use]
+#[path = "common/mod.rs"]
+mod common;
+
+#[path = "cli.rs"]
+mod cli;
+#[path = "corpus.rs"]
+mod corpus;
+#[path = "in_cluster.rs"]
+mod in_cluster;
+#[path = "loading.rs"]
+mod loading;
+#[path = "operator.rs"]
+mod operator;
+#[path = "plan_file.rs"]
+mod plan_file;
+#[path = "plan_flow.rs"]
+mod plan_flow;
+#[path = "plan_text.rs"]
+mod plan_text;
+#[path = "properties.rs"]
+mod properties;
+#[path = "rules.rs"]
+mod rules;
+#[path = "samples.rs"]
+mod samples;
+#[path = "steps.rs"]
+mod steps;
+#[path = "surfaces.rs"]
+mod surfaces;
+#[path = "validate.rs"]
+mod validate;
+
+/// Every file under tests/ is a module of one of the test binaries: with `autotests = false` a new file no
+/// root names would otherwise never run.
+#[test]
+fn every_test_file_is_a_module_of_a_test_binary() {
+    let tests = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let roots = ["offline.rs", "cluster.rs", "rollouts.rs"];
+    let declared: String = roots.iter().map(|r| std::fs::read_to_string(tests.join(r)).unwrap()).collect();
+    for entry in std::fs::read_dir(&tests).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".rs") && !roots.contains(&name.as_str()) {
+            assert!(
+                declared.contains(&format!("#[path = \"{name}\"]")),
+                "tests/{name} is in no test binary: add `#[path = \"{name}\"] mod ...;` to tests/offline.rs, cluster.rs or rollouts.rs"
+            );
+        }
+    }
+}
