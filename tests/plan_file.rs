@@ -431,6 +431,261 @@ fn semantic_problems_name_the_key_and_its_line() {
     }
 }
 
+/// The one problem a plan is refused for, as displayed: `plans/x.yaml:LINE: PATH: MESSAGE`.
+fn the_one_problem(text: &str) -> String {
+    match UpgradePlan::parse_str(text, Path::new("plans/x.yaml")) {
+        Err(error @ PlanFileError::Invalid { .. }) => error.to_string(),
+        Err(other) => panic!("expected semantic problems, got: {other}"),
+        Ok(_) => panic!("expected semantic problems, the plan was accepted:\n{text}"),
+    }
+}
+
+#[test]
+fn waits_ages_and_counts_beyond_the_limits_are_refused_with_file_and_line() {
+    let cases: Vec<(String, &str, usize, &str)> = vec![
+        (
+            full_with("    interval: 30s", "    interval: 100000000000d"),
+            "spec.analysis.interval",
+            120,
+            "100000000000d is longer than 30d, the longest wait a plan may set",
+        ),
+        (full_with("    interval: 30s", "    interval: 31d"), "spec.analysis.interval", 120, "longer than 30d"),
+        (full_with("    warmUp: 1m", "    warmUp: 30d1ms"), "spec.analysis.warmUp", 122, "longer than 30d"),
+        (
+            full_with("    count: 20", "    count: 100001"),
+            "spec.analysis.count",
+            121,
+            "100001 is more than 100000, the most measurements",
+        ),
+        (
+            full_with("    count: 20", "    count: 100000"),
+            "spec.analysis.count",
+            121,
+            "100000 measurements every 30s take 34d17h20m, longer than 30d",
+        ),
+        (full_with("    count: 20", "    duration: 31d"), "spec.analysis.duration", 121, "31d is longer than 30d"),
+        (
+            full_with("    interval: 30s\n    count: 20", "    interval: 1s\n    duration: 2d"),
+            "spec.analysis.duration",
+            121,
+            "is 172800 measurements, more than 100000",
+        ),
+        (
+            full_with("    failureLimit: 1", "    failureLimit: 4000000000"),
+            "spec.analysis.failureLimit",
+            152,
+            "more than 100000",
+        ),
+        (
+            full_with("    inconclusiveLimit: 1", "    inconclusiveLimit: 100001"),
+            "spec.analysis.inconclusiveLimit",
+            153,
+            "more than 100000",
+        ),
+        (
+            full_with("    consecutiveErrorLimit: 3", "    consecutiveErrorLimit: 100001"),
+            "spec.analysis.consecutiveErrorLimit",
+            154,
+            "more than 100000",
+        ),
+        (
+            full_with("          maxCatchUp: 45s", "          maxCatchUp: 31d"),
+            "spec.analysis.signals[1].observedGeneration.maxCatchUp",
+            128,
+            "longer than 30d",
+        ),
+        (
+            full_with("          maxCatchUp: 45s", "          maxCatchUp: 45s\n          maxOverBaseline: 31d"),
+            "spec.analysis.signals[1].observedGeneration.maxOverBaseline",
+            129,
+            "longer than 30d",
+        ),
+        (
+            full_with("        maxAge: 26h", "        maxAge: 367d"),
+            "spec.backups[0].velero.maxAge",
+            31,
+            "367d is longer than 366d, the greatest age a plan may accept",
+        ),
+        (
+            full_with("          timeout: 15m", "          timeout: 31d"),
+            "spec.backups[0].velero.testRestore.timeout",
+            37,
+            "longer than 30d",
+        ),
+        (
+            full_with("        maxAge: 12h", "        maxAge: 400d"),
+            "spec.backups[2].cloudNativePg.maxAge",
+            46,
+            "longer than 366d",
+        ),
+        (
+            full_with("        timeout: 5m\n    - job:", "        timeout: 60d\n    - job:"),
+            "spec.backups[3].command.timeout",
+            52,
+            "longer than 30d",
+        ),
+        (
+            full_with("        timeout: 10m", "        timeout: 31d"),
+            "spec.backups[4].job.timeout",
+            55,
+            "longer than 30d",
+        ),
+        (
+            full_with("        timeout: 5m\n        file:", "        timeout: 31d\n        file:"),
+            "spec.jobs.preUpgrade[0].timeout",
+            69,
+            "longer than 30d",
+        ),
+        (
+            full_with("    timeout: 5m\n  rehearsal:", "    timeout: 31d\n  rehearsal:"),
+            "spec.rollback.timeout",
+            158,
+            "longer than 30d",
+        ),
+        (full_with("    maxAge: 3d", "    maxAge: 10000d"), "spec.rehearsal.maxAge", 161, "longer than 366d"),
+    ];
+    for (text, path, line, message) in cases {
+        let display = the_one_problem(&text);
+        let expected = format!("plans/x.yaml:{line}: {path}: ");
+        assert!(display.starts_with(&expected), "{display:?} should start with {expected:?}");
+        assert!(display.contains(message), "{display:?} should contain {message:?}");
+        assert!(!display.contains("problems in the plan"), "one problem only: {display}");
+    }
+    // The limits themselves are accepted.
+    let at_the_limits = full_with(
+        "    interval: 30s\n    count: 20\n    warmUp: 1m",
+        "    interval: 30d\n    count: 1\n    warmUp: 30d",
+    )
+    .replacen("        maxAge: 26h", "        maxAge: 366d", 1)
+    .replacen("    failureLimit: 1", "    failureLimit: 100000", 1);
+    UpgradePlan::parse_str(&at_the_limits, Path::new("plans/x.yaml")).expect("values at the limits are accepted");
+}
+
+#[test]
+fn the_plan_that_made_apply_panic_is_refused_at_load() {
+    let text = minimal_with(
+        "    container: manager\n",
+        "    container: manager\n  backups:\n    - command: {command: [\"true\"]}\n  analysis:\n    interval: 100000000000d\n    count: 100000\n",
+    );
+    let display = the_one_problem(&text);
+    assert!(
+        display.starts_with("plans/x.yaml:14: spec.analysis.interval: 100000000000d is longer than 30d"),
+        "{display}"
+    );
+}
+
+#[test]
+fn values_that_mean_nothing_are_refused_with_file_and_line() {
+    let cases: Vec<(String, &str, usize, &str)> = vec![
+        (
+            full_with("          max: 0.05", "          max: -0.05"),
+            "spec.analysis.signals[4].metric.max",
+            143,
+            "-0.05 is below 0",
+        ),
+        (
+            full_with("          maxOverBaseline: 0.01", "          maxOverBaseline: -0.01"),
+            "spec.analysis.signals[4].metric.maxOverBaseline",
+            144,
+            "doing exactly as well as the baseline",
+        ),
+        (
+            full_with("          max: 0.5", "          max: -1"),
+            "spec.analysis.signals[5].metric.max",
+            151,
+            "-1 is below 0",
+        ),
+        (
+            full_with("      namespaces: [default]", "      namespaces: []"),
+            "spec.canary.cohort.namespaces",
+            99,
+            "lists no namespace: leave the key out to draw the cohort from every namespace",
+        ),
+        (
+            full_with("      namespaces: [default]", "      namespaces:\n        []"),
+            "spec.canary.cohort.namespaces",
+            99,
+            "lists no namespace",
+        ),
+        (
+            full_with("        namespaces: [databases]", "        namespaces: []"),
+            "spec.backups[2].cloudNativePg.namespaces",
+            44,
+            "leave the key out to look in every namespace",
+        ),
+        (
+            full_with("        clusters: [main, reporting]", "        clusters: []"),
+            "spec.backups[2].cloudNativePg.clusters",
+            45,
+            "lists no Cluster",
+        ),
+        (
+            full_with("          reasons: [ReconcileError]", "          reasons: []"),
+            "spec.analysis.signals[3].warningEvents.reasons",
+            133,
+            "leave the key out to count every Warning event",
+        ),
+        (
+            full_with("          reasons: [ReconcileError]", "          reasons: [\"\"]"),
+            "spec.analysis.signals[3].warningEvents.reasons[0]",
+            133,
+            "is empty",
+        ),
+        (
+            minimal_with("    container: manager\n", "    container: manager\n  takeOwnershipFrom: [\"\"]\n"),
+            "spec.takeOwnershipFrom[0]",
+            11,
+            "name a field manager",
+        ),
+    ];
+    for (text, path, line, message) in cases {
+        let display = the_one_problem(&text);
+        let expected = format!("plans/x.yaml:{line}: {path}: ");
+        assert!(display.starts_with(&expected), "{display:?} should start with {expected:?}");
+        assert!(display.contains(message), "{display:?} should contain {message:?}");
+    }
+    // Zero is a threshold that means something: nothing is tolerated.
+    UpgradePlan::parse_str(&full_with("          max: 0.05", "          max: 0"), Path::new("plans/x.yaml"))
+        .expect("a zero threshold is accepted");
+}
+
+#[test]
+fn a_stray_brace_in_a_template_is_refused_at_its_line() {
+    let cases = [
+        (
+            full_with(
+                "          WATCH_LABEL_SELECTOR: \"{cohortSelector}\"",
+                "          WATCH_LABEL_SELECTOR: \"{cohortSelector}}\"",
+            ),
+            (108, 33),
+            "spec.canary.scoping.stable.env.WATCH_LABEL_SELECTOR",
+            "a stray `}` in `{cohortSelector}}`",
+        ),
+        (
+            full_with(
+                "        args: [\"--leader-election-id={leaseName}\"]",
+                "        args: [\"--leader-election-id={{leaseName}\"]",
+            ),
+            (110, 16),
+            "spec.canary.scoping.baseline.args[0]",
+            "an unclosed `{` in `--leader-election-id={{leaseName}`",
+        ),
+        (
+            full_with("[2m]))", "[2m])))}"),
+            (150, 22),
+            "spec.analysis.signals[5].metric.source.prometheus.query",
+            "a stray `}`",
+        ),
+    ];
+    for (text, (line, column), path, message) in cases {
+        let error = parse_failure(&text);
+        assert_eq!((error.line, error.column), (Some(line), Some(column)), "{}", error.display);
+        assert_eq!(error.path, path, "{}", error.display);
+        assert!(error.display.starts_with(&format!("plans/x.yaml:{line}:{column}: {path}: ")), "{}", error.display);
+        assert!(error.message.contains(message), "{:?} should contain {message:?}", error.display);
+    }
+}
+
 #[test]
 fn scoping_templates_must_scope_with_what_the_operator_understands() {
     let problems = invalid_problems(&full_with(

@@ -244,12 +244,13 @@ impl Tally {
                     self.signals.last_mut().expect("just pushed")
                 }
             };
-            tally.measured += u32::from(verdict.measured());
-            tally.failures += u32::from(*verdict == Verdict::Fail);
-            tally.inconclusive += u32::from(*verdict == Verdict::Inconclusive);
+            // Saturating: the plan file's limits keep the counts to 100,000, and a count must never panic.
+            tally.measured = tally.measured.saturating_add(u32::from(verdict.measured()));
+            tally.failures = tally.failures.saturating_add(u32::from(*verdict == Verdict::Fail));
+            tally.inconclusive = tally.inconclusive.saturating_add(u32::from(*verdict == Verdict::Inconclusive));
             // Only a real measurement ends a streak of errors: no data in between proves nothing.
             tally.consecutive_errors = match verdict {
-                Verdict::Error => tally.consecutive_errors + 1,
+                Verdict::Error => tally.consecutive_errors.saturating_add(1),
                 Verdict::NoData => tally.consecutive_errors,
                 _ => 0,
             };

@@ -347,7 +347,7 @@ async fn analyse_fleet(run: &mut Run, upgrade: &Upgrade) -> Result<StepResult, C
                 observation
             }
             Err(error) => {
-                errors += 1;
+                errors = errors.saturating_add(1);
                 if errors > analysis.consecutive_error_limit {
                     return Ok(StepResult::failed(format!(
                         "{errors} measurements in a row could not be taken: {error}"
@@ -364,7 +364,7 @@ async fn analyse_fleet(run: &mut Run, upgrade: &Upgrade) -> Result<StepResult, C
             Some(HealthRecord { at: now(), summary: format!("{} objects: {verdict}", observation.objects.len()) });
         run.save().await?;
         if let HealthVerdict::Unhealthy(reasons) = verdict {
-            failures += 1;
+            failures = failures.saturating_add(1);
             run.reporter.info(&format!("  measurement {}: unhealthy: {}", taken + 1, reasons.join("; ")));
             if failures > analysis.failure_limit {
                 bar.finish_and_clear();

@@ -211,7 +211,8 @@ pub(super) async fn evaluate(gate: &CommandGate, ctx: &GateContext) -> Result<Ga
         let _ = done.send(());
     });
 
-    let deadline = started + gate.timeout.to_std();
+    // None only for a timeout past the clock's range (the plan file's limits keep it to days): no deadline.
+    let deadline = started.checked_add(gate.timeout.to_std());
     let outcome = loop {
         match child.try_wait() {
             Ok(Some(status)) => break CommandOutcome::of(status),
@@ -219,16 +220,18 @@ pub(super) async fn evaluate(gate: &CommandGate, ctx: &GateContext) -> Result<Ga
             Err(source) => return Err(GateError::Wait { command: line, source }),
         }
         let now = Instant::now();
-        if now >= deadline {
+        if deadline.is_some_and(|deadline| now >= deadline) {
             child.kill();
             break CommandOutcome::TimedOut;
         }
-        tokio::time::sleep(POLL_INTERVAL.min(deadline - now)).await;
+        let left = deadline.map_or(POLL_INTERVAL, |deadline| deadline.saturating_duration_since(now));
+        tokio::time::sleep(POLL_INTERVAL.min(left)).await;
     };
     let elapsed = started.elapsed();
     // A process the command left running may hold the pipe open: wait for the output's end only until the
     // deadline (or a short grace after a timeout).
-    let grace = deadline.saturating_duration_since(Instant::now()).max(OUTPUT_GRACE);
+    let grace =
+        deadline.map_or(OUTPUT_GRACE, |deadline| deadline.saturating_duration_since(Instant::now())).max(OUTPUT_GRACE);
     let _ = tokio::time::timeout(grace, output_ended).await;
     let output = tail.lock().unwrap_or_else(PoisonError::into_inner).clone();
     Ok(judge_command(gate, outcome, elapsed, &output))

@@ -64,7 +64,7 @@ pub async fn roll_out(run: &mut Run, upgrade: &Upgrade) -> Result<StepResult, Cl
     // A canary that never becomes ready is the analysis's to judge (restarts, no reconciles), not a
     // reason to wait here for longer than the analysis would wait to start.
     let analysis = upgrade.loaded.analysis();
-    let patience = analysis.warm_up.to_std() + analysis.interval.to_std();
+    let patience = analysis.warm_up.to_std().saturating_add(analysis.interval.to_std());
     let mut ready = Vec::new();
     for copy in &copies {
         ready.push(wait_rollout(&run.objects, &ObjectKey::of(copy), patience).await?.is_ok());

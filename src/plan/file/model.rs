@@ -28,6 +28,25 @@ pub const DEFAULT_COHORT_LABEL: &str = "operator-upgrade.dev/cohort";
 /// The annotation prometheus-operator's `--controller-id` flag filters on.
 pub const PROMETHEUS_OPERATOR_CONTROLLER_ID_ANNOTATION: &str = "operator.prometheus.io/controller-id";
 
+/// The longest wait a plan may set: the analysis's `interval`, `warmUp` and length (`duration`, or `count`
+/// times `interval`), every `timeout`, and the observedGeneration signal's limits.
+///
+/// A month is far beyond any real step of an upgrade, and it keeps every sum the run makes of its waits safe:
+/// the longest of them, the window a backup must outlive (warm-up, analysis and rollback timeout), is at most
+/// 90 days, far inside what `std::time::Duration`, `Instant` and jiff's timestamps (years 1 to 9999) hold.
+pub const MAX_WAIT: Duration = Duration::from_days(30);
+
+/// The greatest age a plan may accept of a backup or a rehearsal (`maxAge`): a year and a day, more than any
+/// backup schedule keeps a backup current. Ages are only compared, never added to a time; the bound keeps
+/// them within jiff's signed durations all the same.
+pub const MAX_AGE: Duration = Duration::from_days(366);
+
+/// The most measurements an analysis may take (its `count`, or its `duration` over its `interval`), and the
+/// most it may tolerate of any kind (`failureLimit`, `inconclusiveLimit`, `consecutiveErrorLimit`): 100,000 is
+/// more than a month of measurements every 30 seconds, and it keeps the judge's counters (`u32`) and the
+/// analysis's progress far from overflow.
+pub const MAX_MEASUREMENTS: u32 = 100_000;
+
 /// An upgrade plan: which operator to move from which release to which, the gates that must hold first,
 /// the Jobs to run, how to canary, how to judge the canary and what to do when it fails.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -261,7 +280,7 @@ pub struct VeleroBackupGate {
     /// of `name` and `selector`.
     #[serde(default)]
     pub selector: Option<LabelSelectorText>,
-    /// How old the backup may be (from its `status.completionTimestamp`).
+    /// How old the backup may be (from its `status.completionTimestamp`). At most 366d.
     #[serde(default = "default_backup_max_age")]
     pub max_age: Duration,
     /// The phase the backup must be in; its `status.errors` must also be 0.
@@ -296,7 +315,7 @@ pub struct TestRestore {
     pub source_namespace: String,
     /// Where to restore it; must not exist yet, and is deleted afterwards unless `keep`.
     pub scratch_namespace: String,
-    /// How long the restore may take.
+    /// How long the restore may take. At most 30d.
     #[serde(default = "default_restore_timeout")]
     pub timeout: Duration,
     /// Keep the scratch namespace after the check (for inspection).
@@ -324,13 +343,16 @@ pub struct CloudNativePgBackupGate {
     /// A name for reports.
     #[serde(default)]
     pub name: Option<String>,
-    /// The namespaces to look in (empty: every namespace).
-    #[serde(default)]
+    /// The namespaces to look in (left out: every namespace; an empty list is refused as ambiguous).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(min = 1))]
     pub namespaces: Vec<String>,
-    /// The database `Cluster`s that need a backup (empty: every `Cluster` in those namespaces).
-    #[serde(default)]
+    /// The database `Cluster`s that need a backup (left out: every `Cluster` in those namespaces; an empty
+    /// list is refused as ambiguous).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(min = 1))]
     pub clusters: Vec<String>,
-    /// How old each cluster's newest completed backup may be (from its `status.stoppedAt`).
+    /// How old each cluster's newest completed backup may be (from its `status.stoppedAt`). At most 366d.
     #[serde(default = "default_backup_max_age")]
     pub max_age: Duration,
     /// The phase each backup must be in.
@@ -354,7 +376,7 @@ pub struct CommandGate {
     /// The working directory, relative to the plan file (default: the plan file's directory).
     #[serde(default)]
     pub working_dir: Option<PathBuf>,
-    /// How long the command may run.
+    /// How long the command may run. At most 30d.
     #[serde(default = "default_command_timeout")]
     pub timeout: Duration,
 }
@@ -438,7 +460,7 @@ pub struct JobDefinition {
     /// The namespace to run it in (default: the operator's namespace).
     #[serde(default)]
     pub namespace: Option<String>,
-    /// How long the Job may take to succeed.
+    /// How long the Job may take to succeed. At most 30d.
     #[serde(default = "default_job_timeout")]
     pub timeout: Duration,
     /// A YAML file holding one `batch/v1` Job, relative to the plan file. Exactly one of `file` and `spec`.
@@ -519,8 +541,10 @@ pub struct CohortSelection {
     /// Only objects matching this label selector are candidates.
     #[serde(default)]
     pub selector: Option<LabelSelectorText>,
-    /// Only objects in these namespaces are candidates (empty: every namespace).
-    #[serde(default)]
+    /// Only objects in these namespaces are candidates (left out: every namespace; an empty list is refused
+    /// as ambiguous).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(min = 1))]
     pub namespaces: Vec<String>,
     /// How many candidates form the canary cohort. Exactly one of `count` and `percentage`.
     #[serde(default)]
@@ -726,30 +750,37 @@ impl DeploymentTemplate {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AnalysisPolicy {
-    /// Time between measurements.
+    /// Time between measurements. At most 30d.
     #[serde(default = "default_interval")]
     pub interval: Duration,
-    /// How long the analysis runs (default 10m unless `count` is given). At most one of `duration` and
-    /// `count`.
+    /// How long the analysis runs (default 10m unless `count` is given): at most 30d, and at most 100000
+    /// intervals. At most one of `duration` and `count`.
     #[serde(default)]
     pub duration: Option<Duration>,
-    /// How many measurements the analysis takes. At most one of `duration` and `count`.
+    /// How many measurements the analysis takes: at most 100000, and at most 30d of intervals. At most one of
+    /// `duration` and `count`.
     #[serde(default)]
+    #[schemars(range(min = 1, max = 100_000))]
     pub count: Option<u32>,
     /// Time after the Deployments are ready before the first measurement (start-up effects are not judged).
+    /// At most 30d.
     #[serde(default = "default_warm_up")]
     pub warm_up: Duration,
     /// What is measured. No data for a signal is a failure, never a pass.
     #[serde(default = "default_signals")]
     pub signals: Vec<Signal>,
-    /// Failed measurements tolerated; one more fails the analysis.
+    /// Failed measurements tolerated; one more fails the analysis. At most 100000.
     #[serde(default)]
+    #[schemars(range(max = 100_000))]
     pub failure_limit: u32,
-    /// Inconclusive measurements tolerated; one more makes the analysis inconclusive.
+    /// Inconclusive measurements tolerated; one more makes the analysis inconclusive. At most 100000.
     #[serde(default)]
+    #[schemars(range(max = 100_000))]
     pub inconclusive_limit: u32,
-    /// Consecutive measurements that could not be taken (API or scrape errors) before the analysis fails.
+    /// Consecutive measurements that could not be taken (API or scrape errors) before the analysis fails. At
+    /// most 100000.
     #[serde(default = "default_consecutive_error_limit")]
+    #[schemars(range(max = 100_000))]
     pub consecutive_error_limit: u32,
     /// The action taken when the analysis ends inconclusive.
     #[serde(default)]
@@ -927,10 +958,11 @@ impl Default for ConditionsSignal {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ObservedGenerationSignal {
-    /// The longest catch-up allowed.
+    /// The longest catch-up allowed. At most 30d.
     #[serde(default = "default_max_catch_up")]
     pub max_catch_up: Duration,
-    /// How much longer than the baseline's the canary's longest catch-up may be when over `maxCatchUp`.
+    /// How much longer than the baseline's the canary's longest catch-up may be when over `maxCatchUp`. At
+    /// most 30d.
     #[serde(default)]
     pub max_over_baseline: Option<Duration>,
 }
@@ -964,8 +996,10 @@ pub struct WarningEventsSignal {
     /// Warning events tolerated.
     #[serde(default)]
     pub max_events: u32,
-    /// Only events with these reasons count (empty: every Warning event).
-    #[serde(default)]
+    /// Only events with these reasons count (left out: every Warning event; an empty list is refused as
+    /// ambiguous).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(min = 1))]
     pub reasons: Vec<String>,
     /// How many more than the baseline cohort's the canary cohort's may be when over `maxEvents`.
     #[serde(default)]
@@ -986,9 +1020,11 @@ pub struct DependentChangesSignal {
     pub kinds: Vec<DependentKind>,
     /// The highest share (0-1) of cohort objects with changed dependents that passes.
     #[serde(default = "default_dependent_max")]
+    #[schemars(range(min = 0, max = 1))]
     pub max: f64,
-    /// How much higher than the baseline's the canary's share may be when over `max`.
+    /// How much higher than the baseline's the canary's share may be when over `max` (0-1).
     #[serde(default = "default_dependent_over_baseline")]
+    #[schemars(range(min = 0, max = 1))]
     pub max_over_baseline: f64,
 }
 
@@ -1034,11 +1070,13 @@ pub struct MetricSignal {
     pub name: String,
     /// Where the value comes from.
     pub source: MetricSource,
-    /// The highest value that passes.
+    /// The highest value that passes (at least 0: the analysis measures counts and ratios).
     #[serde(default)]
+    #[schemars(range(min = 0))]
     pub max: Option<f64>,
-    /// The most the canary's value may exceed the baseline's (needs a baseline cohort).
+    /// The most the canary's value may exceed the baseline's (needs a baseline cohort; at least 0).
     #[serde(default)]
+    #[schemars(range(min = 0))]
     pub max_over_baseline: Option<f64>,
 }
 
@@ -1106,7 +1144,7 @@ pub struct RollbackPolicy {
     /// Roll back by itself when the analysis fails (false: stop and wait for a human).
     #[serde(default = "default_true")]
     pub automatic: bool,
-    /// How long the canary cohort may take to be healthy again under the stable operator.
+    /// How long the canary cohort may take to be healthy again under the stable operator. At most 30d.
     #[serde(default = "default_rollback_timeout")]
     pub timeout: Duration,
 }
@@ -1128,7 +1166,7 @@ pub struct RehearsalPolicy {
     /// `apply` refuses to run without a passing `rehearse` of this exact plan (same file contents).
     #[serde(default)]
     pub required: bool,
-    /// How old that rehearsal may be.
+    /// How old that rehearsal may be. At most 366d.
     #[serde(default = "default_rehearsal_max_age")]
     pub max_age: Duration,
 }

@@ -1,6 +1,8 @@
-//! The checks serde cannot express: exactly-one-of choices, ranges, durations that must be positive,
-//! templates that must scope their Deployment, selectors an operator cannot read, the version policy, and
-//! (separately, since it touches the file system) that the sources the plan points at exist.
+//! The checks serde cannot express: exactly-one-of choices, ranges, durations that must be positive and
+//! within the plan's limits ([`MAX_WAIT`], [`MAX_AGE`], [`MAX_MEASUREMENTS`]), thresholds that cannot be
+//! negative, lists written empty where leaving the key out means "every", templates that must scope their
+//! Deployment, selectors an operator cannot read, the version policy, and (separately, since it touches the
+//! file system) that the sources the plan points at exist.
 
 use super::error::PlanProblem;
 use super::locate::KeyPath;
@@ -31,6 +33,46 @@ impl Checker<'_> {
     fn positive(&mut self, path: &KeyPath, duration: Duration) {
         if duration.is_zero() {
             self.report(path, "must be longer than 0s");
+        }
+    }
+
+    /// A wait (an interval, a warm-up, a timeout): at most [`MAX_WAIT`].
+    fn wait(&mut self, path: &KeyPath, duration: Duration) {
+        if duration > MAX_WAIT {
+            self.report(path, format!("{duration} is longer than {MAX_WAIT}, the longest wait a plan may set"));
+        }
+    }
+
+    /// A positive wait: a timeout or an interval.
+    fn timeout(&mut self, path: &KeyPath, duration: Duration) {
+        self.positive(path, duration);
+        self.wait(path, duration);
+    }
+
+    /// How old a backup or rehearsal may be: positive and at most [`MAX_AGE`].
+    fn max_age(&mut self, path: &KeyPath, duration: Duration) {
+        self.positive(path, duration);
+        if duration > MAX_AGE {
+            self.report(path, format!("{duration} is longer than {MAX_AGE}, the greatest age a plan may accept"));
+        }
+    }
+
+    /// A count of measurements or a limit on them: at most [`MAX_MEASUREMENTS`].
+    fn measurements(&mut self, path: &KeyPath, count: u32) {
+        if count > MAX_MEASUREMENTS {
+            self.report(
+                path,
+                format!("{count} is more than {MAX_MEASUREMENTS}, the most measurements an analysis may take"),
+            );
+        }
+    }
+
+    /// A list where leaving the key out means "every": written empty, it could as well mean "none".
+    fn not_written_empty(&mut self, raw: Option<&Value>, path: &KeyPath, what: &str, left_out: &str) {
+        let written_empty =
+            raw.and_then(|raw| value_at(raw, path)).and_then(Value::as_array).is_some_and(Vec::is_empty);
+        if written_empty {
+            self.report(path, format!("lists no {what}: leave the key out {left_out}"));
         }
     }
 
@@ -79,11 +121,19 @@ pub fn check_plan(plan: &UpgradePlan, text: &str) -> Vec<PlanProblem> {
         }
     }
     if let Some(canary) = &plan.spec.canary {
-        check_canary(&mut checker, &spec.key("canary"), canary);
+        check_canary(&mut checker, &spec.key("canary"), canary, raw.as_ref());
     }
-    check_analysis(&mut checker, &spec.key("analysis"), &plan.spec.analysis, plan.spec.canary.as_ref());
-    checker.positive(&spec.key("rollback").key("timeout"), plan.spec.rollback.timeout);
-    checker.positive(&spec.key("rehearsal").key("maxAge"), plan.spec.rehearsal.max_age);
+    check_analysis(&mut checker, &spec.key("analysis"), &plan.spec.analysis, plan.spec.canary.as_ref(), raw.as_ref());
+    checker.timeout(&spec.key("rollback").key("timeout"), plan.spec.rollback.timeout);
+    checker.max_age(&spec.key("rehearsal").key("maxAge"), plan.spec.rehearsal.max_age);
+    for (i, manager) in plan.spec.take_ownership_from.iter().enumerate() {
+        if manager.trim().is_empty() {
+            checker.report(
+                &spec.key("takeOwnershipFrom").index(i),
+                "is empty: name a field manager (such as `kubectl-client-side-apply` or `helm`)",
+            );
+        }
+    }
     sorted_by_line(checker.problems)
 }
 
@@ -159,7 +209,14 @@ fn check_backup_gate(
     match gate {
         BackupGate::Velero(velero) => check_velero(checker, path, velero, operator_namespace),
         BackupGate::CloudNativePg(cnpg) => {
-            checker.positive(&path.key("maxAge"), cnpg.max_age);
+            checker.max_age(&path.key("maxAge"), cnpg.max_age);
+            checker.not_written_empty(raw, &path.key("namespaces"), "namespace", "to look in every namespace");
+            checker.not_written_empty(
+                raw,
+                &path.key("clusters"),
+                "Cluster",
+                "to require a backup of every Cluster in those namespaces",
+            );
             checker.namespaces(&path.key("namespaces"), &cnpg.namespaces);
             for (i, cluster) in cnpg.clusters.iter().enumerate() {
                 checker.dns_subdomain(&path.key("clusters").index(i), cluster, "Cluster name");
@@ -169,7 +226,7 @@ fn check_backup_gate(
             if command.command.first().is_none_or(|program| program.trim().is_empty()) {
                 checker.report(&path.key("command"), "needs the program to run as its first item");
             }
-            checker.positive(&path.key("timeout"), command.timeout);
+            checker.timeout(&path.key("timeout"), command.timeout);
         }
         BackupGate::Job(job) => check_job(checker, path, job, raw, job_names),
     }
@@ -183,7 +240,7 @@ fn check_velero(checker: &mut Checker<'_>, path: &KeyPath, velero: &VeleroBackup
         (None, Some(_)) => {}
     }
     checker.dns_label(&path.key("namespace"), &velero.namespace, "namespace name");
-    checker.positive(&path.key("maxAge"), velero.max_age);
+    checker.max_age(&path.key("maxAge"), velero.max_age);
     checker.namespaces(&path.key("includedNamespaces"), &velero.included_namespaces);
     if let Some(restore) = &velero.test_restore {
         let at = path.key("testRestore");
@@ -198,7 +255,7 @@ fn check_velero(checker: &mut Checker<'_>, path: &KeyPath, velero: &VeleroBackup
                 ),
             );
         }
-        checker.positive(&at.key("timeout"), restore.timeout);
+        checker.timeout(&at.key("timeout"), restore.timeout);
     }
 }
 
@@ -216,7 +273,7 @@ fn check_job(
     if let Some(namespace) = &job.namespace {
         checker.dns_label(&path.key("namespace"), namespace, "namespace name");
     }
-    checker.positive(&path.key("timeout"), job.timeout);
+    checker.timeout(&path.key("timeout"), job.timeout);
     match (&job.file, &job.spec) {
         (None, None) => checker.report(path, "give the Job as an inline `spec` or as a `file`"),
         (Some(_), Some(_)) => checker.report(&path.key("spec"), "give only one of `file` and `spec`"),
@@ -331,7 +388,7 @@ impl Role {
     }
 }
 
-fn check_canary(checker: &mut Checker<'_>, path: &KeyPath, canary: &CanaryPolicy) {
+fn check_canary(checker: &mut Checker<'_>, path: &KeyPath, canary: &CanaryPolicy, raw: Option<&Value>) {
     if !is_label_key(&canary.cohort_label) {
         checker.report(
             &path.key("cohortLabel"),
@@ -341,7 +398,7 @@ fn check_canary(checker: &mut Checker<'_>, path: &KeyPath, canary: &CanaryPolicy
             ),
         );
     }
-    check_cohort(checker, &path.key("cohort"), &canary.cohort, canary.baseline);
+    check_cohort(checker, &path.key("cohort"), &canary.cohort, canary.baseline, raw);
     let scoping = &canary.scoping;
     let at = path.key("scoping");
     if let ScopingMechanism::ControllerId(controller_id) = &scoping.mechanism {
@@ -389,7 +446,13 @@ fn scoping_name(mechanism: &ScopingMechanism) -> &'static str {
     }
 }
 
-fn check_cohort(checker: &mut Checker<'_>, path: &KeyPath, cohort: &CohortSelection, baseline: bool) {
+fn check_cohort(
+    checker: &mut Checker<'_>,
+    path: &KeyPath,
+    cohort: &CohortSelection,
+    baseline: bool,
+    raw: Option<&Value>,
+) {
     if cohort.resources.is_empty() {
         checker.report(&path.key("resources"), "list at least one kind the operator's scoping applies to");
     }
@@ -407,6 +470,7 @@ fn check_cohort(checker: &mut Checker<'_>, path: &KeyPath, cohort: &CohortSelect
             );
         }
     }
+    checker.not_written_empty(raw, &path.key("namespaces"), "namespace", "to draw the cohort from every namespace");
     checker.namespaces(&path.key("namespaces"), &cohort.namespaces);
     for (i, follower) in cohort.followers.iter().enumerate() {
         let at = path.key("followers").index(i).key("owner");
@@ -414,6 +478,8 @@ fn check_cohort(checker: &mut Checker<'_>, path: &KeyPath, cohort: &CohortSelect
             checker.report(&at.key("kind"), format!("`{}` is not one of `cohort.resources`", follower.owner.kind));
         }
         match (&follower.owner.label, &follower.owner.field) {
+            (Some(label), None) if label.trim().is_empty() => checker.report(&at.key("label"), "is empty"),
+            (None, Some(field)) if field.trim().is_empty() => checker.report(&at.key("field"), "is empty"),
             (Some(_), None) | (None, Some(_)) => {}
             _ => checker.report(&at, "give exactly one of `label` and `field`"),
         }
@@ -499,16 +565,22 @@ fn check_role_scopes(
     }
 }
 
-fn check_analysis(checker: &mut Checker<'_>, path: &KeyPath, analysis: &AnalysisPolicy, canary: Option<&CanaryPolicy>) {
-    checker.positive(&path.key("interval"), analysis.interval);
-    match (analysis.duration, analysis.count) {
-        (Some(_), Some(_)) => checker.report(&path.key("count"), "give only one of `duration` and `count`"),
-        (None, Some(0)) => checker.report(&path.key("count"), "must be at least 1"),
-        (Some(duration), None) if duration < analysis.interval => checker.report(
-            &path.key("duration"),
-            format!("{duration} is shorter than one interval ({}): no measurement would be taken", analysis.interval),
-        ),
-        _ => {}
+fn check_analysis(
+    checker: &mut Checker<'_>,
+    path: &KeyPath,
+    analysis: &AnalysisPolicy,
+    canary: Option<&CanaryPolicy>,
+    raw: Option<&Value>,
+) {
+    checker.timeout(&path.key("interval"), analysis.interval);
+    checker.wait(&path.key("warmUp"), analysis.warm_up);
+    check_analysis_length(checker, path, analysis);
+    for (key, limit) in [
+        ("failureLimit", analysis.failure_limit),
+        ("inconclusiveLimit", analysis.inconclusive_limit),
+        ("consecutiveErrorLimit", analysis.consecutive_error_limit),
+    ] {
+        checker.measurements(&path.key(key), limit);
     }
     if analysis.signals.is_empty() {
         checker.report(
@@ -524,7 +596,20 @@ fn check_analysis(checker: &mut Checker<'_>, path: &KeyPath, analysis: &Analysis
             Signal::Conditions(conditions) if conditions.condition_type.is_empty() => {
                 checker.report(&at.key("conditionType"), "is empty")
             }
-            Signal::ObservedGeneration(generation) => checker.positive(&at.key("maxCatchUp"), generation.max_catch_up),
+            Signal::ObservedGeneration(generation) => {
+                checker.timeout(&at.key("maxCatchUp"), generation.max_catch_up);
+                if let Some(over) = generation.max_over_baseline {
+                    checker.wait(&at.key("maxOverBaseline"), over);
+                }
+            }
+            Signal::WarningEvents(events) => {
+                checker.not_written_empty(raw, &at.key("reasons"), "reason", "to count every Warning event");
+                for (i, reason) in events.reasons.iter().enumerate() {
+                    if reason.trim().is_empty() {
+                        checker.report(&at.key("reasons").index(i), "is empty: name an Event reason");
+                    }
+                }
+            }
             Signal::DependentChanges(dependents) => {
                 if dependents.kinds.is_empty() {
                     checker.report(&at.key("kinds"), "lists no kind of dependent: nothing would be measured");
@@ -546,6 +631,48 @@ fn check_analysis(checker: &mut Checker<'_>, path: &KeyPath, analysis: &Analysis
     }
 }
 
+/// The analysis's length and its number of measurements, whichever of `duration` and `count` gives them:
+/// at most [`MAX_WAIT`] long and at most [`MAX_MEASUREMENTS`] measurements.
+fn check_analysis_length(checker: &mut Checker<'_>, path: &KeyPath, analysis: &AnalysisPolicy) {
+    let interval = analysis.interval;
+    if analysis.duration.is_some() && analysis.count.is_some() {
+        return checker.report(&path.key("count"), "give only one of `duration` and `count`");
+    }
+    match analysis.length() {
+        AnalysisLength::Count(0) => checker.report(&path.key("count"), "must be at least 1"),
+        AnalysisLength::Count(count) if count > MAX_MEASUREMENTS => checker.measurements(&path.key("count"), count),
+        AnalysisLength::Count(count) => {
+            // An interval over the limit is reported as such; its product would only repeat it.
+            let total = interval.checked_mul(count);
+            if interval <= MAX_WAIT && total.is_none_or(|total| total > MAX_WAIT) {
+                let total = total.map_or_else(|| "longer than can be held".to_owned(), |t| t.to_string());
+                checker.report(
+                    &path.key("count"),
+                    format!("{count} measurements every {interval} take {total}, longer than {MAX_WAIT}, the longest wait a plan may set"),
+                );
+            }
+        }
+        AnalysisLength::Duration(duration) => {
+            let explicit = analysis.duration.is_some();
+            let at = path.key(if explicit { "duration" } else { "interval" });
+            if explicit && duration < interval {
+                return checker.report(
+                    &at,
+                    format!("{duration} is shorter than one interval ({interval}): no measurement would be taken"),
+                );
+            }
+            checker.wait(&at, duration);
+            let measurements = duration.as_millis() / interval.as_millis().max(1);
+            if !interval.is_zero() && measurements > u64::from(MAX_MEASUREMENTS) {
+                checker.report(
+                    &at,
+                    format!("{duration} of analysis at one measurement every {interval} is {measurements} measurements, more than {MAX_MEASUREMENTS}, the most an analysis may take: lengthen the interval"),
+                );
+            }
+        }
+    }
+}
+
 fn check_metric(checker: &mut Checker<'_>, path: &KeyPath, metric: &MetricSignal, has_baseline: bool) {
     if metric.name.trim().is_empty() {
         checker.report(&path.key("name"), "is empty");
@@ -553,9 +680,23 @@ fn check_metric(checker: &mut Checker<'_>, path: &KeyPath, metric: &MetricSignal
     if metric.max.is_none() && metric.max_over_baseline.is_none() {
         checker.report(path, "give a threshold: `max`, `maxOverBaseline` or both");
     }
-    for (key, value) in [("max", metric.max), ("maxOverBaseline", metric.max_over_baseline)] {
-        if value.is_some_and(|v| !v.is_finite()) {
-            checker.report(&path.key(key), "must be a finite number");
+    let below_zero = [
+        (
+            "max",
+            metric.max,
+            "the analysis measures counts and ratios, which are never negative, so every value would be over it",
+        ),
+        (
+            "maxOverBaseline",
+            metric.max_over_baseline,
+            "the canary would fail for doing exactly as well as the baseline",
+        ),
+    ];
+    for (key, value, why) in below_zero {
+        match value {
+            Some(v) if !v.is_finite() => checker.report(&path.key(key), "must be a finite number"),
+            Some(v) if v < 0.0 => checker.report(&path.key(key), format!("{v} is below 0: {why}")),
+            _ => {}
         }
     }
     if metric.max_over_baseline.is_some() && !has_baseline {

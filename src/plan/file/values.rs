@@ -43,19 +43,34 @@ pub struct Duration {
 const DURATION_UNITS: [(&str, u64); 5] = [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
 
 impl Duration {
+    // The constructors saturate: a length too large to hold is the longest one, never a panic.
+
     /// A duration of this many seconds.
     pub const fn from_secs(secs: u64) -> Duration {
-        Duration { millis: secs * 1_000 }
+        Duration { millis: secs.saturating_mul(1_000) }
     }
 
     /// A duration of this many minutes.
     pub const fn from_mins(mins: u64) -> Duration {
-        Duration::from_secs(mins * 60)
+        Duration::from_secs(mins.saturating_mul(60))
     }
 
     /// A duration of this many hours.
     pub const fn from_hours(hours: u64) -> Duration {
-        Duration::from_mins(hours * 60)
+        Duration::from_mins(hours.saturating_mul(60))
+    }
+
+    /// A duration of this many days.
+    pub const fn from_days(days: u64) -> Duration {
+        Duration::from_hours(days.saturating_mul(24))
+    }
+
+    /// This length `times` times over, or `None` when that is too long to hold.
+    pub const fn checked_mul(self, times: u32) -> Option<Duration> {
+        match self.millis.checked_mul(times as u64) {
+            Some(millis) => Some(Duration { millis }),
+            None => None,
+        }
     }
 
     /// The length in milliseconds.
@@ -431,12 +446,12 @@ pub enum TemplatePart<'a> {
 }
 
 /// Text with `{placeholder}`s (see [`Placeholder`]), checked for unknown placeholders when read. Braces
-/// that do not enclose a bare name (`{result="error"}` in a PromQL query) are literal text.
+/// that do not enclose a bare name (`{result="error"}` in a PromQL query) are literal text, and must pair up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template(String);
 
 impl Template {
-    /// Checks a template's placeholders.
+    /// Checks a template's placeholders and that its literal braces pair up.
     pub fn parse(text: &str) -> Result<Template, String> {
         for name in placeholder_names(text) {
             if Placeholder::from_name(name).is_none() {
@@ -450,7 +465,35 @@ impl Template {
                 return Err(format!("unknown placeholder `{{{name}}}` in `{text}`{hint}"));
             }
         }
-        Ok(Template(text.to_owned()))
+        let template = Template(text.to_owned());
+        match template.stray_brace() {
+            None => Ok(template),
+            Some('{') => Err(format!(
+                "an unclosed `{{` in `{text}`: write a placeholder as `{{name}}`; any other `{{` needs its `}}` (as in a PromQL matcher)"
+            )),
+            Some(_) => Err(format!(
+                "a stray `}}` in `{text}`: write a placeholder as `{{name}}`; any other `}}` must close a `{{` (as in a PromQL matcher)"
+            )),
+        }
+    }
+
+    /// The first brace of the literal text that has no partner: a `}` closing nothing, or a `{` never closed.
+    /// Literal braces are legitimate in pairs (`{result="error"}` in a PromQL query), but an unpaired one is
+    /// a typo around a placeholder (`{cohortSelector}}`) that would reach the operator's flags as it is.
+    fn stray_brace(&self) -> Option<char> {
+        let mut open = 0usize;
+        for part in self.parts() {
+            let TemplatePart::Literal(text) = part else { continue };
+            for c in text.chars() {
+                match c {
+                    '{' => open += 1,
+                    '}' if open == 0 => return Some('}'),
+                    '}' => open -= 1,
+                    _ => {}
+                }
+            }
+        }
+        (open > 0).then_some('{')
     }
 
     /// The template as written.
@@ -565,7 +608,7 @@ impl JsonSchema for Template {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
             "type": "string",
-            "description": "Text with placeholders substituted per Deployment: {cohortSelector}, {cohortLabel}, {cohort}, {leaseName}, {namespaces}, {deployment}, {operatorNamespace}, {pods}.",
+            "description": "Text with placeholders substituted per Deployment: {cohortSelector}, {cohortLabel}, {cohort}, {leaseName}, {namespaces}, {deployment}, {operatorNamespace}, {pods}. Other braces are literal text and must pair up.",
             "examples": ["--watch-label-selector={cohortSelector}", "{deployment}"]
         })
     }
@@ -615,5 +658,19 @@ mod tests {
         let error = Template::parse("--selector={cohortSelecter}").unwrap_err();
         assert!(error.contains("did you mean `{cohortSelector}`"), "{error}");
         assert_eq!(Template::parse("a {cohort} b").unwrap().literal_text(), "a  b");
+    }
+
+    #[test]
+    fn templates_refuse_an_unpaired_brace() {
+        let stray = Template::parse("--selector={cohortSelector}}").unwrap_err();
+        assert!(stray.contains("a stray `}` in `--selector={cohortSelector}}`"), "{stray}");
+        let unclosed = Template::parse("--selector={{cohortSelector}").unwrap_err();
+        assert!(unclosed.contains("an unclosed `{` in `--selector={{cohortSelector}`"), "{unclosed}");
+        for bad in ["}", "{", "{pods}}{", r#"x{a="b""#, "}{"] {
+            assert!(Template::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+        for good in [r#"sum(x{pod=~"{pods}"}) / sum(y{a="{cohort}",b="c"})"#, "{}", "plain", "{{pods}}"] {
+            assert!(Template::parse(good).is_ok(), "{good:?} should parse");
+        }
     }
 }
