@@ -31,7 +31,7 @@ impl<R: Read> Read for LineCounting<R> {
 
 pub(super) fn read_json(file_index: usize, file: &Path, batcher: &mut Batcher<'_>) -> ReadResult {
     let position = (file_index, 1, 0);
-    let open_error = |source| Box::new((position, LoadError::Io { path: file.to_owned(), source }));
+    let open_error = |cause| Box::new((position, LoadError::Io { path: file.to_owned(), cause }));
     let newlines = Rc::new(Cell::new(0));
     let reader = LineCounting {
         inner: BufReader::with_capacity(1 << 16, File::open(file).map_err(open_error)?),

@@ -19,7 +19,7 @@ const BLOCK: usize = 1 << 20;
 /// the splitter, so UTF-8 is checked once per block and no character is cut.
 pub(super) fn read_yaml(file_index: usize, file: &Path, batcher: &mut Batcher<'_>) -> ReadResult {
     let failure = |document: usize, error: LoadError| Box::new(((file_index, document, 0), error));
-    let io_failure = |document: usize, source| failure(document, LoadError::Io { path: file.to_owned(), source });
+    let io_failure = |document: usize, cause| failure(document, LoadError::Io { path: file.to_owned(), cause });
     let mut reader = File::open(file).map_err(|source| io_failure(0, source))?;
     let mut splitter = YamlSplitter::new(file_index, Arc::from(file));
     let mut block = vec![0u8; BLOCK];
