@@ -171,6 +171,15 @@ mod tests {
         assert!(text.contains("input.yaml: the plan file is 6 bytes, over the 5 bytes"), "{text}");
     }
 
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_file_whose_size_lies_is_still_read_only_up_to_the_cap() {
+        // procfs files say they are empty and hold more.
+        let error = read_text(Path::new("/proc/self/maps"), "plan file", Some(10)).unwrap_err();
+        assert!(matches!(error, InputError::TooLarge { size: None, cap: 10, .. }), "{error:?}");
+        assert!(error.to_string().contains("the plan file grew while it was read, over the 10 bytes"), "{error}");
+    }
+
     #[test]
     fn a_directory_is_not_a_file() {
         let dir = tempfile::tempdir().unwrap();
