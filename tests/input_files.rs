@@ -212,12 +212,25 @@ fn a_file_that_is_not_utf8_is_refused_naming_the_line_of_the_bad_byte() {
     }
 }
 
+/// Release manifests and object exports are read whatever their size, but only from regular files.
+#[cfg(unix)]
 #[test]
-fn a_release_manifest_that_is_a_device_is_refused() {
+fn a_release_manifest_or_objects_file_that_is_a_device_is_refused() {
     let workspace = Workspace::new();
     let (code, text) = run_at(&workspace, &["plan", "--from", "FILE", "--to", "FILE"], Path::new("/dev/zero"));
     assert_eq!(code, Some(2), "{text}");
     assert!(text.contains("/dev/zero: the release manifest is a character device"), "{text}");
+    let crds = workspace.path("v1.1.0");
+    let crds = crds.to_str().unwrap();
+    for extension in ["yaml", "json"] {
+        // The objects readers pick their parser by the extension: a device with either is refused.
+        let device = workspace.path(&format!("zero.{extension}"));
+        std::os::unix::fs::symlink("/dev/zero", &device).unwrap();
+        let (code, text) = run_at(&workspace, &["validate", "--crds", crds, "--objects", "FILE"], &device);
+        assert_eq!(code, Some(2), "{text}");
+        let expected = format!("{}: the objects file is a character device", device.display());
+        assert!(text.contains(&expected), "{expected} in {text}");
+    }
 }
 
 #[test]

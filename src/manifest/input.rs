@@ -76,16 +76,11 @@ fn size_text(size: Option<u64>) -> String {
 pub fn read_text(path: &Path, what: &'static str, cap: Option<u64>) -> Result<String, InputError> {
     let io = |cause| InputError::Io { file: path.to_owned(), what, cause };
     let too_large = |size| InputError::TooLarge { file: path.to_owned(), what, size, cap: cap.unwrap_or(0) };
-    // The path's type is checked before opening: opening a FIFO for reading blocks until a writer comes.
-    let metadata = std::fs::metadata(path).map_err(io)?;
-    refuse_unless_regular(path, what, metadata.file_type())?;
-    if cap.is_some_and(|cap| metadata.len() > cap) {
-        return Err(too_large(Some(metadata.len())));
+    let (file, size) = open_regular(path, what)?;
+    if cap.is_some_and(|cap| size > cap) {
+        return Err(too_large(Some(size)));
     }
-    let file = File::open(path).map_err(io)?;
-    // What was opened is what is read: the path may name something else by now.
-    refuse_unless_regular(path, what, file.metadata().map_err(io)?.file_type())?;
-    let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0).saturating_add(1));
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
     match cap {
         // One byte more than the cap tells a file that grew (or whose size lied) from one that fits.
         Some(cap) => file.take(cap.saturating_add(1)).read_to_end(&mut bytes),
@@ -99,6 +94,20 @@ pub fn read_text(path: &Path, what: &'static str, cap: Option<u64>) -> Result<St
         let (line, column) = position_of(error.as_bytes(), error.utf8_error().valid_up_to());
         InputError::NotUtf8 { file: path.to_owned(), what, line, column }
     })
+}
+
+/// Opens the regular file at `path` for reading, with its size: anything else (a directory, FIFO, device or
+/// socket) is refused before it is opened. For readers that stream a file of any size; [`read_text`] reads one
+/// whole.
+pub fn open_regular(path: &Path, what: &'static str) -> Result<(File, u64), InputError> {
+    let io = |cause| InputError::Io { file: path.to_owned(), what, cause };
+    // The path's type is checked before opening: opening a FIFO for reading blocks until a writer comes.
+    refuse_unless_regular(path, what, std::fs::metadata(path).map_err(io)?.file_type())?;
+    let file = File::open(path).map_err(io)?;
+    // What was opened is what is read: the path may name something else by now.
+    let metadata = file.metadata().map_err(io)?;
+    refuse_unless_regular(path, what, metadata.file_type())?;
+    Ok((file, metadata.len()))
 }
 
 fn refuse_unless_regular(path: &Path, what: &'static str, file_type: FileType) -> Result<(), InputError> {
