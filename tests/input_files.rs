@@ -329,8 +329,8 @@ fn load(kind: Kind, workspace: &Workspace, file: &Path) -> Result<(), String> {
 fn judge_output(kind: Kind, workspace: &Workspace, (output, elapsed): (Output, Duration)) -> Result<(), String> {
     let text = text_of(&output);
     let tail: String = text.chars().rev().take(2000).collect::<Vec<_>>().into_iter().rev().collect();
-    if text.contains("panicked") {
-        return Err(format!("panicked: {tail}"));
+    if let Some(at) = text.find("panicked") {
+        return Err(text[at..].lines().take(3).collect::<Vec<_>>().join(" "));
     }
     match output.status.code() {
         None if elapsed >= TIMEOUT => Err(format!("hung: killed after {TIMEOUT:?}")),

@@ -24,7 +24,6 @@ use crate::plan::file::{holds_no_document, parse_strict, Duration, KeyPath, Pars
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -163,12 +162,6 @@ pub struct FleetProblem {
     pub line: usize,
     /// What is wrong.
     pub message: String,
-}
-
-impl fmt::Display for FleetProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: {}: {}", self.line, self.path, self.message)
-    }
 }
 
 fn problems_text(file: &Path, problems: &[FleetProblem]) -> String {

@@ -301,7 +301,7 @@ pub enum EvidenceError {
     Invalid {
         /// The file.
         file: PathBuf,
-        /// The line (1-based; 0 when the problem has no place, which JSON's errors always have).
+        /// The 1-based line (0 if unknown, which a JSON error never is).
         line: usize,
         /// The column.
         column: usize,
