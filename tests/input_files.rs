@@ -3,7 +3,7 @@
 //! given; and a seeded mutation test over every kind: mutated files never panic, never hang, and either load or
 //! are refused naming the file.
 //!
-//! The mutation test runs `OPERATOR_UPGRADE_FUZZ_CASES` cases (default 400, spread over the four kinds) from
+//! The mutation test runs `OPERATOR_UPGRADE_FUZZ_CASES` cases (default 300, spread over the four kinds) from
 //! the seed `OPERATOR_UPGRADE_FUZZ_SEED` (default fixed, so a run is reproducible); a failure prints each failing
 //! case's own seed, which replays it alone with `OPERATOR_UPGRADE_FUZZ_CASES=1`.
 
@@ -38,7 +38,8 @@ fn text_of(output: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
 }
 
-/// A directory holding a good plan (the demo's, its releases beside it), a fleet of it and passing evidence.
+/// A directory holding one good file of each kind: the demo's plan (its releases beside it), a fleet of it,
+/// passing evidence and the demo's scenario.
 struct Workspace {
     dir: tempfile::TempDir,
 }
@@ -602,7 +603,7 @@ fn the_unmutated_files_load() {
 #[test]
 fn mutated_input_files_never_panic_or_hang_and_are_loaded_or_refused_naming_the_file() {
     let first_seed = env_number("OPERATOR_UPGRADE_FUZZ_SEED", 0x5eed_0028);
-    let cases = env_number("OPERATOR_UPGRADE_FUZZ_CASES", 400);
+    let cases = env_number("OPERATOR_UPGRADE_FUZZ_CASES", 300);
     let next = std::sync::atomic::AtomicU64::new(0);
     let failures = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|scope| {
