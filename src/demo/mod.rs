@@ -57,12 +57,13 @@ pub struct DemoOptions {
 #[derive(Debug, Error)]
 pub enum DemoError {
     /// The scenario file cannot be used.
-    #[error("the demo's scenario {path}: {source}")]
+    // The cause names the file, in the message rather than as a `source`, so a printed chain says it once.
+    #[error("the demo's scenario: {cause}")]
     Scenario {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: ScenarioError,
+        cause: ScenarioError,
     },
     /// The simulator did not start.
     #[error("cannot start the simulator: {0}")]
@@ -85,8 +86,8 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// the plan printed, the two acts, the verdict. Returns the verdict; its exit code is the demo's.
 pub async fn run(files: &DemoFiles, options: DemoOptions) -> Result<DemoVerdict, DemoError> {
     let started = Instant::now();
-    let scenario = Scenario::load(&files.scenario)
-        .map_err(|source| DemoError::Scenario { path: files.scenario.clone(), source })?;
+    let scenario =
+        Scenario::load(&files.scenario).map_err(|cause| DemoError::Scenario { path: files.scenario.clone(), cause })?;
     let bad = Upgrade::load(&files.bad_plan)?;
     let good = Upgrade::load(&files.good_plan)?;
     let sim = Sim::start(scenario).await?;

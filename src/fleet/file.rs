@@ -19,7 +19,8 @@
 //!         - {name: prod-us, kubeconfig: ~/.kube/prod-us.yaml, kubeSystemUid: 77aa...}
 //! ```
 
-use crate::plan::file::Duration;
+use crate::manifest::input::{read_text, InputError, MAX_DOCUMENT_BYTES};
+use crate::plan::file::{holds_no_document, parse_strict, Duration, KeyPath, ParseFailure};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -125,83 +126,130 @@ pub struct LoadedFleet {
     pub plan_file: PathBuf,
 }
 
-/// A fleet file that cannot be used.
+/// A fleet file that cannot be used; every variant names the file and, but for one that cannot be read,
+/// the line.
 #[derive(Debug, Error)]
 pub enum FleetFileError {
-    /// The file cannot be read.
-    #[error("cannot read the fleet file {}: {cause}", file.display())]
-    Read {
+    /// The file cannot be read: missing, not a regular file, too large or not UTF-8 text.
+    #[error(transparent)]
+    Read(#[from] InputError),
+    /// The file holds nothing but comments and blank lines.
+    #[error("{}:1: the fleet file is empty (it needs apiVersion, kind, metadata and spec)", file.display())]
+    Empty {
         /// The file.
         file: PathBuf,
-        /// Why.
-        cause: std::io::Error,
     },
-    /// The file is not a fleet, or breaks a rule of one.
-    #[error("{}: {}", file.display(), problems.join("; "))]
+    /// The YAML is malformed, or a key or value does not fit the format: an unknown, missing or repeated key,
+    /// a wrong type, a bad duration.
+    #[error("{0}")]
+    Parse(Box<ParseFailure>),
+    /// The file parses but breaks rules of a fleet.
+    #[error("{}", problems_text(file, problems))]
     Invalid {
         /// The file.
         file: PathBuf,
-        /// What is wrong, each with its place.
-        problems: Vec<String>,
+        /// Every rule broken, in the order of the file.
+        problems: Vec<FleetProblem>,
     },
 }
 
+/// One rule of a fleet that the file breaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetProblem {
+    /// The key path (`spec.waves[1].maxParallel`).
+    pub path: String,
+    /// The 1-based line of the key, or of the closest enclosing key written in block style.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn problems_text(file: &Path, problems: &[FleetProblem]) -> String {
+    let one = |p: &FleetProblem| format!("{}:{}: {}: {}", file.display(), p.line, p.path, p.message);
+    match problems {
+        [only] => one(only),
+        _ => {
+            let mut text = format!("{}: {} problems in the fleet:", file.display(), problems.len());
+            for problem in problems {
+                text.push_str("\n  ");
+                text.push_str(&one(problem));
+            }
+            text
+        }
+    }
+}
+
 impl Fleet {
-    /// Reads and checks a fleet file: unknown keys and wrong types are errors with their line, then every
-    /// rule serde cannot check.
+    /// Reads and checks a fleet file: unknown, missing or repeated keys and wrong types are errors with their
+    /// line, then every rule serde cannot check, each at its key's line.
     pub fn load(path: &Path) -> Result<LoadedFleet, FleetFileError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|cause| FleetFileError::Read { file: path.to_owned(), cause })?;
-        let invalid = |problems: Vec<String>| FleetFileError::Invalid { file: path.to_owned(), problems };
-        let fleet: Fleet = serde_norway::from_str(&text).map_err(|e| invalid(vec![e.to_string()]))?;
-        let problems = fleet.problems();
+        let text = read_text(path, "fleet file", Some(MAX_DOCUMENT_BYTES))?;
+        if holds_no_document(&text) {
+            return Err(FleetFileError::Empty { file: path.to_owned() });
+        }
+        let mut fleet: Fleet = parse_strict(&text, path).map_err(|mut failure| {
+            // A problem of the whole document (a key missing at the top) is at its start.
+            failure.line.get_or_insert(1);
+            FleetFileError::Parse(failure)
+        })?;
+        let problems = fleet.problems(&text);
         if !problems.is_empty() {
-            return Err(invalid(problems));
+            return Err(FleetFileError::Invalid { file: path.to_owned(), problems });
         }
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
-        let mut fleet = fleet;
         for cluster in fleet.spec.waves.iter_mut().flat_map(|w| w.clusters.iter_mut()) {
             cluster.kubeconfig = cluster.kubeconfig.take().map(|k| dir.join(k));
         }
         Ok(LoadedFleet { plan_file: dir.join(&fleet.spec.plan), fleet, file: path.to_owned() })
     }
 
-    /// Every rule the file breaks, each with the key path it is at.
-    pub fn problems(&self) -> Vec<String> {
+    /// Every rule the fleet breaks, each at its key path and that key's line in `text` (the file it was read
+    /// from), in the order of the file.
+    pub fn problems(&self, text: &str) -> Vec<FleetProblem> {
         let mut problems = Vec::new();
+        let mut report = |path: KeyPath, message: String| {
+            // A key the locator cannot follow (a document in flow style) is at the document's start.
+            let line = path.line_in(text).unwrap_or(1);
+            problems.push(FleetProblem { path: path.to_string(), line, message });
+        };
+        let waves = KeyPath::root().key("spec").key("waves");
         if self.spec.waves.is_empty() {
-            problems.push("spec.waves: a fleet needs at least one wave".to_owned());
+            report(waves.clone(), "a fleet needs at least one wave".to_owned());
         }
         let mut names = BTreeSet::new();
         let mut uids = BTreeSet::new();
         for (w, wave) in self.spec.waves.iter().enumerate() {
-            let at = format!("spec.waves[{w}]");
+            let at = waves.index(w);
             if wave.clusters.is_empty() {
-                problems.push(format!("{at}.clusters: wave {} has no cluster", wave.name));
+                report(at.key("clusters"), format!("wave {} has no cluster", wave.name));
             }
             if wave.max_parallel == 0 {
-                problems.push(format!("{at}.maxParallel: must be at least 1"));
+                report(at.key("maxParallel"), "must be at least 1".to_owned());
             }
             for (c, cluster) in wave.clusters.iter().enumerate() {
-                let at = format!("{at}.clusters[{c}]");
+                let at = at.key("clusters").index(c);
                 if cluster.context.is_none() && cluster.kubeconfig.is_none() {
-                    problems.push(format!("{at}: name a `context`, a `kubeconfig` or both"));
+                    report(at.clone(), "name a `context`, a `kubeconfig` or both".to_owned());
                 }
                 if !crate::plan::file::semantics::is_uid(&cluster.kube_system_uid) {
-                    problems.push(format!(
-                        "{at}.kubeSystemUid: `{}` is not a UID (`kubectl get ns kube-system -o jsonpath='{{.metadata.uid}}'`)",
-                        cluster.kube_system_uid
-                    ));
+                    report(
+                        at.key("kubeSystemUid"),
+                        format!(
+                            "`{}` is not a UID (`kubectl get ns kube-system -o jsonpath='{{.metadata.uid}}'`)",
+                            cluster.kube_system_uid
+                        ),
+                    );
                 }
                 if !names.insert(cluster.name.as_str()) {
-                    problems.push(format!("{at}.name: cluster {} is named twice", cluster.name));
+                    report(at.key("name"), format!("cluster {} is named twice", cluster.name));
                 }
                 if !uids.insert(cluster.kube_system_uid.as_str()) {
-                    problems.push(format!("{at}.kubeSystemUid: {} is listed twice", cluster.kube_system_uid));
+                    report(at.key("kubeSystemUid"), format!("{} is listed twice", cluster.kube_system_uid));
                 }
             }
         }
+        problems.sort_by_key(|problem| problem.line);
         problems
     }
 }
@@ -240,7 +288,24 @@ mod tests {
     fn an_unknown_key_is_named_with_its_line() {
         let (_dir, path) = write(&FLEET.replace("maxParallel: 2", "maxParalel: 2"));
         let error = Fleet::load(&path).unwrap_err().to_string();
-        assert!(error.contains("fleet.yaml") && error.contains("maxParalel") && error.contains("line 11"), "{error}");
+        assert!(error.contains("fleet.yaml:11:7: spec.waves[1].maxParalel: unknown key `maxParalel`"), "{error}");
+        assert!(error.ends_with("did you mean `maxParallel`?"), "{error}");
+    }
+
+    #[test]
+    fn a_missing_or_repeated_top_level_key_is_named_with_its_line() {
+        let (_dir, path) = write(&FLEET.replace("kind: UpgradeFleet\n", ""));
+        let error = Fleet::load(&path).unwrap_err().to_string();
+        assert!(error.contains("fleet.yaml:1:1: missing field `kind`"), "{error}");
+        let (_dir, path) = write(&format!("{FLEET}kind: UpgradeFleet\n"));
+        let error = Fleet::load(&path).unwrap_err().to_string();
+        assert!(error.contains("fleet.yaml:14: duplicate field `kind`"), "{error}");
+        let (_dir, path) = write(&FLEET.replace("  soak: 5m\n", "  soak: 5m\n  soak: 6m\n"));
+        let error = Fleet::load(&path).unwrap_err().to_string();
+        assert!(error.contains("fleet.yaml:7: spec: duplicate field `soak`"), "{error}");
+        let (_dir, path) = write("# nothing yet\n");
+        let error = Fleet::load(&path).unwrap_err().to_string();
+        assert!(error.contains("fleet.yaml:1: the fleet file is empty"), "{error}");
     }
 
     #[test]
@@ -251,14 +316,23 @@ mod tests {
             .replace("22222222-2222-2222-2222-222222222222", "prod");
         let (_dir, path) = write(&broken);
         let error = Fleet::load(&path).unwrap_err().to_string();
+        assert!(error.starts_with(&format!("{}: 4 problems in the fleet:\n", path.display())), "{error}");
+        // Keys inside a flow mapping are placed at its list item's line.
         for expected in [
-            "spec.waves[1].maxParallel: must be at least 1",
-            "spec.waves[1].clusters[0]: name a `context`, a `kubeconfig` or both",
-            "spec.waves[1].clusters[0].kubeSystemUid: `prod` is not a UID",
-            "spec.waves[1].clusters[0].name: cluster a is named twice",
+            "fleet.yaml:11: spec.waves[1].maxParallel: must be at least 1",
+            "fleet.yaml:13: spec.waves[1].clusters[0]: name a `context`, a `kubeconfig` or both",
+            "fleet.yaml:13: spec.waves[1].clusters[0].kubeSystemUid: `prod` is not a UID",
+            "fleet.yaml:13: spec.waves[1].clusters[0].name: cluster a is named twice",
         ] {
             assert!(error.contains(expected), "{expected} in {error}");
         }
+        let (_dir, path) = write(&FLEET.replace("  waves:\n", "  waves: []\n  wavez:\n"));
+        let error = Fleet::load(&path).unwrap_err().to_string();
+        assert!(error.contains("fleet.yaml:8:3: spec.wavez: unknown key `wavez`"), "{error}");
+        let no_waves = FLEET.split("  waves:").next().unwrap().to_owned() + "  waves: []\n";
+        let (_dir, path) = write(&no_waves);
+        let error = Fleet::load(&path).unwrap_err().to_string();
+        assert!(error.ends_with("fleet.yaml:7: spec.waves: a fleet needs at least one wave"), "{error}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Loading one side of an upgrade (a file or a directory tree) into a [`ManifestSet`].
 
 use super::crd::Crd;
+use super::input::{read_text, InputError};
 use super::normalise::normalise_crd;
 use rayon::prelude::*;
 use serde::Deserialize;
@@ -31,13 +32,16 @@ impl fmt::Display for DocumentRef {
 #[derive(Debug, Error)]
 pub enum LoadError {
     /// The path does not exist or cannot be read.
-    #[error("{path}: {source}")]
+    #[error("{}: {cause}", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error; in the message, not a `source`, so an error chain says it once.
+        cause: std::io::Error,
     },
+    /// A manifest file is not a regular file (a FIFO, a device), or not UTF-8 text.
+    #[error(transparent)]
+    Input(#[from] InputError),
     /// A directory held no `.yaml`, `.yml` or `.json` file.
     #[error("{0}: no .yaml, .yml or .json files found")]
     NoManifests(PathBuf),
@@ -161,7 +165,7 @@ pub fn load_side(path: &Path) -> Result<ManifestSet, LoadError> {
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> LoadError + '_ {
-    move |source| LoadError::Io { path: path.to_owned(), source }
+    move |cause| LoadError::Io { path: path.to_owned(), cause }
 }
 
 fn is_manifest_file(path: &Path) -> bool {
@@ -214,14 +218,8 @@ fn for_each_document(
     file: &Path,
     mut visit: impl FnMut(Value, DocumentRef) -> Result<(), LoadError>,
 ) -> Result<(), LoadError> {
-    let bytes = std::fs::read(file).map_err(io_error(file))?;
-    let text = String::from_utf8(bytes).map_err(|e| LoadError::Syntax {
-        file: file.to_owned(),
-        document: 1,
-        line: line_of_offset(e.as_bytes(), e.utf8_error().valid_up_to()),
-        column: 1,
-        message: "the file is not valid UTF-8".to_owned(),
-    })?;
+    // A release is as large as it is (a provider ships 21 MB): no cap, but never a FIFO or a device.
+    let text = read_text(file, "release manifest", None)?;
     let starts = document_start_lines(&text);
     for (index, document) in serde_norway::Deserializer::from_str(&text).enumerate() {
         let at =
@@ -355,10 +353,6 @@ pub(crate) fn json_kind(value: &Value) -> &'static str {
         Value::Array(_) => "a sequence",
         Value::Object(_) => "a mapping",
     }
-}
-
-fn line_of_offset(bytes: &[u8], offset: usize) -> usize {
-    1 + bytes[..offset.min(bytes.len())].iter().filter(|&&b| b == b'\n').count()
 }
 
 /// The 1-based line each YAML document of `text` starts on, in the order the parser yields them.

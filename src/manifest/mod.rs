@@ -2,6 +2,7 @@
 //! (normalised to `apiextensions.k8s.io/v1`) and every other object, kept for the operator diff.
 
 mod crd;
+pub mod input;
 mod load;
 mod locate;
 mod normalise;

@@ -389,14 +389,9 @@ pub struct ObjectMatch {
 /// Why a scenario could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    /// The file could not be read.
-    #[error("{path}: {source}", path = .path.display())]
-    Io {
-        /// The scenario file.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
+    /// The file could not be read: missing, not a regular file, too large or not UTF-8 text.
+    #[error(transparent)]
+    Io(#[from] crate::manifest::input::InputError),
     /// The file is not a valid scenario.
     #[error("{path}: {message}", path = .path.display())]
     Invalid {
@@ -411,7 +406,7 @@ impl Scenario {
     /// Reads a scenario file; relative manifest paths resolve against its directory.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let text =
-            std::fs::read_to_string(path).map_err(|source| ScenarioError::Io { path: path.to_owned(), source })?;
+            crate::manifest::input::read_text(path, "scenario file", Some(crate::manifest::input::MAX_DOCUMENT_BYTES))?;
         let mut scenario: Scenario = serde_norway::from_str(&text)
             .map_err(|e| ScenarioError::Invalid { path: path.to_owned(), message: e.to_string() })?;
         scenario.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();

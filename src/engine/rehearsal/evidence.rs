@@ -8,6 +8,7 @@
 
 use crate::canary::judge::{Decision, IntervalResult};
 use crate::engine::Refusal;
+use crate::manifest::input::{read_text, InputError};
 use crate::plan::file::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -36,6 +37,7 @@ pub struct Evidence {
     /// When the rehearsal started (RFC 3339, UTC).
     pub started: String,
     /// When it ended; `maxAge` counts from here.
+    #[serde(deserialize_with = "rfc3339")]
     pub ended: String,
     /// Each phase, in the order it ran.
     pub phases: Vec<PhaseRecord>,
@@ -188,23 +190,16 @@ impl Evidence {
         self.failed_phase().is_none()
     }
 
-    /// Reads evidence from a file: the file and, for a JSON or schema error, the line and column.
+    /// Reads evidence from a file: any error names the file and, unless it cannot be read, the line and
+    /// column.
     pub fn load(path: &Path) -> Result<Evidence, EvidenceError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| EvidenceError::Read { file: path.to_owned(), cause: e })?;
-        let evidence: Evidence = serde_json::from_str(&text).map_err(|e| EvidenceError::Invalid {
+        let text = read_text(path, "rehearsal evidence", Some(MAX_EVIDENCE_BYTES))?;
+        serde_json::from_str(&text).map_err(|error| EvidenceError::Invalid {
             file: path.to_owned(),
-            line: e.line(),
-            column: e.column(),
-            message: e.to_string(),
-        })?;
-        evidence.timestamp(&evidence.ended, "ended").map_err(|message| EvidenceError::Invalid {
-            file: path.to_owned(),
-            line: 0,
-            column: 0,
-            message,
-        })?;
-        Ok(evidence)
+            line: error.line(),
+            column: error.column(),
+            message: bare_message(&error),
+        })
     }
 
     /// Writes the evidence as pretty JSON, whole or not at all (a temporary file beside it, renamed).
@@ -218,10 +213,28 @@ impl Evidence {
         file.persist(path).map_err(|e| failed(e.error))?;
         Ok(())
     }
+}
 
-    fn timestamp(&self, text: &str, field: &str) -> Result<jiff::Timestamp, String> {
-        text.parse().map_err(|e| format!("`{field}` is not an RFC 3339 time ({text}): {e}"))
-    }
+fn timestamp(text: &str, field: &str) -> Result<jiff::Timestamp, String> {
+    text.parse().map_err(|e| format!("`{field}` is not an RFC 3339 time ({text}): {e}"))
+}
+
+/// The most an evidence file may hold. More than the other inputs' cap: a long canary analysis is kept in full
+/// (every interval, every signal), and JSON read straight into these records costs little beyond its size.
+pub const MAX_EVIDENCE_BYTES: u64 = 16 << 20;
+
+/// serde_json's message without the position it appends (the error names it before the message).
+fn bare_message(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    let suffix = format!(" at line {} column {}", error.line(), error.column());
+    message.strip_suffix(&suffix).map(str::to_owned).unwrap_or(message)
+}
+
+/// Refuses an `ended` that is not an RFC 3339 time while parsing, so the error has the value's line.
+fn rfc3339<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    timestamp(&text, "ended").map_err(serde::de::Error::custom)?;
+    Ok(text)
 }
 
 /// What `apply` checks the evidence against.
@@ -257,7 +270,7 @@ pub fn check(evidence: Option<&Evidence>, expected: &Expectation, now: jiff::Tim
     if evidence.cluster.kube_system_uid == expected.target_uid {
         refusals.push(Refusal::RehearsedOnTarget { uid: expected.target_uid.to_owned() });
     }
-    match evidence.timestamp(&evidence.ended, "ended") {
+    match timestamp(&evidence.ended, "ended") {
         Ok(ended) => {
             let age_seconds = u64::try_from(now.as_second() - ended.as_second()).unwrap_or(0);
             if age_seconds > expected.max_age.to_std().as_secs() {
@@ -280,20 +293,15 @@ fn short(hash: &str) -> String {
 /// Evidence that cannot be read.
 #[derive(Debug, Error)]
 pub enum EvidenceError {
-    /// The file cannot be read.
-    #[error("cannot read the rehearsal evidence {}: {cause}", file.display())]
-    Read {
-        /// The file.
-        file: PathBuf,
-        /// Why.
-        cause: std::io::Error,
-    },
+    /// The file cannot be read: missing, not a regular file, too large or not UTF-8 text.
+    #[error(transparent)]
+    Read(#[from] InputError),
     /// The file is not evidence of this format.
     #[error("{}{}: not rehearsal evidence: {message}", file.display(), if *line > 0 { format!(":{line}:{column}") } else { String::new() })]
     Invalid {
         /// The file.
         file: PathBuf,
-        /// The line (1-based; 0 when the problem has no place).
+        /// The 1-based line (0 if unknown, which a JSON error never is).
         line: usize,
         /// The column.
         column: usize,
@@ -449,7 +457,9 @@ mod tests {
         late.ended = "yesterday".into();
         late.write(&path).unwrap();
         let error = Evidence::load(&path).unwrap_err().to_string();
+        assert!(error.contains("evidence.json:12:"), "the line of `ended`: {error}");
         assert!(error.contains("`ended` is not an RFC 3339 time"), "{error}");
+        assert_eq!(error.matches(" at line ").count(), 0, "the place is said once: {error}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Why a plan file was refused: every error names the file, and where it can, the line, column and key.
 
+use crate::manifest::input::InputError;
 use std::fmt;
 use std::path::PathBuf;
 use thiserror::Error;
@@ -7,14 +8,9 @@ use thiserror::Error;
 /// A plan file that could not be read, parsed or accepted.
 #[derive(Debug, Error)]
 pub enum PlanFileError {
-    /// The file could not be read.
-    #[error("{file}: cannot read the plan file: {source}", file = .file.display())]
-    Io {
-        /// The plan file.
-        file: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
+    /// The file could not be read: missing, not a regular file, too large or not UTF-8 text.
+    #[error(transparent)]
+    Io(#[from] InputError),
     /// The file holds nothing but comments and blank lines.
     #[error("{file}: the plan file is empty (it needs apiVersion, kind, metadata and spec)", file = .file.display())]
     Empty {
@@ -77,7 +73,7 @@ impl PlanFileError {
         match self {
             PlanFileError::Parse(failure) => failure.line,
             PlanFileError::Invalid { problems, .. } => problems.iter().find_map(|p| p.line),
-            PlanFileError::Io { .. } | PlanFileError::Empty { .. } => None,
+            PlanFileError::Io(_) | PlanFileError::Empty { .. } => None,
         }
     }
 }

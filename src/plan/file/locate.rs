@@ -56,7 +56,18 @@ impl KeyPath {
     /// The 1-based line of the path's last segment that can be found in `text`.
     pub fn line_in(&self, text: &str) -> Option<usize> {
         let lines: Vec<Line<'_>> = text.lines().map(Line::read).collect();
-        find(&lines, &self.0).map(|index| index + 1)
+        walk(&lines, &self.0).found.map(|index| index + 1)
+    }
+
+    /// The 1-based line where `key` appears the second time in the mapping at this path (a key given twice),
+    /// when the whole path can be found in `text`.
+    pub fn line_of_repeated(&self, key: &str, text: &str) -> Option<usize> {
+        let lines: Vec<Line<'_>> = text.lines().map(Line::read).collect();
+        let walked = walk(&lines, &self.0);
+        if !walked.complete {
+            return None;
+        }
+        find_repeated_key(&lines, walked.node, key).map(|index| index + 1)
     }
 }
 
@@ -124,23 +135,35 @@ struct Node {
     parent_col: Option<usize>,
 }
 
-fn find(lines: &[Line<'_>], segments: &[Segment]) -> Option<usize> {
-    let mut node = Node { start: 0, col: None, parent_col: None };
-    let mut found = None;
+/// How far a path was followed in the text.
+struct Walked {
+    /// The line (0-based) of the last segment found.
+    found: Option<usize>,
+    /// The node the last segment found opens.
+    node: Node,
+    /// Whether every segment was found.
+    complete: bool,
+}
+
+fn walk(lines: &[Line<'_>], segments: &[Segment]) -> Walked {
+    let mut walked = Walked { found: None, node: Node { start: 0, col: None, parent_col: None }, complete: true };
     for segment in segments {
         let next = match segment {
-            Segment::Key(key) => find_key(lines, node, key),
-            Segment::Index(index) => find_item(lines, node, *index),
+            Segment::Key(key) => find_key(lines, walked.node, key),
+            Segment::Index(index) => find_item(lines, walked.node, *index),
         };
         match next {
             Some((line, child)) => {
-                found = Some(line);
-                node = child;
+                walked.found = Some(line);
+                walked.node = child;
             }
-            None => break,
+            None => {
+                walked.complete = false;
+                break;
+            }
         }
     }
-    found
+    walked
 }
 
 /// The first non-empty line of the node, and the column its keys or dashes are at.
@@ -165,6 +188,14 @@ fn find_key(lines: &[Line<'_>], node: Node, key: &str) -> Option<(usize, Node)> 
         }
     }
     None
+}
+
+/// The line of the second `key` among the node's keys.
+fn find_repeated_key(lines: &[Line<'_>], node: Node, key: &str) -> Option<usize> {
+    let (first, col) = node_column(lines, node)?;
+    let inside = |(index, line): &(usize, &Line<'_>)| line.empty || *index == first || line.indent >= col;
+    let is_key = |(_, line): &(usize, &Line<'_>)| !line.empty && line.content_col == col && line.key == Some(key);
+    lines.iter().enumerate().skip(first).take_while(inside).filter(is_key).nth(1).map(|(index, _)| index)
 }
 
 fn find_item(lines: &[Line<'_>], node: Node, wanted: usize) -> Option<(usize, Node)> {
@@ -246,6 +277,15 @@ spec:
         // `timeout` of the second job does not exist: the item itself is the answer, not the first job's.
         assert_eq!(line(spec.key("jobs").key("preUpgrade").index(1).key("timeout")), Some(16));
         assert_eq!(line(KeyPath::root().key("nothing")), None);
+    }
+
+    #[test]
+    fn finds_a_key_given_twice_in_its_own_mapping_only() {
+        let text = "kind: a\nspec:\n  kind: b\n  waves:\n    - name: x\n      name: y\nkind: c\n";
+        assert_eq!(KeyPath::root().line_of_repeated("kind", text), Some(7));
+        assert_eq!(KeyPath::root().join("spec.waves[0]").line_of_repeated("name", text), Some(6));
+        assert_eq!(KeyPath::root().key("spec").line_of_repeated("kind", text), None, "given once in spec");
+        assert_eq!(KeyPath::root().key("nothing").line_of_repeated("kind", text), None);
     }
 
     #[test]

@@ -19,11 +19,13 @@ mod values;
 pub use error::{ParseFailure, PlanFileError, PlanProblem};
 pub use locate::KeyPath;
 pub use model::*;
+pub(crate) use parse::{holds_no_document, parse_strict};
 pub use values::{
     selector_operators, Duration, LabelSelectorText, Placeholder, PortRef, ReleaseVersion, SelectorOperator, Template,
     TemplatePart,
 };
 
+use crate::manifest::input::{read_text, MAX_DOCUMENT_BYTES};
 use std::path::{Path, PathBuf};
 
 /// A plan read from a file, checked and with every default filled in.
@@ -48,8 +50,7 @@ impl UpgradePlan {
     /// Reads, parses and checks a plan file. Does not look at the sources it points at: see
     /// [`LoadedPlan::check_sources`].
     pub fn load(path: &Path) -> Result<LoadedPlan, PlanFileError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| PlanFileError::Io { file: path.to_owned(), source })?;
+        let text = read_text(path, "plan file", Some(MAX_DOCUMENT_BYTES))?;
         let base_dir = absolute_dir_of(path);
         LoadedPlan::from_text(text, path, &base_dir)
     }

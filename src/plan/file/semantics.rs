@@ -10,6 +10,7 @@ use super::model::*;
 use super::values::{Duration, Placeholder, Template};
 use super::version_move;
 use super::VersionMove;
+use crate::manifest::input::MAX_DOCUMENT_BYTES;
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -774,9 +775,9 @@ fn check_job_file(checker: &mut Checker<'_>, path: &KeyPath, job: &JobDefinition
     let Some(file) = &job.file else { return };
     let resolved = base_dir.join(file);
     let at = path.key("file");
-    let text = match std::fs::read_to_string(&resolved) {
+    let text = match crate::manifest::input::read_text(&resolved, "Job file", Some(MAX_DOCUMENT_BYTES)) {
         Ok(text) => text,
-        Err(error) => return checker.report(&at, format!("cannot read {}: {error}", resolved.display())),
+        Err(error) => return checker.report(&at, error.to_string()),
     };
     let raw: Value = match serde_norway::from_str(&text) {
         Ok(raw) => raw,

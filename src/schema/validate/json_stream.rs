@@ -2,13 +2,13 @@
 //! `kubectl get -o json` is never held whole.
 
 use super::stream::{Batcher, Origin, ReadResult, Unit};
+use crate::manifest::input::open_regular;
 use crate::manifest::LoadError;
 use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::cell::Cell;
 use std::fmt;
-use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 use std::rc::Rc;
@@ -31,12 +31,9 @@ impl<R: Read> Read for LineCounting<R> {
 
 pub(super) fn read_json(file_index: usize, file: &Path, batcher: &mut Batcher<'_>) -> ReadResult {
     let position = (file_index, 1, 0);
-    let open_error = |source| Box::new((position, LoadError::Io { path: file.to_owned(), source }));
+    let (opened, _) = open_regular(file, "objects file").map_err(|e| Box::new((position, LoadError::from(e))))?;
     let newlines = Rc::new(Cell::new(0));
-    let reader = LineCounting {
-        inner: BufReader::with_capacity(1 << 16, File::open(file).map_err(open_error)?),
-        newlines: newlines.clone(),
-    };
+    let reader = LineCounting { inner: BufReader::with_capacity(1 << 16, opened), newlines: newlines.clone() };
     let origin = Origin { file_index, file: Arc::from(file), document: 1, line: 1, item: None, column_shift: 0 };
     let json_error = |error: serde_json::Error| {
         let message = error.to_string();

@@ -6,8 +6,8 @@
 //! one huge `List` is never held whole. Anything the splitter does not recognise stays in its document.
 
 use super::stream::{Batcher, Origin, ReadResult, Unit};
+use crate::manifest::input::open_regular;
 use crate::manifest::LoadError;
-use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
@@ -19,8 +19,8 @@ const BLOCK: usize = 1 << 20;
 /// the splitter, so UTF-8 is checked once per block and no character is cut.
 pub(super) fn read_yaml(file_index: usize, file: &Path, batcher: &mut Batcher<'_>) -> ReadResult {
     let failure = |document: usize, error: LoadError| Box::new(((file_index, document, 0), error));
-    let io_failure = |document: usize, source| failure(document, LoadError::Io { path: file.to_owned(), source });
-    let mut reader = File::open(file).map_err(|source| io_failure(0, source))?;
+    let io_failure = |document: usize, cause| failure(document, LoadError::Io { path: file.to_owned(), cause });
+    let (mut reader, _) = open_regular(file, "objects file").map_err(|e| failure(0, LoadError::from(e)))?;
     let mut splitter = YamlSplitter::new(file_index, Arc::from(file));
     let mut block = vec![0u8; BLOCK];
     // The start of a line whose end is in a later block.

@@ -133,7 +133,7 @@ impl Unit {
 fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
     let mut files = Vec::new();
     for path in paths {
-        let io_error = |source| LoadError::Io { path: path.clone(), source };
+        let io_error = |cause| LoadError::Io { path: path.clone(), cause };
         if std::fs::metadata(path).map_err(io_error)?.is_dir() {
             let mut found = Vec::new();
             collect_dir(path, &mut found)?;
@@ -150,7 +150,7 @@ fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> LoadError + '_ {
-    move |source| LoadError::Io { path: path.to_owned(), source }
+    move |cause| LoadError::Io { path: path.to_owned(), cause }
 }
 
 fn collect_dir(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), LoadError> {
