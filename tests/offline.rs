@@ -12,6 +12,8 @@ mod cli;
 mod corpus;
 #[path = "in_cluster.rs"]
 mod in_cluster;
+#[path = "input_files.rs"]
+mod input_files;
 #[path = "loading.rs"]
 mod loading;
 #[path = "operator.rs"]
