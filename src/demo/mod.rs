@@ -56,8 +56,8 @@ pub struct DemoOptions {
 /// What stops the demo before its acts could end.
 #[derive(Debug, Error)]
 pub enum DemoError {
-    /// The scenario file cannot be used.
-    #[error("the demo's scenario {path}: {source}")]
+    /// The scenario file cannot be used (the error names the file).
+    #[error("cannot use the demo's scenario: {source}")]
     Scenario {
         /// The file.
         path: PathBuf,

@@ -9,12 +9,20 @@
 //! exist. The loaded plan has every default filled in, so serialising it shows every value `apply` will use.
 
 mod error;
-mod locate;
 mod model;
 mod parse;
 pub mod semantics;
-mod suggest;
 mod values;
+
+/// Key paths and their lines live beside the other strict files' shared code.
+mod locate {
+    pub use crate::manifest::KeyPath;
+}
+
+/// "Did you mean" lives beside the other strict files' shared code.
+mod suggest {
+    pub(crate) use crate::manifest::closest;
+}
 
 pub use error::{ParseFailure, PlanFileError, PlanProblem};
 pub use locate::KeyPath;
