@@ -6,6 +6,7 @@
 //! scripted operators), and injects faults. It is a test and demo aid, never a replacement for a cluster.
 
 mod api;
+mod builtins;
 pub(crate) mod controllers;
 mod crds;
 mod errors;

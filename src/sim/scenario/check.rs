@@ -74,6 +74,13 @@ pub(super) fn check_scenario(scenario: &Scenario, text: &str) -> Vec<Problem> {
     problems
 }
 
+/// What is wrong with fault settings given to the running simulator (`PUT /sim/faults`), by key path.
+pub fn fault_problems(faults: &FaultSettings) -> Vec<Problem> {
+    let mut checker = Checker { text: "", problems: Vec::new() };
+    check_faults(&mut checker, &KeyPath::root(), faults);
+    checker.problems
+}
+
 fn check_populations(checker: &mut Checker<'_>, path: &KeyPath, populations: &[Population]) {
     let mut total = 0usize;
     for (index, population) in populations.iter().enumerate() {

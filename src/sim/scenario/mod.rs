@@ -34,6 +34,7 @@
 mod check;
 mod template;
 
+pub(crate) use check::fault_problems;
 pub use check::{injectable_code, MAX_LATENCY_MS, MAX_POPULATION_OBJECTS, MAX_TICK_MS};
 pub use template::{ObjectTemplate, TemplateMetadata};
 
