@@ -66,7 +66,8 @@ async fn injected_faults_are_api_errors_and_can_change_while_running() {
 #[tokio::test]
 async fn fault_settings_that_mean_nothing_are_refused_over_http() {
     let sim = sim().await;
-    let put = |body: serde_json::Value| http::Request::put("/sim/faults").body(serde_json::to_vec(&body).unwrap()).unwrap();
+    let put =
+        |body: serde_json::Value| http::Request::put("/sim/faults").body(serde_json::to_vec(&body).unwrap()).unwrap();
     sim.client().request_text(put(json!({"latencyMs": 1}))).await.unwrap();
     let refused = sim.client().request_text(put(json!({"errors": [{"code": 0, "rate": 2.0}]}))).await;
     let Err(kube::Error::Api(status)) = refused else { panic!("accepted: {refused:?}") };

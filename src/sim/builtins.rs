@@ -64,13 +64,17 @@ mod tests {
 
     #[test]
     fn string_data_is_merged_into_data_and_dropped() {
-        let secret = json!({"kind": "Secret", "data": {"a": "b2xk", "b": "a2VlcA=="}, "stringData": {"a": "new", "c": "sea"}});
+        let secret =
+            json!({"kind": "Secret", "data": {"a": "b2xk", "b": "a2VlcA=="}, "stringData": {"a": "new", "c": "sea"}});
         let stored = convert(&secrets(), secret).unwrap();
         assert_eq!(stored, json!({"kind": "Secret", "data": {"a": "bmV3", "b": "a2VlcA==", "c": "c2Vh"}}));
         let only_string_data = convert(&secrets(), json!({"stringData": {"k": ""}, "data": null})).unwrap();
         assert_eq!(only_string_data, json!({"data": {"k": ""}}));
         assert_eq!(convert(&secrets(), json!({"stringData": {}})).unwrap(), json!({}));
-        assert_eq!(convert(&secrets(), json!({"stringData": null, "type": "Opaque"})).unwrap(), json!({"type": "Opaque"}));
+        assert_eq!(
+            convert(&secrets(), json!({"stringData": null, "type": "Opaque"})).unwrap(),
+            json!({"type": "Opaque"})
+        );
     }
 
     #[test]

@@ -55,12 +55,12 @@ pub enum SimError {
         source: std::io::Error,
     },
     /// A scenario manifest could not be read.
-    #[error("{origin}: {source}")]
+    #[error("{origin}: {error}")]
     Manifest {
         /// Where the scenario names the manifest (`scenario.yaml:4: manifests[0]`).
         origin: String,
-        /// Why.
-        source: LoadError,
+        /// Why (in the message, not a source of the chain, so no cause is printed twice).
+        error: LoadError,
     },
     /// A scenario object was rejected by the simulated API server.
     #[error("{origin}: {what}: {error}")]
@@ -260,7 +260,7 @@ fn seed_cluster(state: &SimState, scenario: &Scenario) -> Result<(), SimError> {
     for (index, path) in scenario.manifests.iter().enumerate() {
         let origin = scenario.origin(&root.key("manifests").index(index));
         let path: PathBuf = if path.is_absolute() { path.clone() } else { scenario.base_dir.join(path) };
-        let objects = load_objects(&path).map_err(|source| SimError::Manifest { origin: origin.clone(), source })?;
+        let objects = load_objects(&path).map_err(|error| SimError::Manifest { origin: origin.clone(), error })?;
         for object in objects {
             create(state, object.value, || format!("{origin}: {}", object.source))?;
         }
