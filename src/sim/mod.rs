@@ -60,7 +60,7 @@ pub enum SimError {
         /// Where the scenario names the manifest (`scenario.yaml:4: manifests[0]`).
         origin: String,
         /// Why (in the message, not a source of the chain, so no cause is printed twice).
-        error: LoadError,
+        error: Box<LoadError>,
     },
     /// A scenario object was rejected by the simulated API server.
     #[error("{origin}: {what}: {error}")]
@@ -71,7 +71,7 @@ pub enum SimError {
         /// The object (`Widget widget-00`).
         what: String,
         /// Why.
-        error: ApiError,
+        error: Box<ApiError>,
     },
     /// The kubeconfig could not be written or the client built.
     #[error("{0}")]
@@ -260,7 +260,8 @@ fn seed_cluster(state: &SimState, scenario: &Scenario) -> Result<(), SimError> {
     for (index, path) in scenario.manifests.iter().enumerate() {
         let origin = scenario.origin(&root.key("manifests").index(index));
         let path: PathBuf = if path.is_absolute() { path.clone() } else { scenario.base_dir.join(path) };
-        let objects = load_objects(&path).map_err(|error| SimError::Manifest { origin: origin.clone(), error })?;
+        let objects = load_objects(&path)
+            .map_err(|error| SimError::Manifest { origin: origin.clone(), error: Box::new(error) })?;
         for object in objects {
             create(state, object.value, || format!("{origin}: {}", object.source))?;
         }
@@ -289,7 +290,11 @@ fn create(state: &SimState, object: Value, origin: impl FnOnce() -> String) -> R
         object["kind"].as_str().unwrap_or("object"),
         object["metadata"]["name"].as_str().unwrap_or("?")
     );
-    admit_and_store(state, object).map_err(|error| SimError::Rejected { origin: origin(), what, error })
+    admit_and_store(state, object).map_err(|error| SimError::Rejected {
+        origin: origin(),
+        what,
+        error: Box::new(error),
+    })
 }
 
 fn admit_and_store(state: &SimState, mut object: Value) -> Result<(), ApiError> {

@@ -8,8 +8,8 @@ use crate::sim::faults::{ErrorRule, FaultSettings};
 
 /// The most objects a scenario's populations may create, all populations together. The simulator keeps
 /// every object in memory, and each tick its controllers walk the objects of every kind they watch:
-/// 10,000 is the scale it is built and tested for (a tick then still takes milliseconds), while a count
-/// such as 100,000,000 would seed for hours and exhaust memory before the API server even listens.
+/// 10,000 is the scale it is built and measured for (`cargo bench --bench sim`), while a count such as
+/// 100,000,000 would seed for hours and exhaust memory before the API server even listens.
 pub const MAX_POPULATION_OBJECTS: usize = 10_000;
 
 /// The longest `tickMs`: the controllers run at least once a minute, or the cluster looks dead to every

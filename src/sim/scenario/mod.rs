@@ -30,6 +30,13 @@
 //!   - {group: demo.operator-upgrade.dev, kind: Widget, everyMs: 2000, count: 3, field: .spec.replicas,
 //!      values: [1, 2, 3], namespace: default, labelSelector: "tier!=gold"}   # namespace, selector: optional
 //! ```
+//!
+//! Reading is as strict as the plan file's ([`Scenario::load`]): unknown keys, wrong types (a template's
+//! metadata that is not a mapping, a label that is not a string) and missing keys are refused with the
+//! file, line, column and key path; then values that would hang the simulator or mean nothing (more than
+//! [`MAX_POPULATION_OBJECTS`] objects, a rate outside 0 to 1, a code the simulator cannot inject) with the
+//! file, line and key path. An object the simulated API server refuses at start is named with the
+//! scenario's file, line and population ([`Scenario::origin`]).
 
 mod check;
 mod template;

@@ -107,7 +107,7 @@ fn a_template_keeps_its_body_and_metadata() {
 
 #[test]
 fn values_that_hang_or_mean_nothing_are_refused_with_their_line() {
-    let widgets = |count: &str| population(&format!("{WIDGET}")).replace("count: 2", &format!("count: {count}"));
+    let widgets = |count: &str| population(WIDGET).replace("count: 2", &format!("count: {count}"));
     let operator = |extra: &str| {
         format!("images:\n  - image: op:1\n    operator:\n      reconciles: [{{group: g, kind: K}}]\n      {extra}\n")
     };
