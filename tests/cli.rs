@@ -315,6 +315,21 @@ fn an_object_the_simulator_rejects_names_the_scenario_file_line_and_population()
 }
 
 #[test]
+fn a_manifest_object_whose_metadata_is_not_a_mapping_is_refused_naming_its_document() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("objects.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: 5\n").unwrap();
+    let scenario = dir.path().join("scenario.yaml");
+    std::fs::write(&scenario, "manifests: [objects.yaml]\n").unwrap();
+    let assert = Command::cargo_bin("operator-upgrade").unwrap().args(["sim", "--scenario"]).arg(&scenario).assert();
+    let wanted = format!(
+        "{}:1: manifests[0]: {}: document 1 (line 1): ConfigMap ?: 400 BadRequest: metadata must be a mapping",
+        scenario.display(),
+        dir.path().join("objects.yaml").display()
+    );
+    assert.code(2).stderr(predicate::str::contains(wanted));
+}
+
+#[test]
 fn a_manifest_the_simulator_cannot_read_names_the_scenario_file_and_line() {
     let (assert, scenario, _dir) = sim_on(b"seed: 1\nmanifests:\n  - missing/crds.yaml\n");
     let wanted = format!("cannot start the simulator: {}:3: manifests[0]: ", scenario.display());

@@ -270,12 +270,12 @@ fn seed_cluster(state: &SimState, scenario: &Scenario) -> Result<(), SimError> {
         let origin = || scenario.origin(&root.key("populations").index(index));
         let width = population.count.saturating_sub(1).to_string().len();
         let none = BTreeMap::new();
-        for index in 0..population.count {
+        for member in 0..population.count {
             let labels = match &population.label_every {
-                Some(every) if every.n > 0 && index % every.n == 0 => &every.labels,
+                Some(every) if every.n > 0 && member % every.n == 0 => &every.labels,
                 _ => &none,
             };
-            let name = format!("{}{index:0width$}", population.name_prefix);
+            let name = format!("{}{member:0width$}", population.name_prefix);
             create(state, population.template.object(&name, labels), origin)?;
         }
     }
