@@ -15,7 +15,7 @@ use operator_upgrade::cluster::Objects;
 use operator_upgrade::engine::migrate::migrate_kind;
 use operator_upgrade::engine::preflight::validate_objects;
 use operator_upgrade::engine::Upgrade;
-use operator_upgrade::sim::{Population, Scenario, Sim};
+use operator_upgrade::sim::{ObjectTemplate, Population, Scenario, Sim};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -47,12 +47,13 @@ fn mib(kib: u64) -> f64 {
 
 /// `count` Widgets written as `v1alpha1`, in `default`, under the CRDs of `crds`.
 fn scenario(crds: PathBuf, count: usize) -> Scenario {
-    let template = json!({
+    let template = ObjectTemplate::from_json(json!({
         "apiVersion": "demo.operator-upgrade.dev/v1alpha1", "kind": "Widget",
         "metadata": {"namespace": "default", "labels": {"app.kubernetes.io/part-of": "bench"}},
         "spec": {"image": "nginx:1.27", "tier": "silver", "replicas": 1, "ports": [{"name": "http", "port": 80}]},
         "status": {"phase": "Ready", "observedGeneration": 1}
-    });
+    }))
+    .expect("the template is an object template");
     Scenario {
         manifests: vec![crds],
         populations: vec![Population { count, name_prefix: "widget-".into(), template, label_every: None }],

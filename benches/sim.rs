@@ -5,7 +5,7 @@
 use futures::{StreamExt, TryStreamExt};
 use kube::api::{Api, ListParams, Patch, PatchParams, WatchEvent, WatchParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
-use operator_upgrade::sim::{Population, Scenario, Sim};
+use operator_upgrade::sim::{ObjectTemplate, Population, Scenario, Sim};
 use serde_json::json;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -24,12 +24,13 @@ fn ms(d: Duration) -> f64 {
 
 fn scenario() -> Scenario {
     let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-operator/v1.0.0/crds.yaml");
-    let template = json!({
+    let template = ObjectTemplate::from_json(json!({
         "apiVersion": "demo.operator-upgrade.dev/v1alpha1", "kind": "Widget",
         "metadata": {"namespace": "default", "labels": {"app.kubernetes.io/part-of": "bench"}},
         "spec": {"image": "nginx:1.27", "tier": "silver", "replicas": 1, "ports": [{"name": "http", "port": 80}]},
         "status": {"phase": "Ready", "observedGeneration": 1}
-    });
+    }))
+    .expect("the template is an object template");
     Scenario {
         manifests: vec![crds],
         populations: vec![Population {
@@ -38,7 +39,7 @@ fn scenario() -> Scenario {
             template,
             label_every: Some(operator_upgrade::sim::LabelEvery {
                 n: 10,
-                labels: [("cohort".to_owned(), json!("canary"))].into_iter().collect(),
+                labels: [("cohort".to_owned(), "canary".to_owned())].into_iter().collect(),
             }),
         }],
         ..Scenario::default()

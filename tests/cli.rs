@@ -237,20 +237,106 @@ fn sim_runs_as_a_process_and_writes_a_kubeconfig() {
     assert!(version.contains(" 200 OK") && version.contains("\"minor\":\"33\""), "{version}");
 }
 
-#[test]
-fn a_bad_scenario_exits_two_with_the_line() {
+/// Runs `sim --scenario` on `text` (written to `bad.yaml`): it must exit, never serve (a minute at most).
+fn sim_on(text: &[u8]) -> (assert_cmd::assert::Assert, PathBuf, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("bad.yaml");
-    std::fs::write(&scenario, "seed: 1\nimagez: []\n").unwrap();
-    Command::cargo_bin("operator-upgrade")
+    std::fs::write(&scenario, text).unwrap();
+    let assert = Command::cargo_bin("operator-upgrade")
         .unwrap()
         .args(["sim", "--scenario"])
         .arg(&scenario)
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("bad.yaml"))
-        .stderr(predicate::str::contains("unknown field `imagez`"))
-        .stderr(predicate::str::contains("line 2"));
+        .timeout(std::time::Duration::from_secs(60))
+        .assert();
+    (assert, scenario, dir)
+}
+
+#[test]
+fn a_bad_scenario_exits_two_with_the_line() {
+    let (assert, scenario, _dir) = sim_on(b"seed: 1\nimagez: []\n");
+    assert.code(2).stderr(predicate::str::contains(format!(
+        "{}:2:1: imagez: unknown key `imagez`; did you mean `images`?",
+        scenario.display()
+    )));
+}
+
+#[test]
+fn scenarios_of_the_wrong_shape_or_meaning_exit_two_naming_the_file_and_line() {
+    let population = |count: &str, template: &str| {
+        format!("populations:\n  - count: {count}\n    namePrefix: w-\n    template:\n      apiVersion: v1\n      kind: ConfigMap\n{template}")
+    };
+    let cases = [
+        // A template's metadata that is not a mapping once made the simulator panic while seeding.
+        (
+            population("2", "      metadata: 'x'\n"),
+            ":7:17: populations[0].template.metadata: invalid type: string \"x\"",
+        ),
+        (population("2", "      metadata: 7\n"), ":7:17: populations[0].template.metadata: invalid type: integer `7`"),
+        (population("2", "      metadata: []\n"), ":7:17: populations[0].template.metadata: invalid type: sequence"),
+        (
+            population("2", "      metadata: {labels: 5}\n"),
+            ":7:26: populations[0].template.metadata.labels: invalid type: integer `5`",
+        ),
+        // Values that would hang the simulator or mean nothing.
+        (population("100000000", ""), ":2: populations[0].count: 100000000 objects are more than the simulator holds"),
+        ("faults: {errors: [{code: 500, rate: 2.0}]}\n".to_owned(), ":1: faults.errors[0].rate: 2 is not a rate"),
+        ("faults:\n  errors:\n    - {code: 0, rate: 0.5}\n".to_owned(), ":3: faults.errors[0].code: 0 is not an error"),
+        (
+            "churn:\n  - {group: g, kind: K, everyMs: 0, count: 1, field: .spec.a, values: [1]}\n".to_owned(),
+            ":2: churn[0].everyMs: must be at least 1",
+        ),
+    ];
+    for (text, wanted) in cases {
+        let (assert, scenario, _dir) = sim_on(text.as_bytes());
+        let output = assert.get_output().clone();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}\n{text}");
+        assert!(stderr.contains(&format!("{}{wanted}", scenario.display())), "{stderr}\nwanted: {wanted}\n{text}");
+    }
+}
+
+#[test]
+fn a_scenario_that_is_not_utf8_exits_two_naming_the_file() {
+    let (assert, scenario, _dir) = sim_on(b"seed: 1\nimages: []\n# \xff\n");
+    assert.code(2).stderr(predicate::str::contains(scenario.display().to_string()));
+}
+
+#[test]
+fn an_object_the_simulator_rejects_names_the_scenario_file_line_and_population() {
+    let manifests = demo("v1.0.0");
+    let text = format!(
+        "manifests: [{}]\npopulations:\n  - count: 1\n    namePrefix: cm-\n    template: {{apiVersion: v1, kind: ConfigMap}}\n  - count: 2\n    namePrefix: widget-\n    template:\n      apiVersion: demo.operator-upgrade.dev/v1alpha1\n      kind: Widget\n      spec: {{image: nginx, replicas: many}}\n",
+        manifests.display()
+    );
+    let (assert, scenario, _dir) = sim_on(text.as_bytes());
+    let wanted =
+        format!("cannot start the simulator: {}:6: populations[1]: Widget widget-0: 422 Invalid", scenario.display());
+    assert.code(2).stderr(predicate::str::contains(wanted)).stderr(predicate::str::contains("spec.replicas"));
+}
+
+#[test]
+fn a_manifest_object_whose_metadata_is_not_a_mapping_is_refused_naming_its_document() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("objects.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: 5\n").unwrap();
+    let scenario = dir.path().join("scenario.yaml");
+    std::fs::write(&scenario, "manifests: [objects.yaml]\n").unwrap();
+    let assert = Command::cargo_bin("operator-upgrade").unwrap().args(["sim", "--scenario"]).arg(&scenario).assert();
+    let wanted = format!(
+        "{}:1: manifests[0]: {}: document 1 (line 1): ConfigMap ?: 400 BadRequest: metadata must be a mapping",
+        scenario.display(),
+        dir.path().join("objects.yaml").display()
+    );
+    assert.code(2).stderr(predicate::str::contains(wanted));
+}
+
+#[test]
+fn a_manifest_the_simulator_cannot_read_names_the_scenario_file_and_line() {
+    let (assert, scenario, _dir) = sim_on(b"seed: 1\nmanifests:\n  - missing/crds.yaml\n");
+    let wanted = format!("cannot start the simulator: {}:3: manifests[0]: ", scenario.display());
+    let output = assert.code(2).get_output().clone();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&wanted) && stderr.contains("missing/crds.yaml"), "{stderr}");
+    assert_eq!(stderr.matches("No such file or directory").count(), 1, "{stderr}");
 }
 
 /// A minimal HTTP/1.0 GET, so the test needs no client of its own.

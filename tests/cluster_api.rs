@@ -11,12 +11,13 @@ use common::{eventually, TestCluster};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::authorization::v1::SelfSubjectAccessReview;
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind, ObjectList};
 use operator_upgrade::sim::Scenario;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 fn config_map(name: &str, labels: Value) -> ConfigMap {
@@ -146,6 +147,47 @@ async fn crud_and_conflicts_on_core_kinds(cluster: TestCluster) {
     assert!(maps.get_opt("a").await.unwrap().is_none());
 }
 on_both_clusters!(crud_and_conflicts_on_core_kinds);
+
+/// The Secret's `data` decoded, checking that `stringData` was not kept.
+fn secret_values(secret: &Secret) -> BTreeMap<String, String> {
+    assert!(secret.string_data.is_none(), "stringData is stored or returned: {:?}", secret.metadata.name);
+    let data = secret.data.clone().unwrap_or_default();
+    data.into_iter().map(|(key, bytes)| (key, String::from_utf8(bytes.0).unwrap())).collect()
+}
+
+fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+async fn secret_string_data_is_merged_into_data_on_every_write(cluster: TestCluster) {
+    let namespace = cluster.namespace("secrets").await;
+    let secrets: Api<Secret> = Api::namespaced(cluster.client(), &namespace);
+    let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "s"},
+        "data": {"a": "b2xk", "b": "a2VlcA=="}, "stringData": {"a": "new", "c": "sea"}}))
+    .unwrap();
+    let created = secrets.create(&PostParams::default(), &secret).await.unwrap();
+    let expected = values(&[("a", "new"), ("b", "keep"), ("c", "sea")]);
+    assert_eq!(secret_values(&created), expected);
+    assert_eq!(secret_values(&secrets.get("s").await.unwrap()), expected);
+
+    let mut replaced = secrets.get("s").await.unwrap();
+    replaced.string_data = Some([("d".to_owned(), "dee".to_owned())].into());
+    let replaced = secrets.replace("s", &PostParams::default(), &replaced).await.unwrap();
+    assert_eq!(secret_values(&replaced), values(&[("a", "new"), ("b", "keep"), ("c", "sea"), ("d", "dee")]));
+
+    let merge = json!({"stringData": {"e": "ee"}});
+    let merged = secrets.patch("s", &PatchParams::default(), &Patch::Merge(&merge)).await.unwrap();
+    assert_eq!(secret_values(&merged)["e"], "ee");
+    let strategic = json!({"stringData": {"a": "newer"}});
+    let patched = secrets.patch("s", &PatchParams::default(), &Patch::Strategic(&strategic)).await.unwrap();
+    assert_eq!(secret_values(&patched)["a"], "newer");
+    let applied = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"f": "ef"}});
+    let applied = secrets.patch("s", &PatchParams::apply("secret-test"), &Patch::Apply(&applied)).await.unwrap();
+    assert_eq!(secret_values(&applied)["f"], "ef");
+    let stored = secret_values(&secrets.get("s").await.unwrap());
+    assert_eq!(stored.keys().map(String::as_str).collect::<Vec<_>>(), ["a", "b", "c", "d", "e", "f"]);
+}
+on_both_clusters!(secret_string_data_is_merged_into_data_on_every_write);
 
 async fn list_selectors_and_paging(cluster: TestCluster) {
     let namespace = cluster.namespace("list").await;

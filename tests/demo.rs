@@ -182,3 +182,28 @@ fn a_broken_plan_stops_the_demo_before_the_simulator_starts() {
     assert!(out.contains("plan-bad.yaml"), "{out}");
     assert!(!out.contains("Act 1"), "{out}");
 }
+
+#[test]
+fn a_bad_scenario_stops_the_demo_naming_the_file_and_line() {
+    let cases = [
+        // Refused when the scenario loads: a wrong shape, a count the simulator cannot hold.
+        (
+            "metadata: {namespace: default, labels: {app.kubernetes.io/part-of: demo}}",
+            "metadata: 'x'",
+            "scenario.yaml:12:17: populations[0].template.metadata: invalid type: string \"x\"",
+        ),
+        ("  - count: 40\n", "  - count: 100000000\n", "scenario.yaml:7: populations[0].count: 100000000 objects"),
+        // Refused by the simulated API server when it starts: still named by file, line and population.
+        ("replicas: 1}", "replicas: many}", "scenario.yaml:7: populations[0]: Widget widget-00: 422 Invalid"),
+    ];
+    for (what, with, wanted) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        copy_demo(&Path::new(env!("CARGO_MANIFEST_DIR")).join(DEMO), dir.path());
+        let scenario = dir.path().join("scenario.yaml");
+        rewrite(&scenario, what, with);
+        let (code, out) = run_demo(dir.path(), &[]);
+        assert_eq!(code, 2, "{out}");
+        assert!(out.contains(&format!("{}/{wanted}", dir.path().display())), "{out}\nwanted: {wanted}");
+        assert!(!out.contains("Act 1"), "{out}");
+    }
+}

@@ -64,6 +64,22 @@ async fn injected_faults_are_api_errors_and_can_change_while_running() {
 }
 
 #[tokio::test]
+async fn fault_settings_that_mean_nothing_are_refused_over_http() {
+    let sim = sim().await;
+    let put =
+        |body: serde_json::Value| http::Request::put("/sim/faults").body(serde_json::to_vec(&body).unwrap()).unwrap();
+    sim.client().request_text(put(json!({"latencyMs": 1}))).await.unwrap();
+    let refused = sim.client().request_text(put(json!({"errors": [{"code": 0, "rate": 2.0}]}))).await;
+    let Err(kube::Error::Api(status)) = refused else { panic!("accepted: {refused:?}") };
+    assert_eq!(status.code, 400, "{status:?}");
+    assert!(status.message.contains("errors[0].code: 0 is not an error"), "{}", status.message);
+    assert!(status.message.contains("errors[0].rate: 2 is not a rate"), "{}", status.message);
+    // The settings in force stay.
+    let current = sim.client().request_text(http::Request::get("/sim/faults").body(Vec::new()).unwrap()).await.unwrap();
+    assert!(current.contains("\"latencyMs\":1") && current.contains("\"errors\":[]"), "{current}");
+}
+
+#[tokio::test]
 async fn injected_watch_cuts_end_streams_and_clients_resume() {
     let sim = sim().await;
     sim.set_faults(FaultConfig { watch_cut_after_seconds: Some(1), ..FaultConfig::default() });

@@ -11,7 +11,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Pod};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
-use operator_upgrade::sim::{Churn, Dependents, ImageBehaviour, Population, Scenario, Sim, SimHandle};
+use operator_upgrade::sim::{Churn, Dependents, ImageBehaviour, ObjectTemplate, Population, Scenario, Sim, SimHandle};
 use serde_json::{json, Value};
 use std::future::Future;
 use std::path::Path;
@@ -544,8 +544,9 @@ spec:
     let population = |namespace: &str| Population {
         count: 20,
         name_prefix: "gadget-".into(),
-        template: json!({"apiVersion": "churn.example/v1", "kind": "Gadget",
-            "metadata": {"namespace": namespace}, "spec": {"replicas": 1}}),
+        template: ObjectTemplate::from_json(json!({"apiVersion": "churn.example/v1", "kind": "Gadget",
+            "metadata": {"namespace": namespace}, "spec": {"replicas": 1}}))
+        .unwrap(),
         label_every: None,
     };
     let churn = Churn {

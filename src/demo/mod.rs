@@ -56,9 +56,9 @@ pub struct DemoOptions {
 /// What stops the demo before its acts could end.
 #[derive(Debug, Error)]
 pub enum DemoError {
-    /// The scenario file cannot be used.
-    // The cause names the file, in the message rather than as a `source`, so a printed chain says it once.
-    #[error("the demo's scenario: {cause}")]
+    /// The scenario file cannot be used (the error names the file).
+    // The cause is in the message rather than a `source`, so a printed chain says it once.
+    #[error("cannot use the demo's scenario: {cause}")]
     Scenario {
         /// The file.
         path: PathBuf,

@@ -203,6 +203,11 @@ fn record_request(state: &SimState, target: &Target, verb: &str, headers: &Heade
 fn admin_faults(state: &SimState, method: &Method, body: &Bytes) -> Result<Response, ApiError> {
     if method == Method::PUT || method == Method::POST {
         let settings = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("fault config: {e}")))?;
+        let problems = super::scenario::fault_problems(&settings);
+        if !problems.is_empty() {
+            let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            return Err(ApiError::bad_request(format!("fault config: {}", problems.join("; "))));
+        }
         state.faults.set_settings(settings);
     }
     let config = serde_json::to_value(state.faults.settings()).map_err(|e| ApiError::internal(e.to_string()))?;

@@ -131,7 +131,8 @@ fn check_immutable(current: &Value, crd: &Value) -> Result<(), String> {
 }
 
 /// Type-specific admission of a write, shared by the API and scenario seeding: CRD rules for CRDs,
-/// pruning and defaulting for custom resources, nothing for other built-in kinds.
+/// pruning and defaulting for custom resources, the internal version's conversion for other built-in
+/// kinds (a Secret's `stringData`).
 pub fn admit(
     state: &SimState,
     resource_type: &ResourceType,
@@ -139,6 +140,7 @@ pub fn admit(
     object: Value,
     status_update: bool,
 ) -> Result<Value, ApiError> {
+    let object = super::builtins::convert(resource_type, object)?;
     if resource_type.group_resource() == crd_resource() {
         return admit_crd(current, object, status_update);
     }

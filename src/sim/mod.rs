@@ -6,6 +6,7 @@
 //! scripted operators), and injects faults. It is a test and demo aid, never a replacement for a cluster.
 
 mod api;
+mod builtins;
 pub(crate) mod controllers;
 mod crds;
 mod errors;
@@ -25,16 +26,18 @@ pub use errors::ApiError;
 pub use faults::{ErrorRule, FaultConfig, FaultSettings};
 pub use reconcilers::{ObjectRef, ReconcileRecord, ReconcilerConflict, Reconcilers, CONFLICT_CAP, RECONCILE_LOG_CAP};
 pub use scenario::{
-    Churn, DeniedPermission, Dependents, ImageBehaviour, KindRef, LabelEvery, LeaderElection, ObjectMatch,
-    OperatorBehaviour, Population, Scenario, ScenarioError, ScopeSource,
+    injectable_code, Churn, DeniedPermission, Dependents, ImageBehaviour, KindRef, LabelEvery, LeaderElection,
+    ObjectMatch, ObjectTemplate, OperatorBehaviour, Population, Scenario, ScenarioError, ScenarioSource, ScopeSource,
+    TemplateMetadata, MAX_LATENCY_MS, MAX_POPULATION_OBJECTS, MAX_TICK_MS,
 };
 pub use state::{RequestRecord, SimState};
 pub(crate) use store::now_rfc3339;
 
-use crate::manifest::{load_objects, LoadError};
+use crate::manifest::{load_objects, KeyPath, LoadError};
 use axum::extract::State;
 use resources::GroupResource;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -52,15 +55,23 @@ pub enum SimError {
         source: std::io::Error,
     },
     /// A scenario manifest could not be read.
-    #[error(transparent)]
-    Manifest(#[from] LoadError),
+    #[error("{origin}: {error}")]
+    Manifest {
+        /// Where the scenario names the manifest (`scenario.yaml:4: manifests[0]`).
+        origin: String,
+        /// Why (in the message, not a source of the chain, so no cause is printed twice).
+        error: Box<LoadError>,
+    },
     /// A scenario object was rejected by the simulated API server.
-    #[error("{what}: {error}")]
+    #[error("{origin}: {what}: {error}")]
     Rejected {
-        /// The object.
+        /// Where the object comes from: the scenario's key (`scenario.yaml:7: populations[0]`), and for a
+        /// manifest's object its document.
+        origin: String,
+        /// The object (`Widget widget-00`).
         what: String,
         /// Why.
-        error: ApiError,
+        error: Box<ApiError>,
     },
     /// The kubeconfig could not be written or the client built.
     #[error("{0}")]
@@ -238,61 +249,76 @@ fn write_kubeconfig(addr: SocketAddr) -> Result<tempfile::TempPath, SimError> {
     Ok(file.into_temp_path())
 }
 
-/// Creates the namespaces every cluster has, the scenario's manifests and its populations.
+/// Creates the namespaces every cluster has, the scenario's manifests and its populations. A rejected
+/// object is named with where the scenario asks for it (file, line and key).
 fn seed_cluster(state: &SimState, scenario: &Scenario) -> Result<(), SimError> {
     for namespace in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-        create(state, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}))?;
+        let object = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
+        create(state, object, || "the cluster's own namespaces".to_owned())?;
     }
-    for path in &scenario.manifests {
+    let root = KeyPath::root();
+    for (index, path) in scenario.manifests.iter().enumerate() {
+        let origin = scenario.origin(&root.key("manifests").index(index));
         let path: PathBuf = if path.is_absolute() { path.clone() } else { scenario.base_dir.join(path) };
-        for object in load_objects(&path)? {
-            create(state, object.value)?;
+        let objects = load_objects(&path)
+            .map_err(|error| SimError::Manifest { origin: origin.clone(), error: Box::new(error) })?;
+        for object in objects {
+            create(state, object.value, || format!("{origin}: {}", object.source))?;
         }
     }
-    for population in &scenario.populations {
+    for (index, population) in scenario.populations.iter().enumerate() {
+        let origin = || scenario.origin(&root.key("populations").index(index));
         let width = population.count.saturating_sub(1).to_string().len();
-        for index in 0..population.count {
-            let mut object = population.template.clone();
-            object["metadata"]["name"] = json!(format!("{}{index:0width$}", population.name_prefix));
-            if let Some(every) = population.label_every.as_ref().filter(|e| e.n > 0 && index % e.n == 0) {
-                for (key, value) in &every.labels {
-                    object["metadata"]["labels"][key] = value.clone();
-                }
-            }
-            create(state, object)?;
+        let none = BTreeMap::new();
+        for member in 0..population.count {
+            let labels = match &population.label_every {
+                Some(every) if every.n > 0 && member % every.n == 0 => &every.labels,
+                _ => &none,
+            };
+            let name = format!("{}{member:0width$}", population.name_prefix);
+            create(state, population.template.object(&name, labels), origin)?;
         }
     }
     Ok(())
 }
 
 /// Creates one object as the API would (namespace created on demand, CRDs admitted, custom resources
-/// pruned and defaulted).
-fn create(state: &SimState, mut object: Value) -> Result<(), SimError> {
+/// pruned and defaulted); `origin` says where it comes from when it is rejected.
+fn create(state: &SimState, object: Value, origin: impl FnOnce() -> String) -> Result<(), SimError> {
     let what = format!(
         "{} {}",
         object["kind"].as_str().unwrap_or("object"),
         object["metadata"]["name"].as_str().unwrap_or("?")
     );
-    let rejected = |error: ApiError| SimError::Rejected { what: what.clone(), error };
+    admit_and_store(state, object).map_err(|error| SimError::Rejected {
+        origin: origin(),
+        what,
+        error: Box::new(error),
+    })
+}
+
+fn admit_and_store(state: &SimState, mut object: Value) -> Result<(), ApiError> {
+    if !object["metadata"].is_object() {
+        // A manifest's object with `metadata: 5`: refused as the API server refuses it, never indexed into.
+        return Err(ApiError::bad_request("metadata must be a mapping"));
+    }
     let api_version = object["apiVersion"].as_str().unwrap_or_default().to_owned();
     let kind = object["kind"].as_str().unwrap_or_default().to_owned();
     let resource_type = state
         .type_of_kind(&api_version, &kind)
-        .ok_or_else(|| rejected(ApiError::not_found(format!("the kind {kind} in {api_version}"))))?;
+        .ok_or_else(|| ApiError::not_found(format!("the kind {kind} in {api_version}")))?;
     if resource_type.namespaced {
         let namespace =
             object["metadata"]["namespace"].as_str().filter(|n| !n.is_empty()).unwrap_or("default").to_owned();
         object["metadata"]["namespace"] = json!(namespace);
         let namespaces = GroupResource::new("", "namespaces");
         if state.store.get(&namespaces, "", &namespace).is_none() {
-            state
-                .store
-                .create(&namespaces, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}))
-                .map_err(rejected)?;
+            let namespace_object = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
+            state.store.create(&namespaces, namespace_object)?;
         }
     }
-    let object = crds::admit(state, &resource_type, None, object, false).map_err(rejected)?;
-    state.store.create(&resource_type.group_resource(), object).map_err(rejected)?;
+    let object = crds::admit(state, &resource_type, None, object, false)?;
+    state.store.create(&resource_type.group_resource(), object)?;
     if resource_type.group_resource() == crds::crd_resource() {
         state.refresh_crd_types();
     }

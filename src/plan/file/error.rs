@@ -1,9 +1,14 @@
 //! Why a plan file was refused: every error names the file, and where it can, the line, column and key.
 
 use crate::manifest::input::InputError;
-use std::fmt;
 use std::path::PathBuf;
 use thiserror::Error;
+
+/// Where and why the plan file does not parse (shared with the tool's other strict files).
+pub use crate::manifest::ParseFailure;
+
+/// One thing wrong with a plan that parsed (shared with the tool's other strict files).
+pub use crate::manifest::Problem as PlanProblem;
 
 /// A plan file that could not be read, parsed or accepted.
 #[derive(Debug, Error)]
@@ -32,41 +37,6 @@ pub enum PlanFileError {
     },
 }
 
-/// Where and why the plan file does not parse.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParseFailure {
-    /// The plan file.
-    pub file: PathBuf,
-    /// 1-based line, when the parser knows it.
-    pub line: Option<usize>,
-    /// 1-based column, when the parser knows it.
-    pub column: Option<usize>,
-    /// The key path of the offending value (`spec.canary.cohort`), empty at the top level.
-    pub path: String,
-    /// What is wrong.
-    pub message: String,
-    /// The expected name closest to a misspelt one.
-    pub suggestion: Option<String>,
-}
-
-impl fmt::Display for ParseFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = located(&self.file, self.line, self.column, &self.path, &self.message, self.suggestion.as_deref());
-        f.write_str(&text)
-    }
-}
-
-/// One thing wrong with a plan that parsed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlanProblem {
-    /// The key path (`spec.canary.cohort.percentage`).
-    pub path: String,
-    /// The 1-based line of the key, when it could be found in the text.
-    pub line: Option<usize>,
-    /// What is wrong and what to do about it.
-    pub message: String,
-}
-
 impl PlanFileError {
     /// The 1-based line the error points at, if it has one (the first problem's for [`PlanFileError::Invalid`]).
     pub fn line(&self) -> Option<usize> {
@@ -78,52 +48,6 @@ impl PlanFileError {
     }
 }
 
-fn located(
-    file: &std::path::Path,
-    line: Option<usize>,
-    column: Option<usize>,
-    path: &str,
-    message: &str,
-    suggestion: Option<&str>,
-) -> String {
-    let mut text = file.display().to_string();
-    if let Some(line) = line {
-        text.push_str(&format!(":{line}"));
-        if let Some(column) = column {
-            text.push_str(&format!(":{column}"));
-        }
-    }
-    text.push_str(": ");
-    if !path.is_empty() {
-        text.push_str(&format!("{path}: "));
-    }
-    text.push_str(message);
-    if let Some(suggestion) = suggestion {
-        text.push_str(&format!("; did you mean `{suggestion}`?"));
-    }
-    text
-}
-
 fn problems_text(file: &std::path::Path, problems: &[PlanProblem]) -> String {
-    let one = |p: &PlanProblem| located(file, p.line, None, &p.path, &p.message, None);
-    match problems {
-        [only] => one(only),
-        _ => {
-            let mut text = format!("{}: {} problems in the plan:", file.display(), problems.len());
-            for problem in problems {
-                text.push_str("\n  ");
-                text.push_str(&one(problem));
-            }
-            text
-        }
-    }
-}
-
-impl fmt::Display for PlanProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "line {line}: {}: {}", self.path, self.message),
-            None => write!(f, "{}: {}", self.path, self.message),
-        }
-    }
+    crate::manifest::problems_text(file, "the plan", problems)
 }

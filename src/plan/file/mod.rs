@@ -9,17 +9,26 @@
 //! exist. The loaded plan has every default filled in, so serialising it shows every value `apply` will use.
 
 mod error;
-mod locate;
 mod model;
 mod parse;
 pub mod semantics;
-mod suggest;
 mod values;
 
+/// Key paths and their lines live beside the other strict files' shared code.
+mod locate {
+    pub use crate::manifest::KeyPath;
+}
+
+/// "Did you mean" lives beside the other strict files' shared code.
+mod suggest {
+    pub(crate) use crate::manifest::closest;
+}
+
+pub(crate) use crate::manifest::parse_strict;
 pub use error::{ParseFailure, PlanFileError, PlanProblem};
 pub use locate::KeyPath;
 pub use model::*;
-pub(crate) use parse::{holds_no_document, parse_strict};
+pub(crate) use parse::holds_no_document;
 pub use values::{
     selector_operators, Duration, LabelSelectorText, Placeholder, PortRef, ReleaseVersion, SelectorOperator, Template,
     TemplatePart,

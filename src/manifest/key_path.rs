@@ -1,5 +1,5 @@
-//! Key paths into the plan file (`spec.backups[0].velero.name`) and finding their line in the text, for
-//! problems found after parsing. The parser keeps no positions for values that parsed, so this walks the
+//! Key paths into the tool's own YAML files (a plan's `spec.backups[0].velero.name`, a scenario's
+//! `populations[0].count`) and finding their line in the text, for problems found after parsing. The parser keeps no positions for values that parsed, so this walks the
 //! block-style YAML by indentation; a key it cannot find (flow style, anchors) falls back to the deepest
 //! enclosing key that it did find.
 

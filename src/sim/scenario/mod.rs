@@ -30,10 +30,26 @@
 //!   - {group: demo.operator-upgrade.dev, kind: Widget, everyMs: 2000, count: 3, field: .spec.replicas,
 //!      values: [1, 2, 3], namespace: default, labelSelector: "tier!=gold"}   # namespace, selector: optional
 //! ```
+//!
+//! Reading is as strict as the plan file's ([`Scenario::load`]): unknown keys, wrong types (a template's
+//! metadata that is not a mapping, a label that is not a string) and missing keys are refused with the
+//! file, line, column and key path; then values that would hang the simulator or mean nothing (more than
+//! [`MAX_POPULATION_OBJECTS`] objects, a rate outside 0 to 1, a code the simulator cannot inject) with the
+//! file, line and key path. An object the simulated API server refuses at start is named with the
+//! scenario's file, line and population ([`Scenario::origin`]).
+
+mod check;
+mod template;
+
+pub(crate) use check::fault_problems;
+pub use check::{injectable_code, MAX_LATENCY_MS, MAX_POPULATION_OBJECTS, MAX_TICK_MS};
+pub use template::{ObjectTemplate, TemplateMetadata};
 
 use super::faults::FaultSettings;
+use crate::manifest::{parse_strict, problems_text, KeyPath, ParseFailure, Problem};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// A whole scenario.
@@ -70,6 +86,19 @@ pub struct Scenario {
     /// Where relative manifest paths are resolved from (the scenario file's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,
+    /// The file the scenario was read from, to name it (and the line) in errors about what it asks for;
+    /// absent for a scenario built in code.
+    #[serde(skip)]
+    pub source: Option<ScenarioSource>,
+}
+
+/// The file a scenario was read from, and its text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScenarioSource {
+    /// The scenario file, as given.
+    pub file: PathBuf,
+    /// Its text, to find the line of a key.
+    pub text: String,
 }
 
 fn default_history() -> usize {
@@ -157,20 +186,20 @@ impl Churn {
         Ok(keys)
     }
 
-    /// Why the entry cannot do anything sensible, if so.
-    pub fn problem(&self) -> Option<String> {
+    /// Why the entry cannot do anything sensible, if so: the key at fault and what is wrong.
+    pub fn problem(&self) -> Option<(&'static str, String)> {
         if self.every_ms == 0 {
-            return Some("everyMs must be at least 1".to_owned());
+            return Some(("everyMs", "must be at least 1".to_owned()));
         }
         if self.values.is_empty() {
-            return Some("values must not be empty".to_owned());
+            return Some(("values", "must not be empty".to_owned()));
         }
         if let Err(problem) = self.field_path() {
-            return Some(problem);
+            return Some(("field", problem));
         }
         let selector = self.label_selector.as_deref().map(crate::manifest::LabelSelector::parse);
         if let Some(Err(e)) = selector {
-            return Some(format!("labelSelector: {e}"));
+            return Some(("labelSelector", e.to_string()));
         }
         None
     }
@@ -184,8 +213,8 @@ pub struct Population {
     pub count: usize,
     /// Name prefix.
     pub name_prefix: String,
-    /// The object (apiVersion, kind, metadata.namespace/labels, spec...).
-    pub template: Value,
+    /// The object (apiVersion, kind, metadata.namespace/labels/annotations, spec...).
+    pub template: ObjectTemplate,
     /// Labels set on every `every`-th object, e.g. to make a share of them fail under a bad image.
     #[serde(default)]
     pub label_every: Option<LabelEvery>,
@@ -198,7 +227,7 @@ pub struct LabelEvery {
     /// Every n-th object (index % n == 0).
     pub n: usize,
     /// The labels to add.
-    pub labels: serde_json::Map<String, Value>,
+    pub labels: BTreeMap<String, String>,
 }
 
 /// How pods running one image behave.
@@ -386,19 +415,23 @@ pub struct ObjectMatch {
     pub equals: Option<Value>,
 }
 
-/// Why a scenario could not be read.
+/// Why a scenario could not be read. Every variant names the file, and where it can the line and key.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
     /// The file could not be read: missing, not a regular file, too large or not UTF-8 text.
     #[error(transparent)]
     Io(#[from] crate::manifest::input::InputError),
-    /// The file is not a valid scenario.
-    #[error("{path}: {message}", path = .path.display())]
+    /// The YAML is malformed, or a key or value does not fit the format: an unknown key, a wrong type (a
+    /// template's metadata that is not a mapping), a missing required key.
+    #[error("{0}")]
+    Parse(Box<ParseFailure>),
+    /// The file parses but asks for something the simulator cannot do or that means nothing.
+    #[error("{}", problems_text(.file, "the scenario", .problems))]
     Invalid {
         /// The scenario file.
-        path: PathBuf,
-        /// What is wrong, with line and column.
-        message: String,
+        file: PathBuf,
+        /// Every problem found, in file order.
+        problems: Vec<Problem>,
     },
 }
 
@@ -407,14 +440,18 @@ impl Scenario {
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let text =
             crate::manifest::input::read_text(path, "scenario file", Some(crate::manifest::input::MAX_DOCUMENT_BYTES))?;
-        let mut scenario: Scenario = serde_norway::from_str(&text)
-            .map_err(|e| ScenarioError::Invalid { path: path.to_owned(), message: e.to_string() })?;
+        let mut scenario = Scenario::parse_str(&text, path)?;
         scenario.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        for (index, churn) in scenario.churn.iter().enumerate() {
-            if let Some(problem) = churn.problem() {
-                let message = format!("churn[{index}] ({} {}): {problem}", churn.group, churn.kind);
-                return Err(ScenarioError::Invalid { path: path.to_owned(), message });
-            }
+        scenario.source = Some(ScenarioSource { file: path.to_owned(), text });
+        Ok(scenario)
+    }
+
+    /// Parses and checks a scenario's text without resolving paths; `file` is only used in messages.
+    pub fn parse_str(text: &str, file: &Path) -> Result<Scenario, ScenarioError> {
+        let scenario: Scenario = parse_strict(text, file).map_err(ScenarioError::Parse)?;
+        let problems = check::check_scenario(&scenario, text);
+        if !problems.is_empty() {
+            return Err(ScenarioError::Invalid { file: file.to_owned(), problems });
         }
         Ok(scenario)
     }
@@ -423,46 +460,22 @@ impl Scenario {
     pub fn image(&self, image: &str) -> Option<&ImageBehaviour> {
         self.images.iter().find(|i| i.image == image)
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn load_text(text: &str) -> Result<Scenario, ScenarioError> {
-        let file = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(file.path(), text).unwrap();
-        Scenario::load(file.path())
-    }
-
-    #[test]
-    fn churn_entries_load_and_a_bad_one_is_named() {
-        let good = "churn:
-  - {group: g.example, kind: Widget, everyMs: 2000, count: 3, field: .spec.a.b, values: [1, 2],
-     namespace: default, labelSelector: tier=gold}
-";
-        let scenario = load_text(good).unwrap();
-        assert_eq!(scenario.churn[0].field_path().unwrap(), ["spec", "a", "b"]);
-        assert_eq!(scenario.churn[0].label_selector.as_deref(), Some("tier=gold"));
-
-        let first = "  - {group: g.example, kind: Widget, count: 1, field: .spec.a, values: [1], everyMs: 10}";
-        let entry = |rest: &str| format!("churn:\n{first}\n  - {{group: g.example, kind: Gadget, count: 1, {rest}}}\n");
-        let cases = [
-            ("everyMs: 0, field: .spec.a, values: [1]", "everyMs must be at least 1"),
-            ("everyMs: 5, field: .spec.a, values: []", "values must not be empty"),
-            ("everyMs: 5, field: spec.a, values: [1]", "must start with '.'"),
-            ("everyMs: 5, field: .spec..a, values: [1]", "dotted keys"),
-            ("everyMs: 5, field: '.spec.a[0]', values: [1]", "dotted keys"),
-            ("everyMs: 5, field: .status.a, values: [1]", "not status"),
-            ("everyMs: 5, field: .metadata.labels.a, values: [1]", "not metadata"),
-            (
-                "everyMs: 5, field: .spec.a, values: [1], labelSelector: 'tier in gold'",
-                "labelSelector: invalid label selector",
-            ),
-        ];
-        for (rest, why) in cases {
-            let message = load_text(&entry(rest)).unwrap_err().to_string();
-            assert!(message.contains("churn[1] (g.example Gadget): ") && message.contains(why), "{rest}: {message}");
+    /// Where a key of the scenario is, for errors about what it asks for: `file:line: path` for a scenario
+    /// read from a file, `the scenario: path` for one built in code.
+    pub fn origin(&self, path: &KeyPath) -> String {
+        match &self.source {
+            Some(source) => {
+                let mut text = source.file.display().to_string();
+                if let Some(line) = path.line_in(&source.text) {
+                    text.push_str(&format!(":{line}"));
+                }
+                format!("{text}: {path}")
+            }
+            None => format!("the scenario: {path}"),
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
