@@ -1,5 +1,5 @@
 //! `apply`, `finalize`, `rollback` and `status`: the engine's commands. Each connects to the cluster as
-//! kubectl does and returns the engine's exit code (see the README's exit codes).
+//! kubectl does and returns the engine's exit code (docs/reference/exit-codes.md).
 
 use super::runtime;
 use super::FailOn;

@@ -66,7 +66,7 @@ pub struct ManPage {
 
 /// The top command as the man pages describe it: built (so subcommands know their full names) and without
 /// clap's `help` subcommand, which is not a command of ours.
-fn documented_command() -> Command {
+pub(crate) fn documented_command() -> Command {
     let mut command = Cli::command().bin_name(BIN_NAME).disable_help_subcommand(true);
     command.build();
     command
@@ -109,7 +109,7 @@ pub fn write_man_pages(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(written)
 }
 
-fn write_atomically(dir: &Path, path: &Path, contents: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomically(dir: &Path, path: &Path, contents: &[u8]) -> std::io::Result<()> {
     let mut file = tempfile::NamedTempFile::new_in(dir)?;
     file.write_all(contents)?;
     file.as_file().sync_all()?;

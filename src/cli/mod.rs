@@ -1,9 +1,10 @@
 //! The command line: argument definitions and the commands they run. `main.rs` only parses and calls
-//! [`run`]; everything here returns an exit code so the contract in the README is kept in one place.
+//! [`run`]; everything here returns an exit code so the contract in docs/reference/exit-codes.md is kept in one place.
 
 mod apply;
 mod completions;
 mod demo;
+mod docs;
 mod fleet;
 mod plan;
 mod rbac;
@@ -17,6 +18,10 @@ pub use completions::{
     KUBECTL_PLUGIN_NAME,
 };
 pub use demo::{run_demo, DemoArgs};
+pub use docs::{
+    fixtures_by_code, reference_pages, run_docs, stale_message, stale_pages, write_pages, DocsArgs, FixtureIndex,
+    ReferencePage, REGENERATE_COMMAND,
+};
 pub use fleet::{run_fleet, FleetAction, FleetArgs, FleetStatusArgs};
 pub use plan::{run_plan, PlanArgs};
 pub use rbac::{run_rbac, RbacArgs};
@@ -110,6 +115,9 @@ pub enum Command {
     /// Stand in for the kubelet on a control plane without nodes (a test aid for `controlplane/run.sh`).
     #[command(hide = true)]
     NodeAgent(NodeAgentArgs),
+    /// Write or check the reference pages generated from the code (`docs/reference/`; for the project itself).
+    #[command(hide = true)]
+    Docs(DocsArgs),
 }
 
 /// Arguments of `node-agent`.
@@ -272,6 +280,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Completions(args) => run_completions(&args),
         Command::Man(args) => run_man(&args),
         Command::NodeAgent(args) => run_node_agent(&args),
+        Command::Docs(args) => run_docs(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -127,7 +127,7 @@ pub enum Keyword {
 pub struct ObjectFinding {
     /// What happens (a registered code of the object-validation family).
     pub code: FindingCode,
-    /// How bad it is: the code's default unless a documented adjustment applies (see the README's Severities).
+    /// How bad it is: the code's default unless a documented adjustment applies (docs/reference/findings.md).
     pub severity: Severity,
     /// The object.
     pub object: ObjectRef,

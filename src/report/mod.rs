@@ -22,7 +22,7 @@ use serde::Serialize;
 pub enum OutputFormat {
     /// For people: warnings and above in full, repeated changes grouped, info one line per code (`-v`: each).
     Text,
-    /// The stable machine interface documented in the README.
+    /// The stable machine interface (docs/reference/json-output.md).
     Json,
     /// A pull-request comment.
     Markdown,
