@@ -11,8 +11,8 @@
 //!   print a first line on stdout and keep running.
 //! - `corpus`: needs `../shared/corpus` (skipped with a message without it); `kubectl`: needs `kubectl` on
 //!   `PATH` (skipped with a message without it).
-//! - `sh cluster`: needs a real cluster, so it is not run; `sh cargo`: a cargo command (the demo, the tests),
-//!   not run here (the demo has `tests/demo.rs`).
+//! - `sh cluster`: needs a real cluster (or Docker), so it is not run; `sh cargo`: builds or tests this
+//!   project (cargo, `controlplane/run.sh`), not run here (the demo has `tests/demo.rs`).
 //!
 //! In every block, run or not, each `operator-upgrade` command (also as `kubectl operator-upgrade` and
 //! `cargo run -- ...`) must parse with the real command line, and a script it names must exist.
@@ -88,7 +88,10 @@ fn the_generated_reference_pages_are_current() {
 fn the_readme_is_read_in_five_minutes() {
     let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
     let lines = readme.lines().count();
-    assert!(lines <= README_MAX_LINES, "README.md has {lines} lines; at most {README_MAX_LINES}: move detail into docs/");
+    assert!(
+        lines <= README_MAX_LINES,
+        "README.md has {lines} lines; at most {README_MAX_LINES}: move detail into docs/"
+    );
 }
 
 // ---- fenced blocks ----
@@ -284,7 +287,8 @@ fn split_line(line: &str) -> Vec<Vec<String>> {
 /// The arguments of the tool in a command: after `operator-upgrade`, `kubectl operator-upgrade` or
 /// `cargo run [--release] --`.
 fn tool_arguments(words: &[String]) -> Option<Vec<String>> {
-    let words: Vec<&str> = words.iter().map(String::as_str).skip_while(|w| w.contains('=') && !w.starts_with('-')).collect();
+    let words: Vec<&str> =
+        words.iter().map(String::as_str).skip_while(|w| w.contains('=') && !w.starts_with('-')).collect();
     match words.as_slice() {
         ["operator-upgrade", rest @ ..] | ["kubectl", "operator-upgrade", rest @ ..] => {
             Some(rest.iter().map(|w| w.to_string()).collect())
@@ -302,8 +306,7 @@ fn check_commands(block: &Block) -> Vec<String> {
     let mut problems = Vec::new();
     for words in commands(&block.script) {
         let first = words.iter().find(|w| !(w.contains('=') && !w.starts_with('-'))).cloned().unwrap_or_default();
-        if first.contains('/') && !first.starts_with('/') && !first.starts_with('$') && !root().join(&first).exists()
-        {
+        if first.contains('/') && !first.starts_with('/') && !first.starts_with('$') && !root().join(&first).exists() {
             problems.push(format!("{}: `{first}` does not exist in the repository", block.at()));
         }
         let Some(arguments) = tool_arguments(&words) else { continue };
@@ -470,8 +473,11 @@ fn run_page(blocks: &[Block]) -> Vec<String> {
             continue;
         }
         let started = Instant::now();
-        let outcome =
-            if block.markers.background { start_background(block, &work, dir.path()) } else { run_block(block, &work, dir.path()) };
+        let outcome = if block.markers.background {
+            start_background(block, &work, dir.path())
+        } else {
+            run_block(block, &work, dir.path())
+        };
         match outcome {
             Ok(Some(child)) => background.0.push(child),
             Ok(None) => {}
@@ -555,7 +561,9 @@ fn run_block(block: &Block, work: &Path, home: &Path) -> Result<Option<Child>, S
     let (stdout, stderr) = (stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default());
     let code = status.code().unwrap_or(-1);
     if code != block.markers.exit {
-        let tail = |text: &str| text.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+        let tail = |text: &str| {
+            text.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+        };
         return Err(format!(
             "exited {code}, the page says {}\n--- stdout (last lines) ---\n{}\n--- stderr (last lines) ---\n{}",
             block.markers.exit,
@@ -626,8 +634,7 @@ fn links(text: &str) -> Vec<(usize, String)> {
         if in_code {
             continue;
         }
-        // Inline code may hold `](`; drop it first.
-        let prose: String = line.split('`').step_by(2).collect::<Vec<_>>().join(" ");
+        let prose = without_code_spans(line);
         let mut rest = prose.as_str();
         while let Some(start) = rest.find("](") {
             let after = &rest[start + 2..];
@@ -637,6 +644,42 @@ fn links(text: &str) -> Vec<(usize, String)> {
         }
     }
     found
+}
+
+/// A line without its inline code spans (which may hold `](`): a run of N backticks opens a span that the
+/// next run of exactly N backticks closes, as in CommonMark.
+fn without_code_spans(line: &str) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    let (mut out, mut i) = (String::new(), 0);
+    while i < chars.len() {
+        if chars[i] != '`' {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        let run = chars[i..].iter().take_while(|c| **c == '`').count();
+        let mut j = i + run;
+        let mut closed = None;
+        while j < chars.len() {
+            let other = chars[j..].iter().take_while(|c| **c == '`').count();
+            if other == run {
+                closed = Some(j + other);
+                break;
+            }
+            j += other.max(1);
+        }
+        match closed {
+            Some(end) => {
+                out.push(' ');
+                i = end;
+            }
+            None => {
+                out.extend(&chars[i..i + run]);
+                i += run;
+            }
+        }
+    }
+    out
 }
 
 #[test]
@@ -698,4 +741,5 @@ fn anchors_and_links_are_read_as_github_does() {
     assert_eq!(anchors(page), ["title", "the-plan-file", "steps", "steps-1"]);
     let text = "see [a](docs/a.md#x) and `[b](not-a-link)` and [c](#steps)\n```\n[d](in-code)\n```\n";
     assert_eq!(links(text), [(1, "docs/a.md#x".to_owned()), (1, "#steps".to_owned())]);
+    assert_eq!(without_code_spans("a ```` ```sh [x](y) ```` b [c](d) `e"), "a   b [c](d) `e");
 }
