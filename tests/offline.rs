@@ -1,5 +1,6 @@
 //! The tests that need no cluster: the CLI, loading, the rules and their fixtures, plan files, text and other
-//! outputs, properties, the corpus and the upstream samples (each file under tests/ is one module here).
+//! outputs, properties, the corpus, the upstream samples and the docs (each file under tests/ is one module
+//! here; the docs' shell blocks start simulators of their own).
 //! Grouped into one binary so the library links once for all of them.
 
 #[macro_use]
@@ -10,6 +11,8 @@ mod common;
 mod cli;
 #[path = "corpus.rs"]
 mod corpus;
+#[path = "docs.rs"]
+mod docs;
 #[path = "in_cluster.rs"]
 mod in_cluster;
 #[path = "input_files.rs"]
