@@ -125,7 +125,11 @@ pub fn stale_pages(dir: &Path, pages: &[ReferencePage]) -> anyhow::Result<Vec<St
         let path = dir.join(page.file_name);
         match std::fs::read_to_string(&path) {
             Ok(text) if text == page.markdown => {}
-            Ok(_) => problems.push(format!("{} differs from what the code generates", path.display())),
+            Ok(text) => problems.push(format!(
+                "{} differs from what the code generates, first at {}",
+                path.display(),
+                first_difference(&text, &page.markdown)
+            )),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 problems.push(format!("{} is missing", path.display()))
             }
@@ -136,6 +140,28 @@ pub fn stale_pages(dir: &Path, pages: &[ReferencePage]) -> anyhow::Result<Vec<St
         problems.push(format!("{} is a generated page the code no longer generates", orphan.display()));
     }
     Ok(problems)
+}
+
+/// Where two texts first differ: the line, and that line in each (shortened), so a stale page's failure
+/// shows what changed without a diff tool.
+fn first_difference(committed: &str, generated: &str) -> String {
+    const SHOWN: usize = 100;
+    let shorten = |line: Option<&str>| match line {
+        None => "(nothing)".to_owned(),
+        Some(line) if line.chars().count() > SHOWN => format!("{}...", line.chars().take(SHOWN).collect::<String>()),
+        Some(line) => line.to_owned(),
+    };
+    let (mut old, mut new) = (committed.lines(), generated.lines());
+    let mut number = 1;
+    loop {
+        match (old.next(), new.next()) {
+            (a, b) if a != b => {
+                return format!("line {number}:\n    committed: {}\n    generated: {}", shorten(a), shorten(b))
+            }
+            (None, None) => return "the end of the file (a final newline)".to_owned(),
+            _ => number += 1,
+        }
+    }
 }
 
 /// Generated pages in `dir` (by their first line) that are not among `pages`.
@@ -249,6 +275,7 @@ mod tests {
         let problems = stale_pages(dir.path(), &pages).unwrap();
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].contains("b.md") && problems[0].contains("differs"), "{problems:?}");
+        assert!(problems[0].contains("line 1:\n    committed: edited by hand\n    generated: <!--"), "{problems:?}");
     }
 
     #[test]
