@@ -205,7 +205,7 @@ fn commands(script: &str) -> Vec<Vec<String>> {
             continue;
         }
         if let Some(rest) = line.split("<<").nth(1) {
-            let word = rest.trim_start_matches('-').trim().split_whitespace().next().unwrap_or_default();
+            let word = rest.trim_start_matches('-').split_whitespace().next().unwrap_or_default();
             heredoc_end = Some(word.trim_matches(|c| c == '\'' || c == '"').to_owned());
         }
         match line.strip_suffix('\\') {
@@ -284,11 +284,15 @@ fn split_line(line: &str) -> Vec<Vec<String>> {
     commands
 }
 
+/// `NAME=value` before a command sets its environment; it is not the command.
+fn is_assignment(word: &str) -> bool {
+    word.contains('=') && !word.starts_with('-')
+}
+
 /// The arguments of the tool in a command: after `operator-upgrade`, `kubectl operator-upgrade` or
 /// `cargo run [--release] --`.
 fn tool_arguments(words: &[String]) -> Option<Vec<String>> {
-    let words: Vec<&str> =
-        words.iter().map(String::as_str).skip_while(|w| w.contains('=') && !w.starts_with('-')).collect();
+    let words: Vec<&str> = words.iter().map(String::as_str).skip_while(|w| is_assignment(w)).collect();
     match words.as_slice() {
         ["operator-upgrade", rest @ ..] | ["kubectl", "operator-upgrade", rest @ ..] => {
             Some(rest.iter().map(|w| w.to_string()).collect())
@@ -305,7 +309,7 @@ fn tool_arguments(words: &[String]) -> Option<Vec<String>> {
 fn check_commands(block: &Block) -> Vec<String> {
     let mut problems = Vec::new();
     for words in commands(&block.script) {
-        let first = words.iter().find(|w| !(w.contains('=') && !w.starts_with('-'))).cloned().unwrap_or_default();
+        let first = words.iter().find(|w| !is_assignment(w)).cloned().unwrap_or_default();
         if first.contains('/') && !first.starts_with('/') && !first.starts_with('$') && !root().join(&first).exists() {
             problems.push(format!("{}: `{first}` does not exist in the repository", block.at()));
         }
