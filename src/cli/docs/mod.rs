@@ -111,11 +111,11 @@ key path. [Writing a plan file](../guides/plan-files.md) explains how to choose 
 and `plan -o json` prints a plan with every default filled in under `plan_file.resolved`.";
 
 const EVIDENCE_INTRO: &str = "The JSON document `rehearse --evidence-out FILE` writes and `apply --rehearsal \
-FILE` checks ([rehearse and fleets](../guides/staging-and-fleets.md) explains the checks). \
+FILE` checks ([rehearsals and fleets](../guides/staging-and-fleets.md) explains the checks). \
 `operator-upgrade schema --evidence` prints the same schema as JSON.";
 
 const FLEET_INTRO: &str = "The file `fleet -f` reads: one plan, applied wave after wave of clusters \
-([rehearse and fleets](../guides/staging-and-fleets.md)). Reading is as strict as the plan file's. \
+([rehearsals and fleets](../guides/staging-and-fleets.md)). Reading is as strict as the plan file's. \
 `operator-upgrade schema --fleet` prints the same schema as JSON.";
 
 /// What differs between the generated pages and the directory: one line per page, empty when it is current.
