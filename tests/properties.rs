@@ -2,7 +2,7 @@
 //! two schemas it is given; any plan file that loads can be applied on the simulator without a panic, and
 //! any plan file refused is refused with its file and line.
 
-mod common;
+use crate::common;
 
 use common::{eventually, TestCluster};
 use k8s_openapi::api::apps::v1::Deployment;
