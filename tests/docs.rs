@@ -609,16 +609,7 @@ fn anchors(text: &str) -> Vec<String> {
         if in_code || !heading.starts_with(' ') {
             continue;
         }
-        let slug: String = heading
-            .trim()
-            .to_lowercase()
-            .chars()
-            .filter_map(|c| match c {
-                ' ' => Some('-'),
-                c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
-                _ => None,
-            })
-            .collect();
+        let slug = operator_upgrade::cli::anchor(heading.trim());
         let count = seen.entry(slug.clone()).or_default();
         anchors.push(if *count == 0 { slug.clone() } else { format!("{slug}-{count}") });
         *count += 1;

@@ -19,8 +19,8 @@ pub use completions::{
 };
 pub use demo::{run_demo, DemoArgs};
 pub use docs::{
-    fixtures_by_code, reference_pages, run_docs, stale_message, stale_pages, write_pages, DocsArgs, FixtureIndex,
-    ReferencePage, REGENERATE_COMMAND,
+    anchor, fixtures_by_code, reference_pages, run_docs, stale_message, stale_pages, write_pages, DocsArgs,
+    FixtureIndex, ReferencePage, REGENERATE_COMMAND,
 };
 pub use fleet::{run_fleet, FleetAction, FleetArgs, FleetStatusArgs};
 pub use plan::{run_plan, PlanArgs};

@@ -2,7 +2,7 @@
 //! the resourceVersion it was read at, so two writers cannot silently overwrite each other), found by its
 //! label from any machine. The Lease that guards it is the operator's (`operator_lock`).
 
-use super::retry::{is_write_race, with_race_retries, with_retries};
+use super::retry::{delete_if_present, is_write_race, with_race_retries, with_retries};
 use super::{ClusterError, FIELD_MANAGER};
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
@@ -137,12 +137,10 @@ impl JournalStore {
     pub async fn remove_secret_values(&self) -> Result<(), ClusterError> {
         let name = self.secret_values_name();
         let api = self.secrets();
-        let params = DeleteParams::default();
-        match with_race_retries(|| api.delete(&name, &params)).await {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-            Err(e) => Err(ClusterError::api(format!("cannot remove the Secret {}/{name}", self.namespace), e)),
-        }
+        delete_if_present(&api, &name, &DeleteParams::default())
+            .await
+            .map(|_| ())
+            .map_err(|e| ClusterError::api(format!("cannot remove the Secret {}/{name}", self.namespace), e))
     }
 
     fn config_maps(&self) -> Api<ConfigMap> {

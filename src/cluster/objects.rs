@@ -2,7 +2,7 @@
 //! with a guard at this lowest level that refuses to delete a CRD, a custom resource or a namespace.
 
 use super::fault_point::wrote;
-use super::retry::{with_race_retries, with_retries};
+use super::retry::{delete_if_present, with_race_retries, with_retries};
 use super::{ClusterError, FIELD_MANAGER};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
@@ -362,14 +362,13 @@ impl Objects {
     async fn delete_unguarded(&self, key: &ObjectKey) -> Result<(), ClusterError> {
         let api = self.api_for(key).await?;
         let params = DeleteParams { dry_run: self.dry_run, ..DeleteParams::background() };
-        match with_race_retries(|| api.delete(&key.name, &params)).await {
-            Ok(_) => {
-                wrote();
-                Ok(())
-            }
-            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-            Err(e) => Err(ClusterError::api(format!("cannot delete {key}"), e)),
+        let deleted = delete_if_present(&api, &key.name, &params)
+            .await
+            .map_err(|e| ClusterError::api(format!("cannot delete {key}"), e))?;
+        if deleted {
+            wrote();
         }
+        Ok(())
     }
 
     /// Removes one label from the live object (a JSON merge patch); an absent object or label is fine.

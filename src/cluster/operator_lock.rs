@@ -3,7 +3,7 @@
 //! writes. The holder renews it as the run's heartbeat; `status` reads it to tell a live run from a dead one.
 
 use super::journal_store::{short_name, PLAN_ANNOTATION};
-use super::retry::{with_race_retries, with_retries};
+use super::retry::{delete_if_present, with_race_retries, with_retries};
 use super::{ClusterError, FIELD_MANAGER};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
@@ -107,12 +107,10 @@ impl OperatorLock {
     pub async fn release(&self) -> Result<(), ClusterError> {
         let name = self.name();
         let api = self.leases();
-        let params = DeleteParams::default();
-        match with_race_retries(|| api.delete(&name, &params)).await {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-            Err(e) => Err(ClusterError::api(format!("cannot release the Lease {}/{name}", self.namespace), e)),
-        }
+        delete_if_present(&api, &name, &DeleteParams::default())
+            .await
+            .map(|_| ())
+            .map_err(|e| ClusterError::api(format!("cannot release the Lease {}/{name}", self.namespace), e))
     }
 }
 

@@ -68,6 +68,23 @@ where
     retried(call, |_| false).await
 }
 
+/// Deletes `name` through `api` with `params` (retried like [`with_race_retries`]): whether it was there.
+/// An object already gone is not an error: every caller wants it absent.
+pub async fn delete_if_present<K>(
+    api: &kube::Api<K>,
+    name: &str,
+    params: &kube::api::DeleteParams,
+) -> Result<bool, kube::Error>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    match with_race_retries(|| api.delete(name, params)).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
 /// The one retry policy: transient errors, and those `also` names, are sent again within [`backoff`],
 /// after the server's Retry-After where it gives one.
 async fn retried<T, F, Fut>(call: F, also: fn(&kube::Error) -> bool) -> Result<T, kube::Error>

@@ -143,7 +143,7 @@ pub fn render(index: &FixtureIndex) -> String {
 }
 
 /// GitHub's anchor for a heading: lowercase, punctuation other than `-` and `_` dropped, spaces as `-`.
-pub(crate) fn anchor(heading: &str) -> String {
+pub fn anchor(heading: &str) -> String {
     heading
         .to_lowercase()
         .chars()

@@ -12,7 +12,7 @@ use super::{write_stdout, EXIT_FINDINGS, EXIT_OK};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 
-pub use finding_codes::{fixtures_by_code, FixtureIndex};
+pub use finding_codes::{anchor, fixtures_by_code, FixtureIndex};
 
 /// The one command that regenerates every generated page, run from the repository's root.
 pub const REGENERATE_COMMAND: &str = "cargo run -- docs --write docs/reference";
