@@ -167,6 +167,7 @@ async fn prepare(
         Err(refused) => return Ok(Err(refused)),
     };
     let (journal, version) = match (decision, found) {
+        // A closed run's journal is replaced by the new run's.
         (StartDecision::Start, found) => (new_journal(objects, upgrade, live, options).await?, found.map(|(_, v)| v)),
         (_, Some((journal, version))) => (journal, Some(version)),
         (_, None) => unreachable!("resuming needs a journal"),
