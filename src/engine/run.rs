@@ -50,7 +50,7 @@ pub async fn load_journal(store: &JournalStore) -> Result<Option<(Journal, Strin
         name: format!("{}/{}", store.namespace(), store.config_map_name()),
         message: e.to_string(),
     })?;
-    if !journal.recorded.iter().any(|r| r.secret_data.is_some()) {
+    if !journal.names_secret_values() {
         return Ok(Some((journal, stored.resource_version)));
     }
     let values = store.load_secret_values().await?.map(|entries| {

@@ -165,18 +165,11 @@ pub struct FleetProblem {
 }
 
 fn problems_text(file: &Path, problems: &[FleetProblem]) -> String {
-    let one = |p: &FleetProblem| format!("{}:{}: {}: {}", file.display(), p.line, p.path, p.message);
-    match problems {
-        [only] => one(only),
-        _ => {
-            let mut text = format!("{}: {} problems in the fleet:", file.display(), problems.len());
-            for problem in problems {
-                text.push_str("\n  ");
-                text.push_str(&one(problem));
-            }
-            text
-        }
-    }
+    let problems: Vec<crate::manifest::Problem> = problems
+        .iter()
+        .map(|p| crate::manifest::Problem { path: p.path.clone(), line: Some(p.line), message: p.message.clone() })
+        .collect();
+    crate::manifest::problems_text(file, "the fleet", &problems)
 }
 
 impl Fleet {
