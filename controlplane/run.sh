@@ -10,6 +10,13 @@
 # kubectl), and PATH with the built kubectl first. Logs of the servers and the node agent are in
 # $CONTROLPLANE_DIR/logs (CONTROLPLANE_KEEP_DIR=1 keeps them). OPERATOR_UPGRADE_BIN names a built
 # operator-upgrade binary for the node agent (default: cargo builds it).
+#
+# Real operators: where this machine lets us make a bridge and network namespaces (root, iproute2), the Pods
+# get a network of their own (a bridge with a private /24 of 10.213.0.0/16, a namespace and veth per Pod) and
+# the API server serves on the bridge's address, so it can proxy to Pods and Pods can reach it. When the real
+# operators are built (controlplane/build-operators.sh), the node agent runs them in their Pods and the
+# command sees OPERATOR_UPGRADE_REAL_OPERATORS (the image table). Each Pod's output is in
+# $CONTROLPLANE_DIR/logs/pods. Every namespace, veth and process of the Pod network is removed at the end.
 # Exit status: the command's, or 3 when the control plane could not be built or started.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -19,11 +26,27 @@ bin="$("$here/build.sh")" || exit 3
 dir="$(mktemp -d "${TMPDIR:-/tmp}/operator-upgrade-controlplane.XXXXXX")"
 mkdir -p "$dir/logs" "$dir/pki" "$dir/etcd"
 pids=()
+bridge="" netns_prefix=""
+
+# Removes the Pod network: every process in its namespaces, the namespaces (their veths go with them), the
+# bridge. Also what a killed agent left behind.
+remove_pod_network() {
+  [ -n "$bridge" ] || return 0
+  local ns pid
+  for ns in $(ip netns list 2>/dev/null | awk '{ print $1 }' | grep "^$netns_prefix" || true); do
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+    ip netns delete "$ns" 2>/dev/null || true
+  done
+  ip link delete "$bridge" 2>/dev/null || true
+}
 
 stop() {
   local pid
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  remove_pod_network
+  # Pods' root directories may hold mount points of processes that are gone now; nothing is mounted on the
+  # host itself (each Pod mounts in a namespace of its own).
   if [ "${CONTROLPLANE_KEEP_DIR:-}" = 1 ]; then echo "controlplane: kept $dir" >&2; else rm -rf "$dir"; fi
 }
 trap stop EXIT
@@ -53,6 +76,28 @@ EOF
   done
 }
 
+# The Pod network: a free /24 of 10.213.0.0/16 on a bridge of our own (names carry the subnet's number, so
+# several control planes on one machine never collide). Without it the API server stays on loopback.
+api_address=127.0.0.1 pod_network=""
+if command -v ip >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  for attempt in $(seq 1 20); do
+    n=$(( (RANDOM % 250) + 2 ))
+    ip -4 -o addr show 2>/dev/null | grep -q " 10\.213\.$n\." && continue
+    if ip link add "oubr$n" type bridge 2>/dev/null; then
+      bridge="oubr$n" netns_prefix="oup$n-"
+      if ip addr add "10.213.$n.1/24" dev "$bridge" && ip link set "$bridge" up; then
+        api_address="10.213.$n.1"
+        pod_network="$bridge,10.213.$n.1/24,$netns_prefix,$dir/pods,$dir/logs/pods"
+        mkdir -p "$dir/pods" "$dir/logs/pods"
+      else
+        remove_pod_network; bridge=""
+      fi
+      break
+    fi
+  done
+fi
+[ -n "$pod_network" ] || echo "controlplane: no Pod network (needs root and iproute2): Pods get loopback addresses" >&2
+
 etcd_port="$(free_port)"; peer_port="$(free_port)"; api_port="$(free_port)"
 "$bin/etcd" --data-dir "$dir/etcd" --listen-client-urls "http://127.0.0.1:$etcd_port" \
   --advertise-client-urls "http://127.0.0.1:$etcd_port" --listen-peer-urls "http://127.0.0.1:$peer_port" \
@@ -71,14 +116,15 @@ echo "$token,admin,admin,system:masters" >"$dir/pki/tokens.csv"
 # Config maps are watched straight from etcd (watch cache off for them) and etcd is compacted every few
 # seconds, so a watch from an old resourceVersion gets the real 410 Gone in a test that can wait for it.
 "$bin/kube-apiserver" --etcd-servers "http://127.0.0.1:$etcd_port" --cert-dir "$dir/pki" \
-  --secure-port "$api_port" --bind-address 127.0.0.1 --advertise-address 127.0.0.1 \
+  --secure-port "$api_port" --bind-address "$api_address" --advertise-address "$api_address" \
+  --enable-aggregator-routing=true \
   --service-cluster-ip-range 10.0.0.0/24 --service-account-issuer https://kubernetes.default.svc \
   --service-account-key-file "$dir/pki/sa.pub" --service-account-signing-key-file "$dir/pki/sa.key" \
   --token-auth-file "$dir/pki/tokens.csv" --authorization-mode RBAC --allow-privileged=true \
   --watch-cache-sizes configmaps#0 --etcd-compaction-interval 5s \
   >"$dir/logs/kube-apiserver.log" 2>&1 &
 pids+=($!)
-wait_ready kube-apiserver "https://127.0.0.1:$api_port/readyz" "$dir/logs/kube-apiserver.log"
+wait_ready kube-apiserver "https://$api_address:$api_port/readyz" "$dir/logs/kube-apiserver.log"
 
 kubeconfig="$dir/kubeconfig"
 ca="$(base64 -w0 "$dir/pki/apiserver.crt")"
@@ -88,7 +134,7 @@ kind: Config
 clusters:
 - name: controlplane
   cluster:
-    server: https://127.0.0.1:$api_port
+    server: https://$api_address:$api_port
     certificate-authority-data: $ca
 users:
 - name: admin
@@ -114,11 +160,18 @@ if [ -z "$agent" ]; then
   (cd "$here/.." && cargo build --quiet --bin operator-upgrade) || { echo "controlplane: cannot build the node agent" >&2; exit 3; }
   agent="$(cd "$here/.." && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/operator-upgrade"
 fi
+real_args=()
+if [ -n "$pod_network" ] && images="${CONTROLPLANE_IMAGES:-$("$here/build-operators.sh" --if-built 2>/dev/null)}"; then
+  real_args=(--images "$images" --pod-network "$pod_network" --api-server "$api_address:$api_port")
+  export OPERATOR_UPGRADE_REAL_OPERATORS="$images"
+else
+  echo "controlplane: real operators not built (controlplane/build-operators.sh builds them): none run in Pods" >&2
+fi
 "$agent" node-agent --kubeconfig "$kubeconfig" --scenario "$here/../examples/demo-operator/scenario.yaml" \
-  >"$dir/logs/node-agent.log" 2>&1 &
+  "${real_args[@]}" >"$dir/logs/node-agent.log" 2>&1 &
 pids+=($!)
 
-echo "controlplane: Kubernetes $("$bin/kubectl" version --client -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["clientVersion"]["gitVersion"])') on https://127.0.0.1:$api_port, kubeconfig $kubeconfig" >&2
+echo "controlplane: Kubernetes $("$bin/kubectl" version --client -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["clientVersion"]["gitVersion"])') on https://$api_address:$api_port, kubeconfig $kubeconfig" >&2
 export OPERATOR_UPGRADE_REAL_KUBECONFIG="$kubeconfig" KUBECONFIG="$kubeconfig" CONTROLPLANE_DIR="$dir"
 export PATH="$bin:$PATH"
 status=0

@@ -16,6 +16,8 @@ mod canary_plans;
 mod canary_real;
 #[path = "demo.rs"]
 mod demo;
+#[path = "real_operators.rs"]
+mod real_operators;
 #[path = "rehearse.rs"]
 mod rehearse;
 #[path = "status_report.rs"]

@@ -132,6 +132,16 @@ pub struct NodeAgentArgs {
     /// A scenario file whose operator images the agent runs as real controllers in their Pods.
     #[arg(long, value_name = "FILE")]
     pub scenario: Option<PathBuf>,
+    /// The image table of real operator binaries (`controlplane/build-operators.sh` prints it): Pods with
+    /// these images run the binary as a process. Needs --pod-network and --api-server.
+    #[arg(long, value_name = "FILE", requires_all = ["pod_network", "api_server"])]
+    pub images: Option<PathBuf>,
+    /// The Pod network real containers run in: BRIDGE,GATEWAY/PREFIX,NAMESPACE-PREFIX,PODS-DIR,LOGS-DIR.
+    #[arg(long, value_name = "SPEC")]
+    pub pod_network: Option<String>,
+    /// The API server as Pods reach it (KUBERNETES_SERVICE_HOST and _PORT): HOST:PORT.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub api_server: Option<String>,
 }
 
 /// Arguments of `sim`.
@@ -337,6 +347,7 @@ fn run_node_agent(args: &NodeAgentArgs) -> anyhow::Result<u8> {
         node: args.node.clone(),
         images: scenario.images,
         seed: scenario.seed,
+        real: real_containers(args)?,
     };
     runtime()?.block_on(async {
         let kubeconfig = kube::config::Kubeconfig::read_from(&args.kubeconfig)
@@ -352,6 +363,19 @@ fn run_node_agent(args: &NodeAgentArgs) -> anyhow::Result<u8> {
             .with_context(|| format!("the node agent for {} stopped", args.node))?;
         Ok(EXIT_OK)
     })
+}
+
+fn real_containers(args: &NodeAgentArgs) -> anyhow::Result<Option<crate::testbed::real_container::RealContainers>> {
+    use crate::testbed::{pod_sandbox::PodNetwork, real_container::RealContainers};
+    let (Some(images), Some(network), Some(api)) = (&args.images, &args.pod_network, &args.api_server) else {
+        return Ok(None);
+    };
+    let images = RealContainers::read_images(images).map_err(anyhow::Error::msg)?;
+    let network = PodNetwork::parse(network).map_err(|e| anyhow::anyhow!("--pod-network: {e}"))?;
+    let (api_host, api_port) =
+        api.rsplit_once(':').ok_or_else(|| anyhow::anyhow!("--api-server `{api}` is not HOST:PORT"))?;
+    let api_port = api_port.parse().with_context(|| format!("--api-server `{api}`: the port"))?;
+    Ok(Some(RealContainers { images, network, api_host: api_host.to_owned(), api_port }))
 }
 
 pub(crate) fn write_stdout(text: &str) -> anyhow::Result<()> {

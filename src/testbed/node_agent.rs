@@ -11,6 +11,7 @@
 //! What happens to a Pod is decided by [`next_action`], a pure function of the Pod; the agent's loop only
 //! observes (a watch) and acts.
 
+use super::real_container::RealContainers;
 use crate::sim::{now_rfc3339, ImageBehaviour, OperatorBehaviour};
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -102,7 +103,8 @@ fn owned_by_job(pod: &Pod) -> bool {
     pod.metadata.owner_references.iter().flatten().any(|o| o.kind == "Job" && o.controller == Some(true))
 }
 
-/// What the agent runs: its node's name, and the scenario's images with its seed (for operator images).
+/// What the agent runs: its node's name, the scenario's images with its seed (for operator images), and
+/// the real operator binaries with the Pod network they run in, when the test bed has them.
 #[derive(Debug, Clone, Default)]
 pub struct AgentConfig {
     /// The Node it registers and runs Pods on.
@@ -111,6 +113,13 @@ pub struct AgentConfig {
     pub images: Vec<ImageBehaviour>,
     /// The seed of the operators' scripted failures.
     pub seed: u64,
+    /// Real operator binaries by image, and the Pod network they run in.
+    pub real: Option<RealContainers>,
+}
+
+/// The container of `pod` that runs a real binary on this node, if the agent has real containers.
+fn real_pod<'a>(pod: &Pod, config: &'a AgentConfig) -> Option<&'a RealContainers> {
+    config.real.as_ref().filter(|real| real.container_of(pod).is_some())
 }
 
 /// The operator a Pod of this node runs, if it is Running, not being deleted, and one of its containers
@@ -144,10 +153,18 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// Runs the agent until the watch ends or an API call for the node itself fails.
 pub async fn run(client: Client, config: AgentConfig) -> Result<(), kube::Error> {
     let node = config.node.as_str();
-    register_node(&client, node).await?;
+    // With a Pod network the node's address is its gateway: Endpoints refuse loopback addresses (the
+    // prometheus-operator's kubelet Endpoints failed to sync on 127.0.0.1).
+    let node_ip = config.real.as_ref().map_or(Ipv4Addr::LOCALHOST, |r| r.network.gateway);
+    register_node(&client, node, node_ip).await?;
     let leases = tokio::spawn(renew_lease_forever(client.clone(), node.to_owned()));
     let addresses = Arc::new(Mutex::new(PodAddresses::default()));
     let operators: Operators = Arc::default();
+    // Real containers: their supervisors by Pod UID, and the Pod network's addresses.
+    let real_pods: Operators = Arc::default();
+    let network_addresses = Arc::new(Mutex::new(PodAddresses::starting_at(
+        config.real.as_ref().map_or(Ipv4Addr::UNSPECIFIED, |r| r.network.gateway),
+    )));
     // Pods whose termination (grace period, operator stop, confirmation) is under way.
     let terminating: Arc<Mutex<HashSet<String>>> = Arc::default();
     let pods: Api<Pod> = Api::all(client.clone());
@@ -157,6 +174,7 @@ pub async fn run(client: Client, config: AgentConfig) -> Result<(), kube::Error>
             Ok(watcher::Event::Apply(pod) | watcher::Event::InitApply(pod)) => pod,
             Ok(watcher::Event::Delete(pod)) => {
                 tokio::spawn(stop_operator(operators.clone(), uid(&pod)));
+                tokio::spawn(stop_real(real_pods.clone(), network_addresses.clone(), pod));
                 continue;
             }
             Ok(_) => continue,
@@ -178,6 +196,31 @@ pub async fn run(client: Client, config: AgentConfig) -> Result<(), kube::Error>
         let action = next_action(&pod, node);
         if action == PodAction::Nothing {
             continue;
+        }
+        if let Some(real) = real_pod(&pod, &config) {
+            if action == PodAction::Start {
+                start_real(&real_pods, &network_addresses, &client, &pod, real);
+                continue;
+            }
+            if action == PodAction::ConfirmDeletion {
+                if !lock(&terminating).insert(uid(&pod)) {
+                    continue;
+                }
+                let (client, real_pods, network_addresses, terminating) =
+                    (client.clone(), real_pods.clone(), network_addresses.clone(), terminating.clone());
+                tokio::spawn(async move {
+                    // The supervisor stops the process as a kubelet does (SIGTERM, grace, SIGKILL).
+                    stop_real(real_pods, network_addresses.clone(), pod.clone()).await;
+                    if let Err(error) =
+                        act(&client, "", &network_addresses, &pod, &PodAction::ConfirmDeletion, (false, Duration::ZERO))
+                            .await
+                    {
+                        tracing::debug!(%error, pod = ?pod.metadata.name, "cannot confirm the deletion");
+                    }
+                    lock(&terminating).remove(&uid(&pod));
+                });
+                continue;
+            }
         }
         if action == PodAction::ConfirmDeletion {
             if !lock(&terminating).insert(uid(&pod)) {
@@ -212,7 +255,51 @@ pub async fn run(client: Client, config: AgentConfig) -> Result<(), kube::Error>
     for uid in all {
         stop_operator(operators.clone(), uid).await;
     }
+    stop_all_real(&real_pods).await;
     Ok(())
+}
+
+/// Starts the supervisor of a real Pod's container (once per Pod), with an address of the Pod network.
+fn start_real(
+    real_pods: &Operators,
+    addresses: &Arc<Mutex<PodAddresses>>,
+    client: &Client,
+    pod: &Pod,
+    real: &RealContainers,
+) {
+    let mut running = lock(real_pods);
+    if running.contains_key(&uid(pod)) {
+        return;
+    }
+    let ip = lock(addresses).address_of(pod);
+    let index = u32::from(ip) - u32::from(real.network.gateway);
+    if real.network.address(index).is_none() {
+        tracing::warn!(pod = ?pod.metadata.name, "the Pod network has no address left");
+        return;
+    }
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task =
+        tokio::spawn(super::real_container::run_pod(client.clone(), pod.clone(), real.clone(), index, ip, stopped));
+    running.insert(uid(pod), RunningOperator { stop, task });
+}
+
+/// Stops a real Pod's container and waits until its supervisor removed the sandbox; frees its address.
+async fn stop_real(real_pods: Operators, addresses: Arc<Mutex<PodAddresses>>, pod: Pod) {
+    let Some(supervisor) = lock(&real_pods).remove(&uid(&pod)) else { return };
+    let _ = supervisor.stop.send(true);
+    let _ = supervisor.task.await;
+    lock(&addresses).release(&pod);
+}
+
+/// Stops every real container (the agent is ending): SIGTERM, grace, SIGKILL, sandboxes removed.
+async fn stop_all_real(real_pods: &Operators) {
+    let all: Vec<RunningOperator> = lock(real_pods).drain().map(|(_, r)| r).collect();
+    for supervisor in &all {
+        let _ = supervisor.stop.send(true);
+    }
+    for supervisor in all {
+        let _ = supervisor.task.await;
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -293,8 +380,8 @@ async fn act(
     }
 }
 
-/// Creates (or takes over) the Node, Ready, with the loopback address as its own.
-async fn register_node(client: &Client, node: &str) -> Result<(), kube::Error> {
+/// Creates (or takes over) the Node, Ready, with `address` as its own.
+async fn register_node(client: &Client, node: &str, address: Ipv4Addr) -> Result<(), kube::Error> {
     let nodes: Api<Node> = Api::all(client.clone());
     let object = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": node, "labels": {
         "kubernetes.io/hostname": node, "kubernetes.io/os": "linux", "node-role.kubernetes.io/worker": ""}}});
@@ -302,7 +389,7 @@ async fn register_node(client: &Client, node: &str) -> Result<(), kube::Error> {
     let capacity = json!({"cpu": "64", "memory": "256Gi", "pods": "1000"});
     let status = json!({"status": {
         "capacity": capacity, "allocatable": capacity,
-        "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": node}],
+        "addresses": [{"type": "InternalIP", "address": address.to_string()}, {"type": "Hostname", "address": node}],
         "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "the operator-upgrade node agent is running",
             "lastHeartbeatTime": now_rfc3339(), "lastTransitionTime": now_rfc3339()}],
         "nodeInfo": {"kubeletVersion": "v1.34.0-operator-upgrade", "operatingSystem": "linux", "architecture": "amd64",
@@ -363,15 +450,27 @@ fn container_names(pod: &Pod) -> Vec<(String, String)> {
     containers.iter().map(|c| (c.name.clone(), c.image.clone().unwrap_or_default())).collect()
 }
 
-/// Loopback addresses handed to Pods (127.1.0.1 upwards), one per Pod UID, reused after deletion.
-#[derive(Debug, Default)]
+/// Addresses handed to Pods, one per Pod UID, reused after deletion: loopback ones (127.1.0.1 upwards) for
+/// Pods without a process, the Pod network's (after its gateway) for real containers.
+#[derive(Debug)]
 struct PodAddresses {
+    base: Ipv4Addr,
     by_uid: HashMap<String, Ipv4Addr>,
     free: Vec<Ipv4Addr>,
     next: u32,
 }
 
+impl Default for PodAddresses {
+    fn default() -> Self {
+        PodAddresses::starting_at(Ipv4Addr::new(127, 1, 0, 0))
+    }
+}
+
 impl PodAddresses {
+    fn starting_at(base: Ipv4Addr) -> Self {
+        PodAddresses { base, by_uid: HashMap::new(), free: Vec::new(), next: 0 }
+    }
+
     fn address_of(&mut self, pod: &Pod) -> Ipv4Addr {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         if let Some(address) = self.by_uid.get(&uid) {
@@ -379,7 +478,7 @@ impl PodAddresses {
         }
         let address = self.free.pop().unwrap_or_else(|| {
             self.next += 1;
-            Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 1, 0, 0)) + self.next)
+            Ipv4Addr::from(u32::from(self.base) + self.next)
         });
         self.by_uid.insert(uid, address);
         address

@@ -179,8 +179,17 @@ fn random_suffix() -> String {
 
 /// Polls `check` until it returns Some, for up to 60 seconds (the real server's controllers are slower
 /// than the simulator's).
-pub async fn eventually<T, F: Future<Output = Option<T>>>(what: &str, mut check: impl FnMut() -> F) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+pub async fn eventually<T, F: Future<Output = Option<T>>>(what: &str, check: impl FnMut() -> F) -> T {
+    eventually_within(what, Duration::from_secs(60), check).await
+}
+
+/// [`eventually`] with a limit of its own: for what a real operator does at its own pace.
+pub async fn eventually_within<T, F: Future<Output = Option<T>>>(
+    what: &str,
+    limit: Duration,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let deadline = tokio::time::Instant::now() + limit;
     loop {
         if let Some(value) = check().await {
             return value;

@@ -1,0 +1,311 @@
+//! Real operators, upgraded by `apply` on the real control plane: prometheus-operator v0.75.0 -> v0.76.0,
+//! built from its Go module (`controlplane/build-operators.sh`) and run as real processes in real Pods by the
+//! test bed's node agent, with its release's own RBAC, installed as a user installs it (`kubectl apply
+//! --server-side` of the release's bundle). Skipped with a message without the control plane or without the
+//! built operators.
+//!
+//! The plan is `plans/prometheus-operator.yaml` as written, with the analysis shortened and one signal left
+//! out: the cluster's Prometheus server (the test bed runs no Prometheus process; its Pods are reported
+//! Ready without one). Its pod-proxy metric signal reads the operators' own reconcile counters through the
+//! API server's pod proxy, to the Pods' real addresses.
+
+use crate::common;
+
+use common::{eventually, eventually_within, TestCluster};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use serde_json::json;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Set by `controlplane/run.sh` when the node agent runs the real operators.
+const REAL_OPERATORS_ENV: &str = "OPERATOR_UPGRADE_REAL_OPERATORS";
+const COHORT_LABEL: &str = "operator-upgrade.dev/cohort";
+const CONTROLLER_ID: &str = "operator.prometheus.io/controller-id";
+const PROMETHEUSES: usize = 3;
+const ALERTMANAGERS: usize = 2;
+/// How long a real operator may take to make its objects healthy (StatefulSets, their Pods, its resyncs).
+const OPERATOR_PACE: Duration = Duration::from_secs(180);
+
+/// Real operators share cluster-wide CRDs and ClusterRoles: one test at a time.
+static REAL_OPERATORS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The real control plane with the real operators built, or None with a visible skip message.
+async fn real_operators(test: &str) -> Option<TestCluster> {
+    let cluster = TestCluster::real(test).await?;
+    if std::env::var_os(REAL_OPERATORS_ENV).is_none() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped {test} with real operators: run `controlplane/build-operators.sh` (needs Go) before `controlplane/run.sh cargo test`"
+        );
+        return None;
+    }
+    Some(cluster)
+}
+
+fn corpus() -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/releases");
+    path.is_dir().then_some(path)
+}
+
+fn gvk_api(cluster: &TestCluster, namespace: &str, kind: &str, plural: &str) -> Api<DynamicObject> {
+    let gvk = GroupVersionKind::gvk("monitoring.coreos.com", "v1", kind);
+    Api::namespaced_with(cluster.client(), namespace, &ApiResource::from_gvk_with_plural(&gvk, plural))
+}
+
+/// A release's bundle with its namespace (`default`) renamed to the test's, as the plan's comment tells users.
+fn copy_bundle(corpus: &Path, version: &str, to: &Path, namespace: &str) {
+    let text = std::fs::read_to_string(corpus.join("prometheus-operator").join(version).join("bundle.yaml")).unwrap();
+    std::fs::create_dir_all(to.join(version)).unwrap();
+    std::fs::write(
+        to.join(version).join("bundle.yaml"),
+        text.replace("namespace: default", &format!("namespace: {namespace}")),
+    )
+    .unwrap();
+}
+
+/// `plans/prometheus-operator.yaml` for the test's namespace and copies of the releases, its analysis
+/// shortened and the Prometheus-server signal left out.
+fn write_plan(dir: &Path, namespace: &str, name: &str) -> PathBuf {
+    let plan =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/prometheus-operator.yaml")).unwrap();
+    let mut plan = plan
+        .replace("name: prometheus-operator-v0-76", &format!("name: {name}"))
+        .replace("namespace: monitoring", &format!("namespace: {namespace}"))
+        .replace("path: ../releases/prometheus-operator/v0.75.0/", &format!("path: {}", dir.join("v0.75.0").display()))
+        .replace("path: ../releases/prometheus-operator/v0.76.0/", &format!("path: {}", dir.join("v0.76.0").display()))
+        .replace("interval: 1m", "interval: 2s")
+        .replace("duration: 20m", "duration: 20s")
+        .replace("warmUp: 2m", "warmUp: 4s")
+        .replace("maxCatchUp: 3m", "maxCatchUp: 15s")
+        .replace("timeout: 10m", "timeout: 2m");
+    let server_signal = plan.find("      # The same counters as the cluster's Prometheus").unwrap();
+    let on_inconclusive = plan.find("    onInconclusive").unwrap();
+    plan.replace_range(server_signal..on_inconclusive, "");
+    let path = dir.join("plan.yaml");
+    std::fs::write(&path, plan).unwrap();
+    path
+}
+
+/// Runs kubectl (the control plane's, first on PATH) as a user would; panics with its output on failure.
+fn kubectl(cluster: &TestCluster, args: &[&str]) -> String {
+    let output = std::process::Command::new("kubectl")
+        .args(args)
+        .env("KUBECONFIG", cluster.kubeconfig_path())
+        .output()
+        .expect("kubectl runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "kubectl {args:?}: {text}");
+    text
+}
+
+fn condition<'a>(object: &'a DynamicObject, kind: &str) -> Option<&'a str> {
+    let conditions = object.data["status"]["conditions"].as_array()?;
+    conditions.iter().find(|c| c["type"] == kind)?["status"].as_str()
+}
+
+/// Every Prometheus and Alertmanager of the namespace Available, reconciled at its generation.
+async fn all_available(cluster: &TestCluster, namespace: &str) -> Option<()> {
+    for (kind, plural, count) in
+        [("Prometheus", "prometheuses", PROMETHEUSES), ("Alertmanager", "alertmanagers", ALERTMANAGERS)]
+    {
+        let list = gvk_api(cluster, namespace, kind, plural).list(&ListParams::default()).await.ok()?;
+        let available = list.items.iter().filter(|o| condition(o, "Available") == Some("True")).count();
+        if available != count {
+            return None;
+        }
+    }
+    Some(())
+}
+
+async fn create(api: &Api<DynamicObject>, value: serde_json::Value) {
+    let object: DynamicObject = serde_json::from_value(value).unwrap();
+    api.create(&PostParams::default(), &object).await.unwrap();
+}
+
+/// Several Prometheus, Alertmanager and ServiceMonitor objects, as the project's examples have them.
+async fn create_objects(cluster: &TestCluster, namespace: &str) {
+    let prometheuses = gvk_api(cluster, namespace, "Prometheus", "prometheuses");
+    for index in 0..PROMETHEUSES {
+        create(&prometheuses, json!({"apiVersion": "monitoring.coreos.com/v1", "kind": "Prometheus",
+            "metadata": {"name": format!("prometheus-{index}")},
+            "spec": {"replicas": 1, "serviceAccountName": "default", "serviceMonitorSelector": {"matchLabels": {"team": "a"}}}}))
+        .await;
+    }
+    let alertmanagers = gvk_api(cluster, namespace, "Alertmanager", "alertmanagers");
+    for index in 0..ALERTMANAGERS {
+        create(
+            &alertmanagers,
+            json!({"apiVersion": "monitoring.coreos.com/v1", "kind": "Alertmanager",
+            "metadata": {"name": format!("alertmanager-{index}")}, "spec": {"replicas": 1}}),
+        )
+        .await;
+    }
+    let monitors = gvk_api(cluster, namespace, "ServiceMonitor", "servicemonitors");
+    create(
+        &monitors,
+        json!({"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
+        "metadata": {"name": "app", "labels": {"team": "a"}},
+        "spec": {"selector": {"matchLabels": {"app": "a"}}, "endpoints": [{"port": "web"}]}}),
+    )
+    .await;
+}
+
+/// Users' spec changes while the run goes on (the tool never writes a spec): every second each Prometheus
+/// gets a new scrape interval and each Alertmanager a new config selector, so the operators have reconciles
+/// to count and generations to catch up on (a quiet cohort gives the catch-up and reconcile-ratio signals no
+/// data, which fails an analysis). Both change only the generated configuration: a change of the Pods'
+/// template (a log level) would re-roll the single-replica StatefulSets every second, and each re-roll makes
+/// its object unavailable for a moment, which the conditions signal counts.
+fn churn(cluster: &TestCluster, namespace: &str) -> tokio::task::JoinHandle<()> {
+    let apis = [
+        gvk_api(cluster, namespace, "Prometheus", "prometheuses"),
+        gvk_api(cluster, namespace, "Alertmanager", "alertmanagers"),
+    ];
+    tokio::spawn(async move {
+        for round in 0u64.. {
+            let patches = [
+                json!({"spec": {"scrapeInterval": format!("{}s", 30 + round % 2)}}),
+                json!({"spec": {"alertmanagerConfigSelector": {"matchLabels": {"round": (round % 2).to_string()}}}}),
+            ];
+            for (api, patch) in apis.iter().zip(&patches) {
+                let Ok(list) = api.list(&ListParams::default()).await else { continue };
+                for object in list.items {
+                    let name = object.metadata.name.unwrap_or_default();
+                    let patch = patch.clone();
+                    let _ =
+                        api.patch(&name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await;
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    })
+}
+
+/// The running operator pods of the namespace (not being deleted), with their Deployment's name.
+async fn operator_pods(cluster: &TestCluster, namespace: &str) -> Vec<Pod> {
+    let pods: Api<Pod> = Api::namespaced(cluster.client(), namespace);
+    let list = pods.list(&ListParams::default()).await.unwrap();
+    list.items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter(|p| {
+            p.spec.iter().flat_map(|s| s.containers.iter()).any(|c| {
+                c.image.as_deref().is_some_and(|i| i.starts_with("quay.io/prometheus-operator/prometheus-operator:"))
+            })
+        })
+        .collect()
+}
+
+/// The operator's own reconcile counter, read through the API server's pod proxy as the tool reads it.
+async fn reconciles(cluster: &TestCluster, namespace: &str, pod: &str) -> Option<f64> {
+    let path = format!("/api/v1/namespaces/{namespace}/pods/{pod}:8080/proxy/metrics");
+    let request = http::Request::get(path).body(Vec::new()).ok()?;
+    let text = cluster.client().request_text(request).await.ok()?;
+    let total = text
+        .lines()
+        .filter(|l| l.starts_with("prometheus_operator_reconcile_operations_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    Some(total)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn prometheus_operator_is_upgraded_by_apply_with_its_canary_and_finalized_on_the_real_control_plane() {
+    let test = "prometheus_operator_is_upgraded_by_apply_with_its_canary_and_finalized";
+    let Some(cluster) = real_operators(test).await else { return };
+    let Some(corpus) = corpus() else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped {test}: the corpus (../shared/corpus/releases) is not beside the clone"
+        );
+        return;
+    };
+    let _turn = REAL_OPERATORS.lock().await;
+    let started = Instant::now();
+    let namespace = cluster.namespace("monitoring").await;
+    let dir = tempfile::tempdir().unwrap();
+    copy_bundle(&corpus, "v0.75.0", dir.path(), &namespace);
+    copy_bundle(&corpus, "v0.76.0", dir.path(), &namespace);
+    let plan = write_plan(dir.path(), &namespace, &cluster.unique("prometheus-operator"));
+
+    // Installed as a user installs it, and its objects made healthy by the real v0.75.0 operator.
+    kubectl(&cluster, &["apply", "--server-side", "-f", &dir.path().join("v0.75.0/bundle.yaml").display().to_string()]);
+    create_objects(&cluster, &namespace).await;
+    eventually_within("every Prometheus and Alertmanager Available under v0.75.0", OPERATOR_PACE, || {
+        all_available(&cluster, &namespace)
+    })
+    .await;
+    let installed = started.elapsed();
+
+    let plan_path = plan.display().to_string();
+    let users = churn(&cluster, &namespace);
+    let (code, output) =
+        common::run_tool(&cluster, &["apply", "-f", &plan_path, "--yes", "--fail-on", "never"], &[]).await;
+    users.abort();
+    assert_eq!(code, 0, "{output}");
+    assert!(output.contains("promoted"), "{output}");
+    let applied = started.elapsed();
+
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client(), &namespace);
+    let stable = deployments.get("prometheus-operator").await.unwrap();
+    let image = stable.spec.unwrap().template.spec.unwrap().containers[0].image.clone().unwrap();
+    assert_eq!(image, "quay.io/prometheus-operator/prometheus-operator:v0.76.0");
+
+    let (code, output) = common::run_tool(&cluster, &["finalize", "-f", &plan_path, "--yes"], &[]).await;
+    assert_eq!(code, 0, "{output}");
+    eventually_within("every Prometheus and Alertmanager Available under v0.76.0", OPERATOR_PACE, || {
+        all_available(&cluster, &namespace)
+    })
+    .await;
+
+    // Nothing of the run is left: no cohort label or controller-id annotation, no copy Deployment, no lease
+    // but the stable operator's own (prometheus-operator elects no leader: none at all).
+    for (kind, plural) in [("Prometheus", "prometheuses"), ("Alertmanager", "alertmanagers")] {
+        for object in gvk_api(&cluster, &namespace, kind, plural).list(&ListParams::default()).await.unwrap() {
+            let labels = object.metadata.labels.clone().unwrap_or_default();
+            let annotations = object.metadata.annotations.clone().unwrap_or_default();
+            assert!(!labels.contains_key(COHORT_LABEL), "{kind} {:?} keeps the cohort label", object.metadata.name);
+            assert!(
+                !annotations.contains_key(CONTROLLER_ID),
+                "{kind} {:?} keeps the controller id",
+                object.metadata.name
+            );
+        }
+    }
+    let names: Vec<String> = deployments
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|d| d.metadata.name)
+        .collect();
+    assert_eq!(names, ["prometheus-operator"], "only the stable Deployment is left");
+    let leases: Api<Lease> = Api::namespaced(cluster.client(), &namespace);
+    let left: Vec<String> =
+        leases.list(&ListParams::default()).await.unwrap().items.into_iter().filter_map(|l| l.metadata.name).collect();
+    assert!(left.iter().all(|l| !l.starts_with("operator-upgrade")), "the run's lease is gone: {left:?}");
+
+    // The new operator reconciles, by its own counters.
+    let pods = eventually("one running v0.76.0 operator pod", || async {
+        let pods = operator_pods(&cluster, &namespace).await;
+        (pods.len() == 1).then_some(pods)
+    })
+    .await;
+    let pod = pods[0].metadata.name.clone().unwrap();
+    let counted =
+        eventually("the v0.76.0 operator's reconcile counter", || reconciles(&cluster, &namespace, &pod)).await;
+    assert!(counted > 0.0, "the promoted operator reconciled nothing");
+    eprintln!(
+        "{test}: installed and healthy in {installed:.1?}, apply took {:.1?}, the whole test {:.1?}",
+        applied - installed,
+        started.elapsed()
+    );
+    let namespaces: Api<Namespace> = Api::all(cluster.client());
+    let _ = namespaces.delete(&namespace, &DeleteParams::background()).await;
+}
