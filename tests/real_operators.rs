@@ -57,15 +57,13 @@ fn gvk_api(cluster: &TestCluster, namespace: &str, kind: &str, plural: &str) -> 
     Api::namespaced_with(cluster.client(), namespace, &ApiResource::from_gvk_with_plural(&gvk, plural))
 }
 
-/// A release's bundle with its namespace (`default`) renamed to the test's, as the plan's comment tells users.
-fn copy_bundle(corpus: &Path, version: &str, to: &Path, namespace: &str) {
+/// A release's bundle with its namespace (`default`) renamed to the test's, as the plan's comment tells users,
+/// then changed by `edit` (a regression the test makes).
+fn copy_bundle(corpus: &Path, version: &str, to: &Path, namespace: &str, edit: impl Fn(String) -> String) {
     let text = std::fs::read_to_string(corpus.join("prometheus-operator").join(version).join("bundle.yaml")).unwrap();
+    let text = edit(text.replace("namespace: default", &format!("namespace: {namespace}")));
     std::fs::create_dir_all(to.join(version)).unwrap();
-    std::fs::write(
-        to.join(version).join("bundle.yaml"),
-        text.replace("namespace: default", &format!("namespace: {namespace}")),
-    )
-    .unwrap();
+    std::fs::write(to.join(version).join("bundle.yaml"), text).unwrap();
 }
 
 /// `plans/prometheus-operator.yaml` for the test's namespace and copies of the releases, its analysis
@@ -214,98 +212,158 @@ async fn reconciles(cluster: &TestCluster, namespace: &str, pod: &str) -> Option
     Some(total)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn prometheus_operator_is_upgraded_by_apply_with_its_canary_and_finalized_on_the_real_control_plane() {
-    let test = "prometheus_operator_is_upgraded_by_apply_with_its_canary_and_finalized";
-    let Some(cluster) = real_operators(test).await else { return };
+/// prometheus-operator v0.75.0 installed and healthy in a namespace of the test's own, with the plan to
+/// v0.76.0 (changed by `edit_new`).
+struct Installed {
+    dir: tempfile::TempDir,
+    namespace: String,
+    plan: String,
+    /// How long the install took until every object was healthy.
+    took: Duration,
+}
+
+async fn install(cluster: &TestCluster, corpus: &Path, edit_new: impl Fn(String) -> String) -> Installed {
+    let started = Instant::now();
+    let namespace = cluster.namespace("monitoring").await;
+    let dir = tempfile::tempdir().unwrap();
+    copy_bundle(corpus, "v0.75.0", dir.path(), &namespace, |t| t);
+    copy_bundle(corpus, "v0.76.0", dir.path(), &namespace, edit_new);
+    let plan = write_plan(dir.path(), &namespace, &cluster.unique("prometheus-operator")).display().to_string();
+    // Installed as a user installs it, and its objects made healthy by the real v0.75.0 operator.
+    // The CRDs are cluster-wide: a test before this one may have left them at v0.76.0, owned by the tool.
+    let bundle = dir.path().join("v0.75.0/bundle.yaml").display().to_string();
+    kubectl(cluster, &["apply", "--server-side", "--force-conflicts", "-f", &bundle]);
+    create_objects(cluster, &namespace).await;
+    eventually_within("every Prometheus and Alertmanager Available under v0.75.0", OPERATOR_PACE, || {
+        all_available(cluster, &namespace)
+    })
+    .await;
+    Installed { dir, namespace, plan, took: started.elapsed() }
+}
+
+impl Installed {
+    /// `apply` of the plan while users change specs: exit code, output, how long it took.
+    async fn apply(&self, cluster: &TestCluster) -> (i32, String, Duration) {
+        let started = Instant::now();
+        let users = churn(cluster, &self.namespace);
+        let (code, output) =
+            common::run_tool(cluster, &["apply", "-f", &self.plan, "--yes", "--fail-on", "never"], &[]).await;
+        users.abort();
+        (code, output, started.elapsed())
+    }
+
+    async fn stable_image(&self, cluster: &TestCluster) -> String {
+        let deployments: Api<Deployment> = Api::namespaced(cluster.client(), &self.namespace);
+        let stable = deployments.get("prometheus-operator").await.unwrap();
+        stable.spec.unwrap().template.spec.unwrap().containers[0].image.clone().unwrap()
+    }
+
+    /// Nothing of the run is left: no cohort label or controller-id annotation, no copy Deployment, no lease
+    /// of the tool's (prometheus-operator elects no leader).
+    async fn assert_clean(&self, cluster: &TestCluster) {
+        for (kind, plural) in [("Prometheus", "prometheuses"), ("Alertmanager", "alertmanagers")] {
+            for object in gvk_api(cluster, &self.namespace, kind, plural).list(&ListParams::default()).await.unwrap() {
+                let labels = object.metadata.labels.clone().unwrap_or_default();
+                let annotations = object.metadata.annotations.clone().unwrap_or_default();
+                let name = &object.metadata.name;
+                assert!(!labels.contains_key(COHORT_LABEL), "{kind} {name:?} keeps the cohort label");
+                assert!(!annotations.contains_key(CONTROLLER_ID), "{kind} {name:?} keeps the controller id");
+            }
+        }
+        let deployments: Api<Deployment> = Api::namespaced(cluster.client(), &self.namespace);
+        let list = deployments.list(&ListParams::default()).await.unwrap();
+        let names: Vec<String> = list.items.into_iter().filter_map(|d| d.metadata.name).collect();
+        assert_eq!(names, ["prometheus-operator"], "only the stable Deployment is left");
+        let leases: Api<Lease> = Api::namespaced(cluster.client(), &self.namespace);
+        let list = leases.list(&ListParams::default()).await.unwrap();
+        let left: Vec<String> = list.items.into_iter().filter_map(|l| l.metadata.name).collect();
+        assert!(left.iter().all(|l| !l.starts_with("operator-upgrade")), "the run's lease is gone: {left:?}");
+    }
+
+    /// Every object healthy, and the one operator pod left reconciling by its own counters.
+    async fn assert_healthy_under_one_operator(&self, cluster: &TestCluster, version: &str) {
+        eventually_within(
+            &format!("every Prometheus and Alertmanager Available under {version}"),
+            OPERATOR_PACE,
+            || all_available(cluster, &self.namespace),
+        )
+        .await;
+        let pods = eventually("one running operator pod", || async {
+            let pods = operator_pods(cluster, &self.namespace).await;
+            (pods.len() == 1).then_some(pods)
+        })
+        .await;
+        let image = pods[0].spec.as_ref().unwrap().containers[0].image.clone().unwrap();
+        assert!(image.ends_with(version), "{image}");
+        let pod = pods[0].metadata.name.clone().unwrap();
+        let counted =
+            eventually("the operator's reconcile counter", || reconciles(cluster, &self.namespace, &pod)).await;
+        assert!(counted > 0.0, "the operator left reconciles nothing");
+    }
+
+    async fn remove(self, cluster: &TestCluster) {
+        let namespaces: Api<Namespace> = Api::all(cluster.client());
+        let _ = namespaces.delete(&self.namespace, &DeleteParams::background()).await;
+        drop(self.dir);
+    }
+}
+
+/// The real control plane with the built operators and the corpus, or None with a visible skip message.
+async fn prometheus_operator_bed(test: &str) -> Option<(TestCluster, PathBuf)> {
+    let cluster = real_operators(test).await?;
     let Some(corpus) = corpus() else {
         let _ = writeln!(
             std::io::stderr(),
             "skipped {test}: the corpus (../shared/corpus/releases) is not beside the clone"
         );
-        return;
+        return None;
     };
+    Some((cluster, corpus))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn prometheus_operator_is_upgraded_by_apply_with_its_canary_and_finalized_on_the_real_control_plane() {
+    let test = "prometheus_operator_is_upgraded_by_apply_with_its_canary_and_finalized";
+    let Some((cluster, corpus)) = prometheus_operator_bed(test).await else { return };
     let _turn = REAL_OPERATORS.lock().await;
-    let started = Instant::now();
-    let namespace = cluster.namespace("monitoring").await;
-    let dir = tempfile::tempdir().unwrap();
-    copy_bundle(&corpus, "v0.75.0", dir.path(), &namespace);
-    copy_bundle(&corpus, "v0.76.0", dir.path(), &namespace);
-    let plan = write_plan(dir.path(), &namespace, &cluster.unique("prometheus-operator"));
-
-    // Installed as a user installs it, and its objects made healthy by the real v0.75.0 operator.
-    kubectl(&cluster, &["apply", "--server-side", "-f", &dir.path().join("v0.75.0/bundle.yaml").display().to_string()]);
-    create_objects(&cluster, &namespace).await;
-    eventually_within("every Prometheus and Alertmanager Available under v0.75.0", OPERATOR_PACE, || {
-        all_available(&cluster, &namespace)
-    })
-    .await;
-    let installed = started.elapsed();
-
-    let plan_path = plan.display().to_string();
-    let users = churn(&cluster, &namespace);
-    let (code, output) =
-        common::run_tool(&cluster, &["apply", "-f", &plan_path, "--yes", "--fail-on", "never"], &[]).await;
-    users.abort();
+    let installed = install(&cluster, &corpus, |t| t).await;
+    let (code, output, took) = installed.apply(&cluster).await;
     assert_eq!(code, 0, "{output}");
     assert!(output.contains("promoted"), "{output}");
-    let applied = started.elapsed();
-
-    let deployments: Api<Deployment> = Api::namespaced(cluster.client(), &namespace);
-    let stable = deployments.get("prometheus-operator").await.unwrap();
-    let image = stable.spec.unwrap().template.spec.unwrap().containers[0].image.clone().unwrap();
-    assert_eq!(image, "quay.io/prometheus-operator/prometheus-operator:v0.76.0");
-
-    let (code, output) = common::run_tool(&cluster, &["finalize", "-f", &plan_path, "--yes"], &[]).await;
+    assert_eq!(installed.stable_image(&cluster).await, "quay.io/prometheus-operator/prometheus-operator:v0.76.0");
+    let (code, output) = common::run_tool(&cluster, &["finalize", "-f", &installed.plan, "--yes"], &[]).await;
     assert_eq!(code, 0, "{output}");
-    eventually_within("every Prometheus and Alertmanager Available under v0.76.0", OPERATOR_PACE, || {
-        all_available(&cluster, &namespace)
-    })
-    .await;
+    installed.assert_clean(&cluster).await;
+    installed.assert_healthy_under_one_operator(&cluster, "v0.76.0").await;
+    eprintln!("{test}: installed and healthy in {:.1?}, apply took {took:.1?}", installed.took);
+    installed.remove(&cluster).await;
+}
 
-    // Nothing of the run is left: no cohort label or controller-id annotation, no copy Deployment, no lease
-    // but the stable operator's own (prometheus-operator elects no leader: none at all).
-    for (kind, plural) in [("Prometheus", "prometheuses"), ("Alertmanager", "alertmanagers")] {
-        for object in gvk_api(&cluster, &namespace, kind, plural).list(&ListParams::default()).await.unwrap() {
-            let labels = object.metadata.labels.clone().unwrap_or_default();
-            let annotations = object.metadata.annotations.clone().unwrap_or_default();
-            assert!(!labels.contains_key(COHORT_LABEL), "{kind} {:?} keeps the cohort label", object.metadata.name);
-            assert!(
-                !annotations.contains_key(CONTROLLER_ID),
-                "{kind} {:?} keeps the controller id",
-                object.metadata.name
-            );
-        }
-    }
-    let names: Vec<String> = deployments
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter_map(|d| d.metadata.name)
-        .collect();
-    assert_eq!(names, ["prometheus-operator"], "only the stable Deployment is left");
-    let leases: Api<Lease> = Api::namespaced(cluster.client(), &namespace);
-    let left: Vec<String> =
-        leases.list(&ListParams::default()).await.unwrap().items.into_iter().filter_map(|l| l.metadata.name).collect();
-    assert!(left.iter().all(|l| !l.starts_with("operator-upgrade")), "the run's lease is gone: {left:?}");
-
-    // The new operator reconciles, by its own counters.
-    let pods = eventually("one running v0.76.0 operator pod", || async {
-        let pods = operator_pods(&cluster, &namespace).await;
-        (pods.len() == 1).then_some(pods)
-    })
-    .await;
-    let pod = pods[0].metadata.name.clone().unwrap();
-    let counted =
-        eventually("the v0.76.0 operator's reconcile counter", || reconciles(&cluster, &namespace, &pod)).await;
-    assert!(counted > 0.0, "the promoted operator reconciled nothing");
-    eprintln!(
-        "{test}: installed and healthy in {installed:.1?}, apply took {:.1?}, the whole test {:.1?}",
-        applied - installed,
-        started.elapsed()
-    );
-    let namespaces: Api<Namespace> = Api::all(cluster.client());
-    let _ = namespaces.delete(&namespace, &DeleteParams::background()).await;
+/// A real crash loop: the new release passes a flag the v0.76.0 binary does not know, so it exits at start
+/// (flag parsing) and the test bed's kubelet restarts it with back-off. The canary's analysis catches it
+/// (its restarts, or its reconcile counters that cannot be read) and the run rolls itself back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_prometheus_operator_release_that_crash_loops_is_rolled_back_by_itself_on_the_real_control_plane() {
+    let test = "a_prometheus_operator_release_that_crash_loops_is_rolled_back_by_itself";
+    let Some((cluster, corpus)) = prometheus_operator_bed(test).await else { return };
+    let _turn = REAL_OPERATORS.lock().await;
+    let bad_flag = |text: String| {
+        text.replace(
+            "- --kubelet-service=kube-system/kubelet",
+            "- --kubelet-service=kube-system/kubelet\n        - --no-such-flag=1",
+        )
+    };
+    let installed = install(&cluster, &corpus, bad_flag).await;
+    let (code, output, took) = installed.apply(&cluster).await;
+    assert_eq!(code, 1, "{output}");
+    // Whichever sees it first: the restarts, or the canary's own counters that cannot be read after the
+    // warm-up (its process is down between restarts: it reconciles nothing).
+    let caught = output.contains("podRestarts failed") || output.contains("the canary's reconciles cannot be read");
+    assert!(caught, "{output}");
+    assert!(output.contains("rolled back"), "{output}");
+    assert_eq!(installed.stable_image(&cluster).await, "quay.io/prometheus-operator/prometheus-operator:v0.75.0");
+    installed.assert_clean(&cluster).await;
+    installed.assert_healthy_under_one_operator(&cluster, "v0.75.0").await;
+    eprintln!("{test}: apply, from the canary's start to restored, took {took:.1?}");
+    installed.remove(&cluster).await;
 }
