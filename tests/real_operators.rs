@@ -28,6 +28,10 @@ const COHORT_LABEL: &str = "operator-upgrade.dev/cohort";
 const CONTROLLER_ID: &str = "operator.prometheus.io/controller-id";
 const PROMETHEUSES: usize = 3;
 const ALERTMANAGERS: usize = 2;
+/// The schema changes of v0.76.0 a user accepts after reading the plan, as the plan's refusal tells: the
+/// ScrapeConfig roles' enum changed case (no ScrapeConfig here uses one), and ServiceMonitors' `endpoints`
+/// is required again (the live check of the existing ServiceMonitors is what guards that one).
+const ACCEPTED: [&str; 4] = ["--accept", "enum-value-removed", "--accept", "required-added@.spec.endpoints"];
 /// How long a real operator may take to make its objects healthy (StatefulSets, their Pods, its resyncs).
 const OPERATOR_PACE: Duration = Duration::from_secs(180);
 
@@ -246,8 +250,9 @@ impl Installed {
     async fn apply(&self, cluster: &TestCluster) -> (i32, String, Duration) {
         let started = Instant::now();
         let users = churn(cluster, &self.namespace);
-        let (code, output) =
-            common::run_tool(cluster, &["apply", "-f", &self.plan, "--yes", "--fail-on", "never"], &[]).await;
+        let mut args = vec!["apply", "-f", &self.plan, "--yes"];
+        args.extend(ACCEPTED);
+        let (code, output) = common::run_tool(cluster, &args, &[]).await;
         users.abort();
         (code, output, started.elapsed())
     }
@@ -327,6 +332,25 @@ async fn prometheus_operator_is_upgraded_by_apply_with_its_canary_and_finalized_
     let Some((cluster, corpus)) = real_operator_bed(test).await else { return };
     let _turn = REAL_OPERATORS.lock().await;
     let installed = install(&cluster, &corpus, |t| t).await;
+    // A ServiceMonitor without endpoints: valid under v0.75.0, invalid under v0.76.0 (the field is required
+    // again there). The live plan names it and `apply` refuses until it is fixed.
+    let monitors = gvk_api(&cluster, &installed.namespace, "ServiceMonitor", "servicemonitors");
+    create(
+        &monitors,
+        json!({"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
+        "metadata": {"name": "no-endpoints"}, "spec": {"selector": {"matchLabels": {"app": "b"}}}}),
+    )
+    .await;
+    let (code, output) = common::run_tool(&cluster, &["plan", "-f", &installed.plan], &[]).await;
+    assert!(output.contains("no-endpoints") && output.contains("required-missing"), "{output}");
+    assert_ne!(code, 0, "{output}");
+    let (code, output, _) = installed.apply(&cluster).await;
+    assert!(output.contains("no-endpoints") && output.contains("required-missing"), "{output}");
+    assert_ne!(code, 0, "{output}");
+    assert_eq!(installed.stable_image(&cluster).await, "quay.io/prometheus-operator/prometheus-operator:v0.75.0");
+    let fix = json!({"spec": {"endpoints": [{"port": "web"}]}});
+    monitors.patch("no-endpoints", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&fix)).await.unwrap();
+
     let (code, output, took) = installed.apply(&cluster).await;
     assert_eq!(code, 0, "{output}");
     assert!(output.contains("promoted"), "{output}");
