@@ -58,7 +58,7 @@ build_one() { # operator version
         -o "$staging" github.com/prometheus-operator/prometheus-operator/cmd/operator) ;;
     argo-rollouts)
       local module=github.com/argoproj/argo-rollouts dir
-      dir="$(cd "$here" && GOFLAGS=-mod=mod go mod download -json "$module@$version" \
+      dir="$(cd "$here" && go mod download -json "$module@$version" \
         | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
       (cd "$dir" && CGO_ENABLED=0 go build -trimpath \
         -ldflags "-s -w -X $module/utils/version.version=$version -X $module/utils/version.gitTreeState=clean" \

@@ -161,7 +161,7 @@ if [ -z "$agent" ]; then
   agent="$(cd "$here/.." && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/operator-upgrade"
 fi
 real_args=()
-if [ -n "$pod_network" ] && images="${CONTROLPLANE_IMAGES:-$("$here/build-operators.sh" --if-built 2>/dev/null)}"; then
+if [ -n "$pod_network" ] && images="$("$here/build-operators.sh" --if-built 2>/dev/null)"; then
   real_args=(--images "$images" --pod-network "$pod_network" --api-server "$api_address:$api_port")
   export OPERATOR_UPGRADE_REAL_OPERATORS="$images"
 else
