@@ -7,9 +7,7 @@
 //! Secret values only pass through here into the Pod's own files and environment, as a kubelet passes them;
 //! nothing here logs or prints them.
 
-use k8s_openapi::api::core::v1::{
-    ConfigMapKeySelector, Container, EnvVar, KeyToPath, ObjectFieldSelector, Pod, SecretKeySelector, Volume,
-};
+use k8s_openapi::api::core::v1::{Container, EnvVar, KeyToPath, ObjectFieldSelector, Pod, Volume};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
@@ -252,10 +250,10 @@ fn env_value(
         return field_value(pod, field, sandbox).map(Some);
     }
     if let Some(key) = &from.config_map_key_ref {
-        return config_map_key(key, referenced);
+        return keyed_value(&referenced.config_maps, "ConfigMap", (&key.name, &key.key, key.optional));
     }
     if let Some(key) = &from.secret_key_ref {
-        return secret_key(key, referenced);
+        return keyed_value(&referenced.secrets, "Secret", (&key.name, &key.key, key.optional));
     }
     if let Some(resource) = &from.resource_field_ref {
         // Without a limit the kubelet gives the node's allocatable; the agent's node reports 64 CPUs, 256Gi.
@@ -272,23 +270,17 @@ fn env_value(
     Ok(None)
 }
 
-fn config_map_key(key: &ConfigMapKeySelector, referenced: &Referenced) -> Result<Option<String>, ConfigError> {
-    let value = referenced.config_maps.get(&key.name).map(|data| data.get(&key.key));
-    match value {
+/// A key of a ConfigMap's or Secret's data (`kind` names it in errors, as the kubelet's messages do).
+fn keyed_value(
+    data: &HashMap<String, BTreeMap<String, Vec<u8>>>,
+    kind: &str,
+    (name, key, optional): (&str, &str, Option<bool>),
+) -> Result<Option<String>, ConfigError> {
+    match data.get(name).map(|values| values.get(key)) {
         Some(Some(value)) => Ok(Some(String::from_utf8_lossy(value).into_owned())),
-        _ if key.optional == Some(true) => Ok(None),
-        Some(None) => Err(ConfigError(format!("couldn't find key {} in ConfigMap {}", key.key, key.name))),
-        None => Err(ConfigError(format!("configmap \"{}\" not found", key.name))),
-    }
-}
-
-fn secret_key(key: &SecretKeySelector, referenced: &Referenced) -> Result<Option<String>, ConfigError> {
-    let value = referenced.secrets.get(&key.name).map(|data| data.get(&key.key));
-    match value {
-        Some(Some(value)) => Ok(Some(String::from_utf8_lossy(value).into_owned())),
-        _ if key.optional == Some(true) => Ok(None),
-        Some(None) => Err(ConfigError(format!("couldn't find key {} in Secret {}", key.key, key.name))),
-        None => Err(ConfigError(format!("secret \"{}\" not found", key.name))),
+        _ if optional == Some(true) => Ok(None),
+        Some(None) => Err(ConfigError(format!("couldn't find key {key} in {kind} {name}"))),
+        None => Err(ConfigError(format!("{} \"{name}\" not found", kind.to_lowercase()))),
     }
 }
 

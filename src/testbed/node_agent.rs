@@ -197,30 +197,10 @@ pub async fn run(client: Client, config: AgentConfig) -> Result<(), kube::Error>
         if action == PodAction::Nothing {
             continue;
         }
-        if let Some(real) = real_pod(&pod, &config) {
-            if action == PodAction::Start {
-                start_real(&real_pods, &network_addresses, &client, &pod, real);
-                continue;
-            }
-            if action == PodAction::ConfirmDeletion {
-                if !lock(&terminating).insert(uid(&pod)) {
-                    continue;
-                }
-                let (client, real_pods, network_addresses, terminating) =
-                    (client.clone(), real_pods.clone(), network_addresses.clone(), terminating.clone());
-                tokio::spawn(async move {
-                    // The supervisor stops the process as a kubelet does (SIGTERM, grace, SIGKILL).
-                    stop_real(real_pods, network_addresses.clone(), pod.clone()).await;
-                    if let Err(error) =
-                        act(&client, "", &network_addresses, &pod, &PodAction::ConfirmDeletion, (false, Duration::ZERO))
-                            .await
-                    {
-                        tracing::debug!(%error, pod = ?pod.metadata.name, "cannot confirm the deletion");
-                    }
-                    lock(&terminating).remove(&uid(&pod));
-                });
-                continue;
-            }
+        let real = real_pod(&pod, &config);
+        if let (Some(real), PodAction::Start) = (real, &action) {
+            start_real(&real_pods, &network_addresses, &client, &pod, real);
+            continue;
         }
         if action == PodAction::ConfirmDeletion {
             if !lock(&terminating).insert(uid(&pod)) {
@@ -228,10 +208,17 @@ pub async fn run(client: Client, config: AgentConfig) -> Result<(), kube::Error>
             }
             let (client, addresses, operators, terminating) =
                 (client.clone(), addresses.clone(), operators.clone(), terminating.clone());
+            let (real_pods, network_addresses, is_real) =
+                (real_pods.clone(), network_addresses.clone(), real.is_some());
             let linger = stop_after(&pod, &config.images);
             tokio::spawn(async move {
-                tokio::time::sleep(linger).await;
-                stop_operator(operators, uid(&pod)).await;
+                if is_real {
+                    // Its supervisor stops the process as a kubelet does (SIGTERM, grace, SIGKILL).
+                    stop_real(real_pods, network_addresses, pod.clone()).await;
+                } else {
+                    tokio::time::sleep(linger).await;
+                    stop_operator(operators, uid(&pod)).await;
+                }
                 if let Err(error) =
                     act(&client, "", &addresses, &pod, &PodAction::ConfirmDeletion, (false, linger)).await
                 {
