@@ -48,9 +48,10 @@ fn plan_json(plan: &Path, helm: &Path, code: i32) -> Value {
 }
 
 fn codes_on(report: &Value, kind: &str) -> Vec<String> {
-    let list =
-        report["operatorFindings"].as_array().or(report["operator_findings"].as_array()).cloned().unwrap_or_default();
-    list.iter()
+    report["operator_findings"]
+        .as_array()
+        .unwrap()
+        .iter()
         .filter(|f| f["object"]["kind"] == kind)
         .map(|f| f["code"].as_str().unwrap_or_default().to_owned())
         .collect()
@@ -266,5 +267,45 @@ fn helm_sides_are_checked_where_each_key_belongs() {
     for (sides, expected) in errors {
         let error = check(sides).unwrap_err();
         assert!(error.contains(expected), "{sides}: {error}");
+    }
+}
+
+fn demo(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-operator").join(relative)
+}
+
+/// The demo operator's chart renders exactly its release: the same CRDs (kept by Helm), the same Deployment
+/// spec, with Helm's labels; the namespace is left to `helm install --create-namespace`.
+#[test]
+fn the_demo_chart_renders_the_demo_release() {
+    use operator_upgrade::helm::compare::split_rendered;
+    use operator_upgrade::helm::{Helm, TemplateRequest};
+    use operator_upgrade::manifest::{load_side, load_side_text};
+    use operator_upgrade::plan::Plan;
+    let test = "the_demo_chart_renders_the_demo_release";
+    let Some(helm) = common::helm(test) else { return };
+    let helm = Helm::find(Some(&helm)).unwrap();
+    for version in ["1.0.0", "1.1.0"] {
+        let request = TemplateRequest {
+            release: "demo-operator".into(),
+            namespace: "demo-system".into(),
+            chart: demo(&format!("helm/{version}")),
+            ..TemplateRequest::default()
+        };
+        let rendered = helm.template(&request).unwrap();
+        let (crds, _) = split_rendered(&rendered);
+        assert!(crds.is_empty(), "the chart templates its CRDs (Helm upgrades them): {crds}");
+        let chart = load_side_text(&rendered, Path::new("chart")).unwrap();
+        let release = load_side(&demo(&format!("v{version}"))).unwrap();
+        let plan = Plan::build(&release, &chart);
+        assert!(plan.findings.is_empty(), "chart {version}: {:?}", plan.findings);
+        let deployment = |set: &operator_upgrade::manifest::ManifestSet| {
+            set.objects.iter().find(|o| o.value["kind"] == "Deployment").map(|o| o.value.clone()).unwrap()
+        };
+        let (ours, shipped) = (deployment(&chart), deployment(&release));
+        assert_eq!(ours["spec"], shipped["spec"], "chart {version}");
+        assert_eq!(ours["metadata"]["labels"]["helm.sh/chart"], format!("demo-operator-{version}"));
+        assert!(rendered.contains("helm.sh/resource-policy: keep"), "{rendered}");
+        assert!(!chart.objects.iter().any(|o| o.value["kind"] == "Namespace"));
     }
 }
