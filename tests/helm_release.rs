@@ -179,7 +179,7 @@ async fn a_release_helm_installed_is_read_as_helm_wrote_it() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(&format!("== Helm release {namespace}/{release}")), "{out}");
     assert!(
-        out.contains("chart argo-rollouts 2.38.2 (app v1.7.2), revision 1 -> argo-rollouts 2.40.5 (app v1.8.3)"),
+        out.contains("chart argo-rollouts 2.38.2 (app v1.7.2), revision 1, applied server-side -> argo-rollouts 2.40.5 (app v1.8.3)"),
         "{out}"
     );
     let uninstall =

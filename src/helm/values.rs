@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
 /// A default value that differs between the two charts' `values.yaml`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -33,17 +34,17 @@ pub fn default_changes(old: &Value, new: &Value) -> Vec<DefaultChange> {
     let (old_leaves, new_leaves) = (leaves(old), leaves(new));
     let mut changes = Vec::new();
     for (path, value) in &old_leaves {
-        match new_leaves.iter().find(|(p, _)| p == path) {
-            Some((_, new_value)) if new_value == value => {}
+        match new_leaves.get(path) {
+            Some(new_value) if new_value == value => {}
             found => changes.push(DefaultChange {
                 path: path.clone(),
                 old: Some((*value).clone()),
-                new: found.map(|(_, v)| (*v).clone()),
+                new: found.map(|v| (*v).clone()),
             }),
         }
     }
     for (path, value) in &new_leaves {
-        if !old_leaves.iter().any(|(p, _)| p == path) {
+        if !old_leaves.contains_key(path) {
             changes.push(DefaultChange { path: path.clone(), old: None, new: Some((*value).clone()) });
         }
     }
@@ -72,7 +73,7 @@ fn lookup<'a>(value: &'a Value, keys: &[String]) -> Option<&'a Value> {
     keys.iter().try_fold(value, |at, key| at.as_object()?.get(key))
 }
 
-fn leaves(value: &Value) -> Vec<(String, &Value)> {
+fn leaves(value: &Value) -> BTreeMap<String, &Value> {
     leaf_keys(value).into_iter().map(|(keys, value)| (join(&keys), value)).collect()
 }
 

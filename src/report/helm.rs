@@ -12,7 +12,14 @@ fn chart_line(comparison: &HelmComparison) -> String {
     let side = |view: &crate::helm::compare::SideView| {
         let app = view.chart.app_version.as_deref().map(|a| format!(" (app {a})")).unwrap_or_default();
         let revision = view.revision.map(|r| format!(", revision {r}")).unwrap_or_default();
-        format!("{} {}{app}{revision}", view.chart.name, view.chart.version)
+        let method = match (view.apply_method, view.revision) {
+            (Some(crate::helm::ApplyMethod::ServerSide), _) => ", applied server-side",
+            (Some(crate::helm::ApplyMethod::ClientSide), _) => ", applied client-side",
+            // A release record without a method was written by Helm 3, which applies client-side.
+            (None, Some(_)) => ", applied client-side (Helm 3)",
+            (None, None) => "",
+        };
+        format!("{} {}{app}{revision}{method}", view.chart.name, view.chart.version)
     };
     format!(
         "chart {} -> {}, rendered by helm {}",
