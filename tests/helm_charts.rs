@@ -309,3 +309,24 @@ fn the_demo_chart_renders_the_demo_release() {
         assert!(!chart.objects.iter().any(|o| o.value["kind"] == "Namespace"));
     }
 }
+
+#[test]
+fn a_release_read_from_the_cluster_without_a_cluster_says_what_to_give() {
+    let test = "a_release_read_from_the_cluster_without_a_cluster_says_what_to_give";
+    let Some(helm) = common::helm(test) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    tiny_chart(&dir.path().join("v2"), "1.1.0", "a: 1\n", ".Values.a");
+    let plan = "apiVersion: operator-upgrade.dev/v1alpha1\nkind: UpgradePlan\nmetadata: {name: p}\nspec:\n  operator: {namespace: tiny, deployment: tiny, container: tiny}\n  from: {helm: {release: tiny}}\n  to: {helm: {chart: v2}}\n";
+    std::fs::write(dir.path().join("plan.yaml"), plan).unwrap();
+    Command::cargo_bin("operator-upgrade")
+        .unwrap()
+        .args(["plan", "-f"])
+        .arg(dir.path().join("plan.yaml"))
+        .arg("--helm")
+        .arg(&helm)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "spec.from.helm names release tiny/tiny without a chart, so the installed release is read from the cluster: give --context or --kubeconfig",
+        ));
+}

@@ -113,6 +113,14 @@ pub enum HelmError {
         /// The version the plan names.
         planned: String,
     },
+    /// The plan reads the installed release from the cluster, and no cluster was given.
+    #[error("spec.from.helm names release {namespace}/{release} without a chart, so the installed release is read from the cluster: give --context or --kubeconfig, or from.helm.chart and values for a plan without a cluster")]
+    NeedsCluster {
+        /// The release's name.
+        release: String,
+        /// Its namespace.
+        namespace: String,
+    },
     /// The release or cluster could not be read.
     #[error("cannot read {what} from the cluster: {cause}")]
     Cluster {

@@ -142,14 +142,15 @@ pub fn render_sides(
                 defaults: release.chart_values.clone(),
                 user_values: release.config.clone(),
             };
-            let view = SideView { chart: release.chart.clone(), revision: Some(release.revision), apply_method: release.apply_method };
+            let view = SideView {
+                chart: release.chart.clone(),
+                revision: Some(release.revision),
+                apply_method: release.apply_method,
+            };
             (rendered, view)
         }
         (None, None) => {
-            return Err(HelmError::Cluster {
-                what: format!("Helm release {namespace}/{release}"),
-                cause: "spec.from.helm has no chart, so the installed release is read from the cluster: give --context or --kubeconfig (or from.helm.chart and values for a plan without a cluster)".into(),
-            })
+            return Err(HelmError::NeedsCluster { release: release.to_owned(), namespace: namespace.to_owned() })
         }
     };
     // `reuseValues` (the default) carries the installed values, as `helm upgrade --reuse-values` does.
