@@ -7,9 +7,9 @@
 #   controlplane/run.sh bash                  # a shell with KUBECONFIG set, to look around with kubectl
 #
 # The command sees OPERATOR_UPGRADE_REAL_KUBECONFIG (what the tests look for), KUBECONFIG (the same file, for
-# kubectl), and PATH with the built kubectl first. Logs of the servers and the node agent are in
-# $CONTROLPLANE_DIR/logs (CONTROLPLANE_KEEP_DIR=1 keeps them). OPERATOR_UPGRADE_BIN names a built
-# operator-upgrade binary for the node agent (default: cargo builds it).
+# kubectl), OPERATOR_UPGRADE_HELM (helm from controlplane/build-helm.sh) and PATH with the built kubectl
+# first. Logs of the servers and the node agent are in $CONTROLPLANE_DIR/logs (CONTROLPLANE_KEEP_DIR=1 keeps
+# them). OPERATOR_UPGRADE_BIN names a built operator-upgrade binary for the node agent (default: cargo builds it).
 #
 # Real operators: where this machine lets us make a bridge and network namespaces (root, iproute2), the Pods
 # get a network of their own (a bridge with a private /24 of 10.213.0.0/16, a namespace and veth per Pod) and
@@ -23,6 +23,9 @@ here="$(cd "$(dirname "$0")" && pwd)"
 [ $# -gt 0 ] || { echo "usage: controlplane/run.sh COMMAND [ARGS...]" >&2; exit 2; }
 
 bin="$("$here/build.sh")" || exit 3
+# The Helm tests' helm (built from its Go module and cached like the control plane).
+[ -n "${OPERATOR_UPGRADE_HELM:-}" ] || OPERATOR_UPGRADE_HELM="$("$here/build-helm.sh")" || exit 3
+export OPERATOR_UPGRADE_HELM
 dir="$(mktemp -d "${TMPDIR:-/tmp}/operator-upgrade-controlplane.XXXXXX")"
 mkdir -p "$dir/logs" "$dir/pki" "$dir/etcd"
 pids=()

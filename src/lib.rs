@@ -14,6 +14,7 @@ pub mod findings;
 pub mod fleet;
 pub mod gates;
 pub mod health;
+pub mod helm;
 pub mod manifest;
 pub mod operator;
 pub mod plan;

@@ -10,7 +10,8 @@
 //! - `sh test background`: started and left running (a simulator) until the page's blocks are done; it must
 //!   print a first line on stdout and keep running.
 //! - `corpus`: needs `../shared/corpus` (skipped with a message without it); `kubectl`: needs `kubectl` on
-//!   `PATH` (skipped with a message without it).
+//!   `PATH` (skipped with a message without it); `helm`: needs helm 4 (`OPERATOR_UPGRADE_HELM`, which
+//!   `controlplane/build-helm.sh` builds, put on `PATH`; skipped with a message without it).
 //! - `sh cluster`: needs a real cluster (or Docker), so it is not run; `sh cargo`: builds or tests this
 //!   project (cargo, `controlplane/run.sh`), not run here (the demo has `tests/demo.rs`).
 //!
@@ -104,6 +105,7 @@ struct Markers {
     background: bool,
     corpus: bool,
     kubectl: bool,
+    helm: bool,
     cluster: bool,
     cargo: bool,
 }
@@ -116,6 +118,7 @@ fn parse_markers(words: &[&str]) -> Result<Markers, String> {
             "background" => markers.background = true,
             "corpus" => markers.corpus = true,
             "kubectl" => markers.kubectl = true,
+            "helm" => markers.helm = true,
             "cluster" => markers.cluster = true,
             "cargo" => markers.cargo = true,
             other => match other.strip_prefix("exit=").map(str::parse) {
@@ -128,8 +131,8 @@ fn parse_markers(words: &[&str]) -> Result<Markers, String> {
     if kinds != 1 {
         return Err("a shell block says exactly one of `test`, `cluster` (needs a real cluster) or `cargo`".into());
     }
-    if !markers.run && (markers.background || markers.exit != 0 || markers.corpus || markers.kubectl) {
-        return Err("`background`, `exit=N`, `corpus` and `kubectl` only go with `test`".into());
+    if !markers.run && (markers.background || markers.exit != 0 || markers.corpus || markers.kubectl || markers.helm) {
+        return Err("`background`, `exit=N`, `corpus`, `kubectl` and `helm` only go with `test`".into());
     }
     Ok(markers)
 }
@@ -411,8 +414,12 @@ fn scratch() -> tempfile::TempDir {
 
 fn shell(block: &Block, work: &Path, home: &Path) -> Command {
     let bin = Path::new(env!("CARGO_BIN_EXE_operator-upgrade")).parent().unwrap();
+    // helm from controlplane/build-helm.sh, for `helm` blocks.
+    let helm_dir = helm().and_then(|helm| helm.parent().map(Path::to_owned));
     let path = std::env::join_paths(
-        std::iter::once(bin.to_owned()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+        std::iter::once(bin.to_owned())
+            .chain(helm_dir)
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
     )
     .unwrap();
     let mut command = Command::new("bash");
@@ -450,6 +457,11 @@ impl Drop for Background {
     }
 }
 
+/// The helm `controlplane/build-helm.sh` built, as `controlplane/run.sh` and `.ci/run` pass it.
+fn helm() -> Option<PathBuf> {
+    std::env::var_os("OPERATOR_UPGRADE_HELM").map(PathBuf::from).filter(|path| path.is_file())
+}
+
 fn on_path(program: &str) -> bool {
     std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).any(|dir| dir.join(program).is_file())
 }
@@ -461,6 +473,12 @@ fn skip_reason(block: &Block) -> Option<String> {
     }
     if block.markers.kubectl && !on_path("kubectl") {
         return Some(format!("skipped {}: kubectl is not on PATH", block.at()));
+    }
+    if block.markers.helm && helm().is_none() && !on_path("helm") {
+        return Some(format!(
+            "skipped {}: no helm; run `controlplane/run.sh cargo test` (it builds helm with controlplane/build-helm.sh)",
+            block.at()
+        ));
     }
     None
 }

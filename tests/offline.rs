@@ -13,6 +13,8 @@ mod cli;
 mod corpus;
 #[path = "docs.rs"]
 mod docs;
+#[path = "helm_charts.rs"]
+mod helm_charts;
 #[path = "in_cluster.rs"]
 mod in_cluster;
 #[path = "input_files.rs"]

@@ -28,6 +28,9 @@ pub struct PlanArgs {
     /// exports (the findings join the plan and count for --fail-on).
     #[arg(long, value_name = "PATH", num_args = 1..)]
     pub objects: Vec<PathBuf>,
+    /// The helm binary that renders Helm charts (`spec.from.helm`/`spec.to.helm`); `helm` on PATH by default.
+    #[arg(long, value_name = "PATH")]
+    pub helm: Option<PathBuf>,
     /// Output, filtering and exit code.
     #[command(flatten)]
     pub report: ReportArgs,
@@ -47,11 +50,22 @@ pub fn run_plan(args: &PlanArgs) -> anyhow::Result<u8> {
             loaded.check_sources()?;
         }
     }
-    let from = release_path(args.from.as_ref(), plan_file.as_ref(), |p| &p.from_path)?;
-    let to = release_path(args.to.as_ref(), plan_file.as_ref(), |p| &p.to_path)?;
-    let (old, new) = rayon::join(|| load(&from, "--from"), || load(&to, "--to"));
+    // A Helm plan's sides are rendered by helm, unless --from/--to give manifests instead.
+    let helm_plan =
+        plan_file.as_ref().filter(|p| p.plan.spec.from.helm.is_some() && args.from.is_none() && args.to.is_none());
+    let (old, new, helm) = match helm_plan {
+        Some(loaded) => {
+            let sides = helm_sides(args, loaded)?;
+            (sides.old, sides.new, Some(sides.comparison))
+        }
+        None => {
+            let from = release_path(args.from.as_ref(), plan_file.as_ref(), |p| &p.from_path)?;
+            let to = release_path(args.to.as_ref(), plan_file.as_ref(), |p| &p.to_path)?;
+            let (old, new) = rayon::join(|| load(&from, "--from"), || load(&to, "--to"));
+            (old?, new?, None)
+        }
+    };
     let flow = plan_file.as_ref().map(flow_settings).unwrap_or_else(FlowSettings::default);
-    let (old, new) = (old?, new?);
     let mut plan = Plan::build_with(&old, &new, &flow);
     if !args.objects.is_empty() {
         // The objects live under the old release's CRDs now: defaults are judged against those.
@@ -67,9 +81,18 @@ pub fn run_plan(args: &PlanArgs) -> anyhow::Result<u8> {
     if let Some(loaded) = &plan_file {
         report = report.with_plan_file(loaded);
     }
+    if let Some(comparison) = &helm {
+        report = report.with_helm(comparison);
+    }
     let rendered = report.render(args.report.output, args.report.color.enabled());
-    let code = args.report.finish(&rendered, plan.counted_severities())?;
+    let helm_severities = helm.iter().flat_map(|comparison| comparison.severities());
+    let code = args.report.finish(&rendered, plan.counted_severities().chain(helm_severities))?;
     if args.cluster.kubeconfig.is_none() && args.cluster.context.is_none() {
+        return Ok(code);
+    }
+    if helm_plan.is_some() {
+        // The live preflight reads the operator as `apply` will move it; through Helm that is not built yet.
+        eprintln!("note: the live preflight of a Helm plan comes with `apply` through Helm; the release was read from the cluster above");
         return Ok(code);
     }
     let Some(file) = &args.file else { anyhow::bail!("the live plan (--kubeconfig/--context) needs a plan file (-f)") };
@@ -96,6 +119,29 @@ fn live_plan(
         super::write_stdout(&text)?;
         Ok(!refusals.is_empty())
     })
+}
+
+/// Renders both sides of a Helm plan: the installed release read from the cluster (or its chart offline)
+/// and the new chart, with the cluster's version and API versions when there is a cluster.
+fn helm_sides(args: &PlanArgs, loaded: &LoadedPlan) -> anyhow::Result<crate::helm::side::HelmSides> {
+    use crate::helm::side;
+    let helm = crate::helm::Helm::find(args.helm.as_deref())?;
+    let has_cluster = args.cluster.kubeconfig.is_some() || args.cluster.context.is_some();
+    let (installed, facts) = if has_cluster {
+        let (name, namespace) = side::release_of(loaded).unwrap_or_default();
+        let reads_release = side::reads_release_from_cluster(loaded);
+        super::runtime()?.block_on(async {
+            let client = crate::cluster::connect(&args.cluster).await?;
+            let installed = match reads_release {
+                true => Some(side::read_release(&client, name, namespace).await?),
+                false => None,
+            };
+            anyhow::Ok((installed, Some(side::cluster_facts(&client).await?)))
+        })?
+    } else {
+        (None, None)
+    };
+    Ok(side::render_sides(loaded, &helm, installed.as_ref(), facts.as_ref())?)
 }
 
 /// The flag wins over the plan file.

@@ -35,6 +35,12 @@ impl Upgrade {
     pub fn load(path: &Path) -> Result<Upgrade, EngineError> {
         let loaded = UpgradePlan::load(path)?;
         loaded.check_sources()?;
+        if loaded.plan.spec.from.helm.is_some() {
+            return Err(EngineError::BadInput(format!(
+                "{}: `apply` through Helm (spec.from.helm) is not built yet: `plan -f` shows the upgrade; render both charts with `helm template --include-crds` into manifests for spec.from.path and spec.to.path and set `takeOwnershipFrom: [helm]` to apply it without Helm",
+                loaded.file.display()
+            )));
+        }
         let namespace = loaded.operator().namespace.clone();
         let side = |p: &Path, name: &str| {
             load_side(p).map_err(|e| EngineError::BadInput(format!("cannot load the {name} release: {e}")))

@@ -149,18 +149,35 @@ pub fn load_side(path: &Path) -> Result<ManifestSet, LoadError> {
     let per_file: Vec<Result<FileContents, LoadError>> = files.par_iter().map(|f| load_file(f)).collect();
     let mut set = ManifestSet { files, ..ManifestSet::default() };
     for contents in per_file {
-        let contents = contents?;
+        set.add(contents?)?;
+    }
+    Ok(set)
+}
+
+impl ManifestSet {
+    /// Adds one file's contents; a CRD already on this side is an error naming both documents.
+    fn add(&mut self, contents: FileContents) -> Result<(), LoadError> {
         for loaded in contents.crds {
             let name = loaded.crd.name.clone();
-            if let Some(first) = set.crds.get(&name) {
+            if let Some(first) = self.crds.get(&name) {
                 return Err(LoadError::DuplicateCrd { name, first: first.source.clone(), second: loaded.source });
             }
-            set.crds.insert(name, loaded);
+            self.crds.insert(name, loaded);
         }
-        set.objects.extend(contents.objects);
-        set.ignored.extend(contents.ignored);
-        set.not_objects.extend(contents.not_objects);
+        self.objects.extend(contents.objects);
+        self.ignored.extend(contents.ignored);
+        self.not_objects.extend(contents.not_objects);
+        Ok(())
     }
+}
+
+/// Loads one side from text already in memory (a chart rendered by helm, a Helm release's manifest);
+/// `name` stands for the file in messages and locations.
+pub fn load_side_text(text: &str, name: &Path) -> Result<ManifestSet, LoadError> {
+    let mut contents = FileContents::default();
+    for_each_document_of(text, name, |value, at| classify_document(value, at, &mut contents, Purpose::Diff))?;
+    let mut set = ManifestSet::default();
+    set.add(contents)?;
     Ok(set)
 }
 
@@ -216,12 +233,21 @@ fn load_file(file: &Path) -> Result<FileContents, LoadError> {
 /// Parses every document of a file in order, handing each to `visit` with where it came from.
 fn for_each_document(
     file: &Path,
-    mut visit: impl FnMut(Value, DocumentRef) -> Result<(), LoadError>,
+    visit: impl FnMut(Value, DocumentRef) -> Result<(), LoadError>,
 ) -> Result<(), LoadError> {
     // A release is as large as it is (a provider ships 21 MB): no cap, but never a FIFO or a device.
     let text = read_text(file, "release manifest", None)?;
-    let starts = document_start_lines(&text);
-    for (index, document) in serde_norway::Deserializer::from_str(&text).enumerate() {
+    for_each_document_of(&text, file, visit)
+}
+
+/// Parses every document of a text in order; `file` names where it came from in messages.
+fn for_each_document_of(
+    text: &str,
+    file: &Path,
+    mut visit: impl FnMut(Value, DocumentRef) -> Result<(), LoadError>,
+) -> Result<(), LoadError> {
+    let starts = document_start_lines(text);
+    for (index, document) in serde_norway::Deserializer::from_str(text).enumerate() {
         let at =
             DocumentRef { file: file.to_owned(), document: index + 1, line: starts.get(index).copied().unwrap_or(1) };
         let value = Value::deserialize(document).map_err(|e| syntax_error(&at, &e))?;

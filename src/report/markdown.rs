@@ -24,6 +24,7 @@ pub(super) fn render(report: &PlanReport<'_>) -> String {
     let _ = writeln!(out, "### operator-upgrade plan\n\n**{}**\n", report.verdict_line());
     // The same change in many places is one row; every finding is in exactly one row.
     let (repeated, alone) = group::repeated(&report.findings);
+    super::helm::markdown(&mut out, report);
     repeated_table(&mut out, &repeated);
     let mut current_crd: Option<&str> = None;
     for finding in alone {

@@ -3,6 +3,7 @@
 
 mod github;
 mod group;
+mod helm;
 mod json;
 mod markdown;
 mod sarif;
@@ -64,6 +65,9 @@ pub struct PlanReport<'a> {
     /// The plan file, every default filled in, when one was given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan_file: Option<PlanFileView>,
+    /// An upgrade through Helm: the release, both charts, values and CRDs Helm would delete.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub helm: Option<&'a crate::helm::HelmComparison>,
     /// Counts.
     pub summary: ReportSummary<'a>,
     /// How much the text output shows.
@@ -165,6 +169,7 @@ impl<'a> PlanReport<'a> {
             steps: &plan.steps,
             objects,
             plan_file: None,
+            helm: None,
             detail: Detail::Every,
         }
     }
@@ -188,6 +193,12 @@ impl<'a> PlanReport<'a> {
             ),
             resolved: loaded.resolved_json(),
         });
+        self
+    }
+
+    /// Adds what an upgrade through Helm changes beyond the manifests.
+    pub fn with_helm(mut self, comparison: &'a crate::helm::HelmComparison) -> PlanReport<'a> {
+        self.helm = Some(comparison);
         self
     }
 

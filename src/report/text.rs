@@ -29,6 +29,7 @@ fn label(severity: Severity, color: bool) -> String {
 pub(super) fn render(report: &PlanReport<'_>, color: bool) -> String {
     let mut out = String::new();
     plan_file(&mut out, report);
+    super::helm::text(&mut out, report);
     crd_findings(&mut out, report, color);
     operator_findings(&mut out, report, color);
     lint_findings(&mut out, report, color);

@@ -307,3 +307,23 @@ pub fn failing(verb: Option<&str>, resource: Option<&str>, code: u16, rate: f64)
         retry_after_seconds: 0,
     }
 }
+
+/// The environment variable `controlplane/run.sh` and `.ci/run` set to the helm that
+/// `controlplane/build-helm.sh` built.
+pub const HELM_ENV: &str = "OPERATOR_UPGRADE_HELM";
+
+/// The helm binary for the Helm tests, or None (with a visible skip message naming the script that builds
+/// it) when none was given.
+pub fn helm(test: &str) -> Option<PathBuf> {
+    match std::env::var_os(HELM_ENV).map(PathBuf::from) {
+        Some(path) if path.is_file() => Some(path),
+        _ => {
+            // Written past the test harness's capture so the skip is visible in a plain `cargo test`.
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped {test}: no helm; run `controlplane/run.sh cargo test` (or set {HELM_ENV} to what `controlplane/build-helm.sh` prints)"
+            );
+            None
+        }
+    }
+}

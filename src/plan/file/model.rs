@@ -159,15 +159,53 @@ pub struct ClusterPin {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ReleaseSource {
-    /// A manifest file or a directory of them (read recursively), relative to the plan file.
+    /// A manifest file or a directory of them (read recursively), relative to the plan file. Leave it out
+    /// when the side is a Helm chart (`helm`).
+    #[serde(default, skip_serializing_if = "is_empty_path")]
     pub path: PathBuf,
-    /// The release's semantic version, for the downgrade and minor-skip checks.
+    /// The side as a Helm release or chart instead of manifests (both sides are Helm or neither).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helm: Option<HelmSource>,
+    /// The release's semantic version, for the downgrade and minor-skip checks (a Helm side's chart version).
     #[serde(default)]
     pub version: Option<ReleaseVersion>,
     /// The operator image of this release, when the manifests do not hold the Deployment (CRD-only
     /// bundles) or a mirror is used.
     #[serde(default)]
     pub image: Option<String>,
+}
+
+fn is_empty_path(path: &Path) -> bool {
+    path.as_os_str().is_empty()
+}
+
+/// One side of an upgrade of an operator installed with Helm.
+///
+/// `from`: the installed release, `{release, namespace}`, read from the cluster's release record; or, for a
+/// plan without a cluster (CI), the chart it was installed from, `{release, chart, values}`, rendered by
+/// helm. `to`: the new chart, `{chart, values, reuseValues}`, rendered by helm with `from`'s release name and
+/// namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HelmSource {
+    /// `from` only: the release's name (`helm list`'s NAME).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<String>,
+    /// `from` only: the release's namespace; the operator's namespace when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// A chart directory or packaged chart (`.tgz`), relative to the plan file. Required in `to`; in `from`
+    /// it makes the plan read the old side from the chart instead of the cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<PathBuf>,
+    /// Values files, in order (`helm -f`), relative to the plan file: in `from`, the values the release was
+    /// installed with (offline); in `to`, overrides on top of the carried values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<PathBuf>,
+    /// `to` only: carry the user's values of the installed release into the new chart (default true), as
+    /// `helm upgrade --reuse-values` does; `false` renders the new chart with only `to.helm.values`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reuse_values: Option<bool>,
 }
 
 /// Which version moves are allowed. Moves outside the policy are refused unless the matching flag is set.

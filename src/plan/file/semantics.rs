@@ -159,10 +159,85 @@ fn check_operator(checker: &mut Checker<'_>, spec: &KeyPath, plan: &PlanSpec) {
     }
 }
 
-fn check_versions(checker: &mut Checker<'_>, spec: &KeyPath, plan: &PlanSpec) {
+/// A Helm side is a release (`from`) or a chart; both sides are Helm or neither, and each key is on the side
+/// it belongs to.
+fn check_helm_sides(checker: &mut Checker<'_>, spec: &KeyPath, plan: &PlanSpec) {
     for (side, source) in [("from", &plan.from), ("to", &plan.to)] {
-        if source.path.as_os_str().is_empty() {
-            checker.report(&spec.key(side).key("path"), "is empty: give the release's manifest file or directory");
+        let Some(helm) = &source.helm else { continue };
+        let at = spec.key(side).key("helm");
+        if !source.path.as_os_str().is_empty() {
+            checker
+                .report(&spec.key(side).key("path"), "and `helm` are both given: a side is manifests or a Helm chart");
+        }
+        if helm.chart.as_deref().is_some_and(|chart| chart.as_os_str().is_empty()) {
+            checker.report(&at.key("chart"), "is empty: give a chart directory or .tgz");
+        }
+        if side == "from" {
+            match helm.release.as_deref() {
+                None => checker.report(&at, "needs `release`: the Helm release's name (`helm list`)"),
+                Some(name) if !is_release_name(name) => checker.report(
+                    &at.key("release"),
+                    format!("`{name}` is not a Helm release name (lowercase letters, digits, `-` and `.`, at most 53 characters)"),
+                ),
+                Some(_) => {}
+            }
+            if helm.chart.is_none() && !helm.values.is_empty() {
+                checker.report(
+                    &at.key("values"),
+                    "needs `chart`: without it the installed release's own values are read from the cluster",
+                );
+            }
+            if helm.reuse_values.is_some() {
+                checker.report(
+                    &at.key("reuseValues"),
+                    "belongs in `to.helm`: it says what the new chart is rendered with",
+                );
+            }
+        } else {
+            if helm.chart.is_none() {
+                checker.report(&at, "needs `chart`: the new chart's directory or .tgz");
+            }
+            for key in [("release", helm.release.is_some()), ("namespace", helm.namespace.is_some())] {
+                if key.1 {
+                    checker.report(
+                        &at.key(key.0),
+                        "belongs in `from.helm`: the new chart is rendered for the installed release",
+                    );
+                }
+            }
+        }
+    }
+    match (&plan.from.helm, &plan.to.helm) {
+        (Some(_), None) => checker.report(&spec.key("to"), "needs `helm` too: `from` is a Helm release"),
+        (None, Some(_)) => checker.report(&spec.key("from"), "needs `helm` too: `to` is a Helm chart"),
+        (Some(from), Some(to)) if from.chart.is_some() && from.chart == to.chart => checker.report(
+            &spec.key("to").key("helm").key("chart"),
+            "is the same as `from.helm.chart`: the two sides of an upgrade must differ",
+        ),
+        _ => {}
+    }
+}
+
+/// Helm's rule for release names: a DNS-1123 subdomain of at most 53 characters.
+fn is_release_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 53
+        && name.split('.').all(|part| {
+            !part.is_empty()
+                && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !part.starts_with('-')
+                && !part.ends_with('-')
+        })
+}
+
+fn check_versions(checker: &mut Checker<'_>, spec: &KeyPath, plan: &PlanSpec) {
+    check_helm_sides(checker, spec, plan);
+    for (side, source) in [("from", &plan.from), ("to", &plan.to)] {
+        if source.path.as_os_str().is_empty() && source.helm.is_none() {
+            checker.report(
+                &spec.key(side).key("path"),
+                "is empty: give the release's manifest file or directory, or `helm` for a Helm chart",
+            );
         }
         if source.image.as_deref() == Some("") {
             checker.report(&spec.key(side).key("image"), "is empty: leave the key out to use the release's Deployment");
@@ -748,9 +823,25 @@ pub fn check_sources(plan: &UpgradePlan, base_dir: &Path, text: &str) -> Vec<Pla
     let mut checker = Checker { text, problems: Vec::new() };
     let spec = KeyPath::root().key("spec");
     for (side, source) in [("from", &plan.spec.from), ("to", &plan.spec.to)] {
-        let resolved = base_dir.join(&source.path);
-        if !resolved.exists() {
-            checker.report(&spec.key(side).key("path"), format!("{} does not exist", resolved.display()));
+        let Some(helm) = &source.helm else {
+            let resolved = base_dir.join(&source.path);
+            if !resolved.exists() {
+                checker.report(&spec.key(side).key("path"), format!("{} does not exist", resolved.display()));
+            }
+            continue;
+        };
+        let at = spec.key(side).key("helm");
+        if let Some(chart) = &helm.chart {
+            let resolved = base_dir.join(chart);
+            if !resolved.exists() {
+                checker.report(&at.key("chart"), format!("{} does not exist", resolved.display()));
+            }
+        }
+        for (i, file) in helm.values.iter().enumerate() {
+            let resolved = base_dir.join(file);
+            if !resolved.is_file() {
+                checker.report(&at.key("values").index(i), format!("{} is not a file", resolved.display()));
+            }
         }
     }
     for (i, gate) in plan.spec.backups.iter().enumerate() {
