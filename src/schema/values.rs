@@ -116,6 +116,9 @@ pub struct PrunedField {
     pub path: String,
     /// The value removed with it.
     pub value: Value,
+    /// When the field is a key of a mapping held where the schema declares no fields (an array, a scalar):
+    /// that node's type name. Every key goes then, and the mapping reads back as `{}`.
+    pub in_wrong_type: Option<String>,
 }
 
 /// A default the API server would fill in.
@@ -288,12 +291,29 @@ fn prune_value(
             let walk = ObjectWalk { keeps_meta: schema.is_embedded_resource(), preserves_unknown };
             prune_fields(fields, schema, walk, path, removed);
         }
+        // A mapping where the node declares no fields (an array, a scalar, int-or-string): the API server
+        // prunes every key, on write and when it reads the stored object back (measured on kube-apiserver
+        // 1.34: it comes back as `{}`, and an unchanged update passes), so the whole field is lost.
+        Value::Object(fields) if !preserves_unknown => prune_every_key(fields, schema.type_name(), path, removed),
         Value::Array(items) => {
             if let Some(item_schema) = array_items(schema) {
                 prune_items(items, item_schema, preserves_unknown, path, removed);
             }
         }
         _ => {}
+    }
+}
+
+/// Removes every key of a mapping no schema describes, recording each with its value.
+fn prune_every_key(
+    fields: &mut Map<String, Value>,
+    declared: &str,
+    path: &LazyPath<'_>,
+    removed: &mut Vec<PrunedField>,
+) {
+    for (name, value) in std::mem::take(fields) {
+        let path = LazyPath::Field(path, &name).render();
+        removed.push(PrunedField { path, value, in_wrong_type: Some(declared.to_owned()) });
     }
 }
 
@@ -320,7 +340,7 @@ fn prune_fields(
             FieldRule::Undeclared if walk.preserves_unknown => true,
             FieldRule::Undeclared => {
                 let path = LazyPath::Field(path, name).render();
-                removed.push(PrunedField { path, value: std::mem::take(value) });
+                removed.push(PrunedField { path, value: std::mem::take(value), in_wrong_type: None });
                 false
             }
         }
@@ -987,6 +1007,38 @@ mod tests {
         let pairs: Vec<(&str, &Value)> = removed.iter().map(|p| (p.path.as_str(), &p.value)).collect();
         assert_eq!(pairs, [(".spec.legacy", &json!({"deep": [1, 2]})), (".spec[\"odd.key\"]", &json!(3))]);
         assert_eq!(object["spec"], json!({"keep": "k"}));
+    }
+
+    #[test]
+    fn a_mapping_where_the_schema_declares_no_fields_loses_every_key() {
+        let schema = root_with_spec(json!({"type": "object", "properties": {
+            "list": {"type": "array", "items": {"type": "string"}},
+            "name": {"type": "string"},
+            "port": {"x-kubernetes-int-or-string": true},
+            "names": {"type": "array", "items": {"type": "string"}},
+            "free": {"x-kubernetes-preserve-unknown-fields": true}
+        }}));
+        let mut object = resource(json!({
+            "list": {"a": 1, "b": {"c": 2}}, "name": {"x": "y"}, "port": {}, "names": [{"k": "v"}, "s"],
+            "free": {"kept": true}
+        }));
+
+        let removed = prune_collecting(&mut object, &schema);
+
+        let pairs: Vec<(&str, &Value)> = removed.iter().map(|p| (p.path.as_str(), &p.value)).collect();
+        assert_eq!(
+            pairs,
+            [
+                (".spec.list.a", &json!(1)),
+                (".spec.list.b", &json!({"c": 2})),
+                (".spec.name.x", &json!("y")),
+                (".spec.names[0].k", &json!("v"))
+            ]
+        );
+        assert_eq!(
+            object["spec"],
+            json!({"list": {}, "name": {}, "port": {}, "names": [{}, "s"], "free": {"kept": true}})
+        );
     }
 
     #[test]
