@@ -297,17 +297,13 @@ fn pruned_finding(at: &FindingContext<'_>, pruned: PrunedField) -> ObjectFinding
     let PrunedField { path, value, in_wrong_type } = pruned;
     let side = Side::of_path(&path);
     let message = match (in_wrong_type, side) {
-        (Some(declared), _) => {
-            let parent = path.rsplit_once('.').map_or(path.as_str(), |(parent, _)| parent);
-            let parent = if parent.is_empty() { "." } else { parent };
-            format!(
-                "{path} = {} is a key of a mapping where the schema declares {parent} {}: the API server prunes \
-                 every key there, on write and on read ({parent} reads back as {{}}), so the data is lost even \
-                 by an unchanged update",
-                shown(&value),
-                with_article(&declared)
-            )
-        }
+        (Some((node, declared)), _) => format!(
+            "{path} = {} is a key of a mapping under {node}, which the schema declares {}: the API server prunes \
+             every key of such a mapping, on write and on read (it reads back as {{}}), so even an unchanged \
+             update loses it",
+            shown(&value),
+            with_article(&declared)
+        ),
         (None, Side::Spec) => format!(
             "{path} = {} is not declared by the new schema: the API server deletes it on the object's next write \
              (data loss)",
