@@ -752,9 +752,25 @@ async fn the_live_plan_reads_the_cluster_and_changes_nothing(cluster: TestCluste
     let (code, out) = tool(&cluster, &["plan", "-f", &plan], &[]).await;
     assert_eq!(code, 1, "the breaking CRD changes count, and apply would refuse them: {out}");
     assert!(out.contains("apply would refuse: breaking field-removed"), "{out}");
-    // `validate` reads the same objects from the cluster instead of files.
+    // Without a plan file: what needs no operator, and one line saying what was not checked.
     let (new, old) = (demo.dir.path().join("v1.1.0"), demo.dir.path().join("v1.0.0"));
     let (new, old) = (new.display().to_string(), old.display().to_string());
+    let (code, out) = tool(&cluster, &["plan", "--from", &old, "--to", &new, "--fail-on", "never"], &[]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("live cluster: kube-system UID") && out.contains("existing objects: 8 checked"), "{out}");
+    assert!(out.contains("not checked without a plan file (-f): the operator Deployment"), "{out}");
+    assert!(!out.contains("drift from the `from` release") && !out.contains("blockers:"), "{out}");
+    // A release that drops v1alpha1, which storedVersions lists: a blocker the live cluster confirms.
+    let dropped = demo.dir.path().join("v1.1.0-without-v1alpha1");
+    std::fs::create_dir_all(&dropped).unwrap();
+    let crds = std::fs::read_to_string(demo.dir.path().join("v1.1.0/crds.yaml")).unwrap();
+    let (start, end) = (crds.find("    - name: v1alpha1\n").unwrap(), crds.find("    - name: v1\n").unwrap());
+    std::fs::write(dropped.join("crds.yaml"), format!("{}{}", &crds[..start], &crds[end..])).unwrap();
+    let dropped = dropped.display().to_string();
+    let (code, out) = tool(&cluster, &["plan", "--from", &old, "--to", &dropped, "--fail-on", "never"], &[]).await;
+    assert_eq!(code, 1, "the live blocker counts whatever --fail-on says: {out}");
+    assert!(out.contains(&format!("blockers:\n  - {CRD}: status.storedVersions lists v1alpha1")), "{out}");
+    // `validate` reads the same objects from the cluster instead of files.
     let args = ["validate", "--crds", &new, "--old-crds", &old, "--fail-on", "never", "-o", "json"];
     let (code, out) = tool(&cluster, &args, &[]).await;
     assert_eq!(code, 0, "{out}");
