@@ -268,6 +268,9 @@ async fn apply_status_rollback_apply_finalize(cluster: TestCluster) {
         assert_eq!(was, is, "{name} after rollback differs from the snapshot taken before apply");
     }
     assert_eq!(operator_image(&cluster, &demo).await, "registry.example/engine-operator:v1.0.0");
+    let (code, out) = tool(&cluster, &["rollback", "--plan", &demo.plan_name, "--yes"], &[]).await;
+    assert_eq!(code, 0, "rollback again is done, so a script can retry it: {out}");
+    assert!(out.contains("is already rolled back (at "), "{out}");
 
     let (code, out) = tool(
         &cluster,
@@ -288,6 +291,9 @@ async fn apply_status_rollback_apply_finalize(cluster: TestCluster) {
             assert_eq!(stored.as_deref(), Some("engine.operator-upgrade.dev/v1"), "widget-{index} is stored at v1");
         }
     }
+    let (code, out) = tool(&cluster, &["finalize", "-f", &plan, "--yes"], &[]).await;
+    assert_eq!(code, 0, "finalize again is done, so a script can retry it: {out}");
+    assert!(out.contains("is already finalized (at "), "{out}");
     let (code, out) = tool(&cluster, &["rollback", "--plan", &demo.plan_name, "--yes"], &[]).await;
     assert_eq!(code, 3, "rollback after finalize is refused: {out}");
     assert!(out.contains("finalized") && out.contains("next: upgrade forward"), "{out}");
@@ -606,6 +612,42 @@ async fn killed_between_any_two_writes_apply_resumes_and_rollback_restores() {
     assert!(write > 10, "the run was killed after each of its {} writes", write - 1);
 }
 
+/// Applies the demo, then kills `rollback` (as a script would run it: no plan named) after its `write`-th
+/// API write and runs it again: 0, and the state before apply. Returns the second rollback's output, or None
+/// when the first made fewer writes (it completed).
+async fn rollback_killed_then_run_again(write: u64) -> Option<String> {
+    let (cluster, demo) = fast_demo().await;
+    let before = neutral_snapshot(&cluster, &demo).await;
+    let (code, out) = apply(&cluster, &demo, &[]).await;
+    assert_eq!(code, 0, "{out}");
+    let kill = [("OPERATOR_UPGRADE_CRASH_AFTER_WRITE", write.to_string())];
+    let (code, out) = tool(&cluster, &["rollback", "--yes"], &kill).await;
+    if code == 0 {
+        return None;
+    }
+    assert!(out.contains(&format!("fault point: aborting after API write {write}")), "write {write}: {out}");
+    let (code, again) = tool(&cluster, &["rollback", "--yes"], &[]).await;
+    assert_eq!(code, 0, "rollback again after a kill at its write {write}: {again}");
+    assert_eq!(neutral_snapshot(&cluster, &demo).await, before, "the state after a kill at rollback write {write}");
+    let (code, third) = tool(&cluster, &["rollback", "--yes"], &[]).await;
+    assert_eq!(code, 0, "a rolled-back run's rollback is done, not refused: {third}");
+    assert!(third.contains("is already rolled back (at "), "{third}");
+    Some(again)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_killed_after_any_write_including_its_last_is_completed_by_running_it_again() {
+    let mut outputs = Vec::new();
+    while let Some(out) = rollback_killed_then_run_again(outputs.len() as u64 + 1).await {
+        outputs.push(out);
+    }
+    eprintln!("rollback was killed after each of its {} API writes in turn, then run again", outputs.len());
+    assert!(outputs.len() > 3, "rollback made {} writes", outputs.len());
+    // Killed right after its last write (the journal closed, the Lease still held), the rollback is done.
+    let last = outputs.last().unwrap();
+    assert!(last.contains("is already rolled back (at "), "after the last write: {last}");
+}
+
 fn transient_faults(seed: u64) -> operator_upgrade::sim::FaultConfig {
     operator_upgrade::sim::FaultConfig {
         seed,
@@ -710,9 +752,25 @@ async fn the_live_plan_reads_the_cluster_and_changes_nothing(cluster: TestCluste
     let (code, out) = tool(&cluster, &["plan", "-f", &plan], &[]).await;
     assert_eq!(code, 1, "the breaking CRD changes count, and apply would refuse them: {out}");
     assert!(out.contains("apply would refuse: breaking field-removed"), "{out}");
-    // `validate` reads the same objects from the cluster instead of files.
+    // Without a plan file: what needs no operator, and one line saying what was not checked.
     let (new, old) = (demo.dir.path().join("v1.1.0"), demo.dir.path().join("v1.0.0"));
     let (new, old) = (new.display().to_string(), old.display().to_string());
+    let (code, out) = tool(&cluster, &["plan", "--from", &old, "--to", &new, "--fail-on", "never"], &[]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("live cluster: kube-system UID") && out.contains("existing objects: 8 checked"), "{out}");
+    assert!(out.contains("not checked without a plan file (-f): the operator Deployment"), "{out}");
+    assert!(!out.contains("drift from the `from` release") && !out.contains("blockers:"), "{out}");
+    // A release that drops v1alpha1, which storedVersions lists: a blocker the live cluster confirms.
+    let dropped = demo.dir.path().join("v1.1.0-without-v1alpha1");
+    std::fs::create_dir_all(&dropped).unwrap();
+    let crds = std::fs::read_to_string(demo.dir.path().join("v1.1.0/crds.yaml")).unwrap();
+    let (start, end) = (crds.find("    - name: v1alpha1\n").unwrap(), crds.find("    - name: v1\n").unwrap());
+    std::fs::write(dropped.join("crds.yaml"), format!("{}{}", &crds[..start], &crds[end..])).unwrap();
+    let dropped = dropped.display().to_string();
+    let (code, out) = tool(&cluster, &["plan", "--from", &old, "--to", &dropped, "--fail-on", "never"], &[]).await;
+    assert_eq!(code, 1, "the live blocker counts whatever --fail-on says: {out}");
+    assert!(out.contains(&format!("blockers:\n  - {CRD}: status.storedVersions lists v1alpha1")), "{out}");
+    // `validate` reads the same objects from the cluster instead of files.
     let args = ["validate", "--crds", &new, "--old-crds", &old, "--fail-on", "never", "-o", "json"];
     let (code, out) = tool(&cluster, &args, &[]).await;
     assert_eq!(code, 0, "{out}");

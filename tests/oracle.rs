@@ -508,3 +508,15 @@ async fn strimzi_0_49_0_to_1_0_0() {
     };
     run_pair(Pair { name: "strimzi", old, new, objects: vec![samples] }).await;
 }
+
+/// Objects written as mappings under the old release, where the new one declares an array, a string and
+/// int-or-string (CloudNativePG's sample `cluster-restore-with-tablespaces` writes its tablespaces as such a
+/// mapping): after the upgrade the server prunes every key of them on read and on the unchanged update, which
+/// passes, so the data is lost silently; `data-pruned` must predict it key by key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapping_where_the_new_schema_declares_no_fields() {
+    let fixture = project("tests/fixtures/validate/wrong-type-mapping");
+    let (old, new, objects) =
+        (fixture.join("old-crd.yaml"), fixture.join("crd.yaml"), vec![fixture.join("objects.yaml")]);
+    run_pair(Pair { name: "wrong-type-mapping", old, new, objects }).await;
+}

@@ -34,9 +34,9 @@ pub struct PlanArgs {
     /// Output, filtering and exit code.
     #[command(flatten)]
     pub report: ReportArgs,
-    /// With `--kubeconfig` or `--context` (and a plan file): also the live plan, read from that cluster
-    /// (never written): drift, storedVersions, every existing object validated, the operator, other managers,
-    /// permissions.
+    /// With `--kubeconfig` or `--context`: also the live plan, read from that cluster (never written): drift
+    /// of the live CRDs from the `from` release, storedVersions, every existing object validated; with a plan
+    /// file also the operator, other managers and permissions.
     #[command(flatten)]
     pub cluster: crate::cluster::ClusterArgs,
 }
@@ -95,9 +95,28 @@ pub fn run_plan(args: &PlanArgs) -> anyhow::Result<u8> {
         eprintln!("note: the live preflight of a Helm plan comes with `apply` through Helm; the release was read from the cluster above");
         return Ok(code);
     }
-    let Some(file) = &args.file else { anyhow::bail!("the live plan (--kubeconfig/--context) needs a plan file (-f)") };
-    let live_refusals = live_plan(file, &args.cluster, args.report.fail_on)?;
+    let live_refusals = match &args.file {
+        Some(file) => live_plan(file, &args.cluster, args.report.fail_on)?,
+        None => live_plan_of_releases(&old, &new, &plan, &args.cluster, args.report.fail_on)?,
+    };
     Ok(if live_refusals { super::EXIT_FINDINGS } else { code })
+}
+
+/// Without a plan file: the live plan of what needs no operator (the CRDs, storedVersions, the live
+/// objects); says whether it found a blocker or findings at or above `fail_on`.
+fn live_plan_of_releases(
+    old: &crate::manifest::ManifestSet,
+    new: &crate::manifest::ManifestSet,
+    plan: &Plan,
+    cluster: &crate::cluster::ClusterArgs,
+    fail_on: super::FailOn,
+) -> anyhow::Result<bool> {
+    super::runtime()?.block_on(async {
+        let client = crate::cluster::connect(cluster).await?;
+        let objects = crate::cluster::Objects::new(client, false);
+        let live = crate::engine::preflight::observe_releases(&objects, old, new, plan).await?;
+        print_live(&live, &live.refusals_of(plan, fail_on.threshold(), &[]))
+    })
 }
 
 /// Prints the live plan and says whether `apply` would refuse on it.
@@ -111,13 +130,7 @@ fn live_plan(
         let client = crate::cluster::connect(cluster).await?;
         let objects = crate::cluster::Objects::new(client, false);
         let live = crate::engine::preflight::observe(&objects, &upgrade).await?;
-        let refusals = live.refusals(&upgrade, fail_on.threshold(), &[]);
-        let mut text = format!("\n{}", live.render());
-        for refusal in &refusals {
-            text.push_str(&format!("apply would refuse: {refusal}\n"));
-        }
-        super::write_stdout(&text)?;
-        Ok(!refusals.is_empty())
+        print_live(&live, &live.refusals(&upgrade, fail_on.threshold(), &[]))
     })
 }
 
@@ -142,6 +155,16 @@ fn helm_sides(args: &PlanArgs, loaded: &LoadedPlan) -> anyhow::Result<crate::hel
         (None, None)
     };
     Ok(side::render_sides(loaded, &helm, installed.as_ref(), facts.as_ref())?)
+}
+
+/// Prints the live plan and what `apply` would refuse on; says whether it would.
+fn print_live(live: &crate::engine::preflight::LivePlan, refusals: &[crate::engine::Refusal]) -> anyhow::Result<bool> {
+    let mut text = format!("\n{}", live.render());
+    for refusal in refusals {
+        text.push_str(&format!("apply would refuse: {refusal}\n"));
+    }
+    super::write_stdout(&text)?;
+    Ok(!refusals.is_empty())
 }
 
 /// The flag wins over the plan file.

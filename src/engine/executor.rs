@@ -235,7 +235,7 @@ pub async fn finalize(client: kube::Client, upgrade: &Upgrade, options: &ApplyOp
         return Ok(Outcome::refused(Refusal::PlanChanged { run_id: journal.run_id.clone() }));
     }
     match journal.state {
-        RunState::Finalized => return Ok(Outcome::Done(format!("run {} is already finalized", journal.run_id))),
+        RunState::Finalized => return Ok(Outcome::Done(journal.already_closed().unwrap_or_default())),
         RunState::Promoted => {}
         state => {
             return Ok(Outcome::refused(Refusal::NotPromoted {

@@ -352,6 +352,17 @@ impl Journal {
         self
     }
 
+    /// The line saying a closed run is already where a retried `rollback` or `finalize` would take it, and
+    /// since when (its last journal write); None for an open run.
+    pub fn already_closed(&self) -> Option<String> {
+        let done = match self.state {
+            RunState::RolledBack => "rolled back",
+            RunState::Finalized => "finalized",
+            _ => return None,
+        };
+        Some(format!("run {} of plan {} is already {done} (at {})", self.run_id, self.plan, self.updated))
+    }
+
     /// Whether this journal, as stored, names a run's Secret that keeps recorded Secrets' values (reading it
     /// then needs that Secret too).
     pub fn names_secret_values(&self) -> bool {
@@ -408,10 +419,11 @@ pub fn decide_start(found: Option<&Journal>, plan_hash: &str, same_operator: &[J
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn journal(state: RunState, hash: &str) -> Journal {
+    /// A journal of plan `p`, run `r`, last written at `t`, in `state`.
+    pub(crate) fn journal(state: RunState, hash: &str) -> Journal {
         Journal {
             run_id: "r".into(),
             plan: "p".into(),
@@ -529,6 +541,20 @@ mod tests {
         let (stored, values) = j.without_secret_values("s");
         assert!(values.is_empty());
         assert!(!stored.names_secret_values(), "nothing to read beside the journal");
+    }
+
+    #[test]
+    fn only_a_closed_run_is_already_somewhere_and_says_since_when() {
+        let mut rolled_back = journal(RunState::RolledBack, "h");
+        rolled_back.updated = "2026-12-07T19:00:00Z".into();
+        assert_eq!(
+            rolled_back.already_closed().as_deref(),
+            Some("run r of plan p is already rolled back (at 2026-12-07T19:00:00Z)")
+        );
+        assert!(journal(RunState::Finalized, "h").already_closed().unwrap().contains("already finalized (at t)"));
+        for open in [RunState::Running, RunState::Paused, RunState::Promoted, RunState::Failed] {
+            assert_eq!(journal(open, "h").already_closed(), None, "{open}");
+        }
     }
 
     #[test]

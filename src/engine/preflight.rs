@@ -6,7 +6,8 @@ use super::upgrade::{unaccepted, Acceptance, Upgrade};
 use super::{EngineError, Refusal};
 use crate::cluster::{cluster_identity, ClusterError, ObjectKey, Objects};
 use crate::findings::{FindingCode, Severity};
-use crate::manifest::Crd;
+use crate::manifest::{Crd, ManifestSet};
+use crate::plan::Plan;
 use crate::schema::diff_crds;
 use crate::schema::validate::{ReportBuilder, ValidationReport, Validator};
 use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
@@ -38,6 +39,9 @@ pub struct LivePlan {
     pub managers: Vec<OtherManager>,
     /// Permissions the run needs and does not have.
     pub missing_permissions: Vec<String>,
+    /// What this live plan did not check, in one line (without a plan file: the operator and the run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_checked: Option<String>,
 }
 
 /// Another tool that manages the operator and would fight the run.
@@ -53,6 +57,11 @@ impl LivePlan {
     /// Everything that stops `apply`: a wrong cluster, blockers, operator problems, other managers, missing
     /// permissions, and findings at or above `fail_on` not accepted.
     pub fn refusals(&self, upgrade: &Upgrade, fail_on: Option<Severity>, accepted: &[Acceptance]) -> Vec<Refusal> {
+        self.refusals_of(&upgrade.plan, fail_on, accepted)
+    }
+
+    /// [`LivePlan::refusals`] of the offline `plan` (what a live plan without a plan file counts).
+    pub fn refusals_of(&self, plan: &Plan, fail_on: Option<Severity>, accepted: &[Acceptance]) -> Vec<Refusal> {
         let mut refusals = Vec::new();
         if let Some(pinned) = &self.identity_mismatch {
             refusals.push(Refusal::WrongCluster { pinned: pinned.clone(), actual: self.identity.clone() });
@@ -68,8 +77,7 @@ impl LivePlan {
             refusals.push(Refusal::MissingPermissions(self.missing_permissions.clone()));
         }
         let moot: BTreeSet<(FindingCode, String, Option<String>)> =
-            self.downgraded_findings(upgrade).into_iter().collect();
-        let plan = &upgrade.plan;
+            self.downgraded_findings(plan).into_iter().collect();
         let crd_findings = plan
             .findings
             .iter()
@@ -87,10 +95,8 @@ impl LivePlan {
         refusals
     }
 
-    fn downgraded_findings(&self, upgrade: &Upgrade) -> Vec<(FindingCode, String, Option<String>)> {
-        upgrade
-            .plan
-            .findings
+    fn downgraded_findings(&self, plan: &Plan) -> Vec<(FindingCode, String, Option<String>)> {
+        plan.findings
             .iter()
             .filter(|f| f.code == FindingCode::VersionRemoved)
             .filter(|f| {
@@ -136,6 +142,9 @@ impl LivePlan {
                 finding.message
             ));
         }
+        if let Some(not_checked) = &self.not_checked {
+            out.push_str(&format!("{not_checked}\n"));
+        }
         out
     }
 }
@@ -155,10 +164,43 @@ pub async fn observe(objects: &Objects, upgrade: &Upgrade) -> Result<LivePlan, E
     if !live.missing_permissions.is_empty() {
         return Ok(live);
     }
-    check_crds(objects, upgrade, &mut live).await?;
+    let own_expand = |name: &str, crd: &Crd| is_expanded_by_this_plan(upgrade, name, crd);
+    let releases = Releases { old: &upgrade.old_set, new: &upgrade.new_set, plan: &upgrade.plan };
+    check_crds(objects, releases, &own_expand, &mut live).await?;
     live.objects = validate_objects(objects, upgrade).await?;
     check_operator(objects, upgrade, &mut live).await?;
     Ok(live)
+}
+
+/// What the live plan without a plan file leaves out, in one line.
+pub const NOT_CHECKED_WITHOUT_PLAN_FILE: &str = "not checked without a plan file (-f): the operator Deployment, \
+     other managers, gates, the tool's permissions, the steps";
+
+/// The live plan of `plan --from A --to B --context C` without a plan file: what needs no operator. Drift of
+/// the live CRDs from A, `status.storedVersions` blockers (and the offline blockers they make moot), and
+/// every live object of the CRDs both releases define validated against B's; `not_checked` says the rest.
+pub async fn observe_releases(
+    objects: &Objects,
+    old: &ManifestSet,
+    new: &ManifestSet,
+    plan: &Plan,
+) -> Result<LivePlan, EngineError> {
+    let mut live = LivePlan { identity: cluster_identity(objects.client()).await?, ..LivePlan::default() };
+    check_crds(objects, Releases { old, new, plan }, &|_, _| false, &mut live).await?;
+    let validator = Validator::new(&new.crds).compared_with(&old.crds);
+    let shared = old.crds.keys().filter(|name| new.crds.contains_key(*name)).map(String::as_str);
+    let kinds = live_kinds(objects, shared).await?;
+    live.objects = validate_listed(objects, &validator, &kinds).await?;
+    live.not_checked = Some(NOT_CHECKED_WITHOUT_PLAN_FILE.to_owned());
+    Ok(live)
+}
+
+/// Both releases as the diff reads them, and the offline plan between them.
+#[derive(Clone, Copy)]
+struct Releases<'a> {
+    old: &'a ManifestSet,
+    new: &'a ManifestSet,
+    plan: &'a Plan,
 }
 
 /// Whether the live CRD is what this plan's `crd-expand` writes (a resumed or promoted run finds its own
@@ -175,11 +217,19 @@ fn comparable_crd(live: &Value) -> Option<Crd> {
     Crd::from_value(live.clone()).ok()
 }
 
-async fn check_crds(objects: &Objects, upgrade: &Upgrade, live: &mut LivePlan) -> Result<(), ClusterError> {
-    for (name, new) in &upgrade.new_set.crds {
+/// Drift of each live CRD of the new release from the old release's (a CRD `own_expand` says the run wrote
+/// excepted), and its `status.storedVersions`: a version the new release drops is a blocker for that CRD; an
+/// offline version-removed blocker whose version nothing is stored at is moot.
+async fn check_crds(
+    objects: &Objects,
+    releases: Releases<'_>,
+    own_expand: &dyn Fn(&str, &Crd) -> bool,
+    live: &mut LivePlan,
+) -> Result<(), ClusterError> {
+    for (name, new) in &releases.new.crds {
         let Some(found) = objects.get(&ObjectKey::crd(name)).await? else { continue };
-        let live_crd = comparable_crd(&found).filter(|crd| !is_expanded_by_this_plan(upgrade, name, crd));
-        if let (Some(from), Some(live_crd)) = (upgrade.old_set.crds.get(name), live_crd) {
+        let live_crd = comparable_crd(&found).filter(|crd| !own_expand(name, crd));
+        if let (Some(from), Some(live_crd)) = (releases.old.crds.get(name), live_crd) {
             for finding in diff_crds(Some(&from.crd), Some(&live_crd)) {
                 let at = finding.path.as_deref().map(|p| format!(" {p}")).unwrap_or_default();
                 live.drift.push(format!("{name}{at}: {} ({})", finding.message, finding.code.as_str()));
@@ -189,26 +239,36 @@ async fn check_crds(objects: &Objects, upgrade: &Upgrade, live: &mut LivePlan) -
             .as_array()
             .map(|v| v.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
             .unwrap_or_default();
-        for version in stored.iter().filter(|v| new.crd.version(v).is_none()) {
-            live.blockers.push(format!(
-                "{name}: status.storedVersions lists {version}, which the new release drops: the API server rejects the new CRD until every object is migrated off {version} and storedVersions is trimmed"
-            ));
-        }
-        let removed = upgrade
-            .plan
-            .findings
-            .iter()
-            .filter(|f| f.crd == *name && f.code == FindingCode::VersionRemoved && f.severity == Severity::Blocker);
-        for finding in removed {
-            let version = finding.version.as_deref().unwrap_or_default();
-            if !stored.iter().any(|s| s == version) {
-                live.downgraded.push(format!(
-                    "{name} {version}: removed by the new release, but status.storedVersions is {stored:?}: no object is stored at {version}"
-                ));
-            }
-        }
+        let (blockers, moot) = judge_stored_versions(name, &stored, &new.crd, releases.plan);
+        live.blockers.extend(blockers);
+        live.downgraded.extend(moot);
     }
     Ok(())
+}
+
+/// What a live CRD's `status.storedVersions` means for the upgrade to `new`, for that CRD only: a blocker for
+/// each stored version the new release drops (the API server rejects the new CRD), and each offline
+/// version-removed blocker of this CRD that is moot because nothing is stored at that version.
+fn judge_stored_versions(name: &str, stored: &[String], new: &Crd, plan: &Plan) -> (Vec<String>, Vec<String>) {
+    let blockers = stored
+        .iter()
+        .filter(|v| new.version(v).is_none())
+        .map(|version| format!(
+            "{name}: status.storedVersions lists {version}, which the new release drops: the API server rejects the new CRD until every object is migrated off {version} and storedVersions is trimmed"
+        ))
+        .collect();
+    let moot = plan
+        .findings
+        .iter()
+        .filter(|f| f.crd == name && f.code == FindingCode::VersionRemoved && f.severity == Severity::Blocker)
+        .filter_map(|finding| {
+            let version = finding.version.as_deref().unwrap_or_default();
+            (!stored.iter().any(|s| s == version)).then(|| format!(
+                "{name} {version}: removed by the new release, but status.storedVersions is {stored:?}: no object is stored at {version}"
+            ))
+        })
+        .collect();
+    (blockers, moot)
 }
 
 /// Every existing custom resource of the release's kinds, listed in pages and validated as `--objects` does.
@@ -483,6 +543,62 @@ mod tests {
         assert!(foreign_managers(&flux, &[])[0].who.contains("Flux"));
         let plain = json!({"metadata": {"managedFields": [{"manager": "kubectl-client-side-apply"}]}});
         assert!(foreign_managers(&plain, &[]).is_empty());
+    }
+
+    fn crd(name: &str, versions: &[&str]) -> Crd {
+        let (plural, group) = name.split_once('.').unwrap();
+        let versions: Vec<Value> = versions
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                json!({"name": v, "served": true, "storage": i == 0,
+                "schema": {"openAPIV3Schema": {"type": "object"}}})
+            })
+            .collect();
+        Crd::from_value(json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": name}, "spec": {"group": group, "scope": "Namespaced",
+            "names": {"kind": "X", "plural": plural}, "versions": versions}}))
+        .unwrap()
+    }
+
+    fn set(crds: &[Crd]) -> ManifestSet {
+        let mut set = ManifestSet::default();
+        for crd in crds {
+            let source = crate::manifest::DocumentRef { file: "t.yaml".into(), document: 1, line: 1 };
+            let loaded = crate::manifest::LoadedCrd {
+                crd: crd.clone(),
+                source,
+                original_api_version: "apiextensions.k8s.io/v1".into(),
+            };
+            set.crds.insert(crd.name.clone(), loaded);
+        }
+        set
+    }
+
+    #[test]
+    fn a_stored_version_the_new_release_drops_blocks_that_crd_only_and_an_unstored_one_is_moot() {
+        let (old_a, new_a) = (crd("as.example.com", &["v1", "v2"]), crd("as.example.com", &["v2"]));
+        let (old_b, new_b) = (crd("bs.example.com", &["v1", "v2"]), crd("bs.example.com", &["v2"]));
+        let plan = Plan::build(&set(&[old_a, old_b]), &set(&[new_a.clone(), new_b.clone()]));
+        let stored = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+
+        let (blockers, moot) = judge_stored_versions("as.example.com", &stored(&["v1", "v2"]), &new_a, &plan);
+        assert_eq!(blockers.len(), 1, "{blockers:?}");
+        assert!(blockers[0].starts_with("as.example.com: status.storedVersions lists v1"), "{blockers:?}");
+        assert!(moot.is_empty(), "{moot:?}");
+
+        let (blockers, moot) = judge_stored_versions("bs.example.com", &stored(&["v2"]), &new_b, &plan);
+        assert!(blockers.is_empty(), "{blockers:?}");
+        assert_eq!(moot.len(), 1, "the offline blocker of bs only: {moot:?}");
+        assert!(moot[0].starts_with("bs.example.com v1: removed by the new release"), "{moot:?}");
+    }
+
+    #[test]
+    fn the_live_plan_without_a_plan_file_says_in_one_line_what_it_did_not_check() {
+        let live = LivePlan { not_checked: Some(NOT_CHECKED_WITHOUT_PLAN_FILE.to_owned()), ..LivePlan::default() };
+        let text = live.render();
+        assert_eq!(text.lines().filter(|l| l.starts_with("not checked")).count(), 1, "{text}");
+        assert!(text.contains("operator Deployment") && text.contains("permissions"), "{text}");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! objects are healthy under the old operator. Refused after `finalize`.
 
 use super::jobs::remove_run_jobs;
-use super::journal::{RecordedObject, RunState, StepState};
+use super::journal::{Journal, RecordedObject, RunState, StepState};
 use super::migrate::put_exact;
 use super::report::{OutputMode, Reporter};
 use super::run::{acquire_lease, holder_identity, load_journal, Run};
@@ -78,25 +78,62 @@ pub async fn rollback(
     output: OutputMode,
 ) -> Result<Outcome, EngineError> {
     let found = JournalStore::find(&client, None).await?;
-    let candidates: Vec<_> = found.iter().filter(|f| plan.is_none_or(|p| f.plan == p)).collect();
-    let mut open = Vec::new();
-    for candidate in &candidates {
+    let mut runs = Vec::new();
+    for candidate in found.iter().filter(|f| plan.is_none_or(|p| f.plan == p)) {
         let store = JournalStore::new(client.clone(), &candidate.namespace, &candidate.plan);
         if let Some((journal, version)) = load_journal(&store).await? {
-            if !journal.state.is_closed() || plan.is_some() {
-                open.push((store, journal, version));
-            }
+            runs.push((store, journal, version));
         }
     }
-    let (store, journal, version) = match open.len() {
-        0 => return Ok(Outcome::refused(Refusal::NoRunToRollBack { plan: plan.map(str::to_owned) })),
-        1 => open.remove(0),
-        _ => {
-            let names: Vec<String> = open.iter().map(|(_, j, _)| format!("{} ({})", j.plan, j.state)).collect();
+    let journals: Vec<&Journal> = runs.iter().map(|(_, journal, _)| journal).collect();
+    let (store, journal, version) = match choose_run(&journals) {
+        RunToRollBack::None => return Ok(Outcome::refused(Refusal::NoRunToRollBack { plan: plan.map(str::to_owned) })),
+        RunToRollBack::SeveralOpen(several) => {
+            let names = several.iter().map(|&i| format!("{} ({})", journals[i].plan, journals[i].state)).collect();
             return Ok(Outcome::refused(Refusal::SeveralRunsOpen(names)));
         }
+        RunToRollBack::Run(index) => runs.swap_remove(index),
     };
     Ok(roll_back_run(client, store, journal, version, yes, accept_pruning, output).await?.0)
+}
+
+/// Which of the runs found `rollback` acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunToRollBack {
+    /// No run was ever applied here (of the plan asked for).
+    None,
+    /// More than one run is open: the user must name the plan.
+    SeveralOpen(Vec<usize>),
+    /// This one: the only open run, or else the newest closed one (which says it is already rolled back, or
+    /// refuses when it is finalized), so a script that runs `rollback` again after a lost connection or a
+    /// killed shell learns that the rollback it asked for is done.
+    Run(usize),
+}
+
+/// Chooses the run to roll back among the journals found (already narrowed to `--plan` when given): the
+/// only open one; with none open, the newest by its last journal write.
+pub fn choose_run(journals: &[&Journal]) -> RunToRollBack {
+    let open: Vec<usize> = (0..journals.len()).filter(|&i| !journals[i].state.is_closed()).collect();
+    match open.len() {
+        0 => journals
+            .iter()
+            .enumerate()
+            .max_by(|(_, a), (_, b)| a.updated.cmp(&b.updated))
+            .map_or(RunToRollBack::None, |(i, _)| RunToRollBack::Run(i)),
+        1 => RunToRollBack::Run(open[0]),
+        _ => RunToRollBack::SeveralOpen(open),
+    }
+}
+
+/// What `rollback` of a closed run comes to, without touching anything: done when it is rolled back
+/// already (exit 0, so it can be retried), refused when it is finalized; None for a run still to undo.
+pub fn closed_run_outcome(journal: &Journal) -> Option<Outcome> {
+    match journal.state {
+        RunState::Finalized => {
+            Some(Outcome::refused(Refusal::Finalized { run_id: journal.run_id.clone(), plan: journal.plan.clone() }))
+        }
+        _ => journal.already_closed().map(Outcome::Done),
+    }
 }
 
 /// The rollback of `upgrade`'s run, with what it did when it ran (None when it refused or found nothing to
@@ -118,21 +155,14 @@ pub async fn rollback_of_plan(
 async fn roll_back_run(
     client: kube::Client,
     store: JournalStore,
-    mut journal: super::journal::Journal,
+    mut journal: Journal,
     version: String,
     yes: bool,
     accept_pruning: bool,
     output: OutputMode,
 ) -> Result<(Outcome, Option<RollbackReport>), EngineError> {
-    match journal.state {
-        RunState::Finalized => {
-            let refusal = Refusal::Finalized { run_id: journal.run_id.clone(), plan: journal.plan.clone() };
-            return Ok((Outcome::refused(refusal), None));
-        }
-        RunState::RolledBack => {
-            return Ok((Outcome::Done(format!("run {} is already rolled back", journal.run_id)), None))
-        }
-        _ => {}
+    if let Some(closed) = closed_run_outcome(&journal) {
+        return Ok((closed, None));
     }
     if accept_pruning && !journal.accepted.iter().any(|a| a == FindingCode::DataPruned.as_str()) {
         journal.accepted.push(FindingCode::DataPruned.as_str().to_owned());
@@ -174,7 +204,7 @@ async fn roll_back_run(
     Ok(outcome)
 }
 
-fn ask(yes: bool, journal: &super::journal::Journal) -> Result<bool, EngineError> {
+fn ask(yes: bool, journal: &Journal) -> Result<bool, EngineError> {
     let summary = format!(
         "About to roll back run {} of plan {} ({}), restoring {} recorded objects.\n",
         journal.run_id,
@@ -409,6 +439,39 @@ mod tests {
         assert_eq!(first_difference(&a, &a, ""), None);
         let c = json!({"spec": {"template": {"image": "a", "args": ["x", "y"]}}});
         assert_eq!(first_difference(&a, &c, "").as_deref(), Some(".spec.template.args"));
+    }
+
+    fn run(plan: &str, state: RunState, updated: &str) -> Journal {
+        let mut journal = crate::engine::journal::tests::journal(state, "h");
+        journal.plan = plan.into();
+        journal.updated = updated.into();
+        journal
+    }
+
+    #[test]
+    fn the_only_open_run_is_rolled_back_whatever_closed_ones_are_newer() {
+        let (a, b) = (run("a", RunState::Promoted, "1"), run("b", RunState::RolledBack, "2"));
+        assert_eq!(choose_run(&[&b, &a]), RunToRollBack::Run(1));
+        let c = run("c", RunState::Failed, "0");
+        assert_eq!(choose_run(&[&a, &b, &c]), RunToRollBack::SeveralOpen(vec![0, 2]));
+        assert_eq!(choose_run(&[]), RunToRollBack::None);
+    }
+
+    #[test]
+    fn with_none_open_the_newest_run_answers_a_retried_rollback() {
+        let (old, new) = (
+            run("a", RunState::Finalized, "2026-01-01T00:00:00Z"),
+            run("b", RunState::RolledBack, "2026-12-07T19:00:00Z"),
+        );
+        assert_eq!(choose_run(&[&old, &new]), RunToRollBack::Run(1));
+        assert!(
+            matches!(closed_run_outcome(&new), Some(Outcome::Done(m)) if m.contains("already rolled back (at 2026-12-07T19:00:00Z)"))
+        );
+        // Rolling back a finalized run stays a refusal (exit 3), and an open run is rolled back for real.
+        assert!(
+            matches!(closed_run_outcome(&old), Some(Outcome::Refused(r)) if matches!(r[..], [Refusal::Finalized { .. }]))
+        );
+        assert_eq!(closed_run_outcome(&run("a", RunState::Promoted, "1")), None);
     }
 
     #[test]

@@ -116,6 +116,10 @@ pub struct PrunedField {
     pub path: String,
     /// The value removed with it.
     pub value: Value,
+    /// When the field is a key of a mapping held where the schema declares no fields (an array, a scalar, or
+    /// an item of a list where the schema declares an object): that node's path and type name. Every key goes
+    /// then, and the mapping reads back as `{}`.
+    pub in_wrong_type: Option<(String, String)>,
 }
 
 /// A default the API server would fill in.
@@ -288,9 +292,53 @@ fn prune_value(
             let walk = ObjectWalk { keeps_meta: schema.is_embedded_resource(), preserves_unknown };
             prune_fields(fields, schema, walk, path, removed);
         }
-        Value::Array(items) => {
+        // A mapping where the node declares no fields (an array, a scalar, int-or-string): the API server
+        // prunes every key, on write and when it reads the stored object back (measured on kube-apiserver
+        // 1.34: it comes back as `{}`, and an unchanged update passes), so the whole field is lost.
+        Value::Array(items) if array_items(schema).is_some() => {
             if let Some(item_schema) = array_items(schema) {
                 prune_items(items, item_schema, preserves_unknown, path, removed);
+            }
+        }
+        Value::Object(_) | Value::Array(_) if !preserves_unknown && declares_nothing_for(schema, value) => {
+            let node = (path.render(), schema.type_name().to_owned());
+            prune_without_schema(value, &node, path, removed);
+        }
+        _ => {}
+    }
+}
+
+/// Whether the node declares nothing for a mapping or list it holds (not described by it): a mapping where
+/// an array, a scalar or int-or-string is declared; a list where a scalar, an object or int-or-string is.
+/// The API server prunes every key of every mapping found there, however deep. A typeless node that is not
+/// int-or-string (only preserve-unknown-fields makes one) is left alone.
+fn declares_nothing_for(schema: &Schema, value: &Value) -> bool {
+    let typed_otherwise = match (schema.type_.as_deref(), value) {
+        (Some(_), Value::Object(_)) => true,
+        (Some(type_), Value::Array(_)) => type_ != "array",
+        _ => false,
+    };
+    typed_otherwise || schema.is_int_or_string()
+}
+
+/// Removes every key of every mapping in `value`, which no schema describes (node: where the schema declares
+/// something else, and what), recording each with its value.
+fn prune_without_schema(
+    value: &mut Value,
+    node: &(String, String),
+    path: &LazyPath<'_>,
+    removed: &mut Vec<PrunedField>,
+) {
+    match value {
+        Value::Object(fields) => {
+            for (name, value) in std::mem::take(fields) {
+                let path = LazyPath::Field(path, &name).render();
+                removed.push(PrunedField { path, value, in_wrong_type: Some(node.clone()) });
+            }
+        }
+        Value::Array(items) => {
+            for (index, item) in items.iter_mut().enumerate() {
+                prune_without_schema(item, node, &LazyPath::Index(path, index), removed);
             }
         }
         _ => {}
@@ -320,7 +368,7 @@ fn prune_fields(
             FieldRule::Undeclared if walk.preserves_unknown => true,
             FieldRule::Undeclared => {
                 let path = LazyPath::Field(path, name).render();
-                removed.push(PrunedField { path, value: std::mem::take(value) });
+                removed.push(PrunedField { path, value: std::mem::take(value), in_wrong_type: None });
                 false
             }
         }
@@ -691,24 +739,29 @@ mod tests {
     }
 
     #[test]
-    fn values_of_the_wrong_type_are_left_for_validation() {
+    fn scalars_of_the_wrong_type_are_left_for_validation_and_mappings_lose_their_keys() {
         let schema = root_with_spec(json!({
             "type": "object",
             "properties": {
                 "name": {"type": "string"},
+                "count": {"type": "integer"},
                 "list": {"type": "array", "items": {"type": "object", "properties": {"a": {"type": "string"}}}},
                 "obj": {"type": "object", "properties": {"a": {"type": "string"}}}
             }
         }));
-        let spec = json!({"name": {"not": "a string"}, "list": {"b": 1}, "obj": [{"b": 1}]});
-        let mut object = resource(spec.clone());
+        let mut object = resource(json!({
+            "name": {"not": "a string"}, "count": "7", "list": {"b": 1}, "obj": [{"b": 1}, [{"c": 2}], 3]
+        }));
 
-        assert!(prune(&mut object, &schema).is_empty());
-        assert_eq!(object["spec"], spec);
+        assert_eq!(
+            prune(&mut object, &schema),
+            [".spec.list.b", ".spec.name.not", ".spec.obj[0].b", ".spec.obj[1][0].c"]
+        );
+        assert_eq!(object["spec"], json!({"name": {}, "count": "7", "list": {}, "obj": [{}, [{}], 3]}));
     }
 
     #[test]
-    fn int_or_string_and_typeless_nodes_are_left_unless_they_declare_properties() {
+    fn int_or_string_loses_a_mapping_and_typeless_nodes_keep_what_they_declare() {
         let schema = root_with_spec(json!({
             "type": "object",
             "properties": {
@@ -718,8 +771,8 @@ mod tests {
         }));
         let mut object = resource(json!({"port": {"odd": 1}, "typeless": {"a": "x", "b": "y"}}));
 
-        assert_eq!(prune(&mut object, &schema), [".spec.typeless.b"]);
-        assert_eq!(object["spec"], json!({"port": {"odd": 1}, "typeless": {"a": "x"}}));
+        assert_eq!(prune(&mut object, &schema), [".spec.port.odd", ".spec.typeless.b"]);
+        assert_eq!(object["spec"], json!({"port": {}, "typeless": {"a": "x"}}));
     }
 
     #[test]
@@ -987,6 +1040,38 @@ mod tests {
         let pairs: Vec<(&str, &Value)> = removed.iter().map(|p| (p.path.as_str(), &p.value)).collect();
         assert_eq!(pairs, [(".spec.legacy", &json!({"deep": [1, 2]})), (".spec[\"odd.key\"]", &json!(3))]);
         assert_eq!(object["spec"], json!({"keep": "k"}));
+    }
+
+    #[test]
+    fn a_mapping_where_the_schema_declares_no_fields_loses_every_key() {
+        let schema = root_with_spec(json!({"type": "object", "properties": {
+            "list": {"type": "array", "items": {"type": "string"}},
+            "name": {"type": "string"},
+            "port": {"x-kubernetes-int-or-string": true},
+            "names": {"type": "array", "items": {"type": "string"}},
+            "free": {"x-kubernetes-preserve-unknown-fields": true}
+        }}));
+        let mut object = resource(json!({
+            "list": {"a": 1, "b": {"c": 2}}, "name": {"x": "y"}, "port": {}, "names": [{"k": "v"}, "s"],
+            "free": {"kept": true}
+        }));
+
+        let removed = prune_collecting(&mut object, &schema);
+
+        let pairs: Vec<(&str, &Value)> = removed.iter().map(|p| (p.path.as_str(), &p.value)).collect();
+        assert_eq!(
+            pairs,
+            [
+                (".spec.list.a", &json!(1)),
+                (".spec.list.b", &json!({"c": 2})),
+                (".spec.name.x", &json!("y")),
+                (".spec.names[0].k", &json!("v"))
+            ]
+        );
+        assert_eq!(
+            object["spec"],
+            json!({"list": {}, "name": {}, "port": {}, "names": [{}, "s"], "free": {"kept": true}})
+        );
     }
 
     #[test]

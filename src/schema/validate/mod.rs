@@ -29,7 +29,7 @@ pub use stream::validate_paths;
 
 use crate::findings::{FindingCode, Keyword, ObjectFinding, ObjectRef, Severity, Side, SourceLocation};
 use crate::manifest::{ConversionStrategy, Crd, LoadedCrd, Schema};
-use crate::schema::values::{apply_defaults_collecting, prune_collecting, prune_non_nullable_nulls};
+use crate::schema::values::{apply_defaults_collecting, prune_collecting, prune_non_nullable_nulls, PrunedField};
 use baseline::{default_finding, unknown_kind_finding, Baseline, GroupKnowledge, OldCrds};
 use cel::{CelOutcome, CelRules};
 use compiled::Node;
@@ -270,7 +270,7 @@ fn check_against(
     let mut findings = Vec::new();
     if !crd.preserve_unknown_fields {
         for pruned in prune_collecting(&mut object, &compiled.schema) {
-            findings.push(pruned_finding(at, pruned.path, pruned.value));
+            findings.push(pruned_finding(at, pruned));
         }
         prune_non_nullable_nulls(&mut object, &compiled.schema);
     }
@@ -293,15 +293,23 @@ fn check_against(
     findings
 }
 
-fn pruned_finding(at: &FindingContext<'_>, path: String, value: Value) -> ObjectFinding {
+fn pruned_finding(at: &FindingContext<'_>, pruned: PrunedField) -> ObjectFinding {
+    let PrunedField { path, value, in_wrong_type } = pruned;
     let side = Side::of_path(&path);
-    let message = match side {
-        Side::Spec => format!(
+    let message = match (in_wrong_type, side) {
+        (Some((node, declared)), _) => format!(
+            "{path} = {} is a key of a mapping under {node}, which the schema declares {}: the API server prunes \
+             every key of such a mapping, on write and on read (it reads back as {{}}), so even an unchanged \
+             update loses it",
+            shown(&value),
+            with_article(&declared)
+        ),
+        (None, Side::Spec) => format!(
             "{path} = {} is not declared by the new schema: the API server deletes it on the object's next write \
              (data loss)",
             shown(&value)
         ),
-        Side::Status => format!(
+        (None, Side::Status) => format!(
             "{path} = {} is not declared by the new status schema: deleted on the next status write",
             shown(&value)
         ),
@@ -312,6 +320,12 @@ fn pruned_finding(at: &FindingContext<'_>, path: String, value: Value) -> Object
         // Status is rewritten by the operator, which no longer writes an undeclared field: nothing users wrote is lost.
         Side::Status => finding.with_severity(Severity::Warning),
     }
+}
+
+/// A type name with its indefinite article ("an array", "a string").
+fn with_article(type_name: &str) -> String {
+    let article = if type_name.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+    format!("{article} {type_name}")
 }
 
 fn violation_finding(at: &FindingContext<'_>, violation: Violation) -> ObjectFinding {
