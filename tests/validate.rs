@@ -7,7 +7,7 @@
 use assert_cmd::Command;
 use operator_upgrade::findings::{Family, FindingCode, ObjectFinding, Severity, REGISTRY};
 use operator_upgrade::manifest::load_side;
-use operator_upgrade::schema::validate::{validate_paths, ValidationReport, Validator};
+use operator_upgrade::schema::validate::{validate_paths, validate_paths_keeping, ValidationReport, ValidationSummary, Validator};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -57,18 +57,31 @@ fn validator(crds: &Path) -> Validator {
     Validator::new(&set.crds)
 }
 
-fn validate(crds: &Path, objects: &[PathBuf]) -> ValidationReport {
-    validate_paths(&validator(crds), objects).unwrap_or_else(|e| panic!("{e}"))
+/// A validation with every finding read back (the inputs here are small), sorted.
+struct Checked {
+    findings: Vec<ObjectFinding>,
+    summary: ValidationSummary,
+}
+
+fn checked(report: ValidationReport) -> Checked {
+    let findings = report.every_finding().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(findings.len(), report.total(), "every finding is in exactly one group");
+    Checked { findings, summary: report.summary }
+}
+
+fn validate(crds: &Path, objects: &[PathBuf]) -> Checked {
+    checked(validate_paths_keeping(&validator(crds), objects, true).unwrap_or_else(|e| panic!("{e}")))
 }
 
 /// Validates against `crds`, compared with the old release's CRDs at `old` (`validate --old-crds`).
-fn validate_against_old(crds: &Path, old: &Path, objects: &[PathBuf]) -> ValidationReport {
+fn validate_against_old(crds: &Path, old: &Path, objects: &[PathBuf]) -> Checked {
     let old = load_side(old).unwrap_or_else(|e| panic!("{e}"));
-    validate_paths(&validator(crds).compared_with(&old.crds), objects).unwrap_or_else(|e| panic!("{e}"))
+    let validator = validator(crds).compared_with(&old.crds);
+    checked(validate_paths_keeping(&validator, objects, true).unwrap_or_else(|e| panic!("{e}")))
 }
 
 /// A fixture's report: against `crd.yaml`, compared with `old-crd.yaml` when the fixture has one.
-fn validate_fixture(dir: &Path) -> ValidationReport {
+fn validate_fixture(dir: &Path) -> Checked {
     let (crd, old, objects) = (dir.join("crd.yaml"), dir.join("old-crd.yaml"), [dir.join("objects.yaml")]);
     if old.is_file() {
         validate_against_old(&crd, &old, &objects)
@@ -211,7 +224,7 @@ fn lists_json_and_multi_document_files_read_the_same_objects() {
     let yaml = tmp.path().join("list.yaml");
     std::fs::write(&yaml, serde_norway::to_string(&list).expect("yaml")).expect("write");
 
-    let key = |report: &ValidationReport| -> Vec<(String, String, String)> {
+    let key = |report: &Checked| -> Vec<(String, String, String)> {
         report.findings.iter().map(|f| (f.object.display_name(), f.code.as_str().to_owned(), f.path.clone())).collect()
     };
     let from_json = validate(&crd, std::slice::from_ref(&json));
@@ -386,7 +399,7 @@ fn cert_manager_objects_across_releases() {
     let severities: BTreeSet<(&str, Severity)> =
         without_old.findings.iter().map(|f| (f.code.as_str(), f.severity)).collect();
     assert_eq!(severities, BTreeSet::from([("default-applied", Severity::Info)]));
-    let summary = |report: &ValidationReport| -> Vec<(String, String, String, Severity)> {
+    let summary = |report: &Checked| -> Vec<(String, String, String, Severity)> {
         report
             .findings
             .iter()

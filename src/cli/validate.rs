@@ -4,7 +4,7 @@ use super::ReportArgs;
 use crate::engine::preflight::{live_kinds, validate_listed};
 use crate::manifest::load_side;
 use crate::report::{OutputFormat, ValidationView};
-use crate::schema::validate::{validate_paths, ValidationReport, Validator};
+use crate::schema::validate::{validate_paths_keeping, ValidationReport, Validator};
 use anyhow::{bail, Context};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -50,15 +50,16 @@ pub fn run_validate(args: &ValidateArgs) -> anyhow::Result<u8> {
         validator = validator.compared_with(&old.crds);
         crd_names.extend(old.crds.keys().cloned());
     }
+    let each = args.report.each();
     let report = if args.objects.is_empty() {
-        validate_live(&validator, &crd_names, &args.cluster)?
+        validate_live(&validator, &crd_names, &args.cluster, each)?
     } else {
-        validate_paths(&validator, &args.objects).context("cannot read the objects (--objects)")?
+        validate_paths_keeping(&validator, &args.objects, each).context("cannot read the objects (--objects)")?
     };
     let (min_severity, detail) = args.report.selection();
-    let view = ValidationView::new(&report, min_severity).with_detail(detail);
-    let rendered = view.render(args.report.output, args.report.color.enabled());
-    args.report.finish(&rendered, report.findings.iter().map(|f| f.severity))
+    let view = ValidationView::new(&report, min_severity).with_detail(detail).one_by_one_if(each);
+    let (format, color) = (args.report.output, args.report.color.enabled());
+    args.report.finish(|out| view.render_to(format, color, out), report.severities())
 }
 
 /// Validates every custom resource of the CRDs' kinds that the cluster holds.
@@ -66,11 +67,12 @@ fn validate_live(
     validator: &Validator,
     crd_names: &BTreeSet<String>,
     cluster: &crate::cluster::ClusterArgs,
+    each: bool,
 ) -> anyhow::Result<ValidationReport> {
     super::runtime()?.block_on(async {
         let client = crate::cluster::connect(cluster).await?;
         let objects = crate::cluster::Objects::new(client, false);
         let kinds = live_kinds(&objects, crd_names.iter().map(String::as_str)).await?;
-        Ok(validate_listed(&objects, validator, &kinds).await?)
+        Ok(validate_listed(&objects, validator, &kinds, each).await?)
     })
 }

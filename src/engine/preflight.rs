@@ -8,7 +8,8 @@ use crate::cluster::{cluster_identity, ClusterError, ObjectKey, Objects};
 use crate::findings::{FindingCode, Severity};
 use crate::manifest::Crd;
 use crate::schema::diff_crds;
-use crate::schema::validate::{ReportBuilder, ValidationReport, Validator};
+use crate::schema::validate::{FindingSpool, ReportBuilder, ValidationReport, Validator};
+use std::sync::Arc;
 use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
 use kube::api::{Api, PostParams};
 use serde::Serialize;
@@ -78,11 +79,11 @@ impl LivePlan {
             .map(|f| (f.code, f.severity, f.path.clone(), format!("{} {}", f.crd, f.message)));
         let operator_findings =
             plan.operator_findings.iter().map(|f| (f.code, f.severity, f.field.clone(), f.message.clone()));
-        let object_findings = self
-            .objects
-            .findings
-            .iter()
-            .map(|f| (f.code, f.severity, Some(f.path.clone()), format!("{} {}", f.object, f.message)));
+        // One refusal per group of identical findings: 100,000 objects with the same problem are one reason.
+        let object_findings = self.objects.groups.iter().map(|g| {
+            let kind = g.objects.first().map(|o| o.object.kind.as_str()).unwrap_or_default();
+            (g.code, g.severity, Some(g.path.clone()), format!("{kind} {}: {}", g.objects_line(), g.message))
+        });
         refusals.extend(unaccepted(crd_findings.chain(operator_findings).chain(object_findings), fail_on, accepted));
         refusals
     }
@@ -121,24 +122,37 @@ impl LivePlan {
         section("other managers", &managers);
         section("missing permissions", &self.missing_permissions);
         let summary = &self.objects.summary;
+        let groups = &self.objects.groups;
         out.push_str(&format!(
-            "existing objects: {} checked against the new CRDs, {} findings\n",
+            "existing objects: {} checked against the new CRDs, {} findings in {} group(s) of identical findings\n",
             summary.objects,
-            self.objects.findings.len()
+            self.objects.total(),
+            groups.len()
         ));
-        for finding in self.objects.findings.iter().take(20) {
+        for group in groups.iter().take(GROUPS_SHOWN) {
+            let kind = group.objects.first().map(|o| o.object.kind.as_str()).unwrap_or_default();
             out.push_str(&format!(
-                "  - {} {} {} {}: {}\n",
-                finding.severity,
-                finding.code.as_str(),
-                finding.object,
-                finding.path,
-                finding.message
+                "  - {} {} {}: {} ({} {})\n",
+                group.severity,
+                group.code.as_str(),
+                group.path,
+                group.message,
+                kind,
+                group.objects_line()
+            ));
+        }
+        if groups.len() > GROUPS_SHOWN {
+            out.push_str(&format!(
+                "  ... and {} more group(s): `validate --context` lists them all\n",
+                groups.len() - GROUPS_SHOWN
             ));
         }
         out
     }
 }
+
+/// How many groups of object findings the live plan's text shows.
+const GROUPS_SHOWN: usize = 20;
 
 /// Reads everything the live plan needs. Read only: the only requests that are not GET/LIST are
 /// SelfSubjectAccessReviews, which change nothing.
@@ -214,17 +228,21 @@ async fn check_crds(objects: &Objects, upgrade: &Upgrade, live: &mut LivePlan) -
 /// Every existing custom resource of the release's kinds, listed in pages and validated as `--objects` does.
 pub async fn validate_objects(objects: &Objects, upgrade: &Upgrade) -> Result<ValidationReport, ClusterError> {
     let validator = Validator::new(&upgrade.new_set.crds).compared_with(&upgrade.old_set.crds);
-    validate_listed(objects, &validator, &upgrade.old_custom_resource_kinds()).await
+    validate_listed(objects, &validator, &upgrade.old_custom_resource_kinds(), false).await
 }
 
-/// Lists every object of `kinds` (`(apiVersion, kind)`) in pages of 500 and validates each; a kind the
-/// cluster does not serve (its CRD not installed yet) has nothing to check.
+/// Lists every object of `kinds` (`(apiVersion, kind)`) in pages of 500 and validates each, the findings
+/// grouped as they come (and kept one by one in a temporary file with `each`); a kind the cluster does not
+/// serve (its CRD not installed yet) has nothing to check.
 pub async fn validate_listed(
     objects: &Objects,
     validator: &Validator,
     kinds: &[(String, String)],
+    each: bool,
 ) -> Result<ValidationReport, ClusterError> {
-    let mut report = ReportBuilder::new();
+    let spool = each.then(FindingSpool::new).transpose().map_err(ClusterError::Spool)?.map(Arc::new);
+    let mut report = ReportBuilder::keeping_each(spool);
+    let mut page = 0;
     for (api_version, kind) in kinds {
         let mut token: Option<String> = None;
         loop {
@@ -236,6 +254,8 @@ pub async fn validate_listed(
             for item in items {
                 report.add(validator.check(item, None));
             }
+            report.end_batch(page).map_err(ClusterError::Spool)?;
+            page += 1;
             match next {
                 Some(next) => token = Some(next),
                 None => break,
