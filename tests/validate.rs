@@ -332,20 +332,76 @@ fn json_output_has_the_documented_shape() {
     let assert = validate_command("pruning").args(["--output", "json"]).assert().code(1);
     let json: serde_json::Value = serde_json::from_slice(&assert.get_output().stdout).expect("valid JSON");
     assert_eq!(json["verdict"], "breaking");
-    let finding = &json["findings"][0];
-    for key in ["code", "severity", "object", "path", "message"] {
-        assert!(finding.get(key).is_some(), "finding lacks {key}: {finding}");
+    assert!(json.get("findings").is_none(), "one by one only with --each: {json}");
+    let group = &json["groups"][0];
+    for key in ["code", "severity", "crd", "version", "path", "side", "message", "count", "objects"] {
+        assert!(group.get(key).is_some(), "group lacks {key}: {group}");
     }
-    assert_eq!(finding["object"]["kind"], "Widget");
-    assert_eq!(finding["object"]["namespace"], "demo");
+    assert_eq!(group["objects"][0]["kind"], "Widget");
+    assert_eq!(group["objects"][0]["namespace"], "demo");
+    assert!(group["objects"][0]["source"]["line"].as_u64().is_some_and(|l| l > 0), "{group}");
     assert_eq!(json["summary"]["objects_losing_data"], 1);
     assert_eq!(json["summary"]["crds"]["widgets.example.com"]["objects"], 2);
+    let counted: u64 = json["groups"].as_array().expect("groups").iter().map(|g| g["count"].as_u64().unwrap()).sum();
+    assert_eq!(json["summary"]["total"], counted, "every finding in exactly one group");
+
+    let assert = validate_command("pruning").args(["--output", "json", "--each"]).assert().code(1);
+    let each: serde_json::Value = serde_json::from_slice(&assert.get_output().stdout).expect("valid JSON");
+    let findings = each["findings"].as_array().expect("--each lists findings");
+    assert_eq!(findings.len() as u64, counted);
+    for key in ["code", "severity", "object", "path", "message", "source"] {
+        assert!(findings[0].get(key).is_some(), "finding lacks {key}: {}", findings[0]);
+    }
+    assert_eq!(each["groups"], json["groups"]);
 
     let assert = validate_command("cel-rules").args(["--output", "json", "--fail-on", "never"]).assert().code(0);
     let json: serde_json::Value = serde_json::from_slice(&assert.get_output().stdout).expect("valid JSON");
     let rules: Vec<&serde_json::Value> =
-        json["findings"].as_array().expect("findings").iter().map(|f| &f["rule"]).collect();
+        json["groups"].as_array().expect("groups").iter().map(|g| &g["rule"]).collect();
     assert!(rules.iter().all(|r| r.is_string()), "CEL findings carry their rule: {rules:?}");
+}
+
+/// The same finding on many objects: one group in every format, the counts exact, `--each` one by one.
+#[test]
+fn identical_findings_across_objects_are_one_group_in_every_format() {
+    let dir = fixture_root().join("defaults");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let template = std::fs::read_to_string(dir.join("objects.yaml")).expect("the fixture's objects");
+    // The fixture's objects 40 times over, renamed: every finding repeats 40 times.
+    let objects: String = (0..40)
+        .map(|i| template.replace("name: ", &format!("name: copy{i:02}-")))
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    let file = tmp.path().join("many.yaml");
+    std::fs::write(&file, objects).expect("writes the objects");
+    let run = |args: &[&str]| -> String {
+        let mut cmd = Command::cargo_bin("operator-upgrade").expect("binary built");
+        cmd.arg("validate").arg("--crds").arg(dir.join("crd.yaml")).arg("--objects").arg(&file);
+        let assert = cmd.args(["--fail-on", "never", "--color", "never"]).args(args).assert().code(0);
+        String::from_utf8(assert.get_output().stdout.clone()).expect("utf-8")
+    };
+    let json: serde_json::Value = serde_json::from_str(&run(&["-o", "json"])).expect("valid JSON");
+    let groups = json["groups"].as_array().expect("groups");
+    let total = json["summary"]["total"].as_u64().expect("total");
+    assert!(total >= 40 && total % 40 == 0, "{total}");
+    assert_eq!(groups.len() as u64, total / 40, "one group per finding of the fixture");
+    for group in groups {
+        assert_eq!(group["count"], 40);
+        assert_eq!(group["objects"].as_array().expect("objects").len(), 5, "the first five objects are named");
+        assert!(group["objects"][0]["name"].as_str().unwrap().starts_with("copy00-"), "{group}");
+    }
+    let text = run(&[]);
+    assert!(text.contains("40 object(s), e.g. "), "{text}");
+    assert!(text.contains(&format!("{total} findings in {} group(s)", groups.len())), "{text}");
+    let markdown = run(&["-o", "markdown"]);
+    assert!(markdown.contains("| 40 "), "{markdown}");
+    let github = run(&["-o", "github"]);
+    assert_eq!(github.lines().filter(|l| l.starts_with("::")).count(), groups.len(), "{github}");
+    let github_each = run(&["-o", "github", "--each"]);
+    assert_eq!(github_each.lines().filter(|l| l.starts_with("::")).count() as u64, total);
+    let verbose = run(&["-v"]);
+    assert!(verbose.contains("Widget demo/copy39-relies-on-defaults"), "{verbose}");
+    assert!(!verbose.contains("object(s), e.g."), "one by one: {verbose}");
 }
 
 #[test]

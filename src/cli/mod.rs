@@ -158,11 +158,13 @@ pub struct ReportArgs {
     #[arg(long, value_enum, default_value_t = FailOn::Breaking)]
     pub fail_on: FailOn,
     /// Text output: show every finding at or above this severity, one by one, instead of the default (warnings
-    /// and above in full, info one line per code per CRD). Hidden findings are still counted and still count for
-    /// --fail-on. JSON, markdown, SARIF and GitHub always carry every finding.
+    /// and above in full, info one line per code per CRD); findings about objects stay grouped (--each lists
+    /// them one by one). Hidden findings are still counted and still count for --fail-on. JSON, markdown, SARIF
+    /// and GitHub always carry every finding (those about objects grouped).
     #[arg(long, value_enum)]
     pub min_severity: Option<MinSeverity>,
-    /// Text output: show every finding one by one (the same as --min-severity info).
+    /// Text output: show every finding one by one (the same as --min-severity info), those about objects too
+    /// (as --each).
     #[arg(long, short = 'v', conflicts_with = "min_severity")]
     pub verbose: bool,
     /// List the findings about existing objects one by one, in every format, instead of grouped (identical
