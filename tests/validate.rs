@@ -7,7 +7,9 @@
 use assert_cmd::Command;
 use operator_upgrade::findings::{Family, FindingCode, ObjectFinding, Severity, REGISTRY};
 use operator_upgrade::manifest::load_side;
-use operator_upgrade::schema::validate::{validate_paths, validate_paths_keeping, ValidationReport, ValidationSummary, Validator};
+use operator_upgrade::schema::validate::{
+    validate_paths, validate_paths_keeping, ValidationReport, ValidationSummary, Validator,
+};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -368,10 +370,8 @@ fn identical_findings_across_objects_are_one_group_in_every_format() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let template = std::fs::read_to_string(dir.join("objects.yaml")).expect("the fixture's objects");
     // The fixture's objects 40 times over, renamed: every finding repeats 40 times.
-    let objects: String = (0..40)
-        .map(|i| template.replace("name: ", &format!("name: copy{i:02}-")))
-        .collect::<Vec<_>>()
-        .join("\n---\n");
+    let objects: String =
+        (0..40).map(|i| template.replace("name: ", &format!("name: copy{i:02}-"))).collect::<Vec<_>>().join("\n---\n");
     let file = tmp.path().join("many.yaml");
     std::fs::write(&file, objects).expect("writes the objects");
     let run = |args: &[&str]| -> String {
@@ -426,7 +426,7 @@ fn markdown_has_counts_and_one_table_per_crd() {
     assert!(out.starts_with("### operator-upgrade validate"), "{out}");
     assert!(out.contains("| `widgets.example.com` | Widget | 2 | 1 | 0 |"), "{out}");
     assert!(out.contains("#### `widgets.example.com`"), "{out}");
-    assert!(out.contains("| 🔴 breaking | `value-invalid` | Widget `demo/bad-status` | `.status.phase` |"), "{out}");
+    assert!(out.contains("| 🔴 breaking | `value-invalid` | `.status.phase` | 1 Widget: demo/bad-status |"), "{out}");
 }
 
 // ---- real CRDs ----

@@ -64,8 +64,7 @@ pub fn run_plan(args: &PlanArgs) -> anyhow::Result<u8> {
         plan.attach_locations();
     }
     let (min_severity, detail) = args.report.selection();
-    let mut report =
-        PlanReport::new(&plan, min_severity).with_detail(detail).objects_one_by_one_if(args.report.each());
+    let mut report = PlanReport::new(&plan, min_severity).with_detail(detail).objects_one_by_one_if(args.report.each());
     if let Some(loaded) = &plan_file {
         report = report.with_plan_file(loaded);
     }

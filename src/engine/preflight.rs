@@ -9,12 +9,12 @@ use crate::findings::{FindingCode, Severity};
 use crate::manifest::Crd;
 use crate::schema::diff_crds;
 use crate::schema::validate::{FindingSpool, ReportBuilder, ValidationReport, Validator};
-use std::sync::Arc;
 use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
 use kube::api::{Api, PostParams};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// What the live cluster says about the plan.
 #[derive(Debug, Clone, Default, Serialize)]

@@ -8,8 +8,8 @@ mod sarif;
 mod text;
 mod validation;
 
-pub use validation::{ValidationView, ValidationViewSummary};
 use validation::Pieces;
+pub use validation::{ValidationView, ValidationViewSummary};
 
 use crate::findings::{Finding, OperatorFinding, Severity, Verdict};
 use crate::plan::file::LoadedPlan;

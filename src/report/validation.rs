@@ -247,11 +247,8 @@ impl<'a> ValidationView<'a> {
                 current_crd = Some(finding.crd.clone());
                 current_object = None;
             }
-            let object = (
-                finding.object.api_version.clone(),
-                finding.object.namespace.clone(),
-                finding.object.name.clone(),
-            );
+            let object =
+                (finding.object.api_version.clone(), finding.object.namespace.clone(), finding.object.name.clone());
             if current_object.as_ref() != Some(&object) {
                 let _ = writeln!(out, "  {}", object_heading(&finding));
                 current_object = Some(object);

@@ -194,8 +194,21 @@ pub struct Grouper {
 impl Grouper {
     /// Adds one finding.
     pub fn add(&mut self, finding: ObjectFinding) {
-        let ObjectFinding { code, severity, object, crd, version, path, side, keyword, message, rule, value, old, source } =
-            finding;
+        let ObjectFinding {
+            code,
+            severity,
+            object,
+            crd,
+            version,
+            path,
+            side,
+            keyword,
+            message,
+            rule,
+            value,
+            old,
+            source,
+        } = finding;
         let values = (value.is_some() || old.is_some()).then(|| (compact(value.as_ref()), compact(old.as_ref())));
         let place = Place { path, message, rule, keyword, values };
         let members = Members { count: 1, side, value, old, objects: vec![GroupedObject { object, source }] };
@@ -297,7 +310,11 @@ mod tests {
         // Two workers that each saw half, in reverse order, merged.
         let (mut left, mut right) = (Grouper::default(), Grouper::default());
         for (i, f) in findings.iter().rev().cloned().enumerate() {
-            if i % 2 == 0 { left.add(f) } else { right.add(f) }
+            if i % 2 == 0 {
+                left.add(f)
+            } else {
+                right.add(f)
+            }
         }
         left.merge(right);
         let (forward, merged) = (forward.finish(), left.finish());

@@ -26,8 +26,8 @@ mod stream;
 mod structural;
 
 pub use admission::{CrdAdmission, WriteRejection};
-pub use report::{CrdCounts, ReportBuilder, ValidationReport, ValidationSummary};
 pub use groups::{FindingGroup, GroupedObject};
+pub use report::{CrdCounts, ReportBuilder, ValidationReport, ValidationSummary};
 pub use spool::FindingSpool;
 pub use stream::{validate_paths, validate_paths_keeping};
 

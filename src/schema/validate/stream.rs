@@ -13,8 +13,8 @@
 use super::fast_yaml;
 use super::json_stream::read_json;
 use super::report::{ReportBuilder, ValidationReport};
-use super::spool::FindingSpool;
 use super::split::read_yaml;
+use super::spool::FindingSpool;
 use super::Validator;
 use crate::findings::SourceLocation;
 use crate::manifest::{json_kind, DocumentRef, LoadError, SkippedDocument};
