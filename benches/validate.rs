@@ -189,6 +189,8 @@ struct Run {
 }
 
 /// Runs a command with its standard output to `out`, and measures it as the operating system accounts it.
+// The child is reaped by `wait4`, which (unlike `Child::wait`) also returns its resource usage.
+#[allow(clippy::zombie_processes)]
 fn measure(command: &mut Command, out: &Path) -> Run {
     let file = std::fs::File::create(out).expect("the output file");
     let started = Instant::now();

@@ -128,7 +128,7 @@ impl Members {
 
     /// Names an object if it is among the first [`OBJECTS_NAMED`].
     fn name(&mut self, object: GroupedObject) {
-        let at = self.objects.partition_point(|o| object_order(o) <= object_order(&object));
+        let at = self.objects.partition_point(|o| object_order(o, &object).is_le());
         if at < OBJECTS_NAMED {
             self.objects.insert(at, object);
             self.objects.truncate(OBJECTS_NAMED);
@@ -136,9 +136,11 @@ impl Members {
     }
 }
 
-fn object_order(o: &GroupedObject) -> (Option<&str>, &str, &str, &str, Option<(&str, usize)>) {
-    let source = o.source.as_ref().map(|s| (s.file.as_str(), s.line));
-    (o.object.namespace.as_deref(), &o.object.name, &o.object.api_version, &o.object.kind, source)
+/// Objects in namespace, then name order (then the rest, so the order is total).
+fn object_order(a: &GroupedObject, b: &GroupedObject) -> std::cmp::Ordering {
+    (a.object.namespace.as_deref(), a.object.name.as_str())
+        .cmp(&(b.object.namespace.as_deref(), b.object.name.as_str()))
+        .then_with(|| a.cmp(b))
 }
 
 #[derive(Debug, Default, Clone)]
