@@ -1,10 +1,11 @@
 //! `cargo bench --bench validate`: `operator-upgrade validate` of 100,000 objects, whole process, against a
 //! bare parse of the same file in the same run.
 //!
-//! Generates 100,000 CloudNativePG `Cluster` objects (realistic spec and status; one in a thousand with a
-//! violation, a pruned field or a missing default) as one multi-document YAML stream in a temporary file (about
-//! 240 MB), then runs the `operator-upgrade` binary on it as a user would, against the CloudNativePG v1.30.0
-//! CRDs, without `--old-crds` (every object gets 16 `default-applied` infos: 1.6 million findings) and with the
+//! Generates 100,000 CloudNativePG `Cluster` objects twice, each as one multi-document YAML stream in a
+//! temporary file: `full` (realistic spec and status, about 240 MB; one in a thousand with a violation, a
+//! pruned field or a missing default) and `minimal` (only what a user writes, about 40 MB), then runs the
+//! `operator-upgrade` binary on each as a user would, against the CloudNativePG v1.30.0 CRDs, without
+//! `--old-crds` (each minimal object gets 16 `default-applied` infos: 1.6 million findings) and with the
 //! v1.29.0 CRDs, in every output format. Each run is a child process: wall time, objects per second, CPU in
 //! cores, peak RSS (from `wait4`) and the size of what it printed. The anchor is a bare parse of the same file
 //! by this bench in a child process of its own: every document parsed into a `serde_json::Value` and dropped,
@@ -170,10 +171,45 @@ spec:
     )
 }
 
-fn generate(path: &Path, objects: usize) -> std::io::Result<u64> {
+/// A Cluster with only what a user writes (about 400 bytes): 16 defaults apply to each, so without the old CRDs
+/// every object has 16 `default-applied` findings, all identical across objects.
+fn minimal_cluster(i: usize) -> String {
+    let instances = 1 + i % 3;
+    format!(
+        "---
+apiVersion: postgresql.cnpg.io/v1
+kind: Cluster
+metadata:
+  name: db-{i}
+  namespace: team-{namespace}
+  uid: 6f1c8a2e-0000-4000-8000-{i:012}
+  resourceVersion: \"{rv}\"
+  generation: 1
+  creationTimestamp: \"2025-01-01T00:00:00Z\"
+spec:
+  instances: {instances}
+  imageName: ghcr.io/cloudnative-pg/postgresql:16.{minor}
+  storage:
+    size: {storage}Gi
+status:
+  phase: Cluster in healthy state
+  instances: {instances}
+  readyInstances: {instances}
+",
+        namespace = i % 97,
+        rv = 100_000 + i,
+        minor = 1 + i % 6,
+        storage = 10 * (1 + i % 10),
+    )
+}
+
+/// Writes the `i`th object of a set.
+type Generator = fn(usize) -> String;
+
+fn generate(path: &Path, objects: usize, object: Generator) -> std::io::Result<u64> {
     let mut out = BufWriter::new(std::fs::File::create(path)?);
     for i in 0..objects {
-        out.write_all(cluster(i).as_bytes())?;
+        out.write_all(object(i).as_bytes())?;
     }
     out.flush()?;
     Ok(std::fs::metadata(path)?.len())
@@ -247,67 +283,74 @@ fn main() {
     let old_crds = corpus.join("crds/cloudnative-pg/v1.29.0");
 
     let dir = tempfile::tempdir().expect("a temporary directory");
-    // KEEP=path writes the generated objects there instead, for a look with `operator-upgrade validate`.
-    let input = std::env::var_os("KEEP").map_or_else(|| dir.path().join("clusters.yaml"), PathBuf::from);
-    let started = Instant::now();
-    let bytes = generate(&input, objects).expect("writing the generated objects");
-    println!("generated {objects} Cluster objects ({:.1} MB) in {:.2?}", bytes as f64 / 1e6, started.elapsed());
     let out = dir.path().join("out");
-
     let me = std::env::current_exe().expect("the bench's own path");
-    let anchor = measure(Command::new(me).arg("--bare-parse").arg(&input), &out);
-    println!(
-        "anchor: bare parse (one thread, YAML to Value): {:.2} s = {:.0} objects/s, peak RSS {:.0} MiB",
-        anchor.wall.as_secs_f64(),
-        objects as f64 / anchor.wall.as_secs_f64(),
-        mib(anchor.peak_rss_kib)
-    );
     let available = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!(
-        "{:<14} {:<9} {:>7} {:>12} {:>7} {:>9} {:>11} {:>9}",
-        "old CRDs", "output", "wall s", "objects/s", "cores", "peak MiB", "output MB", "vs parse"
-    );
     let each = std::env::var_os("EACH").is_some();
-    let mut worst_rate = f64::INFINITY;
-    let mut worst_rss = 0;
-    for with_old in [false, true] {
-        let mut formats = vec![("text", false), ("json", false), ("markdown", false), ("github", false)];
-        if each && !with_old {
-            formats.extend([("text", true), ("json", true)]);
+    for (set, object) in [("full", cluster as Generator), ("minimal", minimal_cluster)] {
+        // KEEP=path writes the full objects there instead, for a look with `operator-upgrade validate`.
+        let keep = std::env::var_os("KEEP").filter(|_| set == "full");
+        let input = keep.map_or_else(|| dir.path().join(format!("{set}.yaml")), PathBuf::from);
+        let started = Instant::now();
+        let bytes = generate(&input, objects, object).expect("writing the generated objects");
+        println!(
+            "\n{set}: {objects} Cluster objects ({:.1} MB) generated in {:.2?}",
+            bytes as f64 / 1e6,
+            started.elapsed()
+        );
+        let anchor = measure(Command::new(&me).arg("--bare-parse").arg(&input), &out);
+        println!(
+            "anchor: bare parse (one thread, YAML to Value): {:.2} s = {:.0} objects/s, peak RSS {:.0} MiB",
+            anchor.wall.as_secs_f64(),
+            objects as f64 / anchor.wall.as_secs_f64(),
+            mib(anchor.peak_rss_kib)
+        );
+        println!(
+            "{:<10} {:<16} {:>7} {:>10} {:>6} {:>9} {:>10} {:>9}",
+            "old CRDs", "output", "wall s", "objects/s", "cores", "peak MiB", "output MB", "vs parse"
+        );
+        let mut worst_rate = f64::INFINITY;
+        let mut worst_rss = 0;
+        for with_old in [false, true] {
+            let mut formats = vec![("text", false), ("json", false), ("markdown", false), ("github", false)];
+            if each && !with_old {
+                formats.extend([("text", true), ("json", true)]);
+            }
+            for (format, one_by_one) in formats {
+                let mut command = Command::new(BINARY);
+                command.arg("validate").arg("--crds").arg(&crds).arg("--objects").arg(&input);
+                command.args(["--output", format, "--fail-on", "never", "--color", "never"]);
+                if with_old {
+                    command.arg("--old-crds").arg(&old_crds);
+                }
+                if one_by_one {
+                    command.arg("--each");
+                }
+                let run = measure(&mut command, &out);
+                assert_eq!(run.exit, 0, "validate -o {format} exits 0 with --fail-on never");
+                let rate = objects as f64 / run.wall.as_secs_f64();
+                if !one_by_one {
+                    worst_rate = worst_rate.min(rate);
+                    worst_rss = worst_rss.max(run.peak_rss_kib);
+                }
+                println!(
+                    "{:<10} {:<16} {:>7.2} {:>10.0} {:>6.2} {:>9.0} {:>10.3} {:>8.2}x",
+                    if with_old { "v1.29.0" } else { "not given" },
+                    if one_by_one { format!("{format} --each") } else { format.to_owned() },
+                    run.wall.as_secs_f64(),
+                    rate,
+                    run.cpu.as_secs_f64() / run.wall.as_secs_f64(),
+                    mib(run.peak_rss_kib),
+                    run.output_bytes as f64 / 1e6,
+                    run.wall.as_secs_f64() / anchor.wall.as_secs_f64()
+                );
+            }
         }
-        for (format, one_by_one) in formats {
-            let mut command = Command::new(BINARY);
-            command.arg("validate").arg("--crds").arg(&crds).arg("--objects").arg(&input);
-            command.args(["--output", format, "--fail-on", "never", "--color", "never"]);
-            if with_old {
-                command.arg("--old-crds").arg(&old_crds);
-            }
-            if one_by_one {
-                command.arg("--each");
-            }
-            let run = measure(&mut command, &out);
-            assert_eq!(run.exit, 0, "validate -o {format} exits 0 with --fail-on never");
-            let rate = objects as f64 / run.wall.as_secs_f64();
-            if !one_by_one {
-                worst_rate = worst_rate.min(rate);
-                worst_rss = worst_rss.max(run.peak_rss_kib);
-            }
-            println!(
-                "{:<14} {:<9} {:>7.2} {:>12.0} {:>7.2} {:>9.0} {:>11.2} {:>8.2}x",
-                if with_old { "v1.29.0" } else { "not given" },
-                if one_by_one { format!("{format} --each") } else { format.to_owned() },
-                run.wall.as_secs_f64(),
-                rate,
-                run.cpu.as_secs_f64() / run.wall.as_secs_f64(),
-                mib(run.peak_rss_kib),
-                run.output_bytes as f64 / 1e6,
-                run.wall.as_secs_f64() / anchor.wall.as_secs_f64()
-            );
-        }
+        println!(
+            "{set}: slowest grouped run {worst_rate:.0} objects/s (target >= 100000 on 2 cores; {available} \
+             available); largest peak RSS {:.0} MiB (target <= 256)",
+            mib(worst_rss)
+        );
+        let _ = std::fs::remove_file(dir.path().join(format!("{set}.yaml")));
     }
-    println!(
-        "slowest grouped run: {worst_rate:.0} objects/s (target >= 100000 on 2 cores; {available} available); \
-         largest peak RSS: {:.0} MiB (target <= 256)",
-        mib(worst_rss)
-    );
 }
