@@ -199,12 +199,7 @@ impl<'a> PlanReport<'a> {
 
     /// Renders in the given format into a string; `color` only affects text. See [`PlanReport::render_to`].
     pub fn render(&self, format: OutputFormat, color: bool) -> String {
-        let mut out = Vec::new();
-        // Writing into memory only fails if the objects' spool cannot be read back, which the string then says.
-        if let Err(error) = self.render_to(format, color, &mut out) {
-            out.extend_from_slice(format!("\nerror: {error}\n").as_bytes());
-        }
-        String::from_utf8_lossy(&out).into_owned()
+        validation::into_string(|out| self.render_to(format, color, out))
     }
 
     /// Writes the report in the given format as it is rendered: the objects' findings one by one (`--each`)

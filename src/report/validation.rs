@@ -129,12 +129,7 @@ impl<'a> ValidationView<'a> {
 
     /// Renders in the given format into a string; `color` only affects text. See [`ValidationView::render_to`].
     pub fn render(&self, format: OutputFormat, color: bool) -> String {
-        let mut out = Vec::new();
-        // Writing into memory only fails if the spool cannot be read back, which the string then says.
-        if let Err(error) = self.render_to(format, color, &mut out) {
-            out.extend_from_slice(format!("\nerror: {error}\n").as_bytes());
-        }
-        String::from_utf8_lossy(&out).into_owned()
+        into_string(|out| self.render_to(format, color, out))
     }
 
     /// Writes the report in the given format as it is rendered, never holding it whole (a million findings
@@ -412,6 +407,16 @@ fn markdown_crd_heading(out: &mut Pieces<'_>, crd: Option<&str>) {
 /// A group's first object, as `kind namespace/name`.
 fn first_object(group: &FindingGroup) -> String {
     group.objects.first().map(|o| o.object.to_string()).unwrap_or_default()
+}
+
+/// What a renderer writes, as a string. Writing into memory only fails if the findings' spool cannot be read
+/// back, which the string then says at its end.
+pub(super) fn into_string(render: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) -> String {
+    let mut out = Vec::new();
+    if let Err(error) = render(&mut out) {
+        out.extend_from_slice(format!("\nerror: {error}\n").as_bytes());
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Text written in pieces to an `io::Write`, so a report of a million findings is never one string. The first
