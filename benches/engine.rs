@@ -169,10 +169,11 @@ spec:
         report.summary.objects, report.summary.checked, report.summary.objects_with_findings
     );
     println!(
-        "live validate: {} objects in {seconds:.1} s = {:.0} objects/s; {} findings; peak RSS so far {:.0} MiB",
+        "live validate: {} objects in {seconds:.1} s = {:.0} objects/s; {} findings in {} groups; peak RSS so far {:.0} MiB",
         report.summary.objects,
         report.summary.objects as f64 / seconds,
-        report.findings.len(),
+        report.total(),
+        report.groups.len(),
         mib(peak_rss_kib()),
     );
 }

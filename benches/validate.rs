@@ -1,26 +1,35 @@
-//! `cargo bench --bench validate`: object validation throughput on a real CRD with CEL rules.
+//! `cargo bench --bench validate`: `operator-upgrade validate` of 100,000 objects, whole process, against a
+//! bare parse of the same file in the same run.
 //!
-//! Generates 100,000 CloudNativePG `Cluster` objects (realistic spec and status; one in a thousand with a
-//! violation, a pruned field or a missing default) as one multi-document YAML stream in a temporary file, then
-//! validates them against the CloudNativePG v1.30.0 CRDs with `validate_paths`, the same call `validate` makes.
-//! Prints objects per second (target: at least 20,000 on 2 cores), CPU use in cores (target: all of them) and
-//! the peak RSS (target: bounded, far below the size of the input).
+//! Generates 100,000 CloudNativePG `Cluster` objects twice, each as one multi-document YAML stream in a
+//! temporary file: `full` (realistic spec and status, about 240 MB; one in a thousand with a violation, a
+//! pruned field or a missing default) and `minimal` (only what a user writes, about 40 MB), then runs the
+//! `operator-upgrade` binary on each as a user would, against the CloudNativePG v1.30.0 CRDs, without
+//! `--old-crds` (each minimal object gets 16 `default-applied` infos: 1.6 million findings) and with the
+//! v1.29.0 CRDs, in every output format. Each run is a child process: wall time, objects per second, CPU in
+//! cores, peak RSS (from `wait4`) and the size of what it printed. The anchor is a bare parse of the same file
+//! by this bench in a child process of its own: every document parsed into a `serde_json::Value` and dropped,
+//! on one thread, nothing validated; each run is printed as a ratio to it.
+//!
+//! Targets (issues 27 and 29): at least 100,000 objects/s for the whole process on 2 cores, peak RSS at most
+//! 256 MiB in every format.
 //!
 //! Needs `../shared/corpus` (or `OPERATOR_UPGRADE_CORPUS`); without it, says so and exits 0.
 //! `OBJECTS=n` changes the number of objects; `KEEP=path` writes them there (and keeps them) for a look with
-//! `operator-upgrade validate`.
+//! `operator-upgrade validate`; `EACH=1` also runs `--each` (every finding one by one: about 1 GB of JSON).
 
-use operator_upgrade::manifest::load_side;
-use operator_upgrade::schema::validate::{validate_paths, Validator};
+use serde::Deserialize;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-// The same allocator as the `operator-upgrade` binary, so the numbers are the command's.
+// The same allocator as the `operator-upgrade` binary, so the bare parse is measured as the command would do it.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const DEFAULT_OBJECTS: usize = 100_000;
+const BINARY: &str = env!("CARGO_BIN_EXE_operator-upgrade");
 
 fn corpus() -> Option<PathBuf> {
     let path = std::env::var_os("OPERATOR_UPGRADE_CORPUS")
@@ -162,76 +171,186 @@ spec:
     )
 }
 
-fn generate(path: &Path, objects: usize) -> std::io::Result<u64> {
+/// A Cluster with only what a user writes (about 400 bytes): 16 defaults apply to each, so without the old CRDs
+/// every object has 16 `default-applied` findings, all identical across objects.
+fn minimal_cluster(i: usize) -> String {
+    let instances = 1 + i % 3;
+    format!(
+        "---
+apiVersion: postgresql.cnpg.io/v1
+kind: Cluster
+metadata:
+  name: db-{i}
+  namespace: team-{namespace}
+  uid: 6f1c8a2e-0000-4000-8000-{i:012}
+  resourceVersion: \"{rv}\"
+  generation: 1
+  creationTimestamp: \"2025-01-01T00:00:00Z\"
+spec:
+  instances: {instances}
+  imageName: ghcr.io/cloudnative-pg/postgresql:16.{minor}
+  storage:
+    size: {storage}Gi
+status:
+  phase: Cluster in healthy state
+  instances: {instances}
+  readyInstances: {instances}
+",
+        namespace = i % 97,
+        rv = 100_000 + i,
+        minor = 1 + i % 6,
+        storage = 10 * (1 + i % 10),
+    )
+}
+
+/// Writes the `i`th object of a set.
+type Generator = fn(usize) -> String;
+
+fn generate(path: &Path, objects: usize, object: Generator) -> std::io::Result<u64> {
     let mut out = BufWriter::new(std::fs::File::create(path)?);
     for i in 0..objects {
-        out.write_all(cluster(i).as_bytes())?;
+        out.write_all(object(i).as_bytes())?;
     }
     out.flush()?;
     Ok(std::fs::metadata(path)?.len())
 }
 
-struct Usage {
+/// What one child process took.
+struct Run {
+    wall: Duration,
     cpu: Duration,
     peak_rss_kib: i64,
+    output_bytes: u64,
+    exit: i32,
 }
 
-fn usage() -> Usage {
-    // SAFETY: getrusage only writes into the struct we pass.
-    let usage = unsafe {
+/// Runs a command with its standard output to `out`, and measures it as the operating system accounts it.
+// The child is reaped by `wait4`, which (unlike `Child::wait`) also returns its resource usage.
+#[allow(clippy::zombie_processes)]
+fn measure(command: &mut Command, out: &Path) -> Run {
+    let file = std::fs::File::create(out).expect("the output file");
+    let started = Instant::now();
+    let child = command.stdout(file).stderr(Stdio::inherit()).spawn().expect("the command starts");
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: wait4 only writes into the status and the rusage we pass; the child is ours and not reaped yet.
+    let (status, usage) = unsafe {
+        let mut status = 0;
         let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
+        assert_eq!(libc::wait4(pid, &mut status, 0, &mut usage), pid, "waiting for the child");
+        (status, usage)
     };
+    let wall = started.elapsed();
     let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, (t.tv_usec as u32) * 1000);
-    Usage { cpu: time(usage.ru_utime) + time(usage.ru_stime), peak_rss_kib: usage.ru_maxrss }
+    let output_bytes = std::fs::metadata(out).map_or(0, |m| m.len());
+    let _ = std::fs::remove_file(out);
+    Run {
+        wall,
+        cpu: time(usage.ru_utime) + time(usage.ru_stime),
+        peak_rss_kib: usage.ru_maxrss,
+        output_bytes,
+        exit: if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 },
+    }
+}
+
+/// The anchor, in a child process: every document of the file parsed into a `Value` on one thread.
+fn bare_parse(path: &Path) {
+    let text = std::fs::read_to_string(path).expect("the generated file");
+    let mut documents = 0usize;
+    for document in serde_norway::Deserializer::from_str(&text) {
+        let value = serde_json::Value::deserialize(document).expect("the generated YAML parses");
+        documents += usize::from(!value.is_null());
+    }
+    println!("{documents}");
+}
+
+fn mib(kib: i64) -> f64 {
+    kib as f64 / 1024.0
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, mode, file] = args.as_slice() {
+        if mode == "--bare-parse" {
+            return bare_parse(Path::new(file));
+        }
+    }
     let Some(corpus) = corpus() else {
         println!("validate bench: ../shared/corpus not found (set OPERATOR_UPGRADE_CORPUS); skipping");
         return;
     };
     let objects: usize = std::env::var("OBJECTS").ok().and_then(|n| n.parse().ok()).unwrap_or(DEFAULT_OBJECTS);
-    let crds = load_side(&corpus.join("crds/cloudnative-pg/v1.30.0")).unwrap_or_else(|e| panic!("corpus CRDs: {e}"));
-    let validator = Validator::new(&crds.crds);
+    let crds = corpus.join("crds/cloudnative-pg/v1.30.0");
+    let old_crds = corpus.join("crds/cloudnative-pg/v1.29.0");
 
     let dir = tempfile::tempdir().expect("a temporary directory");
-    // KEEP=path writes the generated objects there instead, for a look with `operator-upgrade validate`.
-    let input = std::env::var_os("KEEP").map_or_else(|| dir.path().join("clusters.yaml"), PathBuf::from);
-    let started = Instant::now();
-    let bytes = generate(&input, objects).expect("writing the generated objects");
-    println!("generated {objects} Cluster objects ({:.1} MB) in {:.2?}", bytes as f64 / 1e6, started.elapsed());
-
-    let before = usage();
-    let started = Instant::now();
-    let report = validate_paths(&validator, &[input]).unwrap_or_else(|e| panic!("validation failed: {e}"));
-    let wall = started.elapsed();
-    let after = usage();
-
-    let rate = report.summary.checked as f64 / wall.as_secs_f64();
-    let cores = (after.cpu - before.cpu).as_secs_f64() / wall.as_secs_f64();
-    println!(
-        "validated {} objects ({} findings, {} objects with findings) in {:.2?}",
-        report.summary.checked,
-        report.findings.len(),
-        report.summary.objects_with_findings,
-        wall
-    );
-    println!("throughput: {rate:.0} objects/s (target >= 20000)");
+    let out = dir.path().join("out");
+    let me = std::env::current_exe().expect("the bench's own path");
     let available = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("cpu: {cores:.2} cores busy of {available} available");
-    // Wall-clock numbers suffer when something else runs on the machine; CPU time per object does not.
-    let cpu_per_object = (after.cpu - before.cpu).as_secs_f64() / report.summary.checked as f64;
-    println!(
-        "cpu per object: {:.1} µs, i.e. {:.0} objects/s with all {available} cores to ourselves",
-        cpu_per_object * 1e6,
-        available as f64 / cpu_per_object
-    );
-    println!(
-        "peak RSS: {:.1} MiB for {:.1} MB of input (streamed, never held whole)",
-        after.peak_rss_kib as f64 / 1024.0,
-        bytes as f64 / 1e6
-    );
-    assert_eq!(report.summary.checked, objects, "every generated object is a Cluster and is checked");
+    let each = std::env::var_os("EACH").is_some();
+    for (set, object) in [("full", cluster as Generator), ("minimal", minimal_cluster)] {
+        // KEEP=path writes the full objects there instead, for a look with `operator-upgrade validate`.
+        let keep = std::env::var_os("KEEP").filter(|_| set == "full");
+        let input = keep.map_or_else(|| dir.path().join(format!("{set}.yaml")), PathBuf::from);
+        let started = Instant::now();
+        let bytes = generate(&input, objects, object).expect("writing the generated objects");
+        println!(
+            "\n{set}: {objects} Cluster objects ({:.1} MB) generated in {:.2?}",
+            bytes as f64 / 1e6,
+            started.elapsed()
+        );
+        let anchor = measure(Command::new(&me).arg("--bare-parse").arg(&input), &out);
+        println!(
+            "anchor: bare parse (one thread, YAML to Value): {:.2} s = {:.0} objects/s, peak RSS {:.0} MiB",
+            anchor.wall.as_secs_f64(),
+            objects as f64 / anchor.wall.as_secs_f64(),
+            mib(anchor.peak_rss_kib)
+        );
+        println!(
+            "{:<10} {:<16} {:>7} {:>10} {:>6} {:>9} {:>10} {:>9}",
+            "old CRDs", "output", "wall s", "objects/s", "cores", "peak MiB", "output MB", "vs parse"
+        );
+        let mut worst_rate = f64::INFINITY;
+        let mut worst_rss = 0;
+        for with_old in [false, true] {
+            let mut formats = vec![("text", false), ("json", false), ("markdown", false), ("github", false)];
+            if each && !with_old {
+                formats.extend([("text", true), ("json", true)]);
+            }
+            for (format, one_by_one) in formats {
+                let mut command = Command::new(BINARY);
+                command.arg("validate").arg("--crds").arg(&crds).arg("--objects").arg(&input);
+                command.args(["--output", format, "--fail-on", "never", "--color", "never"]);
+                if with_old {
+                    command.arg("--old-crds").arg(&old_crds);
+                }
+                if one_by_one {
+                    command.arg("--each");
+                }
+                let run = measure(&mut command, &out);
+                assert_eq!(run.exit, 0, "validate -o {format} exits 0 with --fail-on never");
+                let rate = objects as f64 / run.wall.as_secs_f64();
+                if !one_by_one {
+                    worst_rate = worst_rate.min(rate);
+                    worst_rss = worst_rss.max(run.peak_rss_kib);
+                }
+                println!(
+                    "{:<10} {:<16} {:>7.2} {:>10.0} {:>6.2} {:>9.0} {:>10.3} {:>8.2}x",
+                    if with_old { "v1.29.0" } else { "not given" },
+                    if one_by_one { format!("{format} --each") } else { format.to_owned() },
+                    run.wall.as_secs_f64(),
+                    rate,
+                    run.cpu.as_secs_f64() / run.wall.as_secs_f64(),
+                    mib(run.peak_rss_kib),
+                    run.output_bytes as f64 / 1e6,
+                    run.wall.as_secs_f64() / anchor.wall.as_secs_f64()
+                );
+            }
+        }
+        println!(
+            "{set}: slowest grouped run {worst_rate:.0} objects/s (target >= 100000 on 2 cores; {available} \
+             available); largest peak RSS {:.0} MiB (target <= 256)",
+            mib(worst_rss)
+        );
+        let _ = std::fs::remove_file(dir.path().join(format!("{set}.yaml")));
+    }
 }

@@ -776,6 +776,15 @@ async fn the_live_plan_reads_the_cluster_and_changes_nothing(cluster: TestCluste
     assert_eq!(code, 0, "{out}");
     let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     assert_eq!(report["summary"]["objects"], 8, "every Widget of the cluster is checked: {out}");
+    // Identical findings across the Widgets are grouped; --each lists the same findings one by one.
+    let total = report["summary"]["total"].as_u64().expect("total");
+    let groups = report["groups"].as_array().expect("groups");
+    assert_eq!(groups.iter().map(|g| g["count"].as_u64().unwrap()).sum::<u64>(), total, "{out}");
+    let each_args: Vec<&str> = args.iter().copied().chain(["--each"]).collect();
+    let (code, out) = tool(&cluster, &each_args, &[]).await;
+    assert_eq!(code, 0, "{out}");
+    let each: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(each["findings"].as_array().expect("--each lists every finding").len() as u64, total, "{out}");
     let (code, out) = tool(&cluster, &["validate", "--crds", &new, "--objects", &old], &[]).await;
     assert_eq!(code, 2, "files and a cluster together are a usage error: {out}");
     assert_eq!(before, snapshot(&cluster, &demo).await, "the live plan writes nothing");

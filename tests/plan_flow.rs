@@ -131,16 +131,23 @@ fn plan_with_objects_reports_which_existing_objects_break_and_counts_them() {
     let file = root().join("examples/demo-operator/plan.yaml");
     let objects = root().join("examples/demo-operator/objects.yaml");
     let json = plan_json(&["-f", file.to_str().unwrap(), "--objects", objects.to_str().unwrap()]);
-    let findings = json["objects"]["findings"].as_array().unwrap();
+    let groups = json["objects"]["groups"].as_array().unwrap();
     let of = |name: &str| -> Vec<&str> {
-        findings.iter().filter(|f| f["object"]["name"] == name).map(|f| f["code"].as_str().unwrap()).collect()
+        groups
+            .iter()
+            .filter(|g| g["objects"].as_array().unwrap().iter().any(|o| o["name"] == name))
+            .map(|g| g["code"].as_str().unwrap())
+            .collect()
     };
-    assert!(of("legacy").contains(&"data-pruned"), "{findings:#?}");
-    assert!(of("cheap").contains(&"value-invalid"), "{findings:#?}");
-    assert!(of("cheap").contains(&"duplicate-list-key"), "{findings:#?}");
+    assert!(of("legacy").contains(&"data-pruned"), "{groups:#?}");
+    assert!(of("cheap").contains(&"value-invalid"), "{groups:#?}");
+    assert!(of("cheap").contains(&"duplicate-list-key"), "{groups:#?}");
     assert!(!of("fine").iter().any(|c| *c != "default-applied"), "{:?}", of("fine"));
-    let pruned = findings.iter().find(|f| f["code"] == "data-pruned").unwrap();
+    let pruned = groups.iter().find(|g| g["code"] == "data-pruned").unwrap();
     assert_eq!(pruned["path"], ".spec.legacyMode");
+    // The same default on two objects is one group.
+    let replicas = groups.iter().find(|g| g["path"] == ".spec.replicas").unwrap();
+    assert_eq!(replicas["count"], 2, "{replicas}");
     // Object findings count in the plan's totals.
     let object_total = json["objects"]["summary"]["total"].as_u64().unwrap();
     let sections: u64 =

@@ -6,7 +6,7 @@
 
 use operator_upgrade::findings::{FindingCode, Severity};
 use operator_upgrade::manifest::load_side;
-use operator_upgrade::schema::validate::{validate_paths, Validator};
+use operator_upgrade::schema::validate::{validate_paths_keeping, Validator};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -71,9 +71,10 @@ fn samples_report_every_known_defect_and_nothing_else_at_warning() {
     for set in &sets {
         let crds = load_side(&corpus.join("crds").join(set)).unwrap_or_else(|e| panic!("{e}"));
         let validator = Validator::new(&crds.crds);
-        let report = validate_paths(&validator, &[corpus.join("objects").join(set)]).unwrap_or_else(|e| panic!("{e}"));
-        let loud: BTreeSet<Defect> = report
-            .findings
+        let report = validate_paths_keeping(&validator, &[corpus.join("objects").join(set)], true)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let findings = report.every_finding().unwrap_or_else(|e| panic!("{e}"));
+        let loud: BTreeSet<Defect> = findings
             .iter()
             .filter(|f| f.severity >= Severity::Warning)
             .map(|f| (f.code.as_str().to_owned(), f.object.name.clone(), f.path.clone()))
@@ -90,9 +91,9 @@ fn samples_report_every_known_defect_and_nothing_else_at_warning() {
             "{set}: {} objects, {} checked, {} findings ({} warning or above), {} info; other groups {}, unknown kinds {}",
             s.objects,
             s.checked,
-            report.findings.len(),
-            report.findings.iter().filter(|f| f.severity >= Severity::Warning).count(),
-            report.findings.iter().filter(|f| f.severity == Severity::Info).count(),
+            findings.len(),
+            findings.iter().filter(|f| f.severity >= Severity::Warning).count(),
+            findings.iter().filter(|f| f.severity == Severity::Info).count(),
             s.other_group,
             s.unknown_kind
         );
@@ -111,8 +112,9 @@ fn samples_against_the_previous_release_report_only_changed_defaults() {
             |tag: &str| load_side(&corpus.join("crds").join(project).join(tag)).unwrap_or_else(|e| panic!("{e}"));
         let validator = Validator::new(&crds(new).crds).compared_with(&crds(old).crds);
         let objects = corpus.join("objects").join(project).join(new);
-        let report = validate_paths(&validator, &[objects]).unwrap_or_else(|e| panic!("{e}"));
-        let defaults: Vec<_> = report.findings.iter().filter(|f| f.code == FindingCode::DefaultApplied).collect();
+        let report = validate_paths_keeping(&validator, &[objects], true).unwrap_or_else(|e| panic!("{e}"));
+        let findings = report.every_finding().unwrap_or_else(|e| panic!("{e}"));
+        let defaults: Vec<_> = findings.iter().filter(|f| f.code == FindingCode::DefaultApplied).collect();
         for finding in &defaults {
             let old_value = finding.old.as_ref();
             assert!(old_value != finding.value.as_ref(), "{project}: an unchanged default reported: {finding:?}");

@@ -7,7 +7,9 @@
 use assert_cmd::Command;
 use operator_upgrade::findings::{Family, FindingCode, ObjectFinding, Severity, REGISTRY};
 use operator_upgrade::manifest::load_side;
-use operator_upgrade::schema::validate::{validate_paths, ValidationReport, Validator};
+use operator_upgrade::schema::validate::{
+    validate_paths, validate_paths_keeping, ValidationReport, ValidationSummary, Validator,
+};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -57,18 +59,31 @@ fn validator(crds: &Path) -> Validator {
     Validator::new(&set.crds)
 }
 
-fn validate(crds: &Path, objects: &[PathBuf]) -> ValidationReport {
-    validate_paths(&validator(crds), objects).unwrap_or_else(|e| panic!("{e}"))
+/// A validation with every finding read back (the inputs here are small), sorted.
+struct Checked {
+    findings: Vec<ObjectFinding>,
+    summary: ValidationSummary,
+}
+
+fn checked(report: ValidationReport) -> Checked {
+    let findings = report.every_finding().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(findings.len(), report.total(), "every finding is in exactly one group");
+    Checked { findings, summary: report.summary }
+}
+
+fn validate(crds: &Path, objects: &[PathBuf]) -> Checked {
+    checked(validate_paths_keeping(&validator(crds), objects, true).unwrap_or_else(|e| panic!("{e}")))
 }
 
 /// Validates against `crds`, compared with the old release's CRDs at `old` (`validate --old-crds`).
-fn validate_against_old(crds: &Path, old: &Path, objects: &[PathBuf]) -> ValidationReport {
+fn validate_against_old(crds: &Path, old: &Path, objects: &[PathBuf]) -> Checked {
     let old = load_side(old).unwrap_or_else(|e| panic!("{e}"));
-    validate_paths(&validator(crds).compared_with(&old.crds), objects).unwrap_or_else(|e| panic!("{e}"))
+    let validator = validator(crds).compared_with(&old.crds);
+    checked(validate_paths_keeping(&validator, objects, true).unwrap_or_else(|e| panic!("{e}")))
 }
 
 /// A fixture's report: against `crd.yaml`, compared with `old-crd.yaml` when the fixture has one.
-fn validate_fixture(dir: &Path) -> ValidationReport {
+fn validate_fixture(dir: &Path) -> Checked {
     let (crd, old, objects) = (dir.join("crd.yaml"), dir.join("old-crd.yaml"), [dir.join("objects.yaml")]);
     if old.is_file() {
         validate_against_old(&crd, &old, &objects)
@@ -211,7 +226,7 @@ fn lists_json_and_multi_document_files_read_the_same_objects() {
     let yaml = tmp.path().join("list.yaml");
     std::fs::write(&yaml, serde_norway::to_string(&list).expect("yaml")).expect("write");
 
-    let key = |report: &ValidationReport| -> Vec<(String, String, String)> {
+    let key = |report: &Checked| -> Vec<(String, String, String)> {
         report.findings.iter().map(|f| (f.object.display_name(), f.code.as_str().to_owned(), f.path.clone())).collect()
     };
     let from_json = validate(&crd, std::slice::from_ref(&json));
@@ -319,20 +334,74 @@ fn json_output_has_the_documented_shape() {
     let assert = validate_command("pruning").args(["--output", "json"]).assert().code(1);
     let json: serde_json::Value = serde_json::from_slice(&assert.get_output().stdout).expect("valid JSON");
     assert_eq!(json["verdict"], "breaking");
-    let finding = &json["findings"][0];
-    for key in ["code", "severity", "object", "path", "message"] {
-        assert!(finding.get(key).is_some(), "finding lacks {key}: {finding}");
+    assert!(json.get("findings").is_none(), "one by one only with --each: {json}");
+    let group = &json["groups"][0];
+    for key in ["code", "severity", "crd", "version", "path", "side", "message", "count", "objects"] {
+        assert!(group.get(key).is_some(), "group lacks {key}: {group}");
     }
-    assert_eq!(finding["object"]["kind"], "Widget");
-    assert_eq!(finding["object"]["namespace"], "demo");
+    assert_eq!(group["objects"][0]["kind"], "Widget");
+    assert_eq!(group["objects"][0]["namespace"], "demo");
+    assert!(group["objects"][0]["source"]["line"].as_u64().is_some_and(|l| l > 0), "{group}");
     assert_eq!(json["summary"]["objects_losing_data"], 1);
     assert_eq!(json["summary"]["crds"]["widgets.example.com"]["objects"], 2);
+    let counted: u64 = json["groups"].as_array().expect("groups").iter().map(|g| g["count"].as_u64().unwrap()).sum();
+    assert_eq!(json["summary"]["total"], counted, "every finding in exactly one group");
+
+    let assert = validate_command("pruning").args(["--output", "json", "--each"]).assert().code(1);
+    let each: serde_json::Value = serde_json::from_slice(&assert.get_output().stdout).expect("valid JSON");
+    let findings = each["findings"].as_array().expect("--each lists findings");
+    assert_eq!(findings.len() as u64, counted);
+    for key in ["code", "severity", "object", "path", "message", "source"] {
+        assert!(findings[0].get(key).is_some(), "finding lacks {key}: {}", findings[0]);
+    }
+    assert_eq!(each["groups"], json["groups"]);
 
     let assert = validate_command("cel-rules").args(["--output", "json", "--fail-on", "never"]).assert().code(0);
     let json: serde_json::Value = serde_json::from_slice(&assert.get_output().stdout).expect("valid JSON");
     let rules: Vec<&serde_json::Value> =
-        json["findings"].as_array().expect("findings").iter().map(|f| &f["rule"]).collect();
+        json["groups"].as_array().expect("groups").iter().map(|g| &g["rule"]).collect();
     assert!(rules.iter().all(|r| r.is_string()), "CEL findings carry their rule: {rules:?}");
+}
+
+/// The same finding on many objects: one group in every format, the counts exact, `--each` one by one.
+#[test]
+fn identical_findings_across_objects_are_one_group_in_every_format() {
+    let dir = fixture_root().join("defaults");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let template = std::fs::read_to_string(dir.join("objects.yaml")).expect("the fixture's objects");
+    // The fixture's objects 40 times over, renamed: every finding repeats 40 times.
+    let objects: String =
+        (0..40).map(|i| template.replace("name: ", &format!("name: copy{i:02}-"))).collect::<Vec<_>>().join("\n---\n");
+    let file = tmp.path().join("many.yaml");
+    std::fs::write(&file, objects).expect("writes the objects");
+    let run = |args: &[&str]| -> String {
+        let mut cmd = Command::cargo_bin("operator-upgrade").expect("binary built");
+        cmd.arg("validate").arg("--crds").arg(dir.join("crd.yaml")).arg("--objects").arg(&file);
+        let assert = cmd.args(["--fail-on", "never", "--color", "never"]).args(args).assert().code(0);
+        String::from_utf8(assert.get_output().stdout.clone()).expect("utf-8")
+    };
+    let json: serde_json::Value = serde_json::from_str(&run(&["-o", "json"])).expect("valid JSON");
+    let groups = json["groups"].as_array().expect("groups");
+    let total = json["summary"]["total"].as_u64().expect("total");
+    assert!(total >= 40 && total.is_multiple_of(40), "{total}");
+    assert_eq!(groups.len() as u64, total / 40, "one group per finding of the fixture");
+    for group in groups {
+        assert_eq!(group["count"], 40);
+        assert_eq!(group["objects"].as_array().expect("objects").len(), 5, "the first five objects are named");
+        assert!(group["objects"][0]["name"].as_str().unwrap().starts_with("copy00-"), "{group}");
+    }
+    let text = run(&[]);
+    assert!(text.contains("40 object(s), e.g. "), "{text}");
+    assert!(text.contains(&format!("{total} findings in {} group(s)", groups.len())), "{text}");
+    let markdown = run(&["-o", "markdown"]);
+    assert!(markdown.contains("| 40 "), "{markdown}");
+    let github = run(&["-o", "github"]);
+    assert_eq!(github.lines().filter(|l| l.starts_with("::")).count(), groups.len(), "{github}");
+    let github_each = run(&["-o", "github", "--each"]);
+    assert_eq!(github_each.lines().filter(|l| l.starts_with("::")).count() as u64, total);
+    let verbose = run(&["-v"]);
+    assert!(verbose.contains("Widget demo/copy39-relies-on-defaults"), "{verbose}");
+    assert!(!verbose.contains("object(s), e.g."), "one by one: {verbose}");
 }
 
 #[test]
@@ -357,7 +426,7 @@ fn markdown_has_counts_and_one_table_per_crd() {
     assert!(out.starts_with("### operator-upgrade validate"), "{out}");
     assert!(out.contains("| `widgets.example.com` | Widget | 2 | 1 | 0 |"), "{out}");
     assert!(out.contains("#### `widgets.example.com`"), "{out}");
-    assert!(out.contains("| 🔴 breaking | `value-invalid` | Widget `demo/bad-status` | `.status.phase` |"), "{out}");
+    assert!(out.contains("| 🔴 breaking | `value-invalid` | `.status.phase` | 1 Widget: demo/bad-status |"), "{out}");
 }
 
 // ---- real CRDs ----
@@ -386,7 +455,7 @@ fn cert_manager_objects_across_releases() {
     let severities: BTreeSet<(&str, Severity)> =
         without_old.findings.iter().map(|f| (f.code.as_str(), f.severity)).collect();
     assert_eq!(severities, BTreeSet::from([("default-applied", Severity::Info)]));
-    let summary = |report: &ValidationReport| -> Vec<(String, String, String, Severity)> {
+    let summary = |report: &Checked| -> Vec<(String, String, String, Severity)> {
         report
             .findings
             .iter()

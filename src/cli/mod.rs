@@ -168,13 +168,20 @@ pub struct ReportArgs {
     #[arg(long, value_enum, default_value_t = FailOn::Breaking)]
     pub fail_on: FailOn,
     /// Text output: show every finding at or above this severity, one by one, instead of the default (warnings
-    /// and above in full, info one line per code per CRD). Hidden findings are still counted and still count for
-    /// --fail-on. JSON, markdown, SARIF and GitHub always carry every finding.
+    /// and above in full, info one line per code per CRD); findings about objects stay grouped (--each lists
+    /// them one by one). Hidden findings are still counted and still count for --fail-on. JSON, markdown, SARIF
+    /// and GitHub always carry every finding (those about objects grouped).
     #[arg(long, value_enum)]
     pub min_severity: Option<MinSeverity>,
-    /// Text output: show every finding one by one (the same as --min-severity info).
+    /// Text output: show every finding one by one (the same as --min-severity info), those about objects too
+    /// (as --each).
     #[arg(long, short = 'v', conflicts_with = "min_severity")]
     pub verbose: bool,
+    /// List the findings about existing objects one by one, in every format, instead of grouped (identical
+    /// findings across objects, as one entry with the count and the first objects). `-v` does it in text. They
+    /// are kept in a temporary file meanwhile, not in memory.
+    #[arg(long)]
+    pub each: bool,
     /// Colour the text output.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
@@ -194,9 +201,24 @@ impl ReportArgs {
         }
     }
 
-    /// Writes a rendered report to standard output and returns the exit code for the counted severities.
-    pub(crate) fn finish(&self, rendered: &str, mut severities: impl Iterator<Item = Severity>) -> anyhow::Result<u8> {
-        write_stdout(rendered)?;
+    /// Whether the objects' findings are listed one by one (`--each`, or `-v` in text).
+    pub(crate) fn each(&self) -> bool {
+        self.each || (self.output == OutputFormat::Text && self.verbose)
+    }
+
+    /// Writes a report to standard output as it is rendered and returns the exit code for the counted
+    /// severities.
+    pub(crate) fn finish(
+        &self,
+        render: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+        mut severities: impl Iterator<Item = Severity>,
+    ) -> anyhow::Result<u8> {
+        let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        match render(&mut stdout).and_then(|()| stdout.flush()) {
+            // A closed pipe (`| head`) is the reader's choice, not an error of ours.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            other => other.context("cannot write the report to standard output")?,
+        }
         let failed = self.fail_on.threshold().is_some_and(|t| severities.any(|s| s >= t));
         Ok(if failed { EXIT_FINDINGS } else { EXIT_OK })
     }

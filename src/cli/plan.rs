@@ -6,7 +6,7 @@ use crate::plan::flow::flow_settings;
 use crate::plan::steps::FlowSettings;
 use crate::plan::Plan;
 use crate::report::{OutputFormat, PlanReport};
-use crate::schema::validate::{validate_paths, Validator};
+use crate::schema::validate::{validate_paths_keeping, Validator};
 use anyhow::Context;
 use std::path::PathBuf;
 
@@ -70,23 +70,26 @@ pub fn run_plan(args: &PlanArgs) -> anyhow::Result<u8> {
     if !args.objects.is_empty() {
         // The objects live under the old release's CRDs now: defaults are judged against those.
         let validator = Validator::new(&new.crds).compared_with(&old.crds);
-        let report = validate_paths(&validator, &args.objects).context("cannot read the objects (--objects)")?;
+        let report = validate_paths_keeping(&validator, &args.objects, args.report.each())
+            .context("cannot read the objects (--objects)")?;
         plan.attach_objects(report);
     }
     if matches!(args.report.output, OutputFormat::Sarif | OutputFormat::Github) {
         plan.attach_locations();
     }
     let (min_severity, detail) = args.report.selection();
-    let mut report = PlanReport::new(&plan, min_severity).with_detail(detail);
+    let mut report = PlanReport::new(&plan, min_severity).with_detail(detail).objects_one_by_one_if(args.report.each());
     if let Some(loaded) = &plan_file {
         report = report.with_plan_file(loaded);
     }
     if let Some(comparison) = &helm {
         report = report.with_helm(comparison);
     }
-    let rendered = report.render(args.report.output, args.report.color.enabled());
+    let (format, color) = (args.report.output, args.report.color.enabled());
     let helm_severities = helm.iter().flat_map(|comparison| comparison.severities());
-    let code = args.report.finish(&rendered, plan.counted_severities().chain(helm_severities))?;
+    let code = args
+        .report
+        .finish(|out| report.render_to(format, color, out), plan.counted_severities().chain(helm_severities))?;
     if args.cluster.kubeconfig.is_none() && args.cluster.context.is_none() {
         return Ok(code);
     }

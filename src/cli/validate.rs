@@ -4,7 +4,7 @@ use super::ReportArgs;
 use crate::engine::preflight::{live_kinds, validate_listed};
 use crate::manifest::load_side;
 use crate::report::{OutputFormat, ValidationView};
-use crate::schema::validate::{validate_paths, ValidationReport, Validator};
+use crate::schema::validate::{validate_paths_keeping, ValidationReport, Validator};
 use anyhow::{bail, Context};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -39,26 +39,30 @@ pub fn run_validate(args: &ValidateArgs) -> anyhow::Result<u8> {
     if args.report.output == OutputFormat::Sarif {
         bail!("--output sarif is not available for validate: findings point into objects, not release files");
     }
-    let new = load_side(&args.crds).context("cannot load the new CRDs (--crds)")?;
+    // Both sets at once: loading a release's CRDs is a serial part of the whole run (7% of its CPU for
+    // 100,000 objects, profiled), so on two cores the second set is free.
+    let (new, old) = rayon::join(|| load_side(&args.crds), || args.old_crds.as_deref().map(load_side));
+    let new = new.context("cannot load the new CRDs (--crds)")?;
     if new.crds.is_empty() {
         bail!("{}: no CustomResourceDefinitions found", args.crds.display());
     }
     let mut validator = Validator::new(&new.crds);
     let mut crd_names: BTreeSet<String> = new.crds.keys().cloned().collect();
-    if let Some(path) = &args.old_crds {
-        let old = load_side(path).context("cannot load the old CRDs (--old-crds)")?;
+    if let Some(old) = old {
+        let old = old.context("cannot load the old CRDs (--old-crds)")?;
         validator = validator.compared_with(&old.crds);
         crd_names.extend(old.crds.keys().cloned());
     }
+    let each = args.report.each();
     let report = if args.objects.is_empty() {
-        validate_live(&validator, &crd_names, &args.cluster)?
+        validate_live(&validator, &crd_names, &args.cluster, each)?
     } else {
-        validate_paths(&validator, &args.objects).context("cannot read the objects (--objects)")?
+        validate_paths_keeping(&validator, &args.objects, each).context("cannot read the objects (--objects)")?
     };
     let (min_severity, detail) = args.report.selection();
-    let view = ValidationView::new(&report, min_severity).with_detail(detail);
-    let rendered = view.render(args.report.output, args.report.color.enabled());
-    args.report.finish(&rendered, report.findings.iter().map(|f| f.severity))
+    let view = ValidationView::new(&report, min_severity).with_detail(detail).one_by_one_if(each);
+    let (format, color) = (args.report.output, args.report.color.enabled());
+    args.report.finish(|out| view.render_to(format, color, out), report.severities())
 }
 
 /// Validates every custom resource of the CRDs' kinds that the cluster holds.
@@ -66,11 +70,12 @@ fn validate_live(
     validator: &Validator,
     crd_names: &BTreeSet<String>,
     cluster: &crate::cluster::ClusterArgs,
+    each: bool,
 ) -> anyhow::Result<ValidationReport> {
     super::runtime()?.block_on(async {
         let client = crate::cluster::connect(cluster).await?;
         let objects = crate::cluster::Objects::new(client, false);
         let kinds = live_kinds(&objects, crd_names.iter().map(String::as_str)).await?;
-        Ok(validate_listed(&objects, validator, &kinds).await?)
+        Ok(validate_listed(&objects, validator, &kinds, each).await?)
     })
 }

@@ -56,6 +56,9 @@ pub enum ClusterError {
     /// The cluster answered with something the tool cannot use.
     #[error("{0}")]
     Unexpected(String),
+    /// The temporary file keeping every finding of the objects listed (`--each`) cannot be written.
+    #[error("cannot keep the findings in a temporary file (--each): {0}")]
+    Spool(std::io::Error),
 }
 
 impl ClusterError {
@@ -80,6 +83,7 @@ impl ClusterError {
                 "the API server could not be reached: check that --context names a running cluster (`kubectl cluster-info`), then run the command again (a run resumes from its journal)",
             ),
             ClusterError::Unexpected(_) => None,
+            ClusterError::Spool(_) => Some("free space in the temporary directory (TMPDIR), or run without --each"),
         }
     }
 

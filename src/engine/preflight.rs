@@ -9,12 +9,13 @@ use crate::findings::{FindingCode, Severity};
 use crate::manifest::{Crd, ManifestSet};
 use crate::plan::Plan;
 use crate::schema::diff_crds;
-use crate::schema::validate::{ReportBuilder, ValidationReport, Validator};
+use crate::schema::validate::{FindingSpool, ReportBuilder, ValidationReport, Validator};
 use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
 use kube::api::{Api, PostParams};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// What the live cluster says about the plan.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -86,11 +87,11 @@ impl LivePlan {
             .map(|f| (f.code, f.severity, f.path.clone(), format!("{} {}", f.crd, f.message)));
         let operator_findings =
             plan.operator_findings.iter().map(|f| (f.code, f.severity, f.field.clone(), f.message.clone()));
-        let object_findings = self
-            .objects
-            .findings
-            .iter()
-            .map(|f| (f.code, f.severity, Some(f.path.clone()), format!("{} {}", f.object, f.message)));
+        // One refusal per group of identical findings: 100,000 objects with the same problem are one reason.
+        let object_findings = self.objects.groups.iter().map(|g| {
+            let kind = g.objects.first().map(|o| o.object.kind.as_str()).unwrap_or_default();
+            (g.code, g.severity, Some(g.path.clone()), format!("{kind} {}: {}", g.objects_line(), g.message))
+        });
         refusals.extend(unaccepted(crd_findings.chain(operator_findings).chain(object_findings), fail_on, accepted));
         refusals
     }
@@ -127,19 +128,29 @@ impl LivePlan {
         section("other managers", &managers);
         section("missing permissions", &self.missing_permissions);
         let summary = &self.objects.summary;
+        let groups = &self.objects.groups;
         out.push_str(&format!(
-            "existing objects: {} checked against the new CRDs, {} findings\n",
+            "existing objects: {} checked against the new CRDs, {} findings in {} group(s) of identical findings\n",
             summary.objects,
-            self.objects.findings.len()
+            self.objects.total(),
+            groups.len()
         ));
-        for finding in self.objects.findings.iter().take(20) {
+        for group in groups.iter().take(GROUPS_SHOWN) {
+            let kind = group.objects.first().map(|o| o.object.kind.as_str()).unwrap_or_default();
             out.push_str(&format!(
-                "  - {} {} {} {}: {}\n",
-                finding.severity,
-                finding.code.as_str(),
-                finding.object,
-                finding.path,
-                finding.message
+                "  - {} {} {}: {} ({} {})\n",
+                group.severity,
+                group.code.as_str(),
+                group.path,
+                group.message,
+                kind,
+                group.objects_line()
+            ));
+        }
+        if groups.len() > GROUPS_SHOWN {
+            out.push_str(&format!(
+                "  ... and {} more group(s): `validate --context` lists them all\n",
+                groups.len() - GROUPS_SHOWN
             ));
         }
         if let Some(not_checked) = &self.not_checked {
@@ -148,6 +159,9 @@ impl LivePlan {
         out
     }
 }
+
+/// How many groups of object findings the live plan's text shows.
+const GROUPS_SHOWN: usize = 20;
 
 /// Reads everything the live plan needs. Read only: the only requests that are not GET/LIST are
 /// SelfSubjectAccessReviews, which change nothing.
@@ -190,7 +204,7 @@ pub async fn observe_releases(
     let validator = Validator::new(&new.crds).compared_with(&old.crds);
     let shared = old.crds.keys().filter(|name| new.crds.contains_key(*name)).map(String::as_str);
     let kinds = live_kinds(objects, shared).await?;
-    live.objects = validate_listed(objects, &validator, &kinds).await?;
+    live.objects = validate_listed(objects, &validator, &kinds, false).await?;
     live.not_checked = Some(NOT_CHECKED_WITHOUT_PLAN_FILE.to_owned());
     Ok(live)
 }
@@ -274,17 +288,21 @@ fn judge_stored_versions(name: &str, stored: &[String], new: &Crd, plan: &Plan) 
 /// Every existing custom resource of the release's kinds, listed in pages and validated as `--objects` does.
 pub async fn validate_objects(objects: &Objects, upgrade: &Upgrade) -> Result<ValidationReport, ClusterError> {
     let validator = Validator::new(&upgrade.new_set.crds).compared_with(&upgrade.old_set.crds);
-    validate_listed(objects, &validator, &upgrade.old_custom_resource_kinds()).await
+    validate_listed(objects, &validator, &upgrade.old_custom_resource_kinds(), false).await
 }
 
-/// Lists every object of `kinds` (`(apiVersion, kind)`) in pages of 500 and validates each; a kind the
-/// cluster does not serve (its CRD not installed yet) has nothing to check.
+/// Lists every object of `kinds` (`(apiVersion, kind)`) in pages of 500 and validates each, the findings
+/// grouped as they come (and kept one by one in a temporary file with `each`); a kind the cluster does not
+/// serve (its CRD not installed yet) has nothing to check.
 pub async fn validate_listed(
     objects: &Objects,
     validator: &Validator,
     kinds: &[(String, String)],
+    each: bool,
 ) -> Result<ValidationReport, ClusterError> {
-    let mut report = ReportBuilder::new();
+    let spool = each.then(FindingSpool::new).transpose().map_err(ClusterError::Spool)?.map(Arc::new);
+    let mut report = ReportBuilder::keeping_each(spool);
+    let mut page = 0;
     for (api_version, kind) in kinds {
         let mut token: Option<String> = None;
         loop {
@@ -296,6 +314,8 @@ pub async fn validate_listed(
             for item in items {
                 report.add(validator.check(item, None));
             }
+            report.end_batch(page).map_err(ClusterError::Spool)?;
+            page += 1;
             match next {
                 Some(next) => token = Some(next),
                 None => break,

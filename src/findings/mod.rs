@@ -53,7 +53,7 @@ impl fmt::Display for Severity {
 
 /// Who is hurt by a schema change: users write `spec` and the operator reads it; the operator writes
 /// `status` and users read it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Side {
     /// Written by users (or their tooling), read by the operator: everything outside `.status`.
@@ -115,7 +115,7 @@ impl Verdict {
 }
 
 /// Where in a source file a finding points (for SARIF and editors).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 pub struct SourceLocation {
     /// The file as given on the command line (or found under a given directory).
     pub file: String,

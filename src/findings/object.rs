@@ -2,12 +2,12 @@
 //! where in it, and what happens to it once the new CRDs are applied.
 
 use super::{FindingCode, Severity, Side, SourceLocation, Verdict};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
 
 /// Which object a finding is about, as `kubectl` names it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectRef {
     /// The object's `apiVersion` as read (`cert-manager.io/v1`).
@@ -71,7 +71,7 @@ impl ObjectRef {
 }
 
 /// The schema keyword a structural violation is about, so machines can tell a pattern from a bound.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Keyword {
     /// `type`, `nullable` or `x-kubernetes-int-or-string`.
@@ -123,7 +123,7 @@ pub enum Keyword {
 }
 
 /// One thing that happens to an existing object once the new CRDs are applied.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ObjectFinding {
     /// What happens (a registered code of the object-validation family).
     pub code: FindingCode,

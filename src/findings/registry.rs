@@ -218,6 +218,13 @@ impl Serialize for FindingCode {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for FindingCode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let code = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        FindingCode::parse(&code).ok_or_else(|| serde::de::Error::custom(format!("unknown finding code `{code}`")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

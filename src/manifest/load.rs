@@ -31,6 +31,9 @@ impl fmt::Display for DocumentRef {
 /// Why a side could not be loaded. Every variant names the file, and where possible the document and line.
 #[derive(Debug, Error)]
 pub enum LoadError {
+    /// The temporary file that keeps every finding (`--each`) cannot be written or read.
+    #[error("cannot keep the findings in a temporary file (--each): {0}")]
+    Spool(std::io::Error),
     /// The path does not exist or cannot be read.
     #[error("{}: {cause}", path.display())]
     Io {

@@ -121,7 +121,7 @@ impl Plan {
         let crd = self.findings.iter().map(|f| f.severity);
         let operator = self.operator_findings.iter().map(|f| f.severity);
         let lint = self.lint.iter().filter(|f| f.regression).map(|f| f.severity);
-        let objects = self.objects.iter().flat_map(|report| report.findings.iter().map(|f| f.severity));
+        let objects = self.objects.iter().flat_map(ValidationReport::severities);
         crd.chain(operator).chain(lint).chain(objects)
     }
 

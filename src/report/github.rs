@@ -5,9 +5,10 @@
 //!
 //! The format is GitHub's: <https://docs.github.com/actions/reference/workflow-commands-for-github-actions>.
 
-use super::validation::ValidationView;
+use super::validation::{Pieces, ValidationView};
 use super::{location_of, PlanReport};
 use crate::findings::{Finding, FindingCode, ObjectFinding, OperatorFinding, Severity, SourceLocation};
+use crate::schema::validate::FindingGroup;
 use std::fmt::Write;
 use std::path::Path;
 
@@ -127,32 +128,66 @@ fn object_annotation(finding: &ObjectFinding) -> Annotation<'_> {
     }
 }
 
-fn write_annotations<'a>(out: &mut String, annotations: impl Iterator<Item = Annotation<'a>>) {
+/// One annotation per group, on the first object's file and line, naming how many objects and which.
+fn group_annotation(group: &FindingGroup) -> Annotation<'_> {
+    let crd = group.crd.as_deref().map(|c| format!(" ({c})")).unwrap_or_default();
+    let first = group.objects.first();
+    let kind = first.map(|o| o.object.kind.as_str()).unwrap_or_default();
+    Annotation {
+        level: Level::of(group.severity),
+        location: first.and_then(|o| o.source.as_ref()),
+        code: group.code,
+        message: format!(
+            "{} object(s){crd} {}: {} ({kind} {})",
+            group.count,
+            group.path,
+            group.message,
+            group.objects_line()
+        ),
+    }
+}
+
+fn write_annotations<'a>(out: &mut impl Write, annotations: impl Iterator<Item = Annotation<'a>>) {
     let base = std::env::current_dir().ok();
     for annotation in annotations {
         let _ = writeln!(out, "{}", annotation.line(base.as_deref()));
     }
 }
 
+/// The objects' annotations: one per group, or one per finding with `--each` (streamed from the spool).
+fn write_objects(out: &mut Pieces<'_>, view: &ValidationView<'_>) -> std::io::Result<()> {
+    match view.findings_one_by_one() {
+        Some(each) => {
+            let base = std::env::current_dir().ok();
+            for finding in each {
+                let _ = writeln!(out, "{}", object_annotation(&finding?).line(base.as_deref()));
+            }
+            Ok(())
+        }
+        None => {
+            write_annotations(out, view.groups.iter().map(|g| group_annotation(g)));
+            Ok(())
+        }
+    }
+}
+
 /// The plan's findings (CRD, operator, readiness lint, and objects with `--objects`), then the verdict line.
-pub(super) fn render(report: &PlanReport<'_>) -> String {
-    let mut out = String::new();
-    write_annotations(&mut out, report.findings.iter().map(|f| crd_annotation(f)));
-    write_annotations(&mut out, report.operator_findings.iter().map(|f| operator_annotation(f, false)));
-    write_annotations(&mut out, report.lint.iter().map(|f| operator_annotation(f, true)));
+pub(super) fn render(report: &PlanReport<'_>, out: &mut Pieces<'_>) -> std::io::Result<()> {
+    write_annotations(out, report.findings.iter().map(|f| crd_annotation(f)));
+    write_annotations(out, report.operator_findings.iter().map(|f| operator_annotation(f, false)));
+    write_annotations(out, report.lint.iter().map(|f| operator_annotation(f, true)));
     if let Some(objects) = &report.objects {
-        write_annotations(&mut out, objects.findings.iter().map(|f| object_annotation(f)));
+        write_objects(out, objects)?;
     }
     let _ = writeln!(out, "{}", report.verdict_line());
-    out
+    Ok(())
 }
 
 /// The objects' findings, then the verdict line.
-pub(super) fn render_validation(view: &ValidationView<'_>) -> String {
-    let mut out = String::new();
-    write_annotations(&mut out, view.findings.iter().map(|f| object_annotation(f)));
+pub(super) fn write_validation(out: &mut Pieces<'_>, view: &ValidationView<'_>) -> std::io::Result<()> {
+    write_objects(out, view)?;
     let _ = writeln!(out, "{}", view.verdict_line());
-    out
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The markdown output, for a pull-request comment: the verdict first, then one table per CRD.
 
+use super::validation::Pieces;
 use super::{group, location_of, PlanReport};
 use crate::findings::{OperatorFinding, Severity};
 use std::fmt::Write;
@@ -19,7 +20,8 @@ pub(super) fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
 }
 
-pub(super) fn render(report: &PlanReport<'_>) -> String {
+/// The plan as markdown; the objects section is written as it is rendered (a million findings with `--each`).
+pub(super) fn render(report: &PlanReport<'_>, sink: &mut Pieces<'_>) -> std::io::Result<()> {
     let mut out = String::new();
     let _ = writeln!(out, "### operator-upgrade plan\n\n**{}**\n", report.verdict_line());
     // The same change in many places is one row; every finding is in exactly one row.
@@ -46,14 +48,16 @@ pub(super) fn render(report: &PlanReport<'_>) -> String {
     operator_table(&mut out, "Readiness of the new release", &report.lint);
     if let Some(view) = &report.objects {
         let _ = writeln!(out, "\n#### Existing objects under the new CRDs\n");
-        out.push_str(&view.render(super::OutputFormat::Markdown, false));
+        sink.push_str(&std::mem::take(&mut out));
+        view.write(super::OutputFormat::Markdown, false, sink)?;
     }
     refusals_or_steps(&mut out, report);
     let s = &report.summary;
     if s.hidden > 0 {
         let _ = writeln!(out, "\n_{} findings below {} hidden._", s.hidden, s.min_severity);
     }
-    out
+    sink.push_str(&out);
+    Ok(())
 }
 
 fn repeated_table(out: &mut String, repeated: &[group::Repeated<'_>]) {

@@ -4,12 +4,12 @@
 mod github;
 mod group;
 mod helm;
-mod json;
 mod markdown;
 mod sarif;
 mod text;
 mod validation;
 
+use validation::Pieces;
 pub use validation::{ValidationView, ValidationViewSummary};
 
 use crate::findings::{Finding, OperatorFinding, Severity, Verdict};
@@ -151,7 +151,7 @@ impl<'a> PlanReport<'a> {
         let (operator_findings, lint) = (shown(&plan.operator_findings), shown(&plan.lint));
         let objects = plan.objects.as_ref().map(|report| ValidationView::new(report, min_severity));
         let (object_total, object_shown) =
-            objects.as_ref().map_or((0, 0), |view| (view.summary.total, view.findings.len()));
+            objects.as_ref().map_or((0, 0), |view| (view.summary.total, view.summary.total - view.summary.hidden));
         let total = plan.findings.len() + plan.operator_findings.len() + plan.lint.len() + object_total;
         PlanReport {
             verdict: plan.verdict(),
@@ -181,6 +181,12 @@ impl<'a> PlanReport<'a> {
         self
     }
 
+    /// Lists the objects' findings one by one instead of grouped, when they were kept (`--each`).
+    pub fn objects_one_by_one_if(mut self, each: bool) -> PlanReport<'a> {
+        self.objects = self.objects.map(|view| view.one_by_one_if(each));
+        self
+    }
+
     /// Adds the plan file to the report, so its resolved settings are part of the output.
     pub fn with_plan_file(mut self, loaded: &LoadedPlan) -> PlanReport<'a> {
         let operator = loaded.operator();
@@ -202,15 +208,23 @@ impl<'a> PlanReport<'a> {
         self
     }
 
-    /// Renders in the given format; `color` only affects text.
+    /// Renders in the given format into a string; `color` only affects text. See [`PlanReport::render_to`].
     pub fn render(&self, format: OutputFormat, color: bool) -> String {
+        validation::into_string(|out| self.render_to(format, color, out))
+    }
+
+    /// Writes the report in the given format as it is rendered: the objects' findings one by one (`--each`)
+    /// stream from their spool, never held whole.
+    pub fn render_to(&self, format: OutputFormat, color: bool, sink: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let mut out = Pieces::new(sink);
         match format {
-            OutputFormat::Text => text::render(self, color),
-            OutputFormat::Json => json::render(self),
-            OutputFormat::Markdown => markdown::render(self),
-            OutputFormat::Sarif => sarif::render(self),
-            OutputFormat::Github => github::render(self),
+            OutputFormat::Text => text::render(self, color, &mut out)?,
+            OutputFormat::Json => out.json(self)?,
+            OutputFormat::Markdown => markdown::render(self, &mut out)?,
+            OutputFormat::Sarif => out.push_str(&sarif::render(self)),
+            OutputFormat::Github => github::render(self, &mut out)?,
         }
+        out.finish()
     }
 
     /// The one-line verdict shown at the end of text and markdown output.

@@ -1,6 +1,7 @@
 //! The text output for people: CRD findings grouped by CRD and version, operator findings grouped by
 //! object, the readiness lint, then the refusals or the steps, severities coloured on a terminal.
 
+use super::validation::Pieces;
 use super::{group, Detail, PlanReport};
 use crate::findings::{Finding, OperatorFinding, Severity};
 use anstyle::{AnsiColor, Style};
@@ -26,17 +27,28 @@ fn label(severity: Severity, color: bool) -> String {
     paint(&format!("{:<8}", severity.as_str()), severity, color)
 }
 
-pub(super) fn render(report: &PlanReport<'_>, color: bool) -> String {
+/// The plan as text; the objects section is written as it is rendered (a million findings with `--each`).
+pub(super) fn render(report: &PlanReport<'_>, color: bool, sink: &mut Pieces<'_>) -> std::io::Result<()> {
     let mut out = String::new();
     plan_file(&mut out, report);
     super::helm::text(&mut out, report);
     crd_findings(&mut out, report, color);
     operator_findings(&mut out, report, color);
     lint_findings(&mut out, report, color);
-    objects(&mut out, report, color);
+    let mut started = !out.is_empty();
+    sink.push_str(&out);
+    if let Some(view) = &report.objects {
+        sink.push_str(if started { "\n" } else { "" });
+        sink.push_str("== Existing objects under the new CRDs\n");
+        view.write(super::OutputFormat::Text, color, sink)?;
+        started = true;
+    }
+    let mut out = String::new();
     refusals_or_steps(&mut out, report);
     summary(&mut out, report);
-    out
+    sink.push_str(if started { "\n" } else { "" });
+    sink.push_str(&out);
+    Ok(())
 }
 
 fn plan_file(out: &mut String, report: &PlanReport<'_>) {
@@ -209,12 +221,6 @@ fn lint_findings(out: &mut String, report: &PlanReport<'_>, color: bool) {
     for (object, codes) in by_object {
         let _ = writeln!(out, "{object} (as in the old release): {}", codes.join(", "));
     }
-}
-
-fn objects(out: &mut String, report: &PlanReport<'_>, color: bool) {
-    let Some(view) = &report.objects else { return };
-    heading(out, "Existing objects under the new CRDs");
-    out.push_str(&view.render(super::OutputFormat::Text, color));
 }
 
 fn refusals_or_steps(out: &mut String, report: &PlanReport<'_>) {

@@ -16,16 +16,20 @@ pub mod cel;
 mod compiled;
 mod fast_yaml;
 mod formats;
+pub mod groups;
 mod json_stream;
 mod pattern;
 mod report;
 mod split;
+pub mod spool;
 mod stream;
 mod structural;
 
 pub use admission::{CrdAdmission, WriteRejection};
+pub use groups::{FindingGroup, GroupedObject};
 pub use report::{CrdCounts, ReportBuilder, ValidationReport, ValidationSummary};
-pub use stream::validate_paths;
+pub use spool::FindingSpool;
+pub use stream::{validate_paths, validate_paths_keeping};
 
 use crate::findings::{FindingCode, Keyword, ObjectFinding, ObjectRef, Severity, Side, SourceLocation};
 use crate::manifest::{ConversionStrategy, Crd, LoadedCrd, Schema};

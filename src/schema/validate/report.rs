@@ -1,19 +1,58 @@
-//! The result of validating many objects: every finding, and counts per CRD, assembled from per-object outcomes
-//! in any order (parallel workers each fill a [`ReportBuilder`] and merge them).
+//! The result of validating many objects: the findings grouped (and, when asked, every one of them in a
+//! [`FindingSpool`]), and counts per CRD, assembled from per-object outcomes in any order (parallel workers
+//! each fill a [`ReportBuilder`] and merge them). Memory is bounded by the groups, never by the findings.
 
+use super::groups::{FindingGroup, Grouper};
+use super::spool::{FindingSpool, SpoolBatch};
 use super::{ObjectClass, ObjectOutcome};
-use crate::findings::{sort_object_findings, FindingCode, ObjectFinding, Severity};
+use crate::findings::{FindingCode, ObjectFinding, Severity};
 use crate::manifest::SkippedDocument;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-/// Every finding about the objects validated, sorted, with the counts a report shows.
+/// The findings about the objects validated, grouped, with the counts a report shows.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct ValidationReport {
-    /// All findings, in canonical order (CRD, namespace, name, path, code).
-    pub findings: Vec<ObjectFinding>,
+    /// Identical findings across objects as one group each (every finding is in exactly one), by CRD, the
+    /// worst first.
+    pub groups: Vec<FindingGroup>,
     /// What was read and checked.
     pub summary: ValidationSummary,
+    /// Every finding one by one, when the validation was asked to keep them (`--each`).
+    #[serde(skip)]
+    pub each: Option<Arc<FindingSpool>>,
+}
+
+impl ValidationReport {
+    /// The severity of every finding, one per finding (a group of 100 yields its severity 100 times).
+    pub fn severities(&self) -> impl Iterator<Item = Severity> + '_ {
+        self.groups.iter().flat_map(|g| std::iter::repeat_n(g.severity, g.count))
+    }
+
+    /// How many findings there are.
+    pub fn total(&self) -> usize {
+        self.groups.iter().map(|g| g.count).sum()
+    }
+
+    /// Every finding, read back into memory and sorted (CRD, namespace, name, path, code): for small inputs and
+    /// tests, as it holds them all. Empty when the validation did not keep them ([`validate_paths_keeping`]).
+    ///
+    /// [`validate_paths_keeping`]: super::validate_paths_keeping
+    pub fn every_finding(&self) -> std::io::Result<Vec<ObjectFinding>> {
+        let mut findings = match self.each(Severity::Info) {
+            Some(each) => each.collect::<std::io::Result<Vec<_>>>()?,
+            None => Vec::new(),
+        };
+        crate::findings::sort_object_findings(&mut findings);
+        Ok(findings)
+    }
+
+    /// The findings at or above `min_severity`, one by one (`--each`), or `None` when they were not kept.
+    pub fn each(&self, min_severity: Severity) -> Option<impl Iterator<Item = std::io::Result<ObjectFinding>> + '_> {
+        let spool = self.each.as_deref()?;
+        Some(spool.findings().filter(move |f| f.as_ref().map_or(true, |f| f.severity >= min_severity)))
+    }
 }
 
 /// Counts of what was read and checked.
@@ -98,12 +137,28 @@ impl CrdCounts {
 #[derive(Debug, Default)]
 pub struct ReportBuilder {
     report: ValidationReport,
+    grouper: Grouper,
+    /// With a spool: the current batch's findings, written by [`ReportBuilder::end_batch`].
+    batch: SpoolBatch,
 }
 
 impl ReportBuilder {
-    /// An empty builder.
+    /// An empty builder that groups findings.
     pub fn new() -> ReportBuilder {
         ReportBuilder::default()
+    }
+
+    /// An empty builder that also keeps every finding in `spool` (shared by the builders of one validation).
+    pub fn keeping_each(spool: Option<Arc<FindingSpool>>) -> ReportBuilder {
+        ReportBuilder { report: ValidationReport { each: spool, ..ValidationReport::default() }, ..Self::default() }
+    }
+
+    /// Writes the findings added since the last batch to the spool, as batch `sequence` of the input.
+    pub fn end_batch(&mut self, sequence: u64) -> std::io::Result<()> {
+        match &self.report.each {
+            Some(spool) if !self.batch.is_empty() => spool.write(sequence, std::mem::take(&mut self.batch)),
+            _ => Ok(()),
+        }
     }
 
     /// Adds one object's outcome.
@@ -133,7 +188,12 @@ impl ReportBuilder {
             ObjectClass::OtherGroup => summary.other_group += 1,
             ObjectClass::NotCustom => summary.not_custom += 1,
         }
-        self.report.findings.extend(outcome.findings);
+        for finding in outcome.findings {
+            if self.report.each.is_some() {
+                self.batch.push(&finding);
+            }
+            self.grouper.add(finding);
+        }
     }
 
     /// Counts a document that is not an object (no `apiVersion`/`kind`).
@@ -162,7 +222,10 @@ impl ReportBuilder {
         for (crd, counts) in theirs.crds {
             mine.crds.entry(crd).or_default().merge(counts);
         }
-        self.report.findings.extend(other.report.findings);
+        self.grouper.merge(other.grouper);
+        if self.report.each.is_none() {
+            self.report.each = other.report.each;
+        }
     }
 
     /// Sorts the findings and records what was read and known.
@@ -170,7 +233,7 @@ impl ReportBuilder {
         self.report.summary.files = files;
         self.report.summary.crds_known = crds_known;
         self.report.summary.old_crds_known = old_crds_known;
-        sort_object_findings(&mut self.report.findings);
+        self.report.groups = self.grouper.finish();
         self.report.summary.not_objects.sort();
         self.report
     }

@@ -14,6 +14,7 @@ use super::fast_yaml;
 use super::json_stream::read_json;
 use super::report::{ReportBuilder, ValidationReport};
 use super::split::read_yaml;
+use super::spool::FindingSpool;
 use super::Validator;
 use crate::findings::SourceLocation;
 use crate::manifest::{json_kind, DocumentRef, LoadError, SkippedDocument};
@@ -29,23 +30,34 @@ const BATCH_UNITS: usize = 128;
 const BATCH_BYTES: usize = 256 * 1024;
 
 /// Reads every object under `paths` (files, or directories read recursively for `.yaml`, `.yml` and `.json`),
-/// validates each against the validator's CRDs and returns the report. The first input error (by file, document
-/// and item) fails the whole run, naming the file, the document and the line.
+/// validates each against the validator's CRDs and returns the report, findings grouped. The first input error
+/// (by file, document and item) fails the whole run, naming the file, the document and the line.
 pub fn validate_paths(validator: &Validator, paths: &[PathBuf]) -> Result<ValidationReport, LoadError> {
+    validate_paths_keeping(validator, paths, false)
+}
+
+/// [`validate_paths`], also keeping every finding one by one (in a temporary file) when `each` is set.
+pub fn validate_paths_keeping(
+    validator: &Validator,
+    paths: &[PathBuf],
+    each: bool,
+) -> Result<ValidationReport, LoadError> {
     let files = collect_files(paths)?;
+    let spool = each.then(FindingSpool::new).transpose().map_err(LoadError::Spool)?.map(Arc::new);
     let workers = rayon::current_num_threads().max(1);
-    let (sender, receiver) = sync_channel::<Vec<Unit>>(workers * 2);
+    let (sender, receiver) = sync_channel::<Batch>(workers * 2);
     let shared =
         Shared { receiver: Mutex::new(receiver), errors: Mutex::new(Vec::new()), abort: AtomicBool::new(false) };
     let partials = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
-        let (files, shared) = (&files, &shared);
+        let (files, shared, partials) = (&files, &shared, &partials);
         scope.spawn(move || produce(files, sender, shared));
         rayon::scope(|pool| {
             for _ in 0..workers {
-                pool.spawn(|_| {
-                    let builder = consume(validator, shared);
-                    lock(&partials).push(builder);
+                let spool = spool.clone();
+                pool.spawn(move |_| {
+                    let builder = consume(validator, shared, spool);
+                    lock(partials).push(builder);
                 });
             }
         });
@@ -55,7 +67,7 @@ pub fn validate_paths(validator: &Validator, paths: &[PathBuf]) -> Result<Valida
     if let Some((_, error)) = errors.into_iter().next() {
         return Err(error);
     }
-    let mut report = ReportBuilder::new();
+    let mut report = ReportBuilder::keeping_each(spool);
     for partial in partials.into_inner().unwrap_or_else(PoisonError::into_inner) {
         report.merge(partial);
     }
@@ -65,9 +77,12 @@ pub fn validate_paths(validator: &Validator, paths: &[PathBuf]) -> Result<Valida
 /// Where an input error is, for choosing the first one: file index, document, item (0 for the document itself).
 pub(super) type Position = (usize, usize, usize);
 
+/// Units for a worker, with the batch's place in the input.
+type Batch = (u64, Vec<Unit>);
+
 /// State shared by the reader and the workers.
 struct Shared {
-    receiver: Mutex<Receiver<Vec<Unit>>>,
+    receiver: Mutex<Receiver<Batch>>,
     errors: Mutex<Vec<(Position, LoadError)>>,
     /// Set on the first error: the reader stops, workers finish what was sent (so the earliest error is seen).
     abort: AtomicBool,
@@ -122,6 +137,12 @@ pub(super) enum Unit {
 }
 
 impl Unit {
+    fn origin(&self) -> &Origin {
+        match self {
+            Unit::Yaml { origin, .. } | Unit::Parsed { origin, .. } => origin,
+        }
+    }
+
     fn size(&self) -> usize {
         match self {
             Unit::Yaml { text, .. } => text.len(),
@@ -170,8 +191,10 @@ fn collect_dir(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), LoadError> {
 
 /// Collects units into batches and sends them; sending blocks while the workers are behind (bounded memory).
 pub(super) struct Batcher<'a> {
-    sender: SyncSender<Vec<Unit>>,
+    sender: SyncSender<Batch>,
     batch: Vec<Unit>,
+    /// Batches sent so far.
+    sent: u64,
     bytes: usize,
     abort: &'a AtomicBool,
 }
@@ -189,7 +212,8 @@ impl Batcher<'_> {
         if !self.batch.is_empty() {
             self.bytes = 0;
             // A send only fails when every worker is gone, which happens only after the reader finishes.
-            let _ = self.sender.send(std::mem::take(&mut self.batch));
+            let _ = self.sender.send((self.sent, std::mem::take(&mut self.batch)));
+            self.sent += 1;
         }
     }
 
@@ -198,8 +222,8 @@ impl Batcher<'_> {
     }
 }
 
-fn produce(files: &[PathBuf], sender: SyncSender<Vec<Unit>>, shared: &Shared) {
-    let mut batcher = Batcher { sender, batch: Vec::new(), bytes: 0, abort: &shared.abort };
+fn produce(files: &[PathBuf], sender: SyncSender<Batch>, shared: &Shared) {
+    let mut batcher = Batcher { sender, batch: Vec::new(), sent: 0, bytes: 0, abort: &shared.abort };
     for (file_index, file) in files.iter().enumerate() {
         if batcher.aborted() {
             break;
@@ -223,17 +247,22 @@ pub(super) type ReadResult = Result<(), Failure>;
 
 // ---- the workers ----
 
-fn consume(validator: &Validator, shared: &Shared) -> ReportBuilder {
-    let mut builder = ReportBuilder::new();
+fn consume(validator: &Validator, shared: &Shared, spool: Option<Arc<FindingSpool>>) -> ReportBuilder {
+    let mut builder = ReportBuilder::keeping_each(spool);
     loop {
         // The guard is released at the end of the statement, before the batch is processed.
         let next = lock(&shared.receiver).recv();
-        let Ok(batch) = next else { break };
+        let Ok((sequence, batch)) = next else { break };
+        let mut first = None;
         for unit in batch {
+            first.get_or_insert_with(|| unit.origin().position());
             if let Err(failure) = process(unit, validator, &mut builder) {
                 let (position, error) = *failure;
                 shared.fail(position, error);
             }
+        }
+        if let Err(error) = builder.end_batch(sequence) {
+            shared.fail(first.unwrap_or_default(), LoadError::Spool(error));
         }
     }
     builder
