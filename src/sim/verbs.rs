@@ -140,9 +140,8 @@ pub fn list(request: &Request<'_>) -> Result<Response, ApiError> {
     let limit: usize = request.query.get("limit").and_then(|l| l.parse().ok()).filter(|l| *l > 0).unwrap_or(usize::MAX);
     let (gr, namespace) = (request.group_resource(), request.target.namespace.as_deref());
     let store = &request.state.store;
-    let found = store.page(&gr, namespace, token.as_ref().map(|t| &t.after), limit, |o| {
-        labels.matches(o) && fields.matches(o)
-    });
+    let found =
+        store.page(&gr, namespace, token.as_ref().map(|t| &t.after), limit, |o| labels.matches(o) && fields.matches(o));
     let (page, resource_version) = (&found.items, found.resource_version);
     // Without a selector the server knows how many objects follow; with one it would have to scan them all.
     let counted = label_text.trim().is_empty() && field_text.trim().is_empty();
@@ -150,7 +149,8 @@ pub fn list(request: &Request<'_>) -> Result<Response, ApiError> {
         let before = token.as_ref().and_then(|t| t.remaining).unwrap_or_else(|| store.count(&gr, namespace));
         before.saturating_sub(page.len()).max(1)
     });
-    let next = found.more.then(|| page.last().map(|last| ContinueToken { after: key_of(last), remaining }.render())).flatten();
+    let next =
+        found.more.then(|| page.last().map(|last| ContinueToken { after: key_of(last), remaining }.render())).flatten();
     if wants_table(request.accept) {
         let items: Vec<Value> = page.iter().map(|o| served(o, request.resource_type())).collect();
         return Ok(json_response(200, &table::render(request.resource_type(), &items, Some(resource_version))));
