@@ -34,6 +34,10 @@ use std::time::{Duration, Instant};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[path = "support/rss.rs"]
+mod rss;
+use rss::peak_rss_kib;
+
 const DEFAULT_OBJECTS: usize = 10_000;
 const GROUP: &str = "demo.operator-upgrade.dev";
 const NAMESPACE: &str = "bench-real";
@@ -48,16 +52,6 @@ fn demo(relative: &str) -> PathBuf {
 
 fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
-}
-
-/// The peak resident set size of this process since the last [`reset_peak_rss`], in KiB.
-fn peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("reads /proc/self/status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM in /proc/self/status")
 }
 
 /// Resets `VmHWM` to the current RSS (Linux: 5 to `clear_refs`), so a pass's peak is its own.
