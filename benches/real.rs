@@ -21,6 +21,7 @@
 use futures::stream::{self, StreamExt, TryStreamExt};
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::Client;
+use operator_upgrade::cluster::retry::with_retries;
 use operator_upgrade::cluster::{connect, ClusterArgs, Objects};
 use operator_upgrade::engine::migrate::migrate_kind;
 use serde_json::{json, Value};
@@ -106,6 +107,9 @@ async fn store_widgets_at(admin: &Client, storage: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
+    // After a storage switch the server rebuilds the kind's watch cache, answering 429 until it is done.
+    let (api, one) = (widgets(admin, storage), ListParams::default().limit(1));
+    with_retries(|| api.list(&one)).await.expect("the Widgets are served again");
 }
 
 /// Server-side applies `body` (of `kind` at `api_version`) as the admin.
@@ -197,7 +201,8 @@ async fn create_widgets(client: &Client, count: usize) -> Duration {
 /// Every Widget, in one list request: run.sh's etcd compacts every 5 s, which would expire a paged list's
 /// continue token under load (the tool's passes follow the server's new token; this snapshot must be whole).
 async fn list_widgets(client: &Client) -> Vec<DynamicObject> {
-    widgets(client, "v1").list(&ListParams::default()).await.expect("lists the Widgets").items
+    let (api, all) = (widgets(client, "v1"), ListParams::default());
+    with_retries(|| api.list(&all)).await.expect("lists the Widgets").items
 }
 
 fn resource_versions(objects: &[DynamicObject]) -> HashMap<String, String> {
