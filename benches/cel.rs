@@ -43,7 +43,7 @@ fn cluster_crd(corpus: &Path) -> (Crd, Value) {
 
 fn rule_count(schema: &Schema) -> usize {
     schema.validations.len()
-        + schema.properties.values().map(rule_count).sum::<usize>()
+        + schema.properties.values().map(|property| rule_count(property)).sum::<usize>()
         + schema.items.as_deref().map_or(0, rule_count)
         + match &schema.additional_properties {
             Some(AdditionalProperties::Schema(values)) => rule_count(values),

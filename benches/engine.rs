@@ -24,21 +24,15 @@ use std::time::Instant;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[path = "support/rss.rs"]
+mod rss;
+use rss::peak_rss_kib;
+
 const DEFAULT_OBJECTS: usize = 100_000;
 const GROUP: &str = "demo.operator-upgrade.dev";
 
 fn demo(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-operator").join(relative)
-}
-
-/// The peak resident set size of this process so far, in KiB (`VmHWM` in `/proc/self/status`).
-fn peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("reads /proc/self/status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM in /proc/self/status")
 }
 
 fn mib(kib: u64) -> f64 {

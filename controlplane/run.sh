@@ -116,6 +116,14 @@ openssl rsa -in "$dir/pki/sa.key" -pubout -out "$dir/pki/sa.pub" 2>/dev/null
 token="$(python3 -c 'import secrets; print(secrets.token_hex(24))')"
 echo "$token,admin,admin,system:masters" >"$dir/pki/tokens.csv"
 
+# CONTROLPLANE_STORAGE_VERSION_MIGRATOR=1 turns on Kubernetes' own (alpha) storage version migrator, which
+# `cargo bench --bench real` compares the tool's migration with (its controller also needs the client-go gate).
+svm_api=() svm_kcm=()
+if [ "${CONTROLPLANE_STORAGE_VERSION_MIGRATOR:-}" = 1 ]; then
+  svm_api=(--feature-gates=StorageVersionMigrator=true --runtime-config=storagemigration.k8s.io/v1alpha1=true)
+  svm_kcm=(--feature-gates=StorageVersionMigrator=true,InformerResourceVersion=true)
+fi
+
 # Config maps are watched straight from etcd (watch cache off for them) and etcd is compacted every few
 # seconds, so a watch from an old resourceVersion gets the real 410 Gone in a test that can wait for it.
 "$bin/kube-apiserver" --etcd-servers "http://127.0.0.1:$etcd_port" --cert-dir "$dir/pki" \
@@ -124,7 +132,7 @@ echo "$token,admin,admin,system:masters" >"$dir/pki/tokens.csv"
   --service-cluster-ip-range 10.0.0.0/24 --service-account-issuer https://kubernetes.default.svc \
   --service-account-key-file "$dir/pki/sa.pub" --service-account-signing-key-file "$dir/pki/sa.key" \
   --token-auth-file "$dir/pki/tokens.csv" --authorization-mode RBAC --allow-privileged=true \
-  --watch-cache-sizes configmaps#0 --etcd-compaction-interval 5s \
+  --watch-cache-sizes configmaps#0 --etcd-compaction-interval 5s ${svm_api[@]+"${svm_api[@]}"} \
   >"$dir/logs/kube-apiserver.log" 2>&1 &
 pids+=($!)
 wait_ready kube-apiserver "https://$api_address:$api_port/readyz" "$dir/logs/kube-apiserver.log"
@@ -152,7 +160,7 @@ EOF
 "$bin/kube-controller-manager" --kubeconfig "$kubeconfig" --authentication-kubeconfig "$kubeconfig" \
   --authorization-kubeconfig "$kubeconfig" --leader-elect=false --secure-port 0 \
   --service-account-private-key-file "$dir/pki/sa.key" --root-ca-file "$dir/pki/apiserver.crt" \
-  --controllers '*' --concurrent-gc-syncs 5 >"$dir/logs/kube-controller-manager.log" 2>&1 &
+  --controllers '*' --concurrent-gc-syncs 5 ${svm_kcm[@]+"${svm_kcm[@]}"} >"$dir/logs/kube-controller-manager.log" 2>&1 &
 pids+=($!)
 
 # Nothing runs Pods on a bare control plane: the project's node agent stands in for the kubelet (one Node,

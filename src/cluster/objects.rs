@@ -109,6 +109,12 @@ impl fmt::Display for ApplyError {
     }
 }
 
+/// The token a 410 Expired answer to a continued list carries to go on at the current state (the API server
+/// sends it with `metadata.continue` of the error), if the error is that.
+fn expired_continue(status: &kube::core::Status) -> Option<&str> {
+    (status.code == 410).then(|| status.metadata.as_ref()?.continue_.as_deref()).flatten().filter(|t| !t.is_empty())
+}
+
 /// The managers a server-side apply conflict names: `conflict with "kubectl" using apps/v1: .spec...` for one
 /// conflict, `conflicts with "kubectl":` followed by the fields for several.
 pub fn conflicting_managers(message: &str) -> Vec<String> {
@@ -193,6 +199,12 @@ impl Objects {
     }
 
     /// Lists objects of a kind (in one namespace, or everywhere), one page of at most `limit` at a time.
+    ///
+    /// A continue token older than etcd's last compaction (every 5 minutes by default: a long pass over a
+    /// large kind outlives it) is answered 410 Expired with a token that continues at the current state;
+    /// the list goes on with it, once. The rest of the list is then of now, not of the first page's moment:
+    /// what the tool's passes want (a storage migration must rewrite what is stored now; validation checks
+    /// what is there now), where starting over would never finish a list longer than the compaction interval.
     pub async fn list_page(
         &self,
         api_version: &str,
@@ -210,9 +222,19 @@ impl Objects {
         if let Some(token) = continue_token {
             params = params.continue_token(token);
         }
-        let list = with_retries(|| api.list(&params))
-            .await
-            .map_err(|e| ClusterError::api(format!("cannot list {kind}"), e))?;
+        let list = match with_retries(|| api.list(&params)).await {
+            Err(kube::Error::Api(status)) if continue_token.is_some() && expired_continue(&status).is_some() => {
+                let token = expired_continue(&status).unwrap_or_default().to_owned();
+                tracing::warn!(
+                    kind,
+                    "the list's continue token expired (etcd compacted): continuing at the current state"
+                );
+                let params = ListParams::default().limit(limit).continue_token(&token);
+                with_retries(|| api.list(&params)).await
+            }
+            listed => listed,
+        }
+        .map_err(|e| ClusterError::api(format!("cannot list {kind}"), e))?;
         let next = list.metadata.continue_.filter(|t| !t.is_empty());
         let items = list.items.into_iter().map(to_value).collect::<Result<Vec<_>, _>>()?;
         Ok((items, next))
@@ -434,6 +456,27 @@ pub fn desired_state(object: &Value) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_expired_continue_token_is_followed_with_the_one_the_server_sends() {
+        // The API server's answer to a continue token older than the last compaction (kube-apiserver 1.34).
+        let expired: kube::core::Status = serde_json::from_value(json!({
+            "kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 410, "reason": "Expired",
+            "message": "The provided continue parameter is too old to display a consistent list result.",
+            "metadata": {"continue": "eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6LTF9"}
+        }))
+        .unwrap();
+        assert_eq!(expired_continue(&expired), Some("eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6LTF9"));
+        let gone_without_token: kube::core::Status =
+            serde_json::from_value(json!({"status": "Failure", "code": 410, "reason": "Gone", "message": "gone"}))
+                .unwrap();
+        assert_eq!(expired_continue(&gone_without_token), None);
+        let other: kube::core::Status = serde_json::from_value(json!({
+            "status": "Failure", "code": 500, "message": "x", "reason": "", "metadata": {"continue": "t"}
+        }))
+        .unwrap();
+        assert_eq!(expired_continue(&other), None);
+    }
 
     #[test]
     fn conflict_messages_name_their_managers_once_each() {

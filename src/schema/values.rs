@@ -179,7 +179,9 @@ fn prune_nulls_in(object: &mut Value, schema: &Schema) {
         Value::Object(fields) => {
             let mut declared = SortedLookup::new(&schema.properties);
             fields.retain(|name, value| {
-                let Some(field_schema) = declared_schema(schema, declared.find(name)) else { return true };
+                let Some(field_schema) = declared_schema(schema, declared.find(name).map(Box::as_ref)) else {
+                    return true;
+                };
                 if value.is_null() && !field_schema.nullable && usable_default(field_schema).is_none() {
                     return false;
                 }
@@ -359,7 +361,7 @@ fn prune_fields(
         if walk.keeps_meta && TYPE_AND_OBJECT_META.contains(&name.as_str()) {
             return true;
         }
-        match field_rule_in(schema, property) {
+        match field_rule_in(schema, property.map(Box::as_ref)) {
             FieldRule::Declared(field_schema) => {
                 prune_value(value, field_schema, false, &LazyPath::Field(path, name), removed);
                 true
@@ -462,7 +464,7 @@ fn default_fields(
         if is_skipped_metadata(owns_metadata, name) {
             continue;
         }
-        let FieldRule::Declared(field_schema) = field_rule_in(schema, property) else { continue };
+        let FieldRule::Declared(field_schema) = field_rule_in(schema, property.map(Box::as_ref)) else { continue };
         let field_path = LazyPath::Field(at.path, name);
         let is_map_value = property.is_none();
         // Map values have no "absent": only a null one can be defaulted, and only here.

@@ -82,6 +82,16 @@ pub struct WatchStart {
     pub live: broadcast::Receiver<Arc<Change>>,
 }
 
+/// One page of a list, as [`Store::page`] returns it.
+pub struct Page {
+    /// The objects of the page, in (namespace, name) order.
+    pub items: Vec<Arc<Value>>,
+    /// Whether objects the filter accepts follow the page.
+    pub more: bool,
+    /// The resourceVersion the page was read at.
+    pub resource_version: u64,
+}
+
 /// The current RFC 3339 time at second precision, as Kubernetes writes timestamps.
 pub fn now_rfc3339() -> String {
     jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
@@ -192,6 +202,53 @@ impl Store {
             })
             .unwrap_or_default();
         (items, inner.resource_version)
+    }
+
+    /// One page of a list: the first `limit` objects of `gr` (in one namespace when given) after the key
+    /// `after`, in (namespace, name) order, that `keep` accepts; whether more follow; and the resourceVersion.
+    /// It walks the sorted map from `after` and stops at the first match past the page, so a page costs
+    /// O(page) however many objects the resource has (plus the objects `keep` rejects on the way, as a
+    /// selector's scan does on a real API server).
+    pub fn page(
+        &self,
+        gr: &GroupResource,
+        namespace: Option<&str>,
+        after: Option<&ObjectKey>,
+        limit: usize,
+        keep: impl Fn(&Value) -> bool,
+    ) -> Page {
+        use std::ops::Bound;
+        let inner = self.lock();
+        let mut page = Page { items: Vec::new(), more: false, resource_version: inner.resource_version };
+        let Some(objects) = inner.objects.get(gr) else { return page };
+        let start = match (after, namespace) {
+            (Some(after), Some(ns)) if after.0.as_str() < ns => Bound::Included((ns.to_owned(), String::new())),
+            (Some(after), _) => Bound::Excluded(after.clone()),
+            (None, Some(ns)) => Bound::Included((ns.to_owned(), String::new())),
+            (None, None) => Bound::Unbounded,
+        };
+        let mut matching = objects
+            .range((start, Bound::Unbounded))
+            .take_while(|((ns, _), _)| namespace.is_none_or(|n| n == ns))
+            .map(|(_, object)| object)
+            .filter(|object| keep(object));
+        page.items = matching.by_ref().take(limit).cloned().collect();
+        page.more = matching.next().is_some();
+        page
+    }
+
+    /// How many objects of `gr` there are (in one namespace when given): O(1) for all namespaces, a walk of
+    /// the namespace's objects otherwise.
+    pub fn count(&self, gr: &GroupResource, namespace: Option<&str>) -> usize {
+        let inner = self.lock();
+        let Some(objects) = inner.objects.get(gr) else { return 0 };
+        match namespace {
+            None => objects.len(),
+            Some(ns) => objects
+                .range((ns.to_owned(), String::new())..)
+                .take_while(|((namespace, _), _)| namespace == ns)
+                .count(),
+        }
     }
 
     /// Creates an object, filling in uid, creationTimestamp, resourceVersion and generation.

@@ -8,7 +8,7 @@ use super::patch::{self, PatchError, PatchType};
 use super::resources::{GroupResource, ResourceType};
 use super::selectors::{parse_label_selector, FieldSelector};
 use super::state::SimState;
-use super::store::{key_of, now_rfc3339, DeleteOptions};
+use super::store::{key_of, now_rfc3339, DeleteOptions, ObjectKey};
 use super::table;
 use axum::body::Bytes;
 use axum::response::{IntoResponse, Response};
@@ -128,21 +128,29 @@ pub fn get(request: &Request<'_>) -> Result<Response, ApiError> {
     Ok(request.respond(200, &object))
 }
 
-/// LIST with label and field selectors and `limit`/`continue` paging.
+/// LIST with label and field selectors and `limit`/`continue` paging. A page costs O(page): it is read from
+/// the sorted store after the continue token's key, and the token carries the count of objects still to
+/// come, which the real API server reports as `remainingItemCount` when the list has no selector.
 pub fn list(request: &Request<'_>) -> Result<Response, ApiError> {
-    let labels = parse_label_selector(request.query.get("labelSelector").map_or("", String::as_str))?;
-    let fields = FieldSelector::parse(request.query.get("fieldSelector").map_or("", String::as_str))?;
-    let (objects, resource_version) =
-        request.state.store.list(&request.group_resource(), request.target.namespace.as_deref());
-    let after = request.query.get("continue").filter(|c| !c.is_empty()).map(|c| continue_key(c)).transpose()?;
+    let label_text = request.query.get("labelSelector").map_or("", String::as_str);
+    let field_text = request.query.get("fieldSelector").map_or("", String::as_str);
+    let labels = parse_label_selector(label_text)?;
+    let fields = FieldSelector::parse(field_text)?;
+    let token = request.query.get("continue").filter(|c| !c.is_empty()).map(|c| ContinueToken::parse(c)).transpose()?;
     let limit: usize = request.query.get("limit").and_then(|l| l.parse().ok()).filter(|l| *l > 0).unwrap_or(usize::MAX);
-    let mut matching = objects
-        .iter()
-        .filter(|o| after.as_ref().is_none_or(|a| key_of(o) > *a))
-        .filter(|o| labels.matches(o) && fields.matches(o));
-    let page: Vec<&Arc<Value>> = matching.by_ref().take(limit).collect();
-    let remaining = matching.count();
-    let next = (remaining > 0).then(|| page.last().map(|last| continue_token(&key_of(last)))).flatten();
+    let (gr, namespace) = (request.group_resource(), request.target.namespace.as_deref());
+    let store = &request.state.store;
+    let found =
+        store.page(&gr, namespace, token.as_ref().map(|t| &t.after), limit, |o| labels.matches(o) && fields.matches(o));
+    let (page, resource_version) = (&found.items, found.resource_version);
+    // Without a selector the server knows how many objects follow; with one it would have to scan them all.
+    let counted = label_text.trim().is_empty() && field_text.trim().is_empty();
+    let remaining = (found.more && counted).then(|| {
+        let before = token.as_ref().and_then(|t| t.remaining).unwrap_or_else(|| store.count(&gr, namespace));
+        before.saturating_sub(page.len()).max(1)
+    });
+    let next =
+        found.more.then(|| page.last().map(|last| ContinueToken { after: key_of(last), remaining }.render())).flatten();
     if wants_table(request.accept) {
         let items: Vec<Value> = page.iter().map(|o| served(o, request.resource_type())).collect();
         return Ok(json_response(200, &table::render(request.resource_type(), &items, Some(resource_version))));
@@ -155,6 +163,8 @@ pub fn list(request: &Request<'_>) -> Result<Response, ApiError> {
     let mut metadata = json!({"resourceVersion": resource_version.to_string()});
     if let Some(next) = next {
         metadata["continue"] = json!(next);
+    }
+    if let Some(remaining) = remaining {
         metadata["remainingItemCount"] = json!(remaining);
     }
     #[derive(serde::Serialize)]
@@ -193,13 +203,27 @@ impl serde::Serialize for Served<'_> {
     }
 }
 
-fn continue_token((namespace, name): &(String, String)) -> String {
-    format!("{namespace}/{name}")
+/// Where the next page of a list starts: after the key of the last object served, with the number of
+/// objects still to come when the list counts them. Spelt `<remaining>/<namespace>/<name>` (remaining empty
+/// when not counted): a name and a namespace never contain `/`.
+struct ContinueToken {
+    after: ObjectKey,
+    remaining: Option<usize>,
 }
 
-fn continue_key(token: &str) -> Result<(String, String), ApiError> {
-    let (namespace, name) = token.split_once('/').ok_or_else(|| ApiError::bad_request("invalid continue token"))?;
-    Ok((namespace.to_owned(), name.to_owned()))
+impl ContinueToken {
+    fn render(&self) -> String {
+        let remaining = self.remaining.map(|r| r.to_string()).unwrap_or_default();
+        format!("{remaining}/{}/{}", self.after.0, self.after.1)
+    }
+
+    fn parse(token: &str) -> Result<ContinueToken, ApiError> {
+        let invalid = || ApiError::bad_request("invalid continue token");
+        let (remaining, key) = token.split_once('/').ok_or_else(invalid)?;
+        let (namespace, name) = key.split_once('/').ok_or_else(invalid)?;
+        let remaining = if remaining.is_empty() { None } else { Some(remaining.parse().map_err(|_| invalid())?) };
+        Ok(ContinueToken { after: (namespace.to_owned(), name.to_owned()), remaining })
+    }
 }
 
 /// POST: create (and the create-only reviews).

@@ -136,7 +136,7 @@ struct RuleNode {
 
 fn has_rules(schema: &Schema) -> bool {
     !schema.validations.is_empty()
-        || schema.properties.values().any(has_rules)
+        || schema.properties.values().any(|property| has_rules(property))
         || schema.items.as_deref().is_some_and(has_rules)
         || matches!(&schema.additional_properties, Some(AdditionalProperties::Schema(values)) if has_rules(values))
         || schema.all_of.iter().any(has_rules)
