@@ -3,7 +3,7 @@
 use super::ReportArgs;
 use crate::engine::preflight::{live_kinds, validate_listed};
 use crate::manifest::load_side;
-use crate::report::{OutputFormat, ValidationView};
+use crate::report::ValidationView;
 use crate::schema::validate::{validate_paths_keeping, ValidationReport, Validator};
 use anyhow::{bail, Context};
 use std::collections::BTreeSet;
@@ -25,7 +25,7 @@ pub struct ValidateArgs {
     /// from the cluster instead.
     #[arg(long, value_name = "PATH", num_args = 1.., required_unless_present_any = ["kubeconfig", "context"], conflicts_with_all = ["kubeconfig", "context"])]
     pub objects: Vec<PathBuf>,
-    /// Output, filtering and exit code (`--output sarif` is refused: findings point into objects).
+    /// Output, filtering and exit code (SARIF results point at the objects' files and lines).
     #[command(flatten)]
     pub report: ReportArgs,
     /// With `--kubeconfig` or `--context`: the objects are every custom resource of the CRDs' kinds in that
@@ -36,9 +36,6 @@ pub struct ValidateArgs {
 
 /// Runs `validate` and returns the exit code (0 ok, 1 findings at or above `--fail-on`); input errors are `Err`.
 pub fn run_validate(args: &ValidateArgs) -> anyhow::Result<u8> {
-    if args.report.output == OutputFormat::Sarif {
-        bail!("--output sarif is not available for validate: findings point into objects, not release files");
-    }
     // Both sets at once: loading a release's CRDs is a serial part of the whole run (7% of its CPU for
     // 100,000 objects, profiled), so on two cores the second set is free.
     let (new, old) = rayon::join(|| load_side(&args.crds), || args.old_crds.as_deref().map(load_side));

@@ -221,7 +221,7 @@ impl<'a> PlanReport<'a> {
             OutputFormat::Text => text::render(self, color, &mut out)?,
             OutputFormat::Json => out.json(self)?,
             OutputFormat::Markdown => markdown::render(self, &mut out)?,
-            OutputFormat::Sarif => out.push_str(&sarif::render(self)),
+            OutputFormat::Sarif => sarif::write(self, &mut out)?,
             OutputFormat::Github => github::render(self, &mut out)?,
         }
         out.finish()

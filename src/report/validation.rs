@@ -133,7 +133,7 @@ impl<'a> ValidationView<'a> {
     }
 
     /// Writes the report in the given format as it is rendered, never holding it whole (a million findings
-    /// with `--each`). SARIF is not offered for objects (callers refuse it).
+    /// with `--each`).
     pub fn render_to(&self, format: OutputFormat, color: bool, sink: &mut dyn std::io::Write) -> std::io::Result<()> {
         let mut out = Pieces::new(sink);
         self.write(format, color, &mut out)?;
@@ -146,7 +146,8 @@ impl<'a> ValidationView<'a> {
             OutputFormat::Text => self.text(out, color),
             OutputFormat::Markdown => self.markdown(out),
             OutputFormat::Github => super::github::write_validation(out, self)?,
-            OutputFormat::Json | OutputFormat::Sarif => out.json(self)?,
+            OutputFormat::Json => out.json(self)?,
+            OutputFormat::Sarif => super::sarif::write_validation(out, self)?,
         }
         Ok(())
     }
