@@ -19,7 +19,8 @@ fn copy_demo(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
         let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
+        // Followed through symlinks: the demo's Helm charts link to the releases' files.
+        if entry.path().is_dir() {
             std::fs::create_dir_all(&target).unwrap();
             copy_demo(&entry.path(), &target);
         } else {
