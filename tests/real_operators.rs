@@ -307,8 +307,7 @@ impl Installed {
     }
 
     async fn remove(self, cluster: &TestCluster) {
-        let namespaces: Api<Namespace> = Api::all(cluster.client());
-        let _ = namespaces.delete(&self.namespace, &DeleteParams::background()).await;
+        remove_namespace(cluster, &self.namespace).await;
         drop(self.dir);
     }
 }
@@ -445,6 +444,17 @@ async fn argo_rollouts_runs_as_a_real_pod_and_makes_a_rollout_healthy_on_the_rea
     })
     .await;
     eprintln!("{test}: controller Ready in {became_ready:.1?}, Rollout Healthy after {:.1?}", started.elapsed());
+    remove_namespace(&cluster, &namespace).await;
+}
+
+/// Deletes a test's namespace and waits until it is gone: its operator (cluster-wide, like every install of
+/// these operators) must not outlive the test and reconcile the next test's objects, nor its objects be
+/// drawn into the next test's cohort.
+async fn remove_namespace(cluster: &TestCluster, namespace: &str) {
     let namespaces: Api<Namespace> = Api::all(cluster.client());
-    let _ = namespaces.delete(&namespace, &DeleteParams::background()).await;
+    let _ = namespaces.delete(namespace, &DeleteParams::background()).await;
+    eventually_within(&format!("namespace {namespace} gone"), OPERATOR_PACE, || async {
+        namespaces.get_opt(namespace).await.ok().and_then(|n| n.is_none().then_some(()))
+    })
+    .await;
 }
