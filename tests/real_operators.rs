@@ -84,7 +84,10 @@ fn write_plan(dir: &Path, namespace: &str, name: &str) -> PathBuf {
         .replace("duration: 20m", "duration: 20s")
         .replace("warmUp: 2m", "warmUp: 4s")
         .replace("maxCatchUp: 3m", "maxCatchUp: 15s")
-        .replace("timeout: 10m", "timeout: 2m");
+        .replace("timeout: 10m", "timeout: 2m")
+        // The operator is cluster-wide: the cohort is drawn from this test's objects, not an earlier test's.
+        .replace("      count: 1\n", &format!("      namespaces: [{namespace}]\n      count: 1\n"));
+    assert!(plan.contains(&format!("namespaces: [{namespace}]")), "{plan}");
     let server_signal = plan.find("      # The same counters as the cluster's Prometheus").unwrap();
     let on_inconclusive = plan.find("    onInconclusive").unwrap();
     plan.replace_range(server_signal..on_inconclusive, "");
@@ -447,14 +450,21 @@ async fn argo_rollouts_runs_as_a_real_pod_and_makes_a_rollout_healthy_on_the_rea
     remove_namespace(&cluster, &namespace).await;
 }
 
-/// Deletes a test's namespace and waits until it is gone: its operator (cluster-wide, like every install of
-/// these operators) must not outlive the test and reconcile the next test's objects, nor its objects be
-/// drawn into the next test's cohort.
+/// Removes a test's operators and namespace: every Deployment of the namespace is deleted and its Pods'
+/// processes stopped before the next test begins (an operator here is cluster-wide, like every install of
+/// these operators, and would reconcile the next test's objects), then the namespace goes in the background
+/// (its objects may take their time; the next test's cohort is drawn from its own namespace only).
 async fn remove_namespace(cluster: &TestCluster, namespace: &str) {
-    let namespaces: Api<Namespace> = Api::all(cluster.client());
-    let _ = namespaces.delete(namespace, &DeleteParams::background()).await;
-    eventually_within(&format!("namespace {namespace} gone"), OPERATOR_PACE, || async {
-        namespaces.get_opt(namespace).await.ok().and_then(|n| n.is_none().then_some(()))
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client(), namespace);
+    let _ = deployments.delete_collection(&DeleteParams::background(), &ListParams::default()).await;
+    let pods: Api<Pod> = Api::namespaced(cluster.client(), namespace);
+    eventually_within(&format!("no operator Pod left in {namespace}"), OPERATOR_PACE, || async {
+        let list = pods.list(&ListParams::default()).await.ok()?;
+        let images = list.items.iter().flat_map(|p| p.spec.iter().flat_map(|s| s.containers.iter()));
+        let operators = images.filter_map(|c| c.image.as_deref()).filter(|i| i.starts_with("quay.io/")).count();
+        (operators == 0).then_some(())
     })
     .await;
+    let namespaces: Api<Namespace> = Api::all(cluster.client());
+    let _ = namespaces.delete(namespace, &DeleteParams::background()).await;
 }
