@@ -32,6 +32,9 @@ const ALERTMANAGERS: usize = 2;
 /// ScrapeConfig roles' enum changed case (no ScrapeConfig here uses one), and ServiceMonitors' `endpoints`
 /// is required again (the live check of the existing ServiceMonitors is what guards that one).
 const ACCEPTED: [&str; 4] = ["--accept", "enum-value-removed", "--accept", "required-added@.spec.endpoints"];
+/// The operators' images (not the Prometheus and Alertmanager Pods they make, which go with the namespace).
+const OPERATOR_IMAGES: [&str; 2] =
+    ["quay.io/prometheus-operator/prometheus-operator:", "quay.io/argoproj/argo-rollouts:"];
 /// How long a real operator may take to make its objects healthy (StatefulSets, their Pods, its resyncs).
 const OPERATOR_PACE: Duration = Duration::from_secs(180);
 
@@ -461,7 +464,10 @@ async fn remove_namespace(cluster: &TestCluster, namespace: &str) {
     eventually_within(&format!("no operator Pod left in {namespace}"), OPERATOR_PACE, || async {
         let list = pods.list(&ListParams::default()).await.ok()?;
         let images = list.items.iter().flat_map(|p| p.spec.iter().flat_map(|s| s.containers.iter()));
-        let operators = images.filter_map(|c| c.image.as_deref()).filter(|i| i.starts_with("quay.io/")).count();
+        let operators = images
+            .filter_map(|c| c.image.as_deref())
+            .filter(|i| OPERATOR_IMAGES.iter().any(|o| i.starts_with(o)))
+            .count();
         (operators == 0).then_some(())
     })
     .await;
