@@ -4,6 +4,7 @@
 //! the JSON Schema covers every key the plans use.
 
 use operator_upgrade::plan::file::{
+    ControllerIdPlace,
     plan_file_json_schema, AnalysisLength, AnalysisTarget, BackupGateKind, CohortSize, JobPhase, JobSource, LoadedPlan,
     ParseFailure, PlanFileError, ScopingKind, SelectorSyntax, UpgradePlan, VersionMove,
 };
@@ -47,7 +48,7 @@ fn every_valid_plan() -> Vec<PathBuf> {
 fn every_shipped_plan_parses_and_validates() {
     let plans = shipped_plans();
     let names: BTreeSet<String> = plans.iter().map(|p| p.file_stem().unwrap().to_string_lossy().into_owned()).collect();
-    for expected in ["cert-manager", "cloudnative-pg", "prometheus-operator", "strimzi"] {
+    for expected in ["argo-rollouts", "cert-manager", "cloudnative-pg", "prometheus-operator", "strimzi"] {
         assert!(names.contains(expected), "plans/{expected}.yaml is missing (found {names:?})");
     }
     for path in &plans {
@@ -125,6 +126,22 @@ fn shipped_plans_scope_each_operator_the_way_it_supports() {
     assert!(canary.scoping.stable.is_empty(), "the stable operator already skips annotated objects");
     assert_eq!(canary.scoping.canary.args[0].as_str(), "--controller-id={cohort}");
 
+    // Argo Rollouts selects on its instance-id label: the cohorts get the label, the stable controller
+    // (no id) already skips labelled Rollouts, and the one-replica copies run without leader election
+    // (its Lease name is a constant).
+    let argo = plan("argo-rollouts");
+    let canary = argo.canary().expect("Argo Rollouts runs a canary");
+    match &canary.scoping.mechanism {
+        operator_upgrade::plan::file::ScopingMechanism::ControllerId(id) => assert_eq!(
+            id.place(),
+            ControllerIdPlace::Label("argo-rollouts.argoproj.io/controller-instance-id")
+        ),
+        other => panic!("Argo Rollouts scopes by its instance-id label, not {other:?}"),
+    }
+    assert!(canary.scoping.stable.is_empty(), "the stable controller already skips labelled Rollouts");
+    let args: Vec<&str> = canary.scoping.canary.args.iter().map(|a| a.as_str()).collect();
+    assert_eq!(args, ["--instance-id={cohort}", "--leader-elect=false"]);
+
     let cnpg = plan("cloudnative-pg");
     let canary = cnpg.canary().expect("CloudNativePG runs a canary");
     assert_eq!(canary.scoping.mechanism.kind(), ScopingKind::Namespaces);
@@ -145,12 +162,14 @@ fn shipped_plan_versions_exist_in_the_corpus() {
         let project = path.file_stem().unwrap().to_string_lossy().into_owned();
         for version in [&loaded.plan.spec.from.version, &loaded.plan.spec.to.version] {
             let version = version.as_ref().expect("named").version.to_string();
-            let dir = corpus.join(&project);
+            // The corpus holds a project's CRDs, or (Argo Rollouts) its release's install manifest.
+            let dirs = [corpus.join(&project), corpus.join("../releases").join(&project)];
             assert!(
-                dir.join(&version).is_dir() || dir.join(format!("v{version}")).is_dir(),
-                "{}: version {version} is not in {}",
+                dirs.iter().any(|dir| dir.join(&version).is_dir() || dir.join(format!("v{version}")).is_dir()),
+                "{}: version {version} is not in {} nor {}",
                 path.display(),
-                dir.display()
+                dirs[0].display(),
+                dirs[1].display()
             );
         }
     }
@@ -893,4 +912,19 @@ fn the_schema_command_prints_the_schema() {
     assert!(status.status.success() && status.stdout.is_empty());
     let written: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     assert_eq!(written, plan_file_json_schema());
+}
+
+#[test]
+fn a_controller_id_kept_in_both_an_annotation_and_a_label_is_refused_with_its_line() {
+    let argo = std::fs::read_to_string(repo().join("plans/argo-rollouts.yaml")).unwrap();
+    let label = "          label: argo-rollouts.argoproj.io/controller-instance-id\n";
+    let line = argo[..argo.find(label).unwrap()].lines().count();
+    let both = argo.replace(label, &format!("{label}          annotation: example.com/instance\n"));
+    let problem = the_one_problem(&both);
+    assert!(problem.contains("spec.canary.scoping.mechanism.controllerId"), "{problem}");
+    assert!(problem.contains("sets both `annotation` and `label`"), "{problem}");
+    assert!(problem.starts_with(&format!("plans/x.yaml:{line}")), "{problem}");
+    let bad_key = argo.replace(label, "          label: not a key\n");
+    let problem = the_one_problem(&bad_key);
+    assert!(problem.contains("controllerId.label: is not a valid label key"), "{problem}");
 }

@@ -83,7 +83,7 @@ impl OwnerGeneration {
             .and_then(|conditions| conditions.iter().filter_map(|c| c["observedGeneration"].as_i64()).max());
         OwnerGeneration {
             generation: object["metadata"]["generation"].as_i64().unwrap_or(0),
-            observed: status["observedGeneration"].as_i64().or(on_conditions),
+            observed: crate::health::generation_number(&status["observedGeneration"]).or(on_conditions),
         }
     }
 

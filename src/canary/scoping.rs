@@ -3,7 +3,7 @@
 //! with pod labels no Service of the release selects. Pure functions of the release's Deployment and the plan.
 
 use super::cohort::Cohort;
-use crate::plan::file::{CanaryPolicy, DeploymentTemplate, Placeholder, ScopingMechanism, SelectorSyntax, Template};
+use crate::plan::file::{CanaryPolicy, ControllerIdPlace, DeploymentTemplate, Placeholder, ScopingMechanism, SelectorSyntax, Template};
 use serde_json::{json, Value};
 
 /// The label that marks what a run created (its Deployments, their pods), with the run id as its value.
@@ -32,10 +32,13 @@ impl Marker {
     }
 }
 
-/// The marker and its key for a plan: the controller-id annotation, or the cohort label.
+/// The marker and its key for a plan: the controller-id annotation or label, or the cohort label.
 pub fn marker_of(canary: &CanaryPolicy) -> (Marker, String) {
     match &canary.scoping.mechanism {
-        ScopingMechanism::ControllerId(id) => (Marker::Annotation, id.annotation.clone()),
+        ScopingMechanism::ControllerId(id) => match id.place() {
+            ControllerIdPlace::Annotation(key) => (Marker::Annotation, key.to_owned()),
+            ControllerIdPlace::Label(key) => (Marker::Label, key.to_owned()),
+        },
         _ => (Marker::Label, canary.cohort_label.clone()),
     }
 }

@@ -6,7 +6,7 @@
 
 mod observe;
 
-pub use observe::{object_health, observe_fleet, observe_pods, wait_until_ready, ReadyWait};
+pub use observe::{generation_number, object_health, observe_fleet, observe_pods, wait_until_ready, ReadyWait};
 
 use crate::plan::file::{AnalysisPolicy, Signal};
 use serde::Serialize;

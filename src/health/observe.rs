@@ -25,6 +25,12 @@ pub async fn observe_fleet(
     Ok(health)
 }
 
+/// A generation as operators write it in `status.observedGeneration`: a number, or the number in a string
+/// (Argo Rollouts writes `"3"`). Anything else is no generation.
+pub fn generation_number(value: &Value) -> Option<i64> {
+    value.as_i64().or_else(|| value.as_str().and_then(|s| s.parse().ok()))
+}
+
 /// One object's health from its status: the condition, its reason, and observedGeneration.
 pub fn object_health(object: &Value, condition_type: &str) -> ObjectHealth {
     let key = ObjectKey::of(object);
@@ -48,8 +54,7 @@ pub fn object_health(object: &Value, condition_type: &str) -> ObjectHealth {
         ),
         generation: object["metadata"]["generation"].as_i64().unwrap_or(0),
         // Operators that write metav1.Condition (prometheus-operator) carry it on the condition instead.
-        observed_generation: object["status"]["observedGeneration"]
-            .as_i64()
+        observed_generation: generation_number(&object["status"]["observedGeneration"])
             .or_else(|| condition.and_then(|c| c["observedGeneration"].as_i64())),
         ready,
         reason: reason.or_else(|| condition.is_none().then(|| format!("no {condition_type} condition"))),

@@ -1,6 +1,7 @@
 //! The plan file's settings as the step builder sees them: one line per gate, Job and canary setting.
 
 use super::file::{
+    ControllerIdPlace, Placeholder,
     AnalysisLength, BackupGate, CohortSize, InconclusiveAction, JobDefinition, JobPhase, LoadedPlan, ScopingMechanism,
     SelectorSyntax,
 };
@@ -77,16 +78,28 @@ fn canary_settings(loaded: &LoadedPlan) -> Option<CanarySettings> {
         format!(" in {}", canary.cohort.namespaces.join(", "))
     };
     let kinds: Vec<&str> = canary.cohort.resources.iter().map(|r| r.kind.as_str()).collect();
-    let cohort = format!("{size} {}{matching}{within}, labelled {}", kinds.join(", "), canary.cohort_label);
+    // Controller-id scoping marks the cohort with the id itself; the other mechanisms with the cohort label.
+    let marked = match &canary.scoping.mechanism {
+        ScopingMechanism::ControllerId(id) => match id.place() {
+            ControllerIdPlace::Annotation(key) => format!("annotated {key}"),
+            ControllerIdPlace::Label(key) => format!("labelled {key}"),
+        },
+        _ => format!("labelled {}", canary.cohort_label),
+    };
+    let cohort = format!("{size} {}{matching}{within}, {marked}", kinds.join(", "));
     let scoping = match &canary.scoping.mechanism {
         ScopingMechanism::LabelSelector(selector) => match selector.syntax {
             SelectorSyntax::SetBased => "label selector".to_owned(),
             SelectorSyntax::EqualityOnly => "equality-only label selector".to_owned(),
         },
-        ScopingMechanism::ControllerId(id) => format!("controller id annotation {}", id.annotation),
+        ScopingMechanism::ControllerId(id) => match id.place() {
+            ControllerIdPlace::Annotation(key) => format!("controller id annotation {key}"),
+            ControllerIdPlace::Label(key) => format!("controller id label {key}"),
+        },
         ScopingMechanism::Namespaces => "namespaces".to_owned(),
     };
-    Some(CanarySettings { cohort, baseline: canary.baseline, scoping })
+    let own_lease = canary.scoping.canary.templates().iter().any(|(_, t)| t.placeholders().contains(&Placeholder::LeaseName));
+    Some(CanarySettings { cohort, baseline: canary.baseline, scoping, own_lease })
 }
 
 fn describe_analysis(loaded: &LoadedPlan) -> String {

@@ -202,6 +202,9 @@ pub struct CanarySettings {
     pub baseline: bool,
     /// How the Deployments are scoped, in one line ("env WATCH_LABEL_SELECTOR").
     pub scoping: String,
+    /// Whether the canary's Deployment takes a leader-election Lease of its own (`{leaseName}`); without
+    /// one it runs without election or on the operator's default.
+    pub own_lease: bool,
 }
 
 /// What the operator manifest diff says about RBAC, for the expand and contract steps.
@@ -435,7 +438,10 @@ fn rollout(inputs: &StepInputs<'_>) -> Vec<Step> {
     let mut rollout_actions = vec![
         format!("label the canary cohort: {}", canary.cohort),
         format!("rescope the stable Deployment to exclude the cohorts ({})", canary.scoping),
-        "start the canary Deployment (new version) owning the canary cohort, with its own lease".to_owned(),
+        format!(
+            "start the canary Deployment (new version) owning the canary cohort{}",
+            if canary.own_lease { ", with its own lease" } else { "" }
+        ),
     ];
     if canary.baseline {
         rollout_actions.insert(1, "label an equal-sized random baseline cohort".to_owned());

@@ -744,17 +744,40 @@ pub enum SelectorSyntax {
     EqualityOnly,
 }
 
-/// Controller-id scoping.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// Controller-id scoping: an operator started with an id reconciles only the objects whose annotation or
+/// label holds that id, and one without an id only those without it. At most one of `annotation` and
+/// `label`; neither means prometheus-operator's annotation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ControllerIdScoping {
-    /// The annotation the operator filters on.
-    #[serde(default = "default_controller_id_annotation")]
-    pub annotation: String,
+    /// The annotation the operator filters on (prometheus-operator `operator.prometheus.io/controller-id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotation: Option<String>,
+    /// The label the operator selects on instead (Argo Rollouts
+    /// `argo-rollouts.argoproj.io/controller-instance-id`, with `--instance-id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
 }
 
-fn default_controller_id_annotation() -> String {
-    PROMETHEUS_OPERATOR_CONTROLLER_ID_ANNOTATION.to_owned()
+/// Where a controller id is kept on an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControllerIdPlace<'a> {
+    /// In this annotation.
+    Annotation(&'a str),
+    /// In this label.
+    Label(&'a str),
+}
+
+impl ControllerIdScoping {
+    /// Where the id is kept: the label when one is named, else the annotation (prometheus-operator's when
+    /// none is named).
+    pub fn place(&self) -> ControllerIdPlace<'_> {
+        match (&self.label, &self.annotation) {
+            (Some(label), _) => ControllerIdPlace::Label(label),
+            (None, Some(annotation)) => ControllerIdPlace::Annotation(annotation),
+            (None, None) => ControllerIdPlace::Annotation(PROMETHEUS_OPERATOR_CONTROLLER_ID_ANNOTATION),
+        }
+    }
 }
 
 /// What one Deployment's operator container gets: arguments appended to its args (Go's flag package and

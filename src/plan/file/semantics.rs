@@ -478,8 +478,17 @@ fn check_canary(checker: &mut Checker<'_>, path: &KeyPath, canary: &CanaryPolicy
     let scoping = &canary.scoping;
     let at = path.key("scoping");
     if let ScopingMechanism::ControllerId(controller_id) = &scoping.mechanism {
-        if !is_label_key(&controller_id.annotation) {
-            checker.report(&at.join("mechanism.controllerId.annotation"), "is not a valid annotation key");
+        if controller_id.annotation.is_some() && controller_id.label.is_some() {
+            checker.report(
+                &at.join("mechanism.controllerId"),
+                "sets both `annotation` and `label`: the operator keeps its id in one of them",
+            );
+        }
+        let keys = [("annotation", &controller_id.annotation), ("label", &controller_id.label)];
+        for (field, key) in keys.iter().filter_map(|(f, k)| k.as_ref().map(|k| (f, k))) {
+            if !is_label_key(key) {
+                checker.report(&at.join(&format!("mechanism.controllerId.{field}")), format!("is not a valid {field} key"));
+            }
         }
     }
     let lease_allowed = [Placeholder::Cohort, Placeholder::Deployment, Placeholder::OperatorNamespace];
