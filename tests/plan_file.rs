@@ -4,9 +4,8 @@
 //! the JSON Schema covers every key the plans use.
 
 use operator_upgrade::plan::file::{
-    ControllerIdPlace,
-    plan_file_json_schema, AnalysisLength, AnalysisTarget, BackupGateKind, CohortSize, JobPhase, JobSource, LoadedPlan,
-    ParseFailure, PlanFileError, ScopingKind, SelectorSyntax, UpgradePlan, VersionMove,
+    plan_file_json_schema, AnalysisLength, AnalysisTarget, BackupGateKind, CohortSize, ControllerIdPlace, JobPhase,
+    JobSource, LoadedPlan, ParseFailure, PlanFileError, ScopingKind, SelectorSyntax, UpgradePlan, VersionMove,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -132,10 +131,9 @@ fn shipped_plans_scope_each_operator_the_way_it_supports() {
     let argo = plan("argo-rollouts");
     let canary = argo.canary().expect("Argo Rollouts runs a canary");
     match &canary.scoping.mechanism {
-        operator_upgrade::plan::file::ScopingMechanism::ControllerId(id) => assert_eq!(
-            id.place(),
-            ControllerIdPlace::Label("argo-rollouts.argoproj.io/controller-instance-id")
-        ),
+        operator_upgrade::plan::file::ScopingMechanism::ControllerId(id) => {
+            assert_eq!(id.place(), ControllerIdPlace::Label("argo-rollouts.argoproj.io/controller-instance-id"))
+        }
         other => panic!("Argo Rollouts scopes by its instance-id label, not {other:?}"),
     }
     assert!(canary.scoping.stable.is_empty(), "the stable controller already skips labelled Rollouts");
@@ -927,4 +925,21 @@ fn a_controller_id_kept_in_both_an_annotation_and_a_label_is_refused_with_its_li
     let bad_key = argo.replace(label, "          label: not a key\n");
     let problem = the_one_problem(&bad_key);
     assert!(problem.contains("controllerId.label: is not a valid label key"), "{problem}");
+}
+
+#[test]
+fn a_follower_linked_to_its_owner_twice_or_not_at_all_is_refused() {
+    let argo = std::fs::read_to_string(repo().join("plans/argo-rollouts.yaml")).unwrap();
+    let at = "            referencedAt: .spec.strategy.canary.steps[*].analysis.templates[*].templateName\n";
+    assert!(argo.contains(at));
+    let twice = argo.replace(at, &format!("{at}            label: example.com/rollout\n"));
+    let problem = the_one_problem(&twice);
+    assert!(
+        problem
+            .contains("spec.canary.cohort.followers[0].owner: give exactly one of `label`, `field` and `referencedAt`"),
+        "{problem}"
+    );
+    let empty = argo.replace(at, "            referencedAt: \" \"\n");
+    let problem = the_one_problem(&empty);
+    assert!(problem.contains("followers[0].owner.referencedAt: is empty"), "{problem}");
 }

@@ -89,7 +89,12 @@ fn the_plan_file_adds_gates_jobs_and_the_canary_in_order() {
             .into_iter()
             .map(|(phase, name)| JobLine { phase, name: name.into(), line: name.into(), after_contract: false })
             .collect(),
-        canary: Some(CanarySettings { cohort: "5 objects".into(), baseline: true, scoping: "env X".into(), own_lease: true }),
+        canary: Some(CanarySettings {
+            cohort: "5 objects".into(),
+            baseline: true,
+            scoping: "env X".into(),
+            own_lease: true,
+        }),
         analysis: Some("10m".into()),
         automatic_rollback: true,
     };

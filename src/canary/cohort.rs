@@ -106,6 +106,42 @@ pub fn owner_name<'a>(follower: &FollowerKind, object: &'a Value) -> Option<&'a 
     node.as_str()
 }
 
+/// The names an owner gives its followers at `path` (`.spec.steps[*].analysis.templates[*].templateName`),
+/// where `[*]` walks every item of a list.
+pub fn referenced_names<'a>(owner: &'a Value, path: &str) -> Vec<&'a str> {
+    let mut nodes = vec![owner];
+    for part in path.trim_start_matches('.').split('.') {
+        let (key, every_item) = part.strip_suffix("[*]").map_or((part, false), |key| (key, true));
+        nodes = nodes
+            .into_iter()
+            .filter_map(|node| node.get(key))
+            .flat_map(|node| match (every_item, node.as_array()) {
+                (true, Some(items)) => items.iter().collect(),
+                (true, None) => Vec::new(),
+                (false, _) => vec![node],
+            })
+            .collect();
+    }
+    nodes.into_iter().filter_map(Value::as_str).collect()
+}
+
+/// The followers their owners name (`referencedAt`), each with the units of every owner that names it, by
+/// the follower's unit (`namespace/Kind/name`, in its owner's namespace).
+fn named_followers(canary: &CanaryPolicy, owners: &[Value]) -> BTreeMap<String, BTreeSet<String>> {
+    let mut named: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for follower in &canary.cohort.followers {
+        let Some(path) = follower.owner.referenced_at.as_deref() else { continue };
+        for owner in owners.iter().filter(|o| o["kind"] == follower.owner.kind.as_str()) {
+            let key = ObjectKey::of(owner);
+            for name in referenced_names(owner, path) {
+                let unit = format!("{}/{}/{name}", key.namespace, follower.kind);
+                named.entry(unit).or_default().insert(object_unit(&key));
+            }
+        }
+    }
+    named
+}
+
 /// One object of a cohort.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -141,8 +177,16 @@ pub fn assign_cohorts(
     followers: &[Value],
     seed: u64,
 ) -> Result<Assignment, String> {
-    let candidates: Vec<&Value> = drawn_objects.iter().filter(|o| is_candidate(&canary.cohort, selector, o)).collect();
     let by_namespace = matches!(canary.scoping.mechanism, ScopingMechanism::Namespaces);
+    let named = if by_namespace { BTreeMap::new() } else { named_followers(canary, drawn_objects) };
+    // An owner that shares a follower with another owner cannot be drawn: marking the follower for its
+    // cohort would hide it from the other owner's operator.
+    let shares_a_follower = |object: &Value| {
+        let unit = object_unit(&ObjectKey::of(object));
+        named.values().any(|owners| owners.len() > 1 && owners.contains(&unit))
+    };
+    let candidates: Vec<&Value> =
+        drawn_objects.iter().filter(|o| is_candidate(&canary.cohort, selector, o) && !shares_a_follower(o)).collect();
     let unit_of = |object: &Value| {
         let key = ObjectKey::of(object);
         if by_namespace {
@@ -204,10 +248,15 @@ pub fn assign_cohorts(
     for object in followers {
         let key = ObjectKey::of(object);
         let follower = canary.cohort.followers.iter().find(|f| f.kind == key.kind);
-        let owner = follower.and_then(|f| owner_name(f, object).map(|n| (f, n)));
-        let cohort = match owner {
+        let cohort = match follower {
             _ if by_namespace => cohort_of_unit.get(key.namespace.as_str()).copied(),
-            Some((f, name)) => owner_cohort.get(&format!("{}/{}/{name}", key.namespace, f.owner.kind)).copied(),
+            Some(f) if f.owner.referenced_at.is_some() => match named.get(&object_unit(&key)) {
+                Some(owners) if owners.len() == 1 => owners.first().and_then(|o| owner_cohort.get(o)).copied(),
+                _ => None,
+            },
+            Some(f) => owner_name(f, object)
+                .and_then(|name| owner_cohort.get(&format!("{}/{}/{name}", key.namespace, f.owner.kind)))
+                .copied(),
             None => None,
         };
         match cohort {
@@ -263,14 +312,24 @@ mod tests {
         let by_label = FollowerKind {
             group: "kafka.strimzi.io".into(),
             kind: "KafkaNodePool".into(),
-            owner: OwnerPointer { kind: "Kafka".into(), label: Some("strimzi.io/cluster".into()), field: None },
+            owner: OwnerPointer {
+                kind: "Kafka".into(),
+                label: Some("strimzi.io/cluster".into()),
+                field: None,
+                referenced_at: None,
+            },
         };
         let pool = json!({"metadata": {"labels": {"strimzi.io/cluster": "my-cluster"}}});
         assert_eq!(owner_name(&by_label, &pool), Some("my-cluster"));
         let by_field = FollowerKind {
             group: "postgresql.cnpg.io".into(),
             kind: "Pooler".into(),
-            owner: OwnerPointer { kind: "Cluster".into(), label: None, field: Some(".spec.cluster.name".into()) },
+            owner: OwnerPointer {
+                kind: "Cluster".into(),
+                label: None,
+                field: Some(".spec.cluster.name".into()),
+                referenced_at: None,
+            },
         };
         assert_eq!(owner_name(&by_field, &json!({"spec": {"cluster": {"name": "pg"}}})), Some("pg"));
         assert_eq!(owner_name(&by_field, &json!({"spec": {}})), None);
@@ -302,7 +361,12 @@ mod tests {
         FollowerKind {
             group: "kafka.strimzi.io".into(),
             kind: "KafkaNodePool".into(),
-            owner: OwnerPointer { kind: "Kafka".into(), label: Some("strimzi.io/cluster".into()), field: None },
+            owner: OwnerPointer {
+                kind: "Kafka".into(),
+                label: Some("strimzi.io/cluster".into()),
+                field: None,
+                referenced_at: None,
+            },
         }
     }
 
@@ -352,5 +416,63 @@ mod tests {
         let policy = canary(ScopingMechanism::Namespaces, vec![]);
         let error = assign_cohorts(&policy, None, &[kafka("n1", "a", None)], &[], 1).unwrap_err();
         assert!(error.contains("1 candidate objects (the canary and the baseline need one each)"), "{error}");
+    }
+
+    fn rollout(name: &str, templates: &[&str]) -> Value {
+        let templates: Vec<Value> = templates.iter().map(|t| json!({"templateName": t})).collect();
+        json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+            "metadata": {"namespace": "r", "name": name, "uid": format!("uid-{name}")},
+            "spec": {"strategy": {"canary": {"steps": [{"setWeight": 50}, {"analysis": {"templates": templates}}]}}}})
+    }
+
+    fn template(name: &str) -> Value {
+        json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisTemplate", "metadata": {"namespace": "r", "name": name}})
+    }
+
+    const STEPS_TEMPLATES: &str = ".spec.strategy.canary.steps[*].analysis.templates[*].templateName";
+
+    #[test]
+    fn an_owner_names_its_followers_at_a_path_with_lists() {
+        let owner = rollout("a", &["t1", "t2"]);
+        assert_eq!(referenced_names(&owner, STEPS_TEMPLATES), ["t1", "t2"]);
+        assert!(referenced_names(&owner, ".spec.strategy.blueGreen.prePromotionAnalysis.templates[*].templateName")
+            .is_empty());
+        assert!(referenced_names(&json!({"spec": {"strategy": {"canary": {"steps": {}}}}}), STEPS_TEMPLATES).is_empty());
+    }
+
+    /// Argo Rollouts' controller sees only the AnalysisTemplates of its own instance id: a Rollout's templates
+    /// follow it into its cohort, and Rollouts sharing a template are never drawn (the template must stay
+    /// visible to both controllers).
+    #[test]
+    fn followers_named_by_their_owner_follow_it_and_shared_ones_keep_their_owners_out_of_the_draw() {
+        use crate::plan::file::ControllerIdScoping;
+        let label = ControllerIdScoping {
+            annotation: None,
+            label: Some("argo-rollouts.argoproj.io/controller-instance-id".into()),
+        };
+        let templates = FollowerKind {
+            group: "argoproj.io".into(),
+            kind: "AnalysisTemplate".into(),
+            owner: OwnerPointer {
+                kind: "Rollout".into(),
+                label: None,
+                field: None,
+                referenced_at: Some(STEPS_TEMPLATES.into()),
+            },
+        };
+        let mut policy = canary(ScopingMechanism::ControllerId(label), vec![templates]);
+        policy.cohort.resources[0].kind = "Rollout".into();
+        let rollouts =
+            vec![rollout("a", &["a-t"]), rollout("b", &["shared"]), rollout("c", &["shared"]), rollout("d", &["d-t"])];
+        let followers = vec![template("a-t"), template("shared"), template("d-t")];
+        for seed in 0..20 {
+            let assignment = assign_cohorts(&policy, None, &rollouts, &followers, seed).unwrap();
+            let drawn: BTreeSet<&str> =
+                assignment.units.canary.iter().chain(&assignment.units.baseline).map(String::as_str).collect();
+            assert_eq!(drawn, BTreeSet::from(["r/Rollout/a", "r/Rollout/d"]), "seed {seed}");
+            assert_eq!(cohort_of(&assignment, "a-t"), cohort_of(&assignment, "a"));
+            assert_eq!(cohort_of(&assignment, "d-t"), cohort_of(&assignment, "d"));
+            assert_eq!(cohort_of(&assignment, "shared"), None, "a shared template stays with the stable operator");
+        }
     }
 }

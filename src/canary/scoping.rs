@@ -3,7 +3,9 @@
 //! with pod labels no Service of the release selects. Pure functions of the release's Deployment and the plan.
 
 use super::cohort::Cohort;
-use crate::plan::file::{CanaryPolicy, ControllerIdPlace, DeploymentTemplate, Placeholder, ScopingMechanism, SelectorSyntax, Template};
+use crate::plan::file::{
+    CanaryPolicy, ControllerIdPlace, DeploymentTemplate, Placeholder, ScopingMechanism, SelectorSyntax, Template,
+};
 use serde_json::{json, Value};
 
 /// The label that marks what a run created (its Deployments, their pods), with the run id as its value.

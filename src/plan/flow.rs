@@ -1,9 +1,8 @@
 //! The plan file's settings as the step builder sees them: one line per gate, Job and canary setting.
 
 use super::file::{
-    ControllerIdPlace, Placeholder,
-    AnalysisLength, BackupGate, CohortSize, InconclusiveAction, JobDefinition, JobPhase, LoadedPlan, ScopingMechanism,
-    SelectorSyntax,
+    AnalysisLength, BackupGate, CohortSize, ControllerIdPlace, InconclusiveAction, JobDefinition, JobPhase, LoadedPlan,
+    Placeholder, ScopingMechanism, SelectorSyntax,
 };
 use super::steps::{CanarySettings, FlowSettings, JobLine};
 
@@ -98,7 +97,8 @@ fn canary_settings(loaded: &LoadedPlan) -> Option<CanarySettings> {
         },
         ScopingMechanism::Namespaces => "namespaces".to_owned(),
     };
-    let own_lease = canary.scoping.canary.templates().iter().any(|(_, t)| t.placeholders().contains(&Placeholder::LeaseName));
+    let own_lease =
+        canary.scoping.canary.templates().iter().any(|(_, t)| t.placeholders().contains(&Placeholder::LeaseName));
     Some(CanarySettings { cohort, baseline: canary.baseline, scoping, own_lease })
 }
 

@@ -82,6 +82,21 @@ mod tests {
         assert_eq!(counter_sum(TEXT, &SeriesMatcher::parse("absent_total").unwrap()).unwrap(), 0.0);
     }
 
+    /// Argo Rollouts counts reconciles only in a histogram (`rollout_reconcile`): its `_count` series is the
+    /// counter a plan names.
+    #[test]
+    fn a_histograms_count_series_is_a_counter() {
+        let text = "# TYPE rollout_reconcile histogram\n\
+            rollout_reconcile_bucket{name=\"a\",namespace=\"n\",le=\"0.01\"} 3\n\
+            rollout_reconcile_bucket{name=\"a\",namespace=\"n\",le=\"+Inf\"} 4\n\
+            rollout_reconcile_sum{name=\"a\",namespace=\"n\"} 0.2\n\
+            rollout_reconcile_count{name=\"a\",namespace=\"n\"} 4\n\
+            rollout_reconcile_count{name=\"b\",namespace=\"n\"} 6\n";
+        assert_eq!(counter_sum(text, &SeriesMatcher::parse("rollout_reconcile_count").unwrap()).unwrap(), 10.0);
+        let one = SeriesMatcher::parse("rollout_reconcile_count{name=\"b\"}").unwrap();
+        assert_eq!(counter_sum(text, &one).unwrap(), 6.0);
+    }
+
     #[test]
     fn a_broken_matcher_is_an_error_naming_it() {
         assert!(SeriesMatcher::parse("x{result=\"error\"").unwrap_err().contains("closed"));

@@ -609,8 +609,9 @@ pub struct FollowerKind {
     pub owner: OwnerPointer,
 }
 
-/// How a follower names its owner: by a label holding the owner's name, or by a field holding it. Exactly
-/// one of `label` and `field`.
+/// How a follower and its owner are linked: the follower names its owner by a label or a field holding the
+/// owner's name, or the owner names the follower in a field (`referencedAt`). Exactly one of `label`,
+/// `field` and `referencedAt`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct OwnerPointer {
@@ -622,6 +623,12 @@ pub struct OwnerPointer {
     /// A field path whose value is the owner's name (`.spec.cluster.name`).
     #[serde(default)]
     pub field: Option<String>,
+    /// A field path of the owner whose values name its followers, `[*]` for every item of a list (Argo
+    /// Rollouts' AnalysisTemplates: `.spec.strategy.canary.steps[*].analysis.templates[*].templateName`).
+    /// A follower named by several owners is shared: none of those owners is drawn, so the follower stays
+    /// with the stable operator and every owner keeps seeing it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referenced_at: Option<String>,
 }
 
 /// The size of the canary cohort.

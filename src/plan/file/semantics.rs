@@ -487,7 +487,10 @@ fn check_canary(checker: &mut Checker<'_>, path: &KeyPath, canary: &CanaryPolicy
         let keys = [("annotation", &controller_id.annotation), ("label", &controller_id.label)];
         for (field, key) in keys.iter().filter_map(|(f, k)| k.as_ref().map(|k| (f, k))) {
             if !is_label_key(key) {
-                checker.report(&at.join(&format!("mechanism.controllerId.{field}")), format!("is not a valid {field} key"));
+                checker.report(
+                    &at.join(&format!("mechanism.controllerId.{field}")),
+                    format!("is not a valid {field} key"),
+                );
             }
         }
     }
@@ -562,11 +565,13 @@ fn check_cohort(
         if !cohort.resources.iter().any(|r| r.kind == follower.owner.kind) {
             checker.report(&at.key("kind"), format!("`{}` is not one of `cohort.resources`", follower.owner.kind));
         }
-        match (&follower.owner.label, &follower.owner.field) {
-            (Some(label), None) if label.trim().is_empty() => checker.report(&at.key("label"), "is empty"),
-            (None, Some(field)) if field.trim().is_empty() => checker.report(&at.key("field"), "is empty"),
-            (Some(_), None) | (None, Some(_)) => {}
-            _ => checker.report(&at, "give exactly one of `label` and `field`"),
+        let owner = &follower.owner;
+        let pointers = [("label", &owner.label), ("field", &owner.field), ("referencedAt", &owner.referenced_at)];
+        let given: Vec<(&str, &String)> = pointers.iter().filter_map(|(k, v)| v.as_ref().map(|v| (*k, v))).collect();
+        match given[..] {
+            [(key, value)] if value.trim().is_empty() => checker.report(&at.key(key), "is empty"),
+            [_] => {}
+            _ => checker.report(&at, "give exactly one of `label`, `field` and `referencedAt`"),
         }
         if cohort.resources.iter().any(|r| r.group == follower.group && r.kind == follower.kind) {
             checker.report(
