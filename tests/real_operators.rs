@@ -1,4 +1,5 @@
-//! Real operators on the real control plane. prometheus-operator v0.75.0 -> v0.76.0, upgraded by `apply`,
+//! Real operators on the real control plane. prometheus-operator v0.75.0 -> v0.76.0 (and, in `argo`, Argo
+//! Rollouts v1.7.2 -> v1.8.3), upgraded by `apply`,
 //! built from its Go module (`controlplane/build-operators.sh`) and run as real processes in real Pods by the
 //! test bed's node agent, with its release's own RBAC, installed as a user installs it (`kubectl apply
 //! --server-side` of the release's bundle). Skipped with a message without the control plane or without the
@@ -10,6 +11,9 @@
 //! API server's pod proxy, to the Pods' real addresses.
 
 use crate::common;
+
+#[path = "real_argo.rs"]
+mod argo;
 
 use common::{eventually, eventually_within, TestCluster};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -395,62 +399,6 @@ async fn a_prometheus_operator_release_that_crash_loops_is_rolled_back_by_itself
     installed.assert_healthy_under_one_operator(&cluster, "v0.75.0").await;
     eprintln!("{test}: apply, from the canary's start to restored, took {took:.1?}");
     installed.remove(&cluster).await;
-}
-
-/// Argo Rollouts v1.7.2 as a user installs it (`install.yaml` with its `:latest` image pinned to the release,
-/// as its docs tell users to) runs as a real Pod: ready only once its readiness probe (GET /metrics) passes,
-/// with its release's RBAC, and it makes a Rollout Healthy: the ReplicaSet it creates, the Pods the
-/// ReplicaSet controller makes from it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn argo_rollouts_runs_as_a_real_pod_and_makes_a_rollout_healthy_on_the_real_control_plane() {
-    let test = "argo_rollouts_runs_as_a_real_pod_and_makes_a_rollout_healthy";
-    let Some((cluster, corpus)) = real_operator_bed(test).await else { return };
-    let _turn = REAL_OPERATORS.lock().await;
-    let namespace = cluster.namespace("argo-rollouts").await;
-    let dir = tempfile::tempdir().unwrap();
-    let manifest = std::fs::read_to_string(corpus.join("argo-rollouts/v1.7.2/install.yaml")).unwrap();
-    let manifest = manifest
-        .replace("quay.io/argoproj/argo-rollouts:latest", "quay.io/argoproj/argo-rollouts:v1.7.2")
-        .replace("namespace: argo-rollouts", &format!("namespace: {namespace}"));
-    let path = dir.path().join("install.yaml");
-    std::fs::write(&path, manifest).unwrap();
-    let started = Instant::now();
-    kubectl(
-        &cluster,
-        &["apply", "--server-side", "--force-conflicts", "-n", &namespace, "-f", &path.display().to_string()],
-    );
-    let pods: Api<Pod> = Api::namespaced(cluster.client(), &namespace);
-    let ready = |pod: &Pod| {
-        let conditions = pod.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default();
-        conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")
-    };
-    let controller = eventually_within("the Argo Rollouts controller Ready by its probe", OPERATOR_PACE, || async {
-        let list = pods.list(&ListParams::default().labels("app.kubernetes.io/name=argo-rollouts")).await.ok()?;
-        list.items.into_iter().find(|p| ready(p))
-    })
-    .await;
-    let became_ready = started.elapsed();
-    // Its readiness probe waits 10 s before its first check: Ready before that would be a Pod reported
-    // Ready without its probe.
-    assert!(became_ready >= Duration::from_secs(10), "ready after {became_ready:?}, before its probe could pass");
-    let ip = controller.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap();
-    assert!(!ip.starts_with("127."), "the Pod has an address of the Pod network: {ip}");
-
-    let gvk = GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Rollout");
-    let rollouts: Api<DynamicObject> =
-        Api::namespaced_with(cluster.client(), &namespace, &ApiResource::from_gvk_with_plural(&gvk, "rollouts"));
-    create(&rollouts, json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "web"},
-        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
-            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}},
-            "strategy": {"canary": {"steps": [{"setWeight": 50}, {"pause": {"duration": "1s"}}]}}}}))
-    .await;
-    eventually_within("the Rollout Healthy under the real controller", OPERATOR_PACE, || async {
-        let rollout = rollouts.get("web").await.ok()?;
-        (rollout.data["status"]["phase"] == "Healthy").then_some(())
-    })
-    .await;
-    eprintln!("{test}: controller Ready in {became_ready:.1?}, Rollout Healthy after {:.1?}", started.elapsed());
-    remove_namespace(&cluster, &namespace).await;
 }
 
 /// Removes a test's operators and namespace: every Deployment of the namespace is deleted and its Pods'
