@@ -16,6 +16,8 @@ mod fleet;
 mod gates;
 #[path = "helm_release.rs"]
 mod helm_release;
+#[path = "journal_chunks.rs"]
+mod journal_chunks;
 #[path = "kubectl.rs"]
 mod kubectl;
 #[path = "operators.rs"]

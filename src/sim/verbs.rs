@@ -505,7 +505,36 @@ fn admit(request: &Request<'_>, current: Option<&Value>, object: Value) -> Resul
         true => with_service_account(request, object)?,
         false => object,
     };
+    check_data_size(request, &object)?;
     crds::admit(request.state, request.resource_type(), current, object, request.subresource() == Some("status"))
+}
+
+/// The most bytes of values a ConfigMap or a Secret may hold (the API server's `MaxSecretSize`, 1 MiB).
+pub const MAX_DATA_BYTES: usize = 1024 * 1024;
+
+/// The API server's validation of a ConfigMap's or a Secret's size: its values (binary ones decoded) may
+/// hold at most [`MAX_DATA_BYTES`].
+fn check_data_size(request: &Request<'_>, object: &Value) -> Result<(), ApiError> {
+    let gr = request.group_resource();
+    let (text, binary) = if gr == GroupResource::new("", "configmaps") {
+        ("data", "binaryData")
+    } else if gr == GroupResource::new("", "secrets") {
+        ("stringData", "data")
+    } else {
+        return Ok(());
+    };
+    let values = |field: &str| object[field].as_object().into_iter().flat_map(|m| m.values());
+    let text_bytes: usize = values(text).filter_map(Value::as_str).map(str::len).sum();
+    let binary_bytes: usize =
+        values(binary).filter_map(Value::as_str).map(|b| b.trim_end_matches('=').len() * 3 / 4).sum();
+    if text_bytes + binary_bytes <= MAX_DATA_BYTES {
+        return Ok(());
+    }
+    let name = object["metadata"]["name"].as_str().unwrap_or_default();
+    Err(ApiError::invalid(format!(
+        "{} \"{name}\" is invalid: []: Too long: may not be more than {MAX_DATA_BYTES} bytes",
+        request.resource_type().kind
+    )))
 }
 
 /// A Pod runs as a ServiceAccount of its namespace (`default` unless it names one, written into the Pod),
