@@ -20,6 +20,8 @@ mod helm_release;
 mod journal_chunks;
 #[path = "kubectl.rs"]
 mod kubectl;
+#[path = "migration_resume.rs"]
+mod migration_resume;
 #[path = "operators.rs"]
 mod operators;
 #[path = "oracle.rs"]

@@ -21,7 +21,7 @@ fn member(rng: &mut fastrand::Rng, index: usize, cohort: Cohort) -> CohortMember
         },
         uid,
         cohort,
-        prior: (index % 5 == 0).then(|| "stable".to_owned()),
+        prior: index.is_multiple_of(5).then(|| "stable".to_owned()),
     }
 }
 
