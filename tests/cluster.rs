@@ -16,8 +16,12 @@ mod fleet;
 mod gates;
 #[path = "helm_release.rs"]
 mod helm_release;
+#[path = "journal_chunks.rs"]
+mod journal_chunks;
 #[path = "kubectl.rs"]
 mod kubectl;
+#[path = "migration_resume.rs"]
+mod migration_resume;
 #[path = "operators.rs"]
 mod operators;
 #[path = "oracle.rs"]

@@ -19,7 +19,7 @@ use operator_upgrade::sim::Scenario;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
-const GROUP: &str = "engine.operator-upgrade.dev";
+pub(crate) const GROUP: &str = "engine.operator-upgrade.dev";
 const CRD: &str = "widgets.engine.operator-upgrade.dev";
 
 /// Real-cluster tests share one cluster-scoped CRD: one at a time.
@@ -30,21 +30,21 @@ fn demo(relative: &str) -> PathBuf {
 }
 
 /// The demo scenario's image behaviours (the engine images among them), without objects.
-fn images() -> Scenario {
+pub(crate) fn images() -> Scenario {
     let scenario = Scenario::load(&demo("scenario.yaml")).expect("the demo scenario loads");
     Scenario { images: scenario.images, seed: scenario.seed, tick_ms: 20, ..Scenario::default() }
 }
 
 /// A copy of the demo releases and a plan for them, in a directory of the test's own.
-struct Demo {
+pub(crate) struct Demo {
     dir: tempfile::TempDir,
-    namespace: String,
-    widgets: String,
-    plan_name: String,
+    pub(crate) namespace: String,
+    pub(crate) widgets: String,
+    pub(crate) plan_name: String,
 }
 
 impl Demo {
-    fn plan(&self) -> PathBuf {
+    pub(crate) fn plan(&self) -> PathBuf {
         self.dir.path().join("plan.yaml")
     }
 
@@ -94,7 +94,7 @@ spec:
     std::fs::write(demo.plan(), plan).unwrap();
 }
 
-fn widgets_api(cluster: &TestCluster, namespace: &str, version: &str) -> Api<DynamicObject> {
+pub(crate) fn widgets_api(cluster: &TestCluster, namespace: &str, version: &str) -> Api<DynamicObject> {
     let gvk = GroupVersionKind::gvk(GROUP, version, "Widget");
     Api::namespaced_with(cluster.client(), namespace, &ApiResource::from_gvk_with_plural(&gvk, "widgets"))
 }
@@ -150,7 +150,7 @@ fn ready(widget: &DynamicObject) -> Option<&str> {
 }
 
 /// Runs the binary with `args` and the cluster's kubeconfig; returns the exit code and the output.
-async fn tool(cluster: &TestCluster, args: &[&str], env: &[(&str, String)]) -> (i32, String) {
+pub(crate) async fn tool(cluster: &TestCluster, args: &[&str], env: &[(&str, String)]) -> (i32, String) {
     common::run_tool(cluster, args, env).await
 }
 
@@ -347,7 +347,7 @@ on_both_clusters!(a_bad_release_is_rolled_back_by_itself, images());
 /// The accepts every apply of the demo needs: its CRD removes a field and an enum value (both breaking).
 const ACCEPT: [&str; 4] = ["--accept", "field-removed", "--accept", "enum-value-removed"];
 
-async fn apply(cluster: &TestCluster, demo: &Demo, more: &[&str]) -> (i32, String) {
+pub(crate) async fn apply(cluster: &TestCluster, demo: &Demo, more: &[&str]) -> (i32, String) {
     let plan = demo.plan().display().to_string();
     let mut args = vec!["apply", "-f", &plan, "--yes"];
     args.extend(ACCEPT);
@@ -539,7 +539,7 @@ async fn neutral_snapshot(cluster: &TestCluster, demo: &Demo) -> String {
 }
 
 /// The demo installed on a fresh simulator with a plan whose analysis takes a fraction of a second.
-async fn fast_demo() -> (TestCluster, Demo) {
+pub(crate) async fn fast_demo() -> (TestCluster, Demo) {
     let cluster = TestCluster::sim(images()).await;
     let demo = install(&cluster, false).await;
     write_plan(&demo, "");

@@ -19,6 +19,8 @@ mod helm_charts;
 mod in_cluster;
 #[path = "input_files.rs"]
 mod input_files;
+#[path = "journal_size.rs"]
+mod journal_size;
 #[path = "loading.rs"]
 mod loading;
 #[path = "operator.rs"]

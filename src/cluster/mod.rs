@@ -5,6 +5,7 @@
 //! Everything here is I/O in small functions; the decisions that use what they observe live in `engine/`.
 
 pub mod fault_point;
+pub mod journal_chunks;
 pub mod journal_store;
 pub mod objects;
 pub mod operator_lock;

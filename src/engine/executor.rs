@@ -234,9 +234,11 @@ pub async fn finalize(client: kube::Client, upgrade: &Upgrade, options: &ApplyOp
     if journal.plan_hash != upgrade.hash {
         return Ok(Outcome::refused(Refusal::PlanChanged { run_id: journal.run_id.clone() }));
     }
+    let contract_steps: Vec<usize> =
+        upgrade.plan.steps.iter().enumerate().filter(|(_, s)| s.is_contract()).map(|(i, _)| i).collect();
     match journal.state {
         RunState::Finalized => return Ok(Outcome::Done(journal.already_closed().unwrap_or_default())),
-        RunState::Promoted => {}
+        _ if journal.finalize_takes_on(&contract_steps) => {}
         state => {
             return Ok(Outcome::refused(Refusal::NotPromoted {
                 run_id: journal.run_id.clone(),
@@ -307,6 +309,7 @@ async fn new_journal(
         condition_type: Some(HealthPolicy::from_analysis(upgrade.loaded.analysis()).condition_type),
         canary: None,
         rehearsal: None,
+        migration: None,
     };
     for (key, step) in touched_objects(upgrade) {
         let before = objects.get(&key).await?.map(|o| desired_state(&o));
@@ -457,6 +460,7 @@ async fn dry_run(objects: Objects, upgrade: &Upgrade, reporter: Reporter) -> Res
         condition_type: None,
         canary: None,
         rehearsal: None,
+        migration: None,
     };
     let mut run = Run::dry(objects, store, journal, reporter);
     // The canary's Deployments and cohort markers depend on a draw that is journaled; a dry run journals

@@ -221,6 +221,9 @@ pub struct Journal {
     /// The evidence of the rehearsal this run was part of (kept in the staging cluster's journal).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rehearsal: Option<Box<super::rehearsal::Evidence>>,
+    /// The storage migration under way (`finalize`), saved after each page so a resumed one carries on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration: Option<super::migrate::MigrationProgress>,
 }
 
 /// Everything a canary changed or measured, recorded before its first write so a resumed run keeps its
@@ -369,6 +372,18 @@ impl Journal {
         self.recorded.iter().any(|r| r.secret_data.is_some())
     }
 
+    /// Whether `finalize` takes this run on: promoted, or stopped while finalizing (killed, paused or failed
+    /// once one of `contract_steps`, the steps that belong to `finalize`, had started), which it carries on.
+    pub fn finalize_takes_on(&self, contract_steps: &[usize]) -> bool {
+        match self.state {
+            RunState::Promoted => true,
+            RunState::Running | RunState::Paused | RunState::Failed => {
+                contract_steps.iter().any(|&i| self.steps.get(i).is_some_and(|s| s.state != StepState::Pending))
+            }
+            RunState::Finalized | RunState::RolledBack => false,
+        }
+    }
+
     /// The steps a rollback undoes, last first: every started one.
     pub fn steps_to_undo(&self) -> Vec<usize> {
         (0..self.steps.len())
@@ -444,6 +459,7 @@ pub(crate) mod tests {
             condition_type: None,
             canary: None,
             rehearsal: None,
+            migration: None,
         }
     }
 
@@ -554,6 +570,33 @@ pub(crate) mod tests {
         assert!(journal(RunState::Finalized, "h").already_closed().unwrap().contains("already finalized (at t)"));
         for open in [RunState::Running, RunState::Paused, RunState::Promoted, RunState::Failed] {
             assert_eq!(journal(open, "h").already_closed(), None, "{open}");
+        }
+    }
+
+    #[test]
+    fn finalize_takes_on_a_promoted_run_or_one_stopped_while_finalizing() {
+        let step = |kind, state| StepRecord {
+            kind,
+            title: String::new(),
+            state,
+            started: None,
+            ended: None,
+            message: None,
+            output: None,
+        };
+        let mut j = journal(RunState::Promoted, "a");
+        j.steps = vec![step(StepKind::Promotion, StepState::Done), step(StepKind::CrdContract, StepState::Pending)];
+        assert!(j.finalize_takes_on(&[1]));
+        for state in [RunState::Running, RunState::Paused, RunState::Failed] {
+            j.state = state;
+            assert!(!j.finalize_takes_on(&[1]), "{state}: still applying, not finalizing");
+            j.steps[1].state = StepState::Running;
+            assert!(j.finalize_takes_on(&[1]), "{state}: killed during the storage migration");
+            j.steps[1].state = StepState::Pending;
+        }
+        for state in [RunState::Finalized, RunState::RolledBack] {
+            j.state = state;
+            assert!(!j.finalize_takes_on(&[1]), "{state}");
         }
     }
 

@@ -167,7 +167,7 @@ impl Run {
         }
         let json = serde_json::to_vec(&stored)
             .map_err(|e| ClusterError::Unexpected(format!("cannot encode the journal: {e}")))?;
-        let version = self.store.save(&json, self.resource_version.as_deref()).await?;
+        let version = self.store.save(&json, self.resource_version.as_deref(), &self.journal.run_id, closed).await?;
         self.resource_version = Some(version);
         if closed && self.secret_values_saved.as_ref().is_none_or(|saved| !saved.is_empty()) {
             self.store.remove_secret_values().await?;

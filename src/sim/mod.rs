@@ -135,6 +135,12 @@ impl SimHandle {
         object["apiVersion"].as_str().map(str::to_owned)
     }
 
+    /// Compacts the list history, as etcd does every few minutes: every continue token issued so far is
+    /// 410 Gone from now on.
+    pub fn compact_list_history(&self) {
+        self.state.list_compaction.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Every resource request served so far, in order.
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.state.requests.lock().unwrap_or_else(|p| p.into_inner()).clone()

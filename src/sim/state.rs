@@ -33,6 +33,9 @@ pub struct SimState {
     pub requests: Mutex<Vec<RequestRecord>>,
     /// Which operator Deployment reconciled and owned which custom resource when.
     pub reconcilers: Reconcilers,
+    /// The compaction a list's continue token was issued after: tokens of an earlier one are 410 Gone, as
+    /// the API server's are once etcd compacted past the revision they carry.
+    pub list_compaction: std::sync::atomic::AtomicU64,
 }
 
 /// One resource request the simulator served (or refused), for tests that check what a client sent.
@@ -64,6 +67,7 @@ impl SimState {
             denied: RwLock::new(Vec::new()),
             requests: Mutex::new(Vec::new()),
             reconcilers: Reconcilers::default(),
+            list_compaction: std::sync::atomic::AtomicU64::new(0),
         }
     }
 

@@ -136,7 +136,13 @@ pub fn list(request: &Request<'_>) -> Result<Response, ApiError> {
     let field_text = request.query.get("fieldSelector").map_or("", String::as_str);
     let labels = parse_label_selector(label_text)?;
     let fields = FieldSelector::parse(field_text)?;
+    let compaction = request.state.list_compaction.load(std::sync::atomic::Ordering::SeqCst);
     let token = request.query.get("continue").filter(|c| !c.is_empty()).map(|c| ContinueToken::parse(c)).transpose()?;
+    if token.as_ref().is_some_and(|t| t.compaction < compaction) {
+        return Err(ApiError::gone(
+            "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+        ));
+    }
     let limit: usize = request.query.get("limit").and_then(|l| l.parse().ok()).filter(|l| *l > 0).unwrap_or(usize::MAX);
     let (gr, namespace) = (request.group_resource(), request.target.namespace.as_deref());
     let store = &request.state.store;
@@ -149,8 +155,10 @@ pub fn list(request: &Request<'_>) -> Result<Response, ApiError> {
         let before = token.as_ref().and_then(|t| t.remaining).unwrap_or_else(|| store.count(&gr, namespace));
         before.saturating_sub(page.len()).max(1)
     });
-    let next =
-        found.more.then(|| page.last().map(|last| ContinueToken { after: key_of(last), remaining }.render())).flatten();
+    let next = found
+        .more
+        .then(|| page.last().map(|last| ContinueToken { after: key_of(last), remaining, compaction }.render()))
+        .flatten();
     if wants_table(request.accept) {
         let items: Vec<Value> = page.iter().map(|o| served(o, request.resource_type())).collect();
         return Ok(json_response(200, &table::render(request.resource_type(), &items, Some(resource_version))));
@@ -204,25 +212,29 @@ impl serde::Serialize for Served<'_> {
 }
 
 /// Where the next page of a list starts: after the key of the last object served, with the number of
-/// objects still to come when the list counts them. Spelt `<remaining>/<namespace>/<name>` (remaining empty
-/// when not counted): a name and a namespace never contain `/`.
+/// objects still to come when the list counts them, and the compaction it was issued after. Spelt
+/// `<compaction>/<remaining>/<namespace>/<name>` (remaining empty when not counted): a name and a namespace
+/// never contain `/`.
 struct ContinueToken {
     after: ObjectKey,
     remaining: Option<usize>,
+    compaction: u64,
 }
 
 impl ContinueToken {
     fn render(&self) -> String {
         let remaining = self.remaining.map(|r| r.to_string()).unwrap_or_default();
-        format!("{remaining}/{}/{}", self.after.0, self.after.1)
+        format!("{}/{remaining}/{}/{}", self.compaction, self.after.0, self.after.1)
     }
 
     fn parse(token: &str) -> Result<ContinueToken, ApiError> {
         let invalid = || ApiError::bad_request("invalid continue token");
-        let (remaining, key) = token.split_once('/').ok_or_else(invalid)?;
+        let (compaction, rest) = token.split_once('/').ok_or_else(invalid)?;
+        let compaction = compaction.parse().map_err(|_| invalid())?;
+        let (remaining, key) = rest.split_once('/').ok_or_else(invalid)?;
         let (namespace, name) = key.split_once('/').ok_or_else(invalid)?;
         let remaining = if remaining.is_empty() { None } else { Some(remaining.parse().map_err(|_| invalid())?) };
-        Ok(ContinueToken { after: (namespace.to_owned(), name.to_owned()), remaining })
+        Ok(ContinueToken { after: (namespace.to_owned(), name.to_owned()), remaining, compaction })
     }
 }
 
@@ -505,7 +517,36 @@ fn admit(request: &Request<'_>, current: Option<&Value>, object: Value) -> Resul
         true => with_service_account(request, object)?,
         false => object,
     };
+    check_data_size(request, &object)?;
     crds::admit(request.state, request.resource_type(), current, object, request.subresource() == Some("status"))
+}
+
+/// The most bytes of values a ConfigMap or a Secret may hold (the API server's `MaxSecretSize`, 1 MiB).
+pub const MAX_DATA_BYTES: usize = 1024 * 1024;
+
+/// The API server's validation of a ConfigMap's or a Secret's size: its values (binary ones decoded) may
+/// hold at most [`MAX_DATA_BYTES`].
+fn check_data_size(request: &Request<'_>, object: &Value) -> Result<(), ApiError> {
+    let gr = request.group_resource();
+    let (text, binary) = if gr == GroupResource::new("", "configmaps") {
+        ("data", "binaryData")
+    } else if gr == GroupResource::new("", "secrets") {
+        ("stringData", "data")
+    } else {
+        return Ok(());
+    };
+    let values = |field: &str| object[field].as_object().into_iter().flat_map(|m| m.values());
+    let text_bytes: usize = values(text).filter_map(Value::as_str).map(str::len).sum();
+    let binary_bytes: usize =
+        values(binary).filter_map(Value::as_str).map(|b| b.trim_end_matches('=').len() * 3 / 4).sum();
+    if text_bytes + binary_bytes <= MAX_DATA_BYTES {
+        return Ok(());
+    }
+    let name = object["metadata"]["name"].as_str().unwrap_or_default();
+    Err(ApiError::invalid(format!(
+        "{} \"{name}\" is invalid: []: Too long: may not be more than {MAX_DATA_BYTES} bytes",
+        request.resource_type().kind
+    )))
 }
 
 /// A Pod runs as a ServiceAccount of its namespace (`default` unless it names one, written into the Pod),

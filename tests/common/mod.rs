@@ -7,6 +7,7 @@
 //! [`TestCluster::unique`] and works in its own namespace.
 #![allow(dead_code)] // Each test crate uses its own part of this module.
 
+pub mod big_journal;
 pub mod canary;
 
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};

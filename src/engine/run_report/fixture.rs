@@ -163,5 +163,6 @@ pub fn journal() -> Journal {
         condition_type: None,
         canary: Some(canary()),
         rehearsal: None,
+        migration: None,
     }
 }
