@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams};
 use operator_upgrade::engine::desired::expand_crd;
-use operator_upgrade::helm::actions::{action_state, ActionState, Connection, Swap, UpgradeRequest};
+use operator_upgrade::helm::actions::{action_state, resume, ActionState, Connection, Resumed, Swap, UpgradeRequest};
 use operator_upgrade::helm::side::read_revisions;
 use operator_upgrade::helm::{Helm, ReleaseStatus, TemplateRequest};
 use serde_json::{json, Value};
@@ -186,4 +186,92 @@ async fn helm_upgrade_with_the_tool_as_post_renderer_keeps_the_expanded_crd_unti
     let namespaces: Api<Namespace> = Api::all(cluster.client());
     let _ = namespaces.delete(&namespace, &DeleteParams::background()).await;
     remove_crd(&cluster).await;
+}
+
+/// A pre-upgrade hook Job that runs for minutes (the node agent's slow Job image): helm waits in it with the
+/// new revision `pending-upgrade`, long enough to be killed there.
+const SLOW_HOOK: &str = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {{ .Release.Name }}-slow-hook\n  annotations:\n    helm.sh/hook: pre-upgrade\nspec:\n  backoffLimit: 0\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n        - name: hook\n          image: registry.example/engine-job:slow\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_helm_killed_mid_upgrade_is_resumed_by_rolling_back_its_pending_revision() {
+    let test = "a_helm_killed_mid_upgrade_is_resumed_by_rolling_back_its_pending_revision";
+    let Some(cluster) = TestCluster::real(test).await else { return };
+    let Some(helm_path) = common::helm(test) else { return };
+    let helm = Helm::find(Some(&helm_path)).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let old_chart = copy_chart("1.0.0", home.path());
+    let new_chart = copy_chart("1.1.0", home.path());
+    let hooked = home.path().join("hooked");
+    copy_chart("1.1.0", &hooked);
+    let hooked = hooked.join("1.1.0");
+    std::fs::write(hooked.join("templates/slow-hook.yaml"), SLOW_HOOK).unwrap();
+    // The chart's CRD would be shared with the other Helm test: this release renders none.
+    std::fs::remove_file(old_chart.join("templates/crds.yaml")).unwrap();
+    for chart in [&new_chart, &hooked] {
+        std::fs::remove_file(chart.join("templates/crds.yaml")).unwrap();
+    }
+    let namespace = cluster.namespace("helm-killed").await;
+    let release = cluster.unique("demo");
+    let kubeconfig = cluster.kubeconfig_path().display().to_string();
+    let on_cluster = ["-n", namespace.as_str(), "--kubeconfig", kubeconfig.as_str()];
+    let run = |args: &[&str]| helm_text(&helm_path, home.path(), &[args, &on_cluster[..]].concat());
+    let image_value = format!("image.repository={IMAGE}");
+    run(&["install", &release, &old_chart.display().to_string(), "--set", &image_value, "--wait"]);
+    let installed_manifest = run(&["get", "manifest", &release]);
+
+    // helm upgrade, killed while its new revision is pending (in the slow hook).
+    let mut upgrading = std::process::Command::new(&helm_path)
+        .args(["upgrade", &release, &hooked.display().to_string(), "--reuse-values", "--wait"])
+        .args(on_cluster)
+        .env("HELM_CACHE_HOME", home.path().join("cache"))
+        .env("HELM_CONFIG_HOME", home.path().join("config"))
+        .env("HELM_DATA_HOME", home.path().join("data"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = cluster.client();
+    common::eventually("helm's new revision is pending-upgrade", || async {
+        let revisions = read_revisions(&client, &release, &namespace).await.ok()?;
+        revisions.iter().any(|r| r.revision == 2 && r.status == ReleaseStatus::PendingUpgrade).then_some(())
+    })
+    .await;
+    upgrading.kill().unwrap();
+    upgrading.wait().unwrap();
+    let revisions = read_revisions(&client, &release, &namespace).await.unwrap();
+    assert_eq!(
+        action_state(&revisions, 1),
+        ActionState::Pending { revision: 2, status: ReleaseStatus::PendingUpgrade, roll_back_to: Some(1) }
+    );
+    // An upgrade over a pending release is refused by Helm itself: the resume must recover it first.
+    let connection = Connection { kubeconfig: Some(cluster.kubeconfig_path().to_owned()), context: None };
+    let request = UpgradeRequest {
+        chart: TemplateRequest {
+            release: release.clone(),
+            namespace: namespace.clone(),
+            chart: new_chart.clone(),
+            carried_values: Some(json!({"image": {"repository": IMAGE}})),
+            ..TemplateRequest::default()
+        },
+        swap: None,
+        timeout: Duration::from_secs(120),
+    };
+    let refused = helm.upgrade(&connection, &request).unwrap_err().to_string();
+    assert!(refused.contains("another operation"), "{refused}");
+
+    let resumed =
+        resume(&helm, &connection, &client, (&release, &namespace), 1, Duration::from_secs(120)).await.unwrap();
+    assert_eq!(resumed, Resumed::Recovered { pending: 2, status: ReleaseStatus::PendingUpgrade, to: 1, now: 3 });
+    assert_eq!(run(&["get", "manifest", &release]), installed_manifest, "the original manifest is deployed again");
+    assert_eq!(live_image(&cluster, &namespace, &release).await, format!("{IMAGE}:v1.0.0"));
+    // The action runs again from the recovered revision and completes.
+    helm.upgrade(&connection, &request).unwrap();
+    let resumed =
+        resume(&helm, &connection, &client, (&release, &namespace), 3, Duration::from_secs(120)).await.unwrap();
+    assert_eq!(resumed, Resumed::Done(4));
+    assert_eq!(live_image(&cluster, &namespace, &release).await, format!("{IMAGE}:v1.1.0"));
+
+    run(&["uninstall", &release]);
+    let namespaces: Api<Namespace> = Api::all(cluster.client());
+    let _ = namespaces.delete(&namespace, &DeleteParams::background()).await;
 }

@@ -146,6 +146,79 @@ pub fn action_state(revisions: &[Release], before: u32) -> ActionState {
     }
 }
 
+/// What resuming a Helm action found in the release, and did about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resumed {
+    /// The action had not run: it is to run.
+    NotStarted,
+    /// It had completed, at this revision.
+    Done(u32),
+    /// A killed helm had left revision `pending` in `status`; as Helm documents, the release was rolled back to
+    /// revision `to` (Helm wrote revision `now`), and the action is to run again.
+    Recovered {
+        /// The revision the killed helm left pending.
+        pending: u32,
+        /// Its status.
+        status: ReleaseStatus,
+        /// The deployed revision rolled back to.
+        to: u32,
+        /// The revision the rollback wrote.
+        now: u32,
+    },
+    /// It ran and failed, at this revision.
+    Failed(u32),
+}
+
+impl Resumed {
+    /// What the journal says about it, in one line.
+    pub fn describe(&self, release: &str) -> String {
+        match self {
+            Resumed::NotStarted => format!("helm had not changed release {release}"),
+            Resumed::Done(revision) => format!("helm had completed: release {release} is at revision {revision}"),
+            Resumed::Recovered { pending, status, to, now } => format!(
+                "helm was killed in revision {pending} of release {release} ({}): rolled back to revision {to} as Helm documents (revision {now})",
+                status.as_str()
+            ),
+            Resumed::Failed(revision) => format!("helm failed in revision {revision} of release {release}"),
+        }
+    }
+}
+
+/// Resumes a Helm action that started at revision `before` (a run killed during it): reads the release's
+/// revisions and, when a killed helm left one pending, rolls the release back to its last deployed revision
+/// as Helm documents, so the action can run again. A run's Lease excludes a live helm of the run; a helm
+/// someone else is running shows as pending too, which is why the lease, not this, keeps runs apart.
+pub async fn resume(
+    helm: &Helm,
+    connection: &Connection,
+    client: &kube::Client,
+    (release, namespace): (&str, &str),
+    before: u32,
+    timeout: Duration,
+) -> Result<Resumed, HelmError> {
+    let revisions = super::side::read_revisions(client, release, namespace).await?;
+    Ok(match action_state(&revisions, before) {
+        ActionState::NotStarted => Resumed::NotStarted,
+        ActionState::Done(revision) => Resumed::Done(revision),
+        ActionState::Failed(revision) => Resumed::Failed(revision),
+        // A pending install has nothing to roll back to: left to the person, with Helm's own next step.
+        ActionState::Pending { revision, status, roll_back_to: None } => {
+            return Err(HelmError::Pending {
+                release: release.to_owned(),
+                namespace: namespace.to_owned(),
+                revision,
+                status,
+            });
+        }
+        ActionState::Pending { revision, status, roll_back_to: Some(to) } => {
+            helm.rollback(connection, (release, namespace), to, timeout)?;
+            let revisions = super::side::read_revisions(client, release, namespace).await?;
+            let now = revisions.iter().map(|r| r.revision).max().unwrap_or(to);
+            Resumed::Recovered { pending: revision, status, to, now }
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +256,16 @@ mod tests {
             action_state(&revisions, 2),
             ActionState::Pending { revision: 3, status: PendingUpgrade, roll_back_to: Some(2) }
         );
+    }
+
+    #[test]
+    fn what_resuming_did_is_said_in_one_line_for_the_journal() {
+        let recovered = Resumed::Recovered { pending: 3, status: ReleaseStatus::PendingUpgrade, to: 2, now: 4 };
+        assert_eq!(
+            recovered.describe("demo"),
+            "helm was killed in revision 3 of release demo (pending-upgrade): rolled back to revision 2 as Helm documents (revision 4)"
+        );
+        assert_eq!(Resumed::Done(3).describe("demo"), "helm had completed: release demo is at revision 3");
     }
 
     #[test]
