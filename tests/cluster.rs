@@ -14,6 +14,8 @@ mod engine;
 mod fleet;
 #[path = "gates.rs"]
 mod gates;
+#[path = "helm_promotion.rs"]
+mod helm_promotion;
 #[path = "helm_release.rs"]
 mod helm_release;
 #[path = "journal_chunks.rs"]

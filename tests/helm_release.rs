@@ -23,7 +23,7 @@ fn charts(test: &str) -> Option<PathBuf> {
 }
 
 /// Runs helm with its own configuration directories under `home` (nothing of the user's is read or written).
-fn helm_command(helm: &Path, home: &Path, args: &[&str]) -> std::process::Output {
+pub(crate) fn helm_command(helm: &Path, home: &Path, args: &[&str]) -> std::process::Output {
     std::process::Command::new(helm)
         .args(args)
         .env("HELM_CACHE_HOME", home.join("cache"))

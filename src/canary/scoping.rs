@@ -172,7 +172,9 @@ fn set_env(container: &mut Value, name: &str, value: &str) {
 
 /// The baseline's or canary's Deployment: the scoped release Deployment under its own name, one replica,
 /// selecting only its own pods, which carry the run's and the role's labels and none of the release's, so
-/// no Service sends them webhook or metrics traffic and the stable ReplicaSets never adopt them.
+/// no Service sends them webhook or metrics traffic and the stable ReplicaSets never adopt them. It carries
+/// no Helm ownership metadata (`app.kubernetes.io/managed-by`, `meta.helm.sh/*`), on itself or its pods, so
+/// Helm never adopts or deletes it.
 pub fn cohort_copy(scoped: &Value, name: &str, cohort: Cohort, run_id: &str) -> Value {
     let mut copy = json!({
         "apiVersion": "apps/v1",
@@ -188,7 +190,16 @@ pub fn cohort_copy(scoped: &Value, name: &str, cohort: Cohort, run_id: &str) -> 
     copy["spec"]["replicas"] = json!(1);
     copy["spec"]["selector"] = json!({"matchLabels": pod_labels.clone()});
     copy["spec"]["template"]["metadata"]["labels"] = pod_labels;
+    if let Some(annotations) = copy["spec"]["template"]["metadata"]["annotations"].as_object_mut() {
+        annotations.retain(|key, _| !is_helm_ownership(key));
+    }
     copy
+}
+
+/// Whether a label or annotation key marks an object as Helm's: Helm adopts (and on upgrade deletes) what
+/// carries its release annotations, and charts label what Helm manages.
+pub fn is_helm_ownership(key: &str) -> bool {
+    key == "app.kubernetes.io/managed-by" || key.starts_with("meta.helm.sh/")
 }
 
 /// The pod selector (`k=v,...`) of a cohort copy's pods.
@@ -303,6 +314,24 @@ mod tests {
             copy_pod_selector(Cohort::Canary, "run1"),
             "operator-upgrade.dev/run=run1,operator-upgrade.dev/canary-role=canary"
         );
+    }
+
+    #[test]
+    fn a_cohort_copy_of_a_helm_managed_deployment_carries_no_helm_ownership() {
+        let canary = policy(ScopingMechanism::LabelSelector(LabelSelectorScoping::default()));
+        let mut helm = release_deployment();
+        let helm_meta = json!({
+            "labels": {"app": "op", "app.kubernetes.io/managed-by": "Helm"},
+            "annotations": {"meta.helm.sh/release-name": "op", "meta.helm.sh/release-namespace": "ops", "keep": "1"}});
+        helm["metadata"] = json!({"name": "op", "namespace": "ops"});
+        helm["metadata"].as_object_mut().unwrap().extend(helm_meta.as_object().unwrap().clone());
+        helm["spec"]["template"]["metadata"] = helm_meta;
+        let name = copy_name("op", Cohort::Baseline);
+        let scoped = scoped(&helm, "manager", &canary, &context(Cohort::Baseline, &name)).unwrap();
+        let copy = cohort_copy(&scoped, &name, Cohort::Baseline, "run1");
+        let text = copy.to_string();
+        assert!(!text.contains("meta.helm.sh") && !text.contains("managed-by"), "{text}");
+        assert_eq!(copy["spec"]["template"]["metadata"]["annotations"], json!({"keep": "1"}));
     }
 
     #[test]

@@ -118,6 +118,18 @@ pub enum Command {
     /// Write or check the reference pages generated from the code (`docs/reference/`; for the project itself).
     #[command(hide = true)]
     Docs(DocsArgs),
+    /// Helm's post-renderer during a promotion through Helm: the expanded CRDs swapped into what Helm
+    /// rendered (standard input to standard output); run by the plugin the run writes, not by people.
+    #[command(hide = true, name = "helm-post-render")]
+    HelmPostRender(HelmPostRenderArgs),
+}
+
+/// Arguments of `helm-post-render`.
+#[derive(Debug, clap::Args)]
+pub struct HelmPostRenderArgs {
+    /// The expanded CRDs (a JSON list) the run wrote beside the plugin.
+    #[arg(long, value_name = "FILE")]
+    pub crds: PathBuf,
 }
 
 /// Arguments of `node-agent`.
@@ -313,6 +325,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Man(args) => run_man(&args),
         Command::NodeAgent(args) => run_node_agent(&args),
         Command::Docs(args) => run_docs(&args),
+        Command::HelmPostRender(args) => run_helm_post_render(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -361,6 +374,12 @@ fn run_sim(args: &SimArgs) -> anyhow::Result<u8> {
         sim.wait_for_ctrl_c().await;
         Ok(EXIT_OK)
     })
+}
+
+fn run_helm_post_render(args: &HelmPostRenderArgs) -> anyhow::Result<u8> {
+    let (mut input, mut output) = (std::io::stdin().lock(), std::io::stdout().lock());
+    crate::helm::post_render::post_render(&args.crds, &mut input, &mut output)?;
+    Ok(0)
 }
 
 fn run_node_agent(args: &NodeAgentArgs) -> anyhow::Result<u8> {

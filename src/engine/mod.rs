@@ -11,6 +11,7 @@ mod executor;
 mod gate_step;
 mod jobs;
 pub mod journal;
+pub mod managers;
 pub mod migrate;
 pub mod permissions;
 pub mod preflight;

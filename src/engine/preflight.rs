@@ -1,6 +1,7 @@
 //! The live plan: what the cluster actually holds, read and never written. `plan --context` prints it and
 //! `apply` runs it first (the same code), refusing on what [`LivePlan::refusals`] lists.
 
+use super::managers::foreign_managers;
 use super::permissions::{known_resource_names, needed_permissions, Permission, ResourceName};
 use super::upgrade::{unaccepted, Acceptance, Upgrade};
 use super::{EngineError, Refusal};
@@ -392,7 +393,8 @@ async fn check_operator(objects: &Objects, upgrade: &Upgrade, live: &mut LivePla
         live.operator
             .push(format!("the operator Deployment {}/{} is not Available", target.namespace, target.deployment));
     }
-    live.managers = foreign_managers(&deployment, &upgrade.loaded.plan.spec.take_ownership_from);
+    let plan_release = crate::helm::side::release_of(&upgrade.loaded);
+    live.managers = foreign_managers(&deployment, &upgrade.loaded.plan.spec.take_ownership_from, plan_release);
     Ok(())
 }
 
@@ -404,86 +406,6 @@ fn container_image_of_release(upgrade: &Upgrade) -> Option<String> {
         .iter()
         .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == target.deployment.as_str())?;
     container_image(deployment, &target.container)
-}
-
-/// Another tool that manages an object, as its labels, annotations, owners and field managers show it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Manager {
-    Helm,
-    Olm,
-    ArgoCd,
-    Flux,
-}
-
-impl Manager {
-    fn who(self) -> &'static str {
-        match self {
-            Manager::Helm => "a Helm release manages the operator Deployment",
-            Manager::Olm => {
-                "OLM manages the operator Deployment (a Subscription/ClusterServiceVersion) and reverts any change"
-            }
-            Manager::ArgoCd => "an Argo CD Application manages the operator Deployment",
-            Manager::Flux => "a Flux Kustomization or HelmRelease manages the operator Deployment",
-        }
-    }
-
-    fn resolution(self) -> &'static str {
-        match self {
-            Manager::Helm => "upgrade through Helm, or name the field manager `helm` in spec.takeOwnershipFrom of the plan file to let this run take the fields over",
-            Manager::Olm => "set `spec.installPlanApproval: Manual` on its Subscription and upgrade through OLM, or remove the Subscription first",
-            Manager::ArgoCd => "pause its automated sync and self-heal, then name its field manager (argocd-controller) in spec.takeOwnershipFrom of the plan file",
-            Manager::Flux => "suspend it (`flux suspend`), then name its field manager in spec.takeOwnershipFrom of the plan file",
-        }
-    }
-
-    fn field_managers(self) -> &'static [&'static str] {
-        match self {
-            Manager::Helm => &["helm"],
-            Manager::Olm => &["catalog-operator", "olm"],
-            Manager::ArgoCd => &["argocd-controller", "argocd-application-controller"],
-            Manager::Flux => &["kustomize-controller", "helm-controller"],
-        }
-    }
-}
-
-/// The tools managing the object that the plan does not let the run take fields over from.
-fn foreign_managers(object: &Value, allowed: &[String]) -> Vec<OtherManager> {
-    let meta = &object["metadata"];
-    let label = |k: &str| meta["labels"][k].as_str();
-    let annotation = |k: &str| meta["annotations"][k].as_str();
-    let field_managers: BTreeSet<&str> = meta["managedFields"]
-        .as_array()
-        .map(|m| m.iter().filter_map(|e| e["manager"].as_str()).collect())
-        .unwrap_or_default();
-    let owned_by_csv =
-        meta["ownerReferences"].as_array().is_some_and(|o| o.iter().any(|r| r["kind"] == "ClusterServiceVersion"));
-    let mut found = Vec::new();
-    if label("app.kubernetes.io/managed-by") == Some("Helm") || annotation("meta.helm.sh/release-name").is_some() {
-        found.push(Manager::Helm);
-    }
-    if owned_by_csv
-        || label("olm.owner").is_some()
-        || meta["labels"].as_object().is_some_and(|l| l.keys().any(|k| k.starts_with("operators.coreos.com/")))
-    {
-        found.push(Manager::Olm);
-    }
-    if label("argocd.argoproj.io/instance").is_some() || annotation("argocd.argoproj.io/tracking-id").is_some() {
-        found.push(Manager::ArgoCd);
-    }
-    if label("kustomize.toolkit.fluxcd.io/name").is_some() || label("helm.toolkit.fluxcd.io/name").is_some() {
-        found.push(Manager::Flux);
-    }
-    for manager in [Manager::Helm, Manager::Olm, Manager::ArgoCd, Manager::Flux] {
-        if manager.field_managers().iter().any(|m| field_managers.contains(m)) && !found.contains(&manager) {
-            found.push(manager);
-        }
-    }
-    found
-        .into_iter()
-        // OLM reverts whatever the run does, so naming its manager does not help.
-        .filter(|m| *m == Manager::Olm || !m.field_managers().iter().any(|f| allowed.iter().any(|a| a == f)))
-        .map(|m| OtherManager { who: m.who().to_owned(), resolution: m.resolution().to_owned() })
-        .collect()
 }
 
 /// The permissions the run needs ([`super::permissions`]), kinds the releases do not name resolved through
@@ -541,29 +463,6 @@ async fn missing_permissions(objects: &Objects, upgrade: &Upgrade) -> Result<Vec
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn every_other_manager_is_told_what_to_do_with_a_command_or_a_field_of_the_plan_file() {
-        for manager in [Manager::Helm, Manager::Olm, Manager::ArgoCd, Manager::Flux] {
-            let resolution = manager.resolution();
-            assert!(resolution.contains("spec.") || resolution.contains('`'), "{manager:?}: {resolution}");
-        }
-    }
-
-    #[test]
-    fn helm_argo_flux_and_olm_are_recognised_by_labels_owners_and_managers() {
-        let helm = json!({"metadata": {"labels": {"app.kubernetes.io/managed-by": "Helm"}}});
-        assert_eq!(foreign_managers(&helm, &[]).len(), 1);
-        assert!(foreign_managers(&helm, &["helm".into()]).is_empty());
-        let argo = json!({"metadata": {"managedFields": [{"manager": "argocd-controller"}]}});
-        assert!(foreign_managers(&argo, &[])[0].who.contains("Argo CD"));
-        let olm = json!({"metadata": {"ownerReferences": [{"kind": "ClusterServiceVersion"}]}});
-        assert!(foreign_managers(&olm, &["olm".into()])[0].who.contains("OLM"));
-        let flux = json!({"metadata": {"labels": {"kustomize.toolkit.fluxcd.io/name": "apps"}}});
-        assert!(foreign_managers(&flux, &[])[0].who.contains("Flux"));
-        let plain = json!({"metadata": {"managedFields": [{"manager": "kubectl-client-side-apply"}]}});
-        assert!(foreign_managers(&plain, &[]).is_empty());
-    }
 
     fn crd(name: &str, versions: &[&str]) -> Crd {
         let (plural, group) = name.split_once('.').unwrap();

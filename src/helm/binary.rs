@@ -134,12 +134,18 @@ impl Helm {
     }
 
     fn run(&self, args: &[OsString]) -> Result<String, HelmError> {
+        self.run_with(args, &[])
+    }
+
+    /// Runs helm with `args` and the environment variables `env` added; its standard output on success.
+    pub(super) fn run_with(&self, args: &[OsString], env: &[(&str, &Path)]) -> Result<String, HelmError> {
         let command = || {
             let shown: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
             format!("helm {}", shown.join(" "))
         };
         let output = Command::new(&self.path)
             .args(args)
+            .envs(env.iter().map(|(k, v)| (*k, *v)))
             .output()
             .map_err(|e| HelmError::Io { what: format!("{} ({})", command(), self.path.display()), cause: e })?;
         if !output.status.success() {

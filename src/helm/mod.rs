@@ -5,8 +5,10 @@
 //! [`release`] decodes release records without helm; [`binary`] runs helm; [`values`] and [`compare`] are pure
 //! decisions over what those read; [`side`] ties a plan file's `helm` sides to them.
 
+pub mod actions;
 pub mod binary;
 pub mod compare;
+pub mod post_render;
 pub mod release;
 pub mod side;
 pub mod values;

@@ -46,6 +46,12 @@ pub fn reads_release_from_cluster(loaded: &LoadedPlan) -> bool {
 
 /// Reads every revision of a release and picks the one a run starts from (see [`current_revision`]).
 pub async fn read_release(client: &kube::Client, name: &str, namespace: &str) -> Result<Release, HelmError> {
+    current_revision(name, namespace, read_revisions(client, name, namespace).await?)
+}
+
+/// Reads every revision of a release from its release Secrets (in no particular order; none when there is
+/// no release of that name).
+pub async fn read_revisions(client: &kube::Client, name: &str, namespace: &str) -> Result<Vec<Release>, HelmError> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let params = ListParams::default().labels(&format!("owner=helm,name={name}"));
     let secrets = api.list(&params).await.map_err(|e| HelmError::Cluster {
@@ -63,7 +69,7 @@ pub async fn read_release(client: &kube::Client, name: &str, namespace: &str) ->
         };
         revisions.push(decode_release(&secret_name, &data.0)?);
     }
-    current_revision(name, namespace, revisions)
+    Ok(revisions)
 }
 
 /// The cluster's version and API group/versions, for `helm template --kube-version --api-versions`.
