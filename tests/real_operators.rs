@@ -401,6 +401,35 @@ async fn a_prometheus_operator_release_that_crash_loops_is_rolled_back_by_itself
     installed.remove(&cluster).await;
 }
 
+/// A release that lost a permission: v0.76.0 whose ClusterRole no longer grants Services (the governing
+/// Service of every Prometheus), so the new operator's reconciles get 403 from the real API server. While the
+/// canary runs the operator's ServiceAccount holds both releases' rules (the stable and baseline need the
+/// old ones), so the canary runs under an account of its own bound to the new release's roles only: the
+/// 403s fail the canary's reconciles, its analysis catches them, and the run rolls itself back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_prometheus_operator_release_that_lost_a_permission_is_rolled_back_by_itself_on_the_real_control_plane() {
+    let test = "a_prometheus_operator_release_that_lost_a_permission_is_rolled_back_by_itself";
+    let Some((cluster, corpus)) = real_operator_bed(test).await else { return };
+    let _turn = REAL_OPERATORS.lock().await;
+    let services_rule = "- apiGroups:\n  - \"\"\n  resources:\n  - services\n  - services/finalizers\n  - endpoints\n  verbs:\n  - get\n  - create\n  - update\n  - delete\n";
+    let no_services = |text: String| {
+        assert!(text.contains(services_rule), "the v0.76.0 ClusterRole grants Services as this test expects");
+        text.replacen(services_rule, "", 1)
+    };
+    let installed = install(&cluster, &corpus, no_services).await;
+    let (code, output, took) = installed.apply(&cluster).await;
+    assert_eq!(code, 1, "{output}");
+    assert!(output.contains("reconcile-error-ratio failed"), "{output}");
+    assert!(output.contains("rolled back"), "{output}");
+    assert_eq!(installed.stable_image(&cluster).await, "quay.io/prometheus-operator/prometheus-operator:v0.75.0");
+    installed.assert_clean(&cluster).await;
+    installed.assert_healthy_under_one_operator(&cluster, "v0.75.0").await;
+    let restored = output.lines().find(|l| l.contains("to the restored state")).unwrap_or("(not printed)");
+    eprintln!("{test}: apply took {took:.1?}; {restored}");
+    eprintln!("OUTPUT\n{output}");
+    installed.remove(&cluster).await;
+}
+
 /// Removes a test's operators and namespace: every Deployment of the namespace is deleted and its Pods'
 /// processes stopped before the next test begins (an operator here is cluster-wide, like every install of
 /// these operators, and would reconcile the next test's objects), then the namespace goes in the background

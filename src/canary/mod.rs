@@ -2,6 +2,7 @@
 //! scoped to each, measurements of each cohort every interval, and a judge comparing the canary with a
 //! fresh baseline. Drawing, scoping and judging are pure functions; measuring reads the cluster.
 
+pub mod access;
 pub mod cohort;
 pub mod judge;
 pub mod measure;

@@ -246,6 +246,10 @@ pub struct CanaryRecord {
     /// The leader-election Leases the copies take (the run's: removed with the copies).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub copy_leases: Vec<(Cohort, ObjectKey)>,
+    /// The canary's own ServiceAccount and RBAC (see [`crate::canary::access`]): created before the copies,
+    /// removed with them. Empty in journals of runs from before the canary had an account of its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub access: Vec<ObjectKey>,
     /// When the canary and baseline Deployments were started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started: Option<String>,

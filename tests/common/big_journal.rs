@@ -62,6 +62,7 @@ pub fn canary_journal(run_id: &str, plan: &str, objects: usize, stable_members: 
         stable: deployment("demo-operator"),
         copies: vec![(Cohort::Canary, deployment("demo-operator-canary"))],
         copy_leases: vec![],
+        access: vec![],
         started: None,
         dependents: Default::default(),
         owner_generations: Default::default(),

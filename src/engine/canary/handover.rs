@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 const COPIES_GONE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Removes the canary and baseline Deployments, waits until their pods are gone, then removes the
-/// leader-election Leases they took.
+/// leader-election Leases they took and the canary's own ServiceAccount and RBAC.
 pub async fn remove_copies(objects: &Objects, journal: &Journal) -> Result<Result<(), String>, ClusterError> {
     let Some(record) = &journal.canary else { return Ok(Ok(())) };
     for (_, key) in &record.copies {
@@ -38,6 +38,10 @@ pub async fn remove_copies(objects: &Objects, journal: &Journal) -> Result<Resul
         } else {
             tracing::warn!(%lease, holder, "the Lease is held by someone other than the run's copy; it is left alone");
         }
+    }
+    // The canary's own account goes once no pod of it runs: bindings before the roles they bind.
+    for key in record.access.iter().rev() {
+        objects.delete(key).await?;
     }
     Ok(Ok(()))
 }

@@ -3,6 +3,7 @@
 //! the baseline and canary Deployments, each on its own cohort and lease.
 
 use super::{cohort_kinds, policy, release_deployment};
+use crate::canary::access::{canary_access, run_as_own_account, service_account_of};
 use crate::canary::cohort::{assign_cohorts, object_unit, seed_of, Cohort};
 use crate::canary::measure::{dependent_fingerprints, owner_generations};
 use crate::canary::scoping::{cohort_copy, copy_lease_name, copy_name, marker_of, scoped, RenderContext};
@@ -56,8 +57,12 @@ pub async fn roll_out(run: &mut Run, upgrade: &Upgrade) -> Result<StepResult, Cl
         run.journal.canary.as_mut().expect("drawn above").started = Some(now());
         run.save().await?;
     }
-    for copy in &copies {
-        if let Err(conflict) = apply_owned(&run.objects, upgrade, copy).await? {
+    let access: Vec<Value> = match access_objects(upgrade, &record.copies, &run.journal.run_id) {
+        Ok(access) => access.into_iter().filter(|o| record.access.contains(&ObjectKey::of(o))).collect(),
+        Err(why) => return Ok(StepResult::failed(why)),
+    };
+    for object in access.iter().chain(&copies) {
+        if let Err(conflict) = apply_owned(&run.objects, upgrade, object).await? {
             return Ok(StepResult::failed(conflict));
         }
     }
@@ -162,6 +167,10 @@ async fn draw_cohorts(
             Some((*cohort, ObjectKey::lease(&copy.namespace, &name)))
         })
         .collect();
+    let access = match access_objects(upgrade, &copies, &run.journal.run_id) {
+        Ok(access) => access.iter().map(ObjectKey::of).collect(),
+        Err(why) => return Ok(Err(why)),
+    };
     Ok(Ok(CanaryRecord {
         marker,
         members,
@@ -169,6 +178,7 @@ async fn draw_cohorts(
         stable,
         copies,
         copy_leases,
+        access,
         started: None,
         dependents,
         owner_generations,
@@ -176,6 +186,15 @@ async fn draw_cohorts(
         intervals: Vec::new(),
         decision: None,
     }))
+}
+
+/// The canary's own ServiceAccount and RBAC: the new release's roles bound to an account of the canary's
+/// Deployment alone (see [`canary_access`]). None without a canary copy.
+fn access_objects(upgrade: &Upgrade, copies: &[(Cohort, ObjectKey)], run_id: &str) -> Result<Vec<Value>, String> {
+    let Some((_, copy)) = copies.iter().find(|(cohort, _)| *cohort == Cohort::Canary) else { return Ok(Vec::new()) };
+    let deployment = release_deployment(upgrade, &upgrade.new.objects)?;
+    let account = service_account_of(deployment);
+    Ok(canary_access(&upgrade.new.objects, upgrade.namespace(), account, &copy.name, run_id))
 }
 
 /// The dependent kinds of the plan's dependent-changes signal, if it has one.
@@ -239,7 +258,12 @@ fn copies(upgrade: &Upgrade, canary: &CanaryPolicy, record: &CanaryRecord, run_i
             namespaces: &namespaces,
         };
         let scoped = scoped(base, &upgrade.loaded.operator().container, canary, &context)?;
-        copies.push(cohort_copy(&scoped, &key.name, *cohort, run_id));
+        let mut copy = cohort_copy(&scoped, &key.name, *cohort, run_id);
+        // A run journaled before the canary had an account of its own keeps the operator's.
+        if *cohort == Cohort::Canary && !record.access.is_empty() {
+            run_as_own_account(&mut copy, &key.name);
+        }
+        copies.push(copy);
     }
     Ok(copies)
 }

@@ -84,6 +84,7 @@ fn canary() -> CanaryRecord {
         namespaces: Vec::new(),
         stable: key("apps/v1", "Deployment", "demo-system", "demo-operator"),
         copy_leases: Vec::new(),
+        access: Vec::new(),
         copies: vec![
             (Cohort::Canary, key("apps/v1", "Deployment", "demo-system", "demo-operator-canary")),
             (Cohort::Baseline, key("apps/v1", "Deployment", "demo-system", "demo-operator-baseline")),
