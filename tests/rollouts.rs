@@ -10,6 +10,8 @@ mod common;
 mod canary;
 #[path = "canary_crash.rs"]
 mod canary_crash;
+#[path = "canary_fleet.rs"]
+mod canary_fleet;
 #[path = "canary_plans.rs"]
 mod canary_plans;
 #[path = "canary_real.rs"]

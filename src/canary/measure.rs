@@ -9,8 +9,11 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+mod kept;
 mod observe;
 mod scrape;
+
+pub use kept::KeptMemory;
 
 pub use observe::{
     dependent_fingerprints, observe_cohort, observe_copy_pods, owner_generations, reconciles_of, scrape_counters,

@@ -162,6 +162,7 @@ pub fn journal() -> Journal {
         rollback_timeout: None,
         condition_type: None,
         canary: Some(canary()),
+        analysis: None,
         rehearsal: None,
     }
 }
