@@ -6,6 +6,8 @@
 #[path = "common/mod.rs"]
 mod common;
 
+#[path = "analysis_resume.rs"]
+mod analysis_resume;
 #[path = "canary.rs"]
 mod canary;
 #[path = "canary_crash.rs"]

@@ -39,7 +39,7 @@ pub(super) enum Subject {
     /// The canary cohort, and the baseline cohort when the plan has one, each on its own Deployment.
     Cohorts {
         /// The canary as its rollout recorded it.
-        record: CanaryRecord,
+        record: Box<CanaryRecord>,
         /// The cohorts' kinds.
         kinds: CohortKinds,
     },
@@ -62,7 +62,7 @@ impl Subject {
     fn of(journal: &Journal, upgrade: &Upgrade) -> Result<Subject, String> {
         if upgrade.loaded.canary_enabled() {
             let canary = policy(upgrade)?;
-            let record = journal.canary.clone().ok_or("the canary rollout recorded no cohorts")?;
+            let record = Box::new(journal.canary.clone().ok_or("the canary rollout recorded no cohorts")?);
             return Ok(Subject::Cohorts { record, kinds: cohort_kinds(upgrade, canary) });
         }
         let promotion = journal.steps.iter().find(|s| s.kind == StepKind::Promotion);
@@ -77,6 +77,15 @@ impl Subject {
     /// Whether a baseline is measured beside the canary.
     fn has_baseline(&self) -> bool {
         matches!(self, Subject::Cohorts { record, .. } if record.copies.iter().any(|(c, _)| *c == Cohort::Baseline))
+    }
+
+    /// What the measured values are of, for the table's header.
+    fn sides(&self) -> &'static str {
+        match self {
+            Subject::Cohorts { .. } if self.has_baseline() => "canary / baseline",
+            Subject::Cohorts { .. } => "canary",
+            Subject::Fleet { .. } => "every object",
+        }
     }
 
     /// When the warm-up began: the canary's start, or the end of the promotion.
@@ -144,7 +153,7 @@ pub async fn analyse(run: &mut Run, upgrade: &Upgrade) -> Result<AnalysisEnd, Cl
         run.journal.analysis.get_or_insert_with(Default::default).memory = Some(memory);
         run.save().await?;
     }
-    let table = table::Live::start(&run.reporter, table::header(analysis, has_baseline));
+    let table = table::Live::start(&run.reporter, table::header(analysis, subject.sides()));
     for index in done + 1..=total {
         tokio::time::sleep(analysis.interval.to_std()).await;
         let measuring = Instant::now();
