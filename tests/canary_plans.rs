@@ -646,5 +646,10 @@ async fn cert_manager_plan_promotes_v1_19_0_by_a_one_step_replacement_watched_af
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cert_manager_plan_rolls_back_a_bad_v1_19_0_automatically() {
-    rolled_back(&CERT_MANAGER, Gates::Velero { schedule: "nightly", namespaces: &["cert-manager"] }, "unhealthy").await;
+    rolled_back(
+        &CERT_MANAGER,
+        Gates::Velero { schedule: "nightly", namespaces: &["cert-manager"] },
+        "conditions failed",
+    )
+    .await;
 }

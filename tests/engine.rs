@@ -84,7 +84,7 @@ spec:
     warmUp: 500ms
     signals:
       - conditions: {{}}
-      - observedGeneration: {{maxCatchUp: 20s}}
+      # No user changes a Widget here, so observedGeneration would have no data, and no data is not a pass.
       - podRestarts: {{}}
   rollback: {{automatic: true, timeout: 1m}}
 {extra}"#,

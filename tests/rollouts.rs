@@ -6,10 +6,14 @@
 #[path = "common/mod.rs"]
 mod common;
 
+#[path = "analysis_resume.rs"]
+mod analysis_resume;
 #[path = "canary.rs"]
 mod canary;
 #[path = "canary_crash.rs"]
 mod canary_crash;
+#[path = "canary_fleet.rs"]
+mod canary_fleet;
 #[path = "canary_plans.rs"]
 mod canary_plans;
 #[path = "canary_real.rs"]

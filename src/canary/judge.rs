@@ -59,6 +59,10 @@ pub struct SignalReading {
     pub max: Option<f64>,
     /// How much worse than the baseline the canary may be when over `max`.
     pub tolerance: f64,
+    /// The objects behind the canary's value, the first few named (`not Ready: Widget default/a (Failed)`),
+    /// for a signal that counts objects and found some.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 impl SignalReading {
@@ -307,23 +311,28 @@ impl Tally {
     }
 }
 
-/// A reading in one line: `canary 3, baseline 0 (max 0, tolerance 0)`.
+/// A reading in one line: `canary 3, baseline 0 (max 0, tolerance 0)`, or without a baseline
+/// `measured 3 (max 0)`, then the objects behind it when the reading names them.
 pub fn describe(reading: &SignalReading) -> String {
     let side = |r: &Reading| match r {
         Reading::Value(v) => format_value(*v, reading.unit),
         Reading::NoData => "no data".to_owned(),
         Reading::Error(why) => format!("error ({why})"),
     };
-    let mut text = format!("canary {}", side(&reading.canary));
-    if let Some(baseline) = &reading.baseline {
-        text.push_str(&format!(", baseline {}", side(baseline)));
-    }
+    let mut text = match &reading.baseline {
+        Some(baseline) => format!("canary {}, baseline {}", side(&reading.canary), side(baseline)),
+        // Without a baseline the value may be a canary's or the whole fleet's.
+        None => format!("measured {}", side(&reading.canary)),
+    };
     let max = reading.max.map(|m| format!("max {}", format_value(m, reading.unit)));
     let tolerance =
         reading.baseline.as_ref().map(|_| format!("tolerance {}", format_value(reading.tolerance, reading.unit)));
     let limits: Vec<String> = [max, tolerance].into_iter().flatten().collect();
     if !limits.is_empty() {
         text.push_str(&format!(" ({})", limits.join(", ")));
+    }
+    if let Some(detail) = &reading.detail {
+        text.push_str(&format!(": {detail}"));
     }
     text
 }

@@ -9,8 +9,11 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+mod kept;
 mod observe;
 mod scrape;
+
+pub use kept::KeptMemory;
 
 pub use observe::{
     dependent_fingerprints, observe_cohort, observe_copy_pods, owner_generations, reconciles_of, scrape_counters,
@@ -129,9 +132,36 @@ pub fn readings(
             baseline: baseline_reading,
             max,
             tolerance,
+            detail: detail(signal, start, canary_seen),
         });
     }
     out
+}
+
+/// How many objects a detail names before it says "and N more".
+const NAMED: usize = 3;
+
+/// The objects behind a signal's value, the first few named: for the conditions signal, the objects not
+/// healthy (and healthy before the run), with why. None for other signals, or when there are none.
+fn detail(signal: &Signal, start: &CohortStart, seen: &CohortObservation) -> Option<String> {
+    let Signal::Conditions(conditions) = signal else { return None };
+    let names: Vec<String> = seen
+        .objects
+        .iter()
+        .filter(|o| o.ready != Some(true) && !start.not_ready_before.contains(&o.object))
+        .map(|o| match &o.reason {
+            Some(reason) => format!("{} ({reason})", o.object),
+            None => o.object.clone(),
+        })
+        .collect();
+    if names.is_empty() {
+        return None;
+    }
+    let mut text = format!("not {}: {}", conditions.condition_type, names[..names.len().min(NAMED)].join(", "));
+    if names.len() > NAMED {
+        text.push_str(&format!(" and {} more", names.len() - NAMED));
+    }
+    Some(text)
 }
 
 /// A signal's unit, absolute limit and tolerance over the baseline.

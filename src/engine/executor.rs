@@ -7,7 +7,7 @@ use super::journal::{decide_start, Journal, RunState, StartDecision, StepRecord,
 use super::preflight::{self, LivePlan};
 use super::report::{OutputMode, Reporter};
 use super::run::{acquire_lease, holder_identity, load_journal, Run};
-use super::steps::{execute, measure, StepResult};
+use super::steps::{execute, StepResult};
 use super::upgrade::{Acceptance, Upgrade};
 use super::{now, rollback, EngineError, Outcome, Refusal};
 use crate::cluster::journal_store::JournalStore;
@@ -15,7 +15,7 @@ use crate::cluster::objects::desired_state;
 use crate::cluster::operator_lock::OperatorLock;
 use crate::cluster::{ClusterError, ObjectKey, Objects};
 use crate::findings::Severity;
-use crate::health::{Baseline, HealthPolicy};
+use crate::health::observe_fleet;
 use crate::plan::steps::{Step, StepKind};
 
 /// How `apply` and `finalize` run.
@@ -306,8 +306,9 @@ async fn new_journal(
         health: None,
         notes: Vec::new(),
         rollback_timeout: Some(upgrade.loaded.plan.spec.rollback.timeout),
-        condition_type: Some(HealthPolicy::from_analysis(upgrade.loaded.analysis()).condition_type),
+        condition_type: Some(super::canary::condition_type(upgrade.loaded.analysis())),
         canary: None,
+        analysis: None,
         rehearsal: None,
         migration: None,
     };
@@ -315,9 +316,10 @@ async fn new_journal(
         let before = objects.get(&key).await?.map(|o| desired_state(&o));
         journal.record(key, step, before);
     }
-    let condition = HealthPolicy::from_analysis(upgrade.loaded.analysis()).condition_type;
-    let observation = measure(objects, upgrade, &condition).await?;
-    journal.baseline_not_ready = Baseline::of(&observation).not_ready.into_iter().collect();
+    // Objects not ready before the run changed anything are not the new release's doing.
+    let condition = super::canary::condition_type(upgrade.loaded.analysis());
+    let fleet = observe_fleet(objects, &upgrade.old_custom_resource_kinds(), &condition).await?;
+    journal.baseline_not_ready = fleet.into_iter().filter(|o| o.ready != Some(true)).map(|o| o.object).collect();
     Ok(journal)
 }
 
@@ -459,6 +461,7 @@ async fn dry_run(objects: Objects, upgrade: &Upgrade, reporter: Reporter) -> Res
         rollback_timeout: Some(upgrade.loaded.plan.spec.rollback.timeout),
         condition_type: None,
         canary: None,
+        analysis: None,
         rehearsal: None,
         migration: None,
     };

@@ -218,6 +218,9 @@ pub struct Journal {
     /// The canary's cohorts, Deployments and measurements, once the canary rollout has drawn them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary: Option<CanaryRecord>,
+    /// The analysis's intervals without a canary, and what its judge carries between intervals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<super::canary::AnalysisJournal>,
     /// The evidence of the rehearsal this run was part of (kept in the staging cluster's journal).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rehearsal: Option<Box<super::rehearsal::Evidence>>,
@@ -462,6 +465,7 @@ pub(crate) mod tests {
             rollback_timeout: None,
             condition_type: None,
             canary: None,
+            analysis: None,
             rehearsal: None,
             migration: None,
         }

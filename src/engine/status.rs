@@ -189,6 +189,8 @@ pub fn render(journal: &Journal, beat: Heartbeat, lease: Option<&LeaseObservatio
     }
     if let Some(canary) = &journal.canary {
         out.push_str(&render_canary(canary));
+    } else if let Some(analysis) = &journal.analysis {
+        out.push_str(&render_fleet_analysis(analysis));
     }
     if let Some(evidence) = &journal.rehearsal {
         out.push_str(&format!("  {}\n", rehearsal_line(evidence)));
@@ -265,6 +267,7 @@ pub fn render_json(journal: &Journal, beat: Heartbeat) -> serde_json::Value {
         "heartbeat": format!("{beat:?}").to_lowercase(), "started": journal.started, "updated": journal.updated,
         "accepted": journal.accepted, "steps": journal.steps, "recorded": recorded, "health": journal.health,
         "notes": journal.notes, "next": advice(journal, beat), "canary": journal.canary.as_ref().map(canary_json),
+        "analysis": journal.analysis.as_ref().filter(|_| journal.canary.is_none()).map(|a| json!({"intervals": a.intervals, "decision": a.decision})),
         "rehearsal": journal.rehearsal,
     })
 }
@@ -287,6 +290,26 @@ fn render_canary(canary: &CanaryRecord) -> String {
     out.push_str(&super::canary::render_intervals(&canary.intervals));
     if let Some(decision) = &canary.decision {
         out.push_str(&format!("  analysis {}\n", decision_text(decision)));
+    }
+    out
+}
+
+/// The analysis without a canary: the same table as a canary's (the fleet's side alone) and its end.
+fn render_fleet_analysis(analysis: &crate::engine::canary::AnalysisJournal) -> String {
+    let mut out = String::new();
+    if !analysis.intervals.is_empty() {
+        out.push_str(
+            "  analysis of every object under the new release (no canary, no baseline):
+",
+        );
+        out.push_str(&super::canary::render_intervals(&analysis.intervals));
+    }
+    if let Some(decision) = &analysis.decision {
+        out.push_str(&format!(
+            "  analysis {}
+",
+            decision_text(decision)
+        ));
     }
     out
 }

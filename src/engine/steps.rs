@@ -2,17 +2,14 @@
 //! with idempotent writes, so running a step again after a crash reaches the same end.
 
 use super::desired::{expand_crd, promotion_objects, promotion_removals, rbac_expanded};
+use super::gate_step;
 use super::jobs::{job_object, run_to_end, JobOutcome};
-use super::journal::{tail, HealthRecord, MAX_OUTPUT_BYTES};
+use super::journal::{tail, MAX_OUTPUT_BYTES};
 use super::run::Run;
 use super::upgrade::Upgrade;
-use super::{gate_step, now};
 use crate::cluster::objects::{desired_state, ApplyError};
 use crate::cluster::{ClusterError, ObjectKey, Objects};
-use crate::health::{
-    judge, observe_fleet, observe_pods, Baseline, CatchUp, FleetObservation, HealthPolicy, HealthVerdict,
-};
-use crate::plan::file::{AnalysisLength, JobPhase};
+use crate::plan::file::JobPhase;
 use crate::plan::steps::{Step, StepKind, StepSubject};
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -56,15 +53,15 @@ pub async fn execute(run: &mut Run, upgrade: &Upgrade, step: &Step) -> Result<St
         }
         (StepKind::CanaryRollout, _) => super::canary::roll_out(run, upgrade).await,
         (StepKind::Promotion, _) if run.journal.canary.is_some() => super::canary::promote(run, upgrade).await,
-        (StepKind::Promotion, _) => promote_release(run, upgrade).await,
-        (StepKind::Analysis, _) if upgrade.loaded.canary_enabled() => {
-            Ok(match super::canary::analyse(run, upgrade).await? {
-                super::canary::AnalysisEnd::Passed(message) => StepResult::Done(message),
-                super::canary::AnalysisEnd::Failed(message) => StepResult::failed(message),
-                super::canary::AnalysisEnd::Paused(message) => StepResult::Paused(message),
-            })
+        (StepKind::Promotion, _) => {
+            super::canary::record_fleet_start(run, upgrade).await?;
+            promote_release(run, upgrade).await
         }
-        (StepKind::Analysis, _) => analyse_fleet(run, upgrade).await,
+        (StepKind::Analysis, _) => Ok(match super::canary::analyse(run, upgrade).await? {
+            super::canary::AnalysisEnd::Passed(message) => StepResult::Done(message),
+            super::canary::AnalysisEnd::Failed(message) => StepResult::failed(message),
+            super::canary::AnalysisEnd::Paused(message) => StepResult::Paused(message),
+        }),
         (StepKind::CrdContract, StepSubject::Crds { names }) => {
             super::migrate::contract_crds(run, upgrade, names).await
         }
@@ -302,82 +299,6 @@ pub fn operator_selector(upgrade: &Upgrade) -> String {
         .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == target.deployment.as_str())
         .map(match_labels)
         .unwrap_or_default()
-}
-
-/// One measurement of the fleet: every custom resource and the operator's pods.
-pub async fn measure(
-    objects: &Objects,
-    upgrade: &Upgrade,
-    condition_type: &str,
-) -> Result<FleetObservation, ClusterError> {
-    let kinds = upgrade.old_custom_resource_kinds();
-    Ok(FleetObservation {
-        objects: observe_fleet(objects, &kinds, condition_type).await?,
-        pods: observe_pods(objects.client(), upgrade.namespace(), &operator_selector(upgrade)).await?,
-    })
-}
-
-/// Watches the whole fleet for the analysis length after a warm-up, judging each measurement against the
-/// baseline taken before the run changed anything.
-async fn analyse_fleet(run: &mut Run, upgrade: &Upgrade) -> Result<StepResult, ClusterError> {
-    if run.objects.is_dry_run() {
-        return Ok(StepResult::Done("dry run: nothing to measure".to_owned()));
-    }
-    let analysis = upgrade.loaded.analysis();
-    let policy = HealthPolicy::from_analysis(analysis);
-    let baseline = Baseline { not_ready: run.journal.baseline_not_ready.iter().cloned().collect() };
-    let interval = analysis.interval.to_std();
-    let measurements = match analysis.length() {
-        AnalysisLength::Duration(d) => (d.as_millis() / analysis.interval.as_millis().max(1)).max(1),
-        AnalysisLength::Count(count) => u64::from(count),
-    };
-    let bar = run.reporter.progress("analysis", Some(measurements));
-    tokio::time::sleep(analysis.warm_up.to_std()).await;
-    let started = Instant::now();
-    let mut catch_up = CatchUp::default();
-    let (mut failures, mut errors) = (0u32, 0u32);
-    let mut restarts_at_start = None;
-    for taken in 0..measurements {
-        if taken > 0 {
-            tokio::time::sleep(interval).await;
-        }
-        let observation = match measure(&run.objects, upgrade, &policy.condition_type).await {
-            Ok(observation) => {
-                errors = 0;
-                observation
-            }
-            Err(error) => {
-                errors = errors.saturating_add(1);
-                if errors > analysis.consecutive_error_limit {
-                    return Ok(StepResult::failed(format!(
-                        "{errors} measurements in a row could not be taken: {error}"
-                    )));
-                }
-                continue;
-            }
-        };
-        let restarts = *restarts_at_start.get_or_insert(observation.pods.restarts);
-        let behind = catch_up.update(&observation, started.elapsed());
-        let verdict = judge(&policy, &baseline, &observation, &behind, restarts);
-        bar.inc(1);
-        run.journal.health =
-            Some(HealthRecord { at: now(), summary: format!("{} objects: {verdict}", observation.objects.len()) });
-        run.save().await?;
-        if let HealthVerdict::Unhealthy(reasons) = verdict {
-            failures = failures.saturating_add(1);
-            run.reporter.info(&format!("  measurement {}: unhealthy: {}", taken + 1, reasons.join("; ")));
-            if failures > analysis.failure_limit {
-                bar.finish_and_clear();
-                return Ok(StepResult::failed(format!("the fleet is unhealthy: {}", reasons.join("; "))));
-            }
-        }
-    }
-    bar.finish_and_clear();
-    Ok(StepResult::Done(format!(
-        "{measurements} measurements, {failures} failed (at most {} allowed); judged: Ready conditions, \
-         observedGeneration, operator pod restarts (the plan's metric and warning-Event signals are not judged yet)",
-        analysis.failure_limit
-    )))
 }
 
 #[cfg(test)]

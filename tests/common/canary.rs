@@ -73,6 +73,18 @@ impl CanaryPlan {
         self
     }
 
+    /// Takes the canary out of the plan: the analysis then watches every Widget under the new release,
+    /// against the signals' absolute limits (`maxOverBaseline` needs a baseline, so it goes too).
+    pub fn without_canary(self) -> CanaryPlan {
+        let mut plan = std::fs::read_to_string(self.path()).unwrap();
+        let canary_at = plan.find("  canary:\n").unwrap();
+        let analysis_at = plan.find("  analysis:\n").unwrap();
+        plan.replace_range(canary_at..analysis_at, "");
+        let plan: String = plan.lines().filter(|l| !l.contains("maxOverBaseline")).map(|l| format!("{l}\n")).collect();
+        std::fs::write(self.path(), plan).unwrap();
+        self
+    }
+
     pub fn path(&self) -> PathBuf {
         self.dir.path().join("plan.yaml")
     }

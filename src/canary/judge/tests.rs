@@ -21,12 +21,21 @@ fn error_ratio(canary: Reading, baseline: Option<Reading>) -> SignalReading {
         baseline,
         max: Some(0.05),
         tolerance: 0.02,
+        detail: None,
     }
 }
 
 /// Objects not Ready: none may be, and the canary may not have more than the baseline.
 fn conditions(canary: Reading, baseline: Option<Reading>) -> SignalReading {
-    SignalReading { signal: CONDITIONS.to_owned(), unit: Unit::Count, canary, baseline, max: Some(0.0), tolerance: 0.0 }
+    SignalReading {
+        signal: CONDITIONS.to_owned(),
+        unit: Unit::Count,
+        canary,
+        baseline,
+        max: Some(0.0),
+        tolerance: 0.0,
+        detail: None,
+    }
 }
 
 fn limits(failure: u32, inconclusive: u32, consecutive_errors: u32) -> Limits {
@@ -137,6 +146,7 @@ fn without_max_only_the_difference_judges() {
         baseline: Some(value(baseline)),
         max: None,
         tolerance: 0.5,
+        detail: None,
     };
     // Both "bad" in absolute terms does not matter: there is no max, so never inconclusive.
     assert_eq!(judge_signal(&latency(30.0, 29.8)), Verdict::Pass);
@@ -465,8 +475,11 @@ fn describe_without_baseline_omits_baseline_and_tolerance() {
         baseline: None,
         max: Some(1.0),
         tolerance: 0.0,
+        detail: None,
     };
-    assert_eq!(describe(&restarts), "canary 2 (max 1)");
+    assert_eq!(describe(&restarts), "measured 2 (max 1)");
+    let named = SignalReading { detail: Some("not Ready: Widget default/a (Failed)".into()), ..restarts };
+    assert_eq!(describe(&named), "measured 2 (max 1): not Ready: Widget default/a (Failed)");
 }
 
 #[test]
@@ -476,7 +489,7 @@ fn describe_shows_no_data_and_errors() {
         "canary no data, baseline error (GET /api/v1/namespaces/flux-system/pods/canary-0:8080/proxy/metrics: 503) (tolerance 0.020)"
     );
     let bare = SignalReading { baseline: None, max: None, ..error_ratio(Reading::NoData, None) };
-    assert_eq!(describe(&bare), "canary no data");
+    assert_eq!(describe(&bare), "measured no data");
 }
 
 #[test]

@@ -765,3 +765,5 @@ fn an_empty_plan_reads_nothing() {
         canary_only(&policy(vec![]), &CohortStart::default(), secs(60), &seen(vec![]), &mut CohortMemory::default());
     assert!(out.is_empty());
 }
+
+mod without_baseline;

@@ -1,24 +1,26 @@
-//! `analysis` with a canary: after the warm-up, every interval, each signal is measured on the canary and
-//! the baseline cohort and judged; the verdict comes in the interval whose measurement crosses the plan's
-//! limits. Each interval is journaled, so `status` shows it and a resumed run goes on from it.
+//! `analysis`: after the warm-up, every interval, each signal of the plan is measured and judged, by one
+//! judge whether or not the plan has a canary. With a canary, on the canary and the baseline cohort side
+//! by side; without one, on every object of the release's kinds under the new release's operator, against
+//! the signals' absolute limits (there is no baseline to compare with). The verdict comes in the interval
+//! whose measurement crosses the plan's limits. Each interval is journaled with what the judge carries to
+//! the next (counters' zero points, catch-up starts, counts), so `status` shows it and a resumed run goes
+//! on from it as if it had never stopped.
 
-use super::rollout::dependent_kinds;
+use super::observation::observe;
+use super::record::{intervals, record_interval, JudgeMemory};
 use super::{cohort_kinds, policy, table};
-use crate::canary::cohort::{object_unit, Cohort};
+use crate::canary::cohort::Cohort;
 use crate::canary::judge::{Decision, IntervalResult, Limits, Tally};
-use crate::canary::measure::{
-    observe_cohort, observe_copy_pods, owner_generations, readings, reconciles_of, scrape_counters, warning_events,
-    CohortMemory, CohortObservation, CohortStart,
-};
+use crate::canary::measure::{readings, reconciles_of, CohortKinds, CohortMemory, CohortObservation, CohortStart};
 use crate::canary::scoping::copy_pod_selector;
-use crate::cluster::{ClusterError, ObjectKey};
-use crate::engine::journal::{CanaryRecord, CohortMember, MAX_INTERVALS};
+use crate::cluster::ClusterError;
+use crate::engine::journal::{CanaryRecord, Journal};
+use crate::engine::now;
 use crate::engine::run::Run;
 use crate::engine::upgrade::Upgrade;
-use crate::health::object_health;
-use crate::plan::file::{AnalysisLength, AnalysisPolicy, ConditionsSignal, InconclusiveAction, MetricSource, Signal};
-use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use crate::plan::file::{AnalysisLength, AnalysisPolicy, InconclusiveAction, MetricSource, Signal};
+use crate::plan::steps::StepKind;
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 /// What the analysis ended with, for the executor.
@@ -32,76 +34,139 @@ pub enum AnalysisEnd {
     Paused(String),
 }
 
-/// Executes the `analysis` step of a canary.
+/// What an analysis measures.
+pub(super) enum Subject {
+    /// The canary cohort, and the baseline cohort when the plan has one, each on its own Deployment.
+    Cohorts {
+        /// The canary as its rollout recorded it.
+        record: Box<CanaryRecord>,
+        /// The cohorts' kinds.
+        kinds: CohortKinds,
+    },
+    /// Without a canary: every object of the release's kinds, under the new release's operator.
+    Fleet {
+        /// The release's kinds.
+        kinds: CohortKinds,
+        /// When the promotion began: Warning events count from here.
+        since: String,
+        /// When the promotion ended (the new release settled): the warm-up counts from here.
+        settled: Option<String>,
+        /// The objects (by unit) whose dependents were fingerprinted before the promotion; empty: every one,
+        /// from the analysis's zero point.
+        sample: BTreeSet<String>,
+    },
+}
+
+impl Subject {
+    /// The subject of the run's analysis; Err when a canary's rollout left nothing to measure.
+    fn of(journal: &Journal, upgrade: &Upgrade) -> Result<Subject, String> {
+        if upgrade.loaded.canary_enabled() {
+            let canary = policy(upgrade)?;
+            let record = Box::new(journal.canary.clone().ok_or("the canary rollout recorded no cohorts")?);
+            return Ok(Subject::Cohorts { record, kinds: cohort_kinds(upgrade, canary) });
+        }
+        let promotion = journal.steps.iter().find(|s| s.kind == StepKind::Promotion);
+        Ok(Subject::Fleet {
+            kinds: upgrade.old_custom_resource_kinds(),
+            since: promotion.and_then(|s| s.started.clone()).unwrap_or_else(|| journal.started.clone()),
+            settled: promotion.and_then(|s| s.ended.clone()),
+            sample: journal.analysis.iter().flat_map(|a| a.dependents.keys().cloned()).collect(),
+        })
+    }
+
+    /// Whether a baseline is measured beside the canary.
+    fn has_baseline(&self) -> bool {
+        matches!(self, Subject::Cohorts { record, .. } if record.copies.iter().any(|(c, _)| *c == Cohort::Baseline))
+    }
+
+    /// What the measured values are of, for the table's header.
+    fn sides(&self) -> &'static str {
+        match self {
+            Subject::Cohorts { .. } if self.has_baseline() => "canary / baseline",
+            Subject::Cohorts { .. } => "canary",
+            Subject::Fleet { .. } => "every object",
+        }
+    }
+
+    /// When the warm-up began: the canary's start, or the end of the promotion.
+    fn warm_up_from(&self) -> Option<&str> {
+        match self {
+            Subject::Cohorts { record, .. } => record.started.as_deref(),
+            Subject::Fleet { settled, .. } => settled.as_deref(),
+        }
+    }
+
+    /// What the measured objects started from.
+    fn start(&self, journal: &Journal) -> CohortStart {
+        let not_ready_before = journal.baseline_not_ready.iter().cloned().collect();
+        match self {
+            Subject::Cohorts { record, .. } => CohortStart {
+                not_ready_before,
+                dependents: record.dependents.clone(),
+                owners: record.owner_generations.clone(),
+            },
+            Subject::Fleet { .. } => {
+                let analysis = journal.analysis.clone().unwrap_or_default();
+                CohortStart { not_ready_before, dependents: analysis.dependents, owners: analysis.owner_generations }
+            }
+        }
+    }
+}
+
+/// Executes the `analysis` step, with or without a canary.
 pub async fn analyse(run: &mut Run, upgrade: &Upgrade) -> Result<AnalysisEnd, ClusterError> {
     if run.objects.is_dry_run() {
         return Ok(AnalysisEnd::Passed("dry run: nothing to measure".to_owned()));
     }
-    let canary = match policy(upgrade) {
-        Ok(canary) => canary,
+    let subject = match Subject::of(&run.journal, upgrade) {
+        Ok(subject) => subject,
         Err(why) => return Ok(AnalysisEnd::Failed(why)),
     };
-    let Some(record) = run.journal.canary.clone() else {
-        return Ok(AnalysisEnd::Failed("the canary rollout recorded no cohorts".to_owned()));
-    };
     let analysis = upgrade.loaded.analysis();
-    let kinds = cohort_kinds(upgrade, canary);
     let limits = Limits {
         failure: analysis.failure_limit,
         inconclusive: analysis.inconclusive_limit,
         consecutive_errors: analysis.consecutive_error_limit,
     };
     let total = measurement_count(analysis);
-    let mut tally = Tally::default();
-    for (i, interval) in record.intervals.iter().enumerate() {
-        tally.record(interval, limits, i as u32 + 1 == total);
-    }
-    let done = record.intervals.last().map_or(0, |i| i.index);
+    let journaled = run.journal.analysis.as_ref().and_then(|a| a.memory.clone());
+    let mut tally = match &journaled {
+        Some(memory) => memory.tally.clone(),
+        None => tally_of(intervals(&run.journal), limits, total),
+    };
+    let done = intervals(&run.journal).last().map_or(0, |i| i.index);
     if done == 0 {
-        wait_warm_up(&record, analysis.warm_up.to_std()).await;
-        if let Err(why) = check_canary_reconciles(run, upgrade, analysis).await {
-            return Ok(AnalysisEnd::Failed(why));
+        wait_warm_up(subject.warm_up_from(), analysis.warm_up.to_std()).await;
+        if matches!(subject, Subject::Cohorts { .. }) {
+            if let Err(why) = check_canary_reconciles(run, upgrade, analysis).await {
+                return Ok(AnalysisEnd::Failed(why));
+            }
         }
     }
-    let start = CohortStart {
-        not_ready_before: run.journal.baseline_not_ready.iter().cloned().collect(),
-        dependents: record.dependents.clone(),
-        owners: record.owner_generations.clone(),
-    };
-    let has_baseline = record.copies.iter().any(|(c, _)| *c == Cohort::Baseline);
-    let (mut canary_memory, mut baseline_memory) = (CohortMemory::default(), CohortMemory::default());
-    let began = Instant::now();
-    // The zero point of counters and generations: the first interval measures from here.
-    let mut zero = observe(run, upgrade, &record, &kinds).await?;
-    // Dependents count from the cohort's start, not from here: a release rewrites them as it takes over.
-    (zero.0.dependents, zero.1.dependents) = (None, None);
-    let _ = readings(
-        analysis,
-        &start,
-        Duration::ZERO,
-        (&zero.0, &mut canary_memory),
-        Some((&zero.1, &mut baseline_memory)),
-    );
-    let table = table::Live::start(&run.reporter, table::header(analysis, has_baseline));
+    let start = subject.start(&run.journal);
+    let has_baseline = subject.has_baseline();
+    let began = journaled.as_ref().map_or_else(now, |m| m.began.clone());
+    let (mut canary_memory, mut baseline_memory) =
+        zero_point(run, upgrade, &subject, &start, &began, journaled.as_ref()).await?;
+    if journaled.is_none() {
+        let memory = judge_memory(&began, &tally, &canary_memory, has_baseline.then_some(&baseline_memory));
+        run.journal.analysis.get_or_insert_with(Default::default).memory = Some(memory);
+        run.save().await?;
+    }
+    let table = table::Live::start(&run.reporter, table::header(analysis, subject.sides()));
     for index in done + 1..=total {
         tokio::time::sleep(analysis.interval.to_std()).await;
         let measuring = Instant::now();
-        let (canary_seen, baseline_seen) = observe(run, upgrade, &record, &kinds).await?;
-        let at = began.elapsed();
-        let baseline = has_baseline.then_some((&baseline_seen, &mut baseline_memory));
+        let (canary_seen, baseline_seen) = observe(run, upgrade, &subject).await?;
+        let at = since(&began);
+        let baseline = baseline_seen.as_ref().map(|seen| (seen, &mut baseline_memory));
         let measured = readings(analysis, &start, at, (&canary_seen, &mut canary_memory), baseline);
         let mut interval = IntervalResult::judge(index, at.as_secs(), measured);
         interval.took_ms = u64::try_from(measuring.elapsed().as_millis()).unwrap_or(u64::MAX);
         let decision = tally.record(&interval, limits, index == total);
         table.add(&run.reporter, table::row(&interval));
-        let record = run.journal.canary.as_mut().expect("checked above");
-        record.intervals.push(interval);
-        if record.intervals.len() > MAX_INTERVALS {
-            record.intervals.remove(0);
-        }
-        if decision != Decision::Continue {
-            record.decision = Some(decision.clone());
-        }
+        let memory = judge_memory(&began, &tally, &canary_memory, has_baseline.then_some(&baseline_memory));
+        record_interval(&mut run.journal, interval, &decision, memory);
         run.save().await?;
         if decision != Decision::Continue {
             table.finish(&run.reporter);
@@ -117,6 +182,65 @@ pub async fn analyse(run: &mut Run, upgrade: &Upgrade) -> Result<AnalysisEnd, Cl
     }
     table.finish(&run.reporter);
     Ok(AnalysisEnd::Passed(format!("{total} intervals, every signal within its limits")))
+}
+
+/// The tally of the journaled intervals (a journal of an older tool kept no tally of its own).
+fn tally_of(journaled: &[IntervalResult], limits: Limits, total: u32) -> Tally {
+    let mut tally = Tally::default();
+    for (i, interval) in journaled.iter().enumerate() {
+        tally.record(interval, limits, i as u32 + 1 == total);
+    }
+    tally
+}
+
+/// The zero point the first interval measures from: an observation now, or, resuming, what the journal
+/// kept of the memory before the tool stopped (see [`CohortMemory::resumed`]).
+async fn zero_point(
+    run: &mut Run,
+    upgrade: &Upgrade,
+    subject: &Subject,
+    start: &CohortStart,
+    began: &str,
+    journaled: Option<&JudgeMemory>,
+) -> Result<(CohortMemory, CohortMemory), ClusterError> {
+    let analysis = upgrade.loaded.analysis();
+    let (mut canary_memory, mut baseline_memory) = (CohortMemory::default(), CohortMemory::default());
+    let (mut canary_zero, mut baseline_zero) = observe(run, upgrade, subject).await?;
+    if matches!(subject, Subject::Cohorts { .. }) || !start.dependents.is_empty() {
+        // Dependents count from the start, not from here: a release rewrites them as it takes over.
+        canary_zero.dependents = None;
+        if let Some(zero) = baseline_zero.as_mut() {
+            zero.dependents = None;
+        }
+    }
+    let baseline = baseline_zero.as_ref().map(|zero: &CohortObservation| (zero, &mut baseline_memory));
+    let _ = readings(analysis, start, since(began), (&canary_zero, &mut canary_memory), baseline);
+    if let Some(kept) = journaled {
+        canary_memory = CohortMemory::resumed(&kept.canary, canary_memory);
+        if let Some(baseline) = &kept.baseline {
+            baseline_memory = CohortMemory::resumed(baseline, baseline_memory);
+        }
+    }
+    Ok((canary_memory, baseline_memory))
+}
+
+/// What the journal keeps of the judge after an interval.
+fn judge_memory(began: &str, tally: &Tally, canary: &CohortMemory, baseline: Option<&CohortMemory>) -> JudgeMemory {
+    JudgeMemory {
+        began: began.to_owned(),
+        tally: tally.clone(),
+        canary: canary.kept(),
+        baseline: baseline.map(CohortMemory::kept),
+    }
+}
+
+/// How long ago `began` (RFC 3339) was; zero when it does not parse or lies ahead.
+fn since(began: &str) -> Duration {
+    began
+        .parse::<jiff::Timestamp>()
+        .ok()
+        .and_then(|b| jiff::Timestamp::now().duration_since(b).try_into().ok())
+        .unwrap_or(Duration::ZERO)
 }
 
 fn inconclusive(action: InconclusiveAction, why: String) -> AnalysisEnd {
@@ -141,12 +265,9 @@ pub fn measurement_count(analysis: &AnalysisPolicy) -> u32 {
     }
 }
 
-/// Sleeps until the warm-up after the cohort Deployments started has passed.
-async fn wait_warm_up(record: &CanaryRecord, warm_up: Duration) {
-    let started = record.started.as_deref().and_then(|s| s.parse::<jiff::Timestamp>().ok());
-    let elapsed =
-        started.and_then(|s| jiff::Timestamp::now().duration_since(s).try_into().ok()).unwrap_or(Duration::ZERO);
-    tokio::time::sleep(warm_up.saturating_sub(elapsed)).await;
+/// Sleeps until the warm-up after `from` (RFC 3339; unknown: now) has passed.
+async fn wait_warm_up(from: Option<&str>, warm_up: Duration) {
+    tokio::time::sleep(warm_up.saturating_sub(from.map_or(Duration::ZERO, since))).await;
 }
 
 /// A canary that reconciled nothing within the warm-up (it waits for a lease another Deployment holds, its
@@ -180,141 +301,4 @@ async fn check_canary_reconciles(run: &Run, upgrade: &Upgrade, analysis: &Analys
         )),
         Err(why) => Err(format!("the canary's reconciles cannot be read after the warm-up: {why}")),
     }
-}
-
-/// One observation of both cohorts (the baseline's is empty without a baseline).
-async fn observe(
-    run: &mut Run,
-    upgrade: &Upgrade,
-    record: &CanaryRecord,
-    kinds: &crate::canary::measure::CohortKinds,
-) -> Result<(CohortObservation, CohortObservation), ClusterError> {
-    let units = |cohort: Cohort| -> BTreeSet<String> {
-        record.members.iter().filter(|m| m.cohort == cohort).map(|m| object_unit(&m.key)).collect()
-    };
-    let (canary_units, baseline_units) = (units(Cohort::Canary), units(Cohort::Baseline));
-    // The journal's members, not the analysis's starting copy: objects marked stable meanwhile are known.
-    let current = run.journal.canary.as_ref().unwrap_or(record);
-    let mut everyone = BTreeSet::new();
-    if current.marker.is_some() && current.members.iter().any(|m| m.cohort == Cohort::Stable) {
-        everyone = current.members.iter().map(|m| object_unit(&m.key)).collect();
-    }
-    let found = observe_cohort(&run.objects, kinds, &[&canary_units, &baseline_units]).await?;
-    if !everyone.is_empty() {
-        mark_new_objects_stable(run, kinds, &everyone).await?;
-    }
-    let mut sides = Vec::new();
-    for (cohort, objects) in [Cohort::Canary, Cohort::Baseline].into_iter().zip(found) {
-        sides.push(observe_side(run, upgrade, record, cohort, &objects).await?);
-    }
-    let baseline = sides.pop().expect("two sides");
-    let canary = sides.pop().expect("two sides");
-    Ok((canary, baseline))
-}
-
-/// With an equality-only selector the stable Deployment only sees objects marked `stable`: objects created
-/// during the canary are marked (and recorded) so they belong to it.
-async fn mark_new_objects_stable(
-    run: &mut Run,
-    kinds: &crate::canary::measure::CohortKinds,
-    known: &BTreeSet<String>,
-) -> Result<(), ClusterError> {
-    let Some((marker, key)) = run.journal.canary.as_ref().and_then(|r| r.marker.clone()) else { return Ok(()) };
-    let mut added = Vec::new();
-    for (api_version, kind) in kinds {
-        for object in run.objects.list_all(api_version, kind, None).await? {
-            let object_key = ObjectKey::of(&object);
-            if known.contains(&object_unit(&object_key)) {
-                continue;
-            }
-            let prior = object["metadata"][marker.section()][key.as_str()].as_str().map(str::to_owned);
-            let uid = object["metadata"]["uid"].as_str().unwrap_or_default().to_owned();
-            added.push(CohortMember { key: object_key, uid, cohort: Cohort::Stable, prior });
-        }
-    }
-    if added.is_empty() {
-        return Ok(());
-    }
-    run.journal.canary.as_mut().expect("checked above").members.extend(added.clone());
-    run.save().await?;
-    for member in &added {
-        run.objects.set_metadata(&member.key, marker.section(), &key, Some(Cohort::Stable.as_str())).await?;
-    }
-    Ok(())
-}
-
-/// Everything one cohort's signals read from.
-async fn observe_side(
-    run: &Run,
-    upgrade: &Upgrade,
-    record: &CanaryRecord,
-    cohort: Cohort,
-    objects: &[Value],
-) -> Result<CohortObservation, ClusterError> {
-    let analysis = upgrade.loaded.analysis();
-    let condition = analysis
-        .signals
-        .iter()
-        .find_map(|s| match s {
-            Signal::Conditions(c) => Some(c.clone()),
-            _ => None,
-        })
-        .unwrap_or_else(ConditionsSignal::default)
-        .condition_type;
-    let client = run.objects.client();
-    let namespace = upgrade.namespace();
-    let selector = copy_pod_selector(cohort, &run.journal.run_id);
-    let pod_trouble = observe_copy_pods(client, namespace, &selector).await.map_err(|e| e.to_string());
-    let uids: BTreeSet<String> =
-        objects.iter().filter_map(|o| o["metadata"]["uid"].as_str().map(str::to_owned)).collect();
-    let namespaces: BTreeSet<String> =
-        record.members.iter().filter(|m| m.cohort == cohort).map(|m| m.key.namespace.clone()).collect();
-    let since = record.started.clone().unwrap_or_default();
-    let reasons = analysis
-        .signals
-        .iter()
-        .find_map(|s| match s {
-            Signal::WarningEvents(w) => Some(w.reasons.clone()),
-            _ => None,
-        })
-        .unwrap_or_default();
-    let warnings = warning_events(&run.objects, &namespaces, &uids, &since, &reasons).await.map_err(|e| e.to_string());
-    let owners = owner_generations(objects);
-    let dependents = match dependent_kinds(upgrade) {
-        Some(kinds) => {
-            let measured: Vec<(String, String, String)> = objects
-                .iter()
-                .map(|o| {
-                    let key = ObjectKey::of(o);
-                    let uid = o["metadata"]["uid"].as_str().unwrap_or_default().to_owned();
-                    (object_unit(&key), uid, key.namespace)
-                })
-                .collect();
-            Some(
-                crate::canary::measure::dependent_fingerprints(&run.objects, &kinds, &measured)
-                    .await
-                    .map_err(|e| e.to_string()),
-            )
-        }
-        None => None,
-    };
-    let mut metrics = BTreeMap::new();
-    for signal in &analysis.signals {
-        let Signal::Metric(metric) = signal else { continue };
-        let value = match &metric.source {
-            MetricSource::PodProxy(proxy) => scrape_counters(client, namespace, &selector, proxy).await,
-            MetricSource::Prometheus(_) => {
-                Err("Prometheus queries are not measured by this version: use podProxy".to_owned())
-            }
-        };
-        metrics.insert(metric.name.clone(), value);
-    }
-    Ok(CohortObservation {
-        objects: objects.iter().map(|o| object_health(o, &condition)).collect(),
-        pod_trouble,
-        warnings,
-        dependents,
-        owners,
-        metrics,
-    })
 }

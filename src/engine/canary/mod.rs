@@ -1,15 +1,20 @@
 //! The canary steps of a run: `canary-rollout` draws and marks the cohorts and starts the scoped
-//! Deployments, `analysis` measures them against each other every interval, and `promotion` (or the
+//! Deployments, `analysis` measures them against each other every interval (and, without a canary, the
+//! whole fleet under the new release against the signals' limits), and `promotion` (or the
 //! rollback) hands every object back to one Deployment. No object is reconciled by two Deployments at
 //! once: a Deployment gives objects up (its pods gone) before another takes them.
 
 mod analysis;
 mod handover;
+mod observation;
+mod record;
 mod rollout;
 mod table;
 
 pub use analysis::{analyse, AnalysisEnd};
 pub use handover::{failure_to_restored, promote, remove_copies, undo_canary};
+pub use observation::{condition_type, record_fleet_start};
+pub use record::{decision as analysis_decision, intervals as analysis_intervals, AnalysisJournal};
 pub use rollout::roll_out;
 pub use table::render_intervals;
 

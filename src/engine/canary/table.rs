@@ -10,14 +10,15 @@ use std::sync::Mutex;
 /// Width of one signal's column.
 const COLUMN: usize = 30;
 
-/// The header line: the interval, then each signal of the plan.
-pub fn header(analysis: &AnalysisPolicy, baseline: bool) -> String {
-    let side = if baseline { " (canary / baseline)" } else { " (canary)" };
+/// The header line: the interval, then each signal of the plan, then what its values are of
+/// (`canary / baseline`, `canary`, `every object`).
+pub fn header(analysis: &AnalysisPolicy, sides: &str) -> String {
+    let side = format!(" ({sides})");
     let mut line = format!("  {:<9}", "interval");
     for signal in &analysis.signals {
         line.push_str(&format!(" {:<COLUMN$}", signal_name(signal)));
     }
-    line.push_str(side);
+    line.push_str(&side);
     line
 }
 

@@ -252,7 +252,7 @@ fn drill_record(report: &RollbackReport, seconds: f64) -> DrillRecord {
     }
 }
 
-/// The canary analysis of the plan's run, as its journal keeps it (None when it has none or cannot be read).
+/// The analysis of the plan's run, as its journal keeps it (None when it has none or cannot be read).
 async fn analysis_of(client: &kube::Client, upgrade: &Upgrade) -> Option<AnalysisRecord> {
     let journal = match super::journal_of(client, upgrade).await {
         Ok(journal) => journal?,
@@ -261,7 +261,9 @@ async fn analysis_of(client: &kube::Client, upgrade: &Upgrade) -> Option<Analysi
             return None;
         }
     };
-    journal.canary.map(|canary| AnalysisRecord { intervals: canary.intervals, decision: canary.decision })
+    let intervals = crate::engine::canary::analysis_intervals(&journal).to_vec();
+    let decision = crate::engine::canary::analysis_decision(&journal).cloned();
+    (!intervals.is_empty() || decision.is_some()).then_some(AnalysisRecord { intervals, decision })
 }
 
 /// Writes the evidence into the plan's journal in the staging cluster, under the run's Lease.

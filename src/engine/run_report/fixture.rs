@@ -21,6 +21,7 @@ fn conditions(canary: Reading, baseline: f64) -> SignalReading {
         baseline: Some(Reading::Value(baseline)),
         max: None,
         tolerance: 0.0,
+        detail: None,
     }
 }
 
@@ -32,6 +33,7 @@ fn error_ratio(canary: f64) -> SignalReading {
         baseline: None,
         max: Some(0.05),
         tolerance: 0.01,
+        detail: None,
     }
 }
 
@@ -163,6 +165,7 @@ pub fn journal() -> Journal {
         rollback_timeout: None,
         condition_type: None,
         canary: Some(canary()),
+        analysis: None,
         rehearsal: None,
         migration: None,
     }

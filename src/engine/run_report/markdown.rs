@@ -22,7 +22,9 @@ pub fn render_markdown(
     out.push_str(&steps(&journal.steps));
     if let Some(canary) = &journal.canary {
         out.push_str(&canary_section(canary));
-        out.push_str(&analysis(journal, canary, charts));
+    }
+    if journal.canary.is_some() || journal.analysis.is_some() {
+        out.push_str(&analysis(journal, charts));
     }
     out.push_str(&rollback(journal));
     out.push_str(&health_and_notes(journal));
@@ -157,8 +159,8 @@ fn unowned(gaps: &[(String, f64)]) -> String {
     out
 }
 
-fn analysis(journal: &Journal, canary: &CanaryRecord, charts: ChartLinks) -> String {
-    let intervals = &canary.intervals;
+fn analysis(journal: &Journal, charts: ChartLinks) -> String {
+    let intervals = crate::engine::canary::analysis_intervals(journal);
     if intervals.is_empty() {
         return "\n### Analysis\n\nNo interval measured yet.\n".to_owned();
     }

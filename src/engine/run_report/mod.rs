@@ -94,9 +94,9 @@ fn write_atomically(dir: &Path, file: &ReportFile) -> Result<PathBuf, ReportErro
     Ok(path)
 }
 
-/// The analysis's intervals (none without a canary).
+/// The analysis's intervals, with or without a canary.
 fn analysis_intervals(journal: &Journal) -> &[IntervalResult] {
-    journal.canary.as_ref().map(|c| c.intervals.as_slice()).unwrap_or_default()
+    crate::engine::canary::analysis_intervals(journal)
 }
 
 /// Every signal of the analysis, in the order the intervals first name them.

@@ -53,6 +53,8 @@ enum Stage {
 struct PodPlan {
     ready_after_ms: u64,
     crash_loop: bool,
+    /// Crashes once, this long after it is Ready.
+    restart_after_ms: Option<u64>,
     /// Set for pods a Job owns: they run to completion.
     job: Option<JobRun>,
 }
@@ -142,6 +144,7 @@ impl PodPlan {
         PodPlan {
             ready_after_ms: behaviours.iter().map(|b| b.ready_after_ms).max().unwrap_or(0),
             crash_loop: behaviours.iter().any(|b| b.crash_loop),
+            restart_after_ms: behaviours.iter().filter_map(|b| b.restart_after_ms).min(),
             job: is_job_pod.then(|| JobRun {
                 duration_ms: behaviours.iter().map(|b| b.job_duration_ms).max().unwrap_or(0),
                 fails: behaviours.iter().any(|b| b.job_fails),
@@ -195,6 +198,7 @@ fn wanted_stage(current: Option<Stage>, plan: PodPlan, elapsed_ms: u64) -> Stage
         Some(_) => Stage::Running { restarts: 0 },
         // It has crashed once by the time it is in CrashLoopBackOff.
         None if plan.crash_loop => Stage::Running { restarts: 1 + running_ms / RESTART_EVERY_MS },
+        None if plan.restart_after_ms.is_some_and(|after| running_ms >= after) => Stage::Running { restarts: 1 },
         None => Stage::Running { restarts: 0 },
     }
 }
@@ -268,7 +272,16 @@ fn container_status(env: &Env<'_>, pod: &Value, container: &Value, stage: Stage,
             let last = json!({ "terminated": terminated });
             (json!({"waiting": {"reason": "CrashLoopBackOff", "message": message}}), false, restarts, last)
         }
-        Stage::Running { .. } => (json!({"running": {"startedAt": started_at}}), true, 0, json!({})),
+        // A container that crashed and came back (`restartAfterMs`) shows its restarts, ready again.
+        Stage::Running { restarts } => {
+            let last = match restarts {
+                0 => json!({}),
+                _ => {
+                    json!({"terminated": {"exitCode": 2, "reason": "Error", "startedAt": pod_start, "finishedAt": started_at}})
+                }
+            };
+            (json!({"running": {"startedAt": started_at}}), true, restarts, last)
+        }
         Stage::Succeeded | Stage::Failed => {
             let (code, reason) = if stage == Stage::Failed { (1, "Error") } else { (0, "Completed") };
             let terminated =
@@ -330,7 +343,7 @@ pub(super) fn is_running_and_ready(pod: &Value) -> bool {
 mod tests {
     use super::*;
 
-    const PLAIN: PodPlan = PodPlan { ready_after_ms: 300, crash_loop: false, job: None };
+    const PLAIN: PodPlan = PodPlan { ready_after_ms: 300, crash_loop: false, restart_after_ms: None, job: None };
 
     #[test]
     fn a_new_pod_is_pending_until_its_image_is_ready() {
@@ -345,6 +358,14 @@ mod tests {
         let plan = PodPlan { crash_loop: true, ..PLAIN };
         assert_eq!(wanted_stage(Some(Stage::Pending), plan, 300), Stage::Running { restarts: 1 });
         assert_eq!(wanted_stage(Some(Stage::Running { restarts: 1 }), plan, 2_400), Stage::Running { restarts: 3 });
+    }
+
+    #[test]
+    fn a_pod_restarting_once_comes_back_ready_with_one_restart() {
+        let plan = PodPlan { restart_after_ms: Some(1_000), ..PLAIN };
+        assert_eq!(wanted_stage(Some(Stage::Pending), plan, 1_299), Stage::Running { restarts: 0 });
+        assert_eq!(wanted_stage(Some(Stage::Running { restarts: 0 }), plan, 1_300), Stage::Running { restarts: 1 });
+        assert_eq!(wanted_stage(Some(Stage::Running { restarts: 1 }), plan, 60_000), Stage::Running { restarts: 1 });
     }
 
     #[test]

@@ -242,6 +242,10 @@ pub struct ImageBehaviour {
     /// The container crashes over and over (restartCount grows, never Ready).
     #[serde(default)]
     pub crash_loop: bool,
+    /// The container crashes once this many milliseconds after it is Ready and comes back at once
+    /// (restartCount 1, Ready again): a restart only a pod-restarts signal shows.
+    #[serde(default)]
+    pub restart_after_ms: Option<u64>,
     /// For Job pods: whether the job fails.
     #[serde(default)]
     pub job_fails: bool,
