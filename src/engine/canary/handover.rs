@@ -99,8 +99,8 @@ pub async fn undo_canary(run: &mut Run) -> Result<Option<String>, ClusterError> 
 }
 
 /// How long it took from the canary's first failed reconcile (its cohort objects' earliest Warning event
-/// since the canary started) to now, when the rollback has restored everything; None without a canary or
-/// without such an event.
+/// since the canary started, or else the canary's start) to now, when the rollback has restored
+/// everything; None without a canary.
 pub async fn failure_to_restored(objects: &Objects, journal: &Journal) -> Result<Option<String>, ClusterError> {
     let Some(record) = &journal.canary else { return Ok(None) };
     let Some(started) = record.started.as_deref() else { return Ok(None) };
@@ -118,9 +118,15 @@ pub async fn failure_to_restored(objects: &Objects, journal: &Journal) -> Result
             }
         }
     }
-    let Some(first) = first.and_then(|f| f.parse::<jiff::Timestamp>().ok()) else { return Ok(None) };
-    let seconds = jiff::Timestamp::now().duration_since(first).as_secs_f64();
-    Ok(Some(format!("{seconds:.1}s from the canary's first failed reconcile to the restored state")))
+    // An operator that reports failures only in its metrics or logs (prometheus-operator) leaves no event:
+    // the canary's start, its first reconcile, bounds the first failure from before.
+    let (from, what) = match first {
+        Some(first) => (first, "the canary's first failed reconcile"),
+        None => (started.to_owned(), "the canary's start (no Warning event marks its first failure)"),
+    };
+    let Ok(from) = from.parse::<jiff::Timestamp>() else { return Ok(None) };
+    let seconds = jiff::Timestamp::now().duration_since(from).as_secs_f64();
+    Ok(Some(format!("{seconds:.1}s from {what} to the restored state")))
 }
 
 #[cfg(test)]
