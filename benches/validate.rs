@@ -312,7 +312,8 @@ fn main() {
         let mut worst_rate = f64::INFINITY;
         let mut worst_rss = 0;
         for with_old in [false, true] {
-            let mut formats = vec![("text", false), ("json", false), ("markdown", false), ("github", false)];
+            let mut formats =
+                vec![("text", false), ("json", false), ("markdown", false), ("github", false), ("sarif", false)];
             if each && !with_old {
                 formats.extend([("text", true), ("json", true)]);
             }

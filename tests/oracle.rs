@@ -159,8 +159,8 @@ async fn oracle(cluster: &TestCluster, pair: &Pair) -> Tally {
 fn predict(findings: Vec<ObjectFinding>, update: bool) -> Verdict {
     let mut verdict = Verdict::default();
     for finding in findings {
-        let field = field_name(&finding.path);
-        match finding.code {
+        let field = field_name(&finding.key.path);
+        match finding.key.code {
             FindingCode::DataPruned => {
                 verdict.pruned.insert(field);
             }
@@ -172,9 +172,9 @@ fn predict(findings: Vec<ObjectFinding>, update: bool) -> Verdict {
             | FindingCode::DuplicateListKey
             | FindingCode::CelRuleViolated => {
                 let rejects = !update
-                    || (finding.severity == Severity::Breaking && finding.side == Side::Spec)
-                    || (finding.side == Side::Status && never_ratcheted(finding.code));
-                if rejects && !finding.message.contains("typed clients") {
+                    || (finding.key.severity == Severity::Breaking && finding.key.side == Side::Spec)
+                    || (finding.key.side == Side::Status && never_ratcheted(finding.key.code));
+                if rejects && !finding.key.message.contains("typed clients") {
                     verdict.rejected.insert(field);
                 }
             }

@@ -76,8 +76,8 @@ fn samples_report_every_known_defect_and_nothing_else_at_warning() {
         let findings = report.every_finding().unwrap_or_else(|e| panic!("{e}"));
         let loud: BTreeSet<Defect> = findings
             .iter()
-            .filter(|f| f.severity >= Severity::Warning)
-            .map(|f| (f.code.as_str().to_owned(), f.object.name.clone(), f.path.clone()))
+            .filter(|f| f.key.severity >= Severity::Warning)
+            .map(|f| (f.key.code.as_str().to_owned(), f.object.name.clone(), f.key.path.clone()))
             .collect();
         let expected = known.get(set).cloned().unwrap_or_default();
         for missing in expected.difference(&loud) {
@@ -92,8 +92,8 @@ fn samples_report_every_known_defect_and_nothing_else_at_warning() {
             s.objects,
             s.checked,
             findings.len(),
-            findings.iter().filter(|f| f.severity >= Severity::Warning).count(),
-            findings.iter().filter(|f| f.severity == Severity::Info).count(),
+            findings.iter().filter(|f| f.key.severity >= Severity::Warning).count(),
+            findings.iter().filter(|f| f.key.severity == Severity::Info).count(),
             s.other_group,
             s.unknown_kind
         );
@@ -114,10 +114,10 @@ fn samples_against_the_previous_release_report_only_changed_defaults() {
         let objects = corpus.join("objects").join(project).join(new);
         let report = validate_paths_keeping(&validator, &[objects], true).unwrap_or_else(|e| panic!("{e}"));
         let findings = report.every_finding().unwrap_or_else(|e| panic!("{e}"));
-        let defaults: Vec<_> = findings.iter().filter(|f| f.code == FindingCode::DefaultApplied).collect();
+        let defaults: Vec<_> = findings.iter().filter(|f| f.key.code == FindingCode::DefaultApplied).collect();
         for finding in &defaults {
-            let old_value = finding.old.as_ref();
-            assert!(old_value != finding.value.as_ref(), "{project}: an unchanged default reported: {finding:?}");
+            let old_value = finding.key.old.as_ref();
+            assert!(old_value != finding.key.value.as_ref(), "{project}: an unchanged default reported: {finding:?}");
         }
         println!("{project} {new} samples against {old}: {} default-applied findings", defaults.len());
     }

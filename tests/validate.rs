@@ -115,6 +115,7 @@ fn read_expect(dir: &Path) -> Expect {
 
 fn keyword_of(finding: &ObjectFinding) -> Option<String> {
     finding
+        .key
         .keyword
         .map(|k| serde_json::to_value(k).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default())
 }
@@ -126,7 +127,7 @@ fn every_fixture_meets_its_expectations_and_snapshot() {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         let expect = read_expect(&dir);
         let report = validate_fixture(&dir);
-        let codes: BTreeSet<FindingCode> = report.findings.iter().map(|f| f.code).collect();
+        let codes: BTreeSet<FindingCode> = report.findings.iter().map(|f| f.key.code).collect();
         for wanted in &expect.fires {
             if !codes.contains(&code(wanted, &dir)) {
                 failures.push(format!("{name}: {wanted} did not fire"));
@@ -142,7 +143,7 @@ fn every_fixture_meets_its_expectations_and_snapshot() {
                 .findings
                 .iter()
                 .filter(|f| &f.object.display_name() == object)
-                .map(|f| f.code.as_str())
+                .map(|f| f.key.code.as_str())
                 .collect();
             if !found.is_empty() {
                 failures.push(format!("{name}: {object} should be clean but has {found:?}"));
@@ -151,9 +152,9 @@ fn every_fixture_meets_its_expectations_and_snapshot() {
         for wanted in &expect.findings {
             let matches = |f: &&ObjectFinding| {
                 f.object.display_name() == wanted.object
-                    && f.code.as_str() == wanted.code
-                    && f.path == wanted.path
-                    && f.severity == wanted.severity
+                    && f.key.code.as_str() == wanted.code
+                    && f.key.path == wanted.path
+                    && f.key.severity == wanted.severity
                     && wanted.keyword.as_ref().is_none_or(|k| keyword_of(f).as_ref() == Some(k))
             };
             if !report.findings.iter().any(|f| matches(&f)) {
@@ -227,7 +228,11 @@ fn lists_json_and_multi_document_files_read_the_same_objects() {
     std::fs::write(&yaml, serde_norway::to_string(&list).expect("yaml")).expect("write");
 
     let key = |report: &Checked| -> Vec<(String, String, String)> {
-        report.findings.iter().map(|f| (f.object.display_name(), f.code.as_str().to_owned(), f.path.clone())).collect()
+        report
+            .findings
+            .iter()
+            .map(|f| (f.object.display_name(), f.key.code.as_str().to_owned(), f.key.path.clone()))
+            .collect()
     };
     let from_json = validate(&crd, std::slice::from_ref(&json));
     let from_yaml = validate(&crd, std::slice::from_ref(&yaml));
@@ -466,13 +471,13 @@ fn cert_manager_objects_across_releases() {
     let check = |release: &str| validate_against_old(&corpus.join("cert-manager").join(release), &old, &objects);
     let without_old = validate(&corpus.join("cert-manager/v1.19.0"), &objects);
     let severities: BTreeSet<(&str, Severity)> =
-        without_old.findings.iter().map(|f| (f.code.as_str(), f.severity)).collect();
+        without_old.findings.iter().map(|f| (f.key.code.as_str(), f.key.severity)).collect();
     assert_eq!(severities, BTreeSet::from([("default-applied", Severity::Info)]));
     let summary = |report: &Checked| -> Vec<(String, String, String, Severity)> {
         report
             .findings
             .iter()
-            .map(|f| (f.object.display_name(), f.code.as_str().to_owned(), f.path.clone(), f.severity))
+            .map(|f| (f.object.display_name(), f.key.code.as_str().to_owned(), f.key.path.clone(), f.key.severity))
             .collect()
     };
 
@@ -489,7 +494,7 @@ fn cert_manager_objects_across_releases() {
             ("prod/web".to_owned(), "default-applied".to_owned(), ".spec.issuerRef.kind".to_owned(), warning),
         ]
     );
-    let values: Vec<_> = defaults.findings.iter().filter_map(|f| f.value.clone()).collect();
+    let values: Vec<_> = defaults.findings.iter().filter_map(|f| f.key.value.clone()).collect();
     assert_eq!(values, [serde_json::json!("cert-manager.io"), serde_json::json!("Issuer")]);
 
     for quiet in ["v1.19.1", "v1.20.0"] {
@@ -501,7 +506,7 @@ fn cert_manager_objects_across_releases() {
         summary(&cel),
         [("prod/venafi".to_owned(), "cel-rule-violated".to_owned(), ".spec.venafi".to_owned(), warning)]
     );
-    assert!(cel.findings[0].message.starts_with("exactly one of tpp, cloud, or ngts must be configured"));
+    assert!(cel.findings[0].key.message.starts_with("exactly one of tpp, cloud, or ngts must be configured"));
     println!("v1.18.5 objects under v1.19.0: {:?}", summary(&defaults));
     println!("v1.18.5 objects under v1.21.0: {:?}", summary(&cel));
 }
@@ -526,8 +531,8 @@ fn cloudnative_pg_clusters_against_a_crd_with_cel_rules() {
     let bad: BTreeSet<(&str, &str)> = report
         .findings
         .iter()
-        .filter(|f| f.object.name == "bad" && f.code != FindingCode::DefaultApplied)
-        .map(|f| (f.code.as_str(), f.path.as_str()))
+        .filter(|f| f.object.name == "bad" && f.key.code != FindingCode::DefaultApplied)
+        .map(|f| (f.key.code.as_str(), f.key.path.as_str()))
         .collect();
     assert!(bad.contains(&("value-invalid", ".spec.instances")), "{bad:?}");
     assert!(bad.contains(&("cel-rule-violated", ".spec")), "{bad:?}");
@@ -539,8 +544,8 @@ fn cloudnative_pg_clusters_against_a_crd_with_cel_rules() {
     let good: Vec<&str> = report
         .findings
         .iter()
-        .filter(|f| f.object.name == "good" && f.code != FindingCode::DefaultApplied)
-        .map(|f| f.code.as_str())
+        .filter(|f| f.object.name == "good" && f.key.code != FindingCode::DefaultApplied)
+        .map(|f| f.key.code.as_str())
         .collect();
     assert!(good.is_empty(), "{good:?}");
 }

@@ -91,7 +91,12 @@ impl LivePlan {
         // One refusal per group of identical findings: 100,000 objects with the same problem are one reason.
         let object_findings = self.objects.groups.iter().map(|g| {
             let kind = g.objects.first().map(|o| o.object.kind.as_str()).unwrap_or_default();
-            (g.code, g.severity, Some(g.path.clone()), format!("{kind} {}: {}", g.objects_line(), g.message))
+            (
+                g.key.code,
+                g.key.severity,
+                Some(g.key.path.clone()),
+                format!("{kind} {}: {}", g.objects_line(), g.key.message),
+            )
         });
         refusals.extend(unaccepted(crd_findings.chain(operator_findings).chain(object_findings), fail_on, accepted));
         refusals
@@ -140,10 +145,10 @@ impl LivePlan {
             let kind = group.objects.first().map(|o| o.object.kind.as_str()).unwrap_or_default();
             out.push_str(&format!(
                 "  - {} {} {}: {} ({} {})\n",
-                group.severity,
-                group.code.as_str(),
-                group.path,
-                group.message,
+                group.key.severity,
+                group.key.code.as_str(),
+                group.key.path,
+                group.key.message,
                 kind,
                 group.objects_line()
             ));

@@ -343,8 +343,8 @@ async fn pruning_blocks_restore(
     let validator = Validator::new(&crds);
     let mut pruned = Vec::new();
     for object in objects.list_all(&api_version, &kind, None).await? {
-        for finding in validator.validate(&object, None).into_iter().filter(|f| f.code == FindingCode::DataPruned) {
-            pruned.push(format!("{} {}", finding.object, finding.path));
+        for finding in validator.validate(&object, None).into_iter().filter(|f| f.key.code == FindingCode::DataPruned) {
+            pruned.push(format!("{} {}", finding.object, finding.key.path));
         }
     }
     if pruned.is_empty() {

@@ -8,7 +8,7 @@ mod object;
 mod operator;
 mod registry;
 
-pub use object::{object_verdict, sort_object_findings, Keyword, ObjectFinding, ObjectRef};
+pub use object::{object_verdict, sort_object_findings, FindingKey, Keyword, ObjectFinding, ObjectRef};
 pub use operator::{sort_operator_findings, ManifestRef, OperatorFinding};
 pub use registry::{Family, FindingCode, RuleInfo, REGISTRY};
 

@@ -122,41 +122,51 @@ pub enum Keyword {
     Cel,
 }
 
-/// One thing that happens to an existing object once the new CRDs are applied.
+/// What a finding says, whichever object it is about: findings with equal keys on several objects are one
+/// group ([`FindingGroup`](crate::schema::validate::FindingGroup)), so the key is the one place these fields are
+/// declared, and both shapes serialize them alike (flattened).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ObjectFinding {
+pub struct FindingKey {
     /// What happens (a registered code of the object-validation family).
     pub code: FindingCode,
     /// How bad it is: the code's default unless a documented adjustment applies (docs/reference/findings.md).
     pub severity: Severity,
-    /// The object.
-    pub object: ObjectRef,
     /// The CRD (`metadata.name`) the object was checked against, when one defines its kind.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crd: Option<String>,
     /// The CRD version whose schema the object was checked against.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
     /// A concrete path in the object (`.spec.rules[0].match`); `.` for the object as a whole.
     pub path: String,
     /// Who is hurt: users writing `spec` or the operator writing `status`.
     pub side: Side,
     /// The schema keyword violated, for structural violations.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keyword: Option<Keyword>,
     /// One sentence for people.
     pub message: String,
     /// The CEL rule, for CEL findings.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
     /// The value concerned: the default readers will now see, or the data that would be pruned.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<Value>,
     /// The value readers saw before, for a default the old CRDs applied with another value.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub old: Option<Value>,
+}
+
+/// One thing that happens to an existing object once the new CRDs are applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObjectFinding {
+    /// What happens, where in the object and how bad it is.
+    #[serde(flatten)]
+    pub key: FindingKey,
+    /// The object.
+    pub object: ObjectRef,
     /// Where the object was read from, when it came from a file.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceLocation>,
 }
 
@@ -164,10 +174,9 @@ impl ObjectFinding {
     /// A finding with the code's default severity; the side follows from the path.
     pub fn new(code: FindingCode, object: ObjectRef, path: impl Into<String>, message: impl Into<String>) -> Self {
         let path = path.into();
-        ObjectFinding {
+        let key = FindingKey {
             code,
             severity: code.info().severity,
-            object,
             crd: None,
             version: None,
             side: Side::of_path(&path),
@@ -177,38 +186,38 @@ impl ObjectFinding {
             rule: None,
             value: None,
             old: None,
-            source: None,
-        }
+        };
+        ObjectFinding { key, object, source: None }
     }
 
     /// Overrides the default severity; callers say why in a comment.
     pub fn with_severity(mut self, severity: Severity) -> Self {
-        self.severity = severity;
+        self.key.severity = severity;
         self
     }
 
     /// Names the CRD and version the object was checked against.
     pub fn against(mut self, crd: &str, version: Option<&str>) -> Self {
-        self.crd = Some(crd.to_owned());
-        self.version = version.map(str::to_owned);
+        self.key.crd = Some(crd.to_owned());
+        self.key.version = version.map(str::to_owned);
         self
     }
 
     /// Records the schema keyword violated.
     pub fn with_keyword(mut self, keyword: Keyword) -> Self {
-        self.keyword = Some(keyword);
+        self.key.keyword = Some(keyword);
         self
     }
 
     /// Records the CEL rule.
     pub fn with_rule(mut self, rule: impl Into<String>) -> Self {
-        self.rule = Some(rule.into());
+        self.key.rule = Some(rule.into());
         self
     }
 
     /// Records the value concerned.
     pub fn with_value(mut self, value: Value) -> Self {
-        self.value = Some(value);
+        self.key.value = Some(value);
         self
     }
 
@@ -222,22 +231,22 @@ impl ObjectFinding {
 /// Sorts object findings into their canonical order, so every output is deterministic.
 pub fn sort_object_findings(findings: &mut [ObjectFinding]) {
     fn object(f: &ObjectFinding) -> (&str, &str, &str) {
-        (f.crd.as_deref().unwrap_or_default(), f.object.namespace.as_deref().unwrap_or_default(), &f.object.name)
+        (f.key.crd.as_deref().unwrap_or_default(), f.object.namespace.as_deref().unwrap_or_default(), &f.object.name)
     }
     findings.sort_by(|a, b| {
         object(a)
             .cmp(&object(b))
             .then_with(|| a.object.api_version.cmp(&b.object.api_version))
             .then_with(|| a.object.kind.cmp(&b.object.kind))
-            .then_with(|| a.path.cmp(&b.path))
-            .then_with(|| a.code.cmp(&b.code))
-            .then_with(|| a.message.cmp(&b.message))
+            .then_with(|| a.key.path.cmp(&b.key.path))
+            .then_with(|| a.key.code.cmp(&b.key.code))
+            .then_with(|| a.key.message.cmp(&b.key.message))
     });
 }
 
 /// The verdict over object findings: the highest severity, with `info` counting as safe.
 pub fn object_verdict<'a>(findings: impl IntoIterator<Item = &'a ObjectFinding>) -> Verdict {
-    match findings.into_iter().map(|f| f.severity).max() {
+    match findings.into_iter().map(|f| f.key.severity).max() {
         None | Some(Severity::Info) => Verdict::Safe,
         Some(Severity::Warning) => Verdict::Warning,
         Some(Severity::Breaking) => Verdict::Breaking,
@@ -273,9 +282,9 @@ mod tests {
             ObjectFinding::new(FindingCode::DataPruned, reference("a"), ".spec.b", "m"),
         ];
         sort_object_findings(&mut findings);
-        let order: Vec<(&str, &str)> = findings.iter().map(|f| (f.object.name.as_str(), f.path.as_str())).collect();
+        let order: Vec<(&str, &str)> = findings.iter().map(|f| (f.object.name.as_str(), f.key.path.as_str())).collect();
         assert_eq!(order, [("a", ".spec.b"), ("a", ".spec.z"), ("b", ".spec.a")]);
         assert_eq!(object_verdict(&findings), Verdict::Breaking);
-        assert_eq!(findings[0].side, Side::Spec);
+        assert_eq!(findings[0].key.side, Side::Spec);
     }
 }

@@ -323,6 +323,37 @@ pub struct Schema {
     pub validations: Vec<ValidationRule>,
     /// Every other keyword (`x-kubernetes-int-or-string`, `multipleOf`, `example`, ...), compared generically.
     pub other: BTreeMap<String, Value>,
+    /// Where defaults are in this node's subtree, worked out on first use: not a keyword (equal for any two
+    /// schemas), a cache for defaulting many objects (`crate::schema::values`).
+    pub defaults: DefaultsIndex,
+}
+
+/// Whether a schema node's properties have defaults and whether anything below it has one, computed once per
+/// node: defaulting many objects then skips, for each object, the subtrees where nothing can be defaulted
+/// (most of a typical schema) instead of walking them and every node's properties.
+#[derive(Clone, Default)]
+pub struct DefaultsIndex(pub(crate) std::sync::OnceLock<DefaultsAt>);
+
+/// What [`DefaultsIndex`] records about a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DefaultsAt {
+    /// A property of the node has a default (set when the property is absent).
+    pub property: bool,
+    /// A property, the items or the `additionalProperties` schema, or any node below them, has a default.
+    pub below: bool,
+}
+
+impl PartialEq for DefaultsIndex {
+    /// A cache of what the schema says: any two are equal, so schemas compare by their keywords alone.
+    fn eq(&self, _: &DefaultsIndex) -> bool {
+        true
+    }
+}
+
+impl fmt::Debug for DefaultsIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DefaultsIndex")
+    }
 }
 
 impl Schema {

@@ -14,8 +14,8 @@ mod strict;
 mod suggest;
 
 pub use crd::{
-    AdditionalProperties, ClientConfig, Conversion, ConversionStrategy, Crd, CrdNames, CrdVersion, Schema, Scope,
-    ServiceReference, Subresources, ValidationRule, WebhookConversion,
+    AdditionalProperties, ClientConfig, Conversion, ConversionStrategy, Crd, CrdNames, CrdVersion, DefaultsAt,
+    DefaultsIndex, Schema, Scope, ServiceReference, Subresources, ValidationRule, WebhookConversion,
 };
 pub use key_path::KeyPath;
 pub(crate) use load::json_kind;

@@ -113,35 +113,35 @@ fn operator_annotation(finding: &OperatorFinding, is_lint: bool) -> Annotation<'
 }
 
 fn object_annotation(finding: &ObjectFinding) -> Annotation<'_> {
-    let crd = finding.crd.as_deref().map(|c| format!(" ({c})")).unwrap_or_default();
+    let crd = finding.key.crd.as_deref().map(|c| format!(" ({c})")).unwrap_or_default();
     Annotation {
-        level: Level::of(finding.severity),
+        level: Level::of(finding.key.severity),
         location: finding.source.as_ref(),
-        code: finding.code,
+        code: finding.key.code,
         message: format!(
             "{} {}{crd} {}: {}",
             finding.object.kind,
             finding.object.display_name(),
-            finding.path,
-            finding.message
+            finding.key.path,
+            finding.key.message
         ),
     }
 }
 
 /// One annotation per group, on the first object's file and line, naming how many objects and which.
 fn group_annotation(group: &FindingGroup) -> Annotation<'_> {
-    let crd = group.crd.as_deref().map(|c| format!(" ({c})")).unwrap_or_default();
+    let crd = group.key.crd.as_deref().map(|c| format!(" ({c})")).unwrap_or_default();
     let first = group.objects.first();
     let kind = first.map(|o| o.object.kind.as_str()).unwrap_or_default();
     Annotation {
-        level: Level::of(group.severity),
+        level: Level::of(group.key.severity),
         location: first.and_then(|o| o.source.as_ref()),
-        code: group.code,
+        code: group.key.code,
         message: format!(
             "{} object(s){crd} {}: {} ({kind} {})",
             group.count,
-            group.path,
-            group.message,
+            group.key.path,
+            group.key.message,
             group.objects_line()
         ),
     }

@@ -54,24 +54,30 @@ fn group_result(group: &FindingGroup) -> Value {
         0 => String::new(),
         n => format!(" and {n} more"),
     };
-    let crd = group.crd.as_deref().unwrap_or("no CRD");
+    let crd = group.key.crd.as_deref().unwrap_or("no CRD");
     result(
-        group.code,
-        group.severity,
-        format!("{crd} {}: {} ({} objects: {}{more})", group.path, group.message, group.count, named.join(", ")),
-        json!({"severity": group.severity.as_str(), "crd": group.crd, "path": group.path, "count": group.count}),
+        group.key.code,
+        group.key.severity,
+        format!(
+            "{crd} {}: {} ({} objects: {}{more})",
+            group.key.path,
+            group.key.message,
+            group.count,
+            named.join(", ")
+        ),
+        json!({"severity": group.key.severity.as_str(), "crd": group.key.crd, "path": group.key.path, "count": group.count}),
         group.objects.iter().filter_map(|o| o.source.as_ref()),
     )
 }
 
 /// One finding in one object (`--each`).
 fn finding_result(finding: &ObjectFinding) -> Value {
-    let crd = finding.crd.as_deref().unwrap_or("no CRD");
+    let crd = finding.key.crd.as_deref().unwrap_or("no CRD");
     result(
-        finding.code,
-        finding.severity,
-        format!("{} {crd} {}: {}", finding.object, finding.path, finding.message),
-        json!({"severity": finding.severity.as_str(), "crd": finding.crd, "path": finding.path, "object": finding.object.to_string()}),
+        finding.key.code,
+        finding.key.severity,
+        format!("{} {crd} {}: {}", finding.object, finding.key.path, finding.key.message),
+        json!({"severity": finding.key.severity.as_str(), "crd": finding.key.crd, "path": finding.key.path, "object": finding.object.to_string()}),
         finding.source.as_ref(),
     )
 }

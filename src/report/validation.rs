@@ -85,11 +85,11 @@ impl<I: Iterator<Item = std::io::Result<ObjectFinding>>> Serialize for EachFindi
 impl<'a> ValidationView<'a> {
     /// Selects what to show from a report.
     pub fn new(report: &'a ValidationReport, min_severity: Severity) -> ValidationView<'a> {
-        let groups: Vec<&FindingGroup> = report.groups.iter().filter(|g| g.severity >= min_severity).collect();
+        let groups: Vec<&FindingGroup> = report.groups.iter().filter(|g| g.key.severity >= min_severity).collect();
         let total = report.total();
         let shown: usize = groups.iter().map(|g| g.count).sum();
         ValidationView {
-            verdict: Verdict::of_severities(report.groups.iter().map(|g| g.severity)),
+            verdict: Verdict::of_severities(report.groups.iter().map(|g| g.key.severity)),
             summary: ValidationViewSummary {
                 severities: SeverityCounts::of(report.severities()),
                 total,
@@ -169,7 +169,7 @@ impl<'a> ValidationView<'a> {
         let fields: usize = self
             .groups
             .iter()
-            .filter(|g| g.code == FindingCode::DataPruned && g.severity >= Severity::Breaking)
+            .filter(|g| g.key.code == FindingCode::DataPruned && g.key.severity >= Severity::Breaking)
             .map(|g| g.count)
             .sum();
         let objects = self.summary.objects_losing_data;
@@ -200,21 +200,21 @@ impl<'a> ValidationView<'a> {
     fn text_groups(&self, out: &mut Pieces<'_>, color: bool) -> bool {
         let mut current_crd: Option<Option<&str>> = None;
         for group in &self.groups {
-            let crd = group.crd.as_deref();
+            let crd = group.key.crd.as_deref();
             if current_crd != Some(crd) {
                 let _ = writeln!(out, "{}{}", if current_crd.is_some() { "\n" } else { "" }, crd_heading(crd, self));
                 current_crd = Some(crd);
             }
-            let label = paint(&format!("{:<8}", group.severity.as_str()), group.severity, color);
-            let version = group.version.as_deref().map(|v| format!(" ({v})")).unwrap_or_default();
+            let label = paint(&format!("{:<8}", group.key.severity.as_str()), group.key.severity, color);
+            let version = group.key.version.as_deref().map(|v| format!(" ({v})")).unwrap_or_default();
             let place = if group.other_places { "other places, e.g. " } else { "" };
-            let _ = writeln!(out, "  {label} {:<26} {place}{}{version}", group.code.as_str(), group.path);
-            if self.detail == Detail::Summary && group.severity == Severity::Info {
+            let _ = writeln!(out, "  {label} {:<26} {place}{}{version}", group.key.code.as_str(), group.key.path);
+            if self.detail == Detail::Summary && group.key.severity == Severity::Info {
                 let _ = writeln!(out, "           {} object(s), e.g. {}", group.count, first_object(group));
                 continue;
             }
-            let _ = writeln!(out, "           {}", group.message);
-            if let Some(rule) = &group.rule {
+            let _ = writeln!(out, "           {}", group.key.message);
+            if let Some(rule) = &group.key.rule {
                 let _ = writeln!(out, "           rule: {rule}");
             }
             let kind = group.objects.first().map(|o| o.object.kind.as_str()).unwrap_or_default();
@@ -237,10 +237,10 @@ impl<'a> ValidationView<'a> {
                 Ok(finding) => finding,
                 Err(error) => return out.fail(error),
             };
-            if current_crd.as_ref() != Some(&finding.crd) {
-                let heading = crd_heading(finding.crd.as_deref(), self);
+            if current_crd.as_ref() != Some(&finding.key.crd) {
+                let heading = crd_heading(finding.key.crd.as_deref(), self);
                 let _ = writeln!(out, "{}{heading}", if current_crd.is_some() { "\n" } else { "" });
-                current_crd = Some(finding.crd.clone());
+                current_crd = Some(finding.key.crd.clone());
                 current_object = None;
             }
             let object =
@@ -249,10 +249,10 @@ impl<'a> ValidationView<'a> {
                 let _ = writeln!(out, "  {}", object_heading(&finding));
                 current_object = Some(object);
             }
-            let label = paint(&format!("{:<8}", finding.severity.as_str()), finding.severity, color);
-            let _ = writeln!(out, "    {label} {:<26} {}", finding.code.as_str(), finding.path);
-            let _ = writeln!(out, "             {}", finding.message);
-            if let Some(rule) = &finding.rule {
+            let label = paint(&format!("{:<8}", finding.key.severity.as_str()), finding.key.severity, color);
+            let _ = writeln!(out, "    {label} {:<26} {}", finding.key.code.as_str(), finding.key.path);
+            let _ = writeln!(out, "             {}", finding.key.message);
+            if let Some(rule) = &finding.key.rule {
                 let _ = writeln!(out, "             rule: {rule}");
             }
         }
@@ -348,7 +348,7 @@ impl<'a> ValidationView<'a> {
     fn markdown_groups(&self, out: &mut Pieces<'_>) {
         let mut current_crd: Option<Option<&str>> = None;
         for group in &self.groups {
-            let crd = group.crd.as_deref();
+            let crd = group.key.crd.as_deref();
             if current_crd != Some(crd) {
                 markdown_crd_heading(out, crd);
                 let _ = writeln!(out, "| severity | code | path | objects | what |\n|---|---|---|---|---|");
@@ -359,14 +359,14 @@ impl<'a> ValidationView<'a> {
             let _ = writeln!(
                 out,
                 "| {} {} | `{}` | {place}`{}` | {} {}: {} | {} |",
-                icon(group.severity),
-                group.severity,
-                group.code,
-                cell(&group.path),
+                icon(group.key.severity),
+                group.key.severity,
+                group.key.code,
+                cell(&group.key.path),
                 group.count,
                 cell(kind),
                 cell(&group.objects_line()),
-                cell(&group.message)
+                cell(&group.key.message)
             );
         }
     }
@@ -381,21 +381,21 @@ impl<'a> ValidationView<'a> {
                     return;
                 }
             };
-            if current_crd.as_ref() != Some(&finding.crd) {
-                markdown_crd_heading(out, finding.crd.as_deref());
+            if current_crd.as_ref() != Some(&finding.key.crd) {
+                markdown_crd_heading(out, finding.key.crd.as_deref());
                 let _ = writeln!(out, "| severity | code | object | path | what |\n|---|---|---|---|---|");
-                current_crd = Some(finding.crd.clone());
+                current_crd = Some(finding.key.crd.clone());
             }
             let _ = writeln!(
                 out,
                 "| {} {} | `{}` | {} `{}` | `{}` | {} |",
-                icon(finding.severity),
-                finding.severity,
-                finding.code,
+                icon(finding.key.severity),
+                finding.key.severity,
+                finding.key.code,
                 cell(&finding.object.kind),
                 cell(&finding.object.display_name()),
-                cell(&finding.path),
-                cell(&finding.message)
+                cell(&finding.key.path),
+                cell(&finding.key.message)
             );
         }
     }
@@ -514,6 +514,6 @@ fn crd_heading(crd: Option<&str>, view: &ValidationView<'_>) -> String {
 fn object_heading(finding: &ObjectFinding) -> String {
     let object = &finding.object;
     let source = finding.source.as_ref().map(|s| format!(", {}:{}", s.file, s.line)).unwrap_or_default();
-    let checked = finding.version.as_ref().map(|v| format!(", checked at {v}")).unwrap_or_default();
+    let checked = finding.key.version.as_ref().map(|v| format!(", checked at {v}")).unwrap_or_default();
     format!("{} {} ({}{checked}{source})", object.kind, object.display_name(), object.api_version)
 }

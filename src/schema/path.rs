@@ -3,12 +3,25 @@
 /// The path of property `name` under `parent`; names that are not plain identifiers are quoted
 /// (`.metadata.labels["app.kubernetes.io/name"]`) so the path stays unambiguous.
 pub fn child_property_path(parent: &str, name: &str) -> String {
+    let mut path = String::with_capacity(parent.len() + name.len() + 1);
+    path.push_str(parent);
+    push_property(&mut path, name);
+    path
+}
+
+/// Appends property `name` to a path being written, as [`child_property_path`] writes it (without a `String`
+/// per step: paths are written for every finding of every object).
+pub fn push_property(path: &mut String, name: &str) {
     let plain = !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '$' || c == '@');
+        && name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-' || c == b'$' || c == b'@');
     if plain {
-        format!("{parent}.{name}")
+        path.push('.');
+        path.push_str(name);
     } else {
-        format!("{parent}[{}]", serde_json::Value::String(name.to_owned()))
+        path.push('[');
+        // A JSON string of a `str` always serializes.
+        path.push_str(&serde_json::to_string(name).unwrap_or_default());
+        path.push(']');
     }
 }
 

@@ -9,8 +9,8 @@
 //! Object validation runs these walks on every object it checks, so paths are built lazily ([`LazyPath`]): only
 //! a removal or a default that is reported pays for its path's text.
 
-use super::path::child_property_path;
-use crate::manifest::{AdditionalProperties, Schema};
+use super::path::push_property;
+use crate::manifest::{AdditionalProperties, DefaultsAt, Schema};
 use serde_json::{Map, Value};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -35,7 +35,7 @@ pub(crate) enum LazyPath<'a> {
 impl LazyPath<'_> {
     /// The path's text: `""` for the root, `.spec.list[2]["a.b"]` below it.
     pub(crate) fn render(&self) -> String {
-        let mut out = String::new();
+        let mut out = String::with_capacity(64);
         self.write_into(&mut out);
         out
     }
@@ -45,7 +45,7 @@ impl LazyPath<'_> {
             LazyPath::Root => {}
             LazyPath::Field(parent, name) => {
                 parent.write_into(out);
-                out.push_str(&child_property_path("", name));
+                push_property(out, name);
             }
             LazyPath::Index(parent, index) => {
                 parent.write_into(out);
@@ -394,6 +394,22 @@ fn usable_default(schema: &Schema) -> Option<&Value> {
     schema.default.as_ref().filter(|default| !default.is_null())
 }
 
+/// Where a node's defaults are (computed on first use, then read from the node's [`DefaultsIndex`]).
+///
+/// [`DefaultsIndex`]: crate::manifest::DefaultsIndex
+fn defaults_at(schema: &Schema) -> DefaultsAt {
+    *schema.defaults.0.get_or_init(|| {
+        let property = schema.properties.values().any(|p| usable_default(p).is_some());
+        let values = match &schema.additional_properties {
+            Some(AdditionalProperties::Schema(values)) => Some(values.as_ref()),
+            _ => None,
+        };
+        let mut children = schema.properties.values().map(Box::as_ref).chain(schema.items.as_deref()).chain(values);
+        let below = property || children.any(|child| usable_default(child).is_some() || defaults_at(child).below);
+        DefaultsAt { property, below }
+    })
+}
+
 /// Whether the API server replaces `value` with the schema's default: it is `null` where `null` is not allowed.
 fn is_defaultable_null(value: &Value, schema: &Schema) -> bool {
     value.is_null() && !schema.nullable
@@ -418,6 +434,10 @@ struct DefaultingAt<'p, 'a> {
 }
 
 fn default_value(value: &mut Value, schema: &Schema, at: DefaultingAt<'_, '_>, applied: &mut Vec<AppliedDefault>) {
+    if !defaults_at(schema).below {
+        // Nothing under this node has a default: walking the value could not change it.
+        return;
+    }
     match value {
         Value::Object(fields) if describes_object(schema) => {
             default_fields(fields, schema, schema.is_embedded_resource(), at, applied)
@@ -457,7 +477,8 @@ fn default_fields(
     at: DefaultingAt<'_, '_>,
     applied: &mut Vec<AppliedDefault>,
 ) {
-    let filled = fill_absent_properties(fields, schema, owns_metadata);
+    let filled =
+        if defaults_at(schema).property { fill_absent_properties(fields, schema, owns_metadata) } else { Vec::new() };
     let mut declared = SortedLookup::new(&schema.properties);
     for (name, value) in fields.iter_mut() {
         let property = declared.find(name);

@@ -135,7 +135,7 @@ pub(super) fn default_finding(
         ),
     };
     let mut finding = at.finding(FindingCode::DefaultApplied, &path, message).with_value(value).with_severity(severity);
-    finding.old = old;
+    finding.key.old = old;
     Some(finding)
 }
 

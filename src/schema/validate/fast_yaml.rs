@@ -18,7 +18,9 @@ pub(crate) fn parse(text: &str) -> Option<Value> {
 
 /// [`parse`], or the index of the line where the subset ended.
 fn parse_or_stop(text: &str) -> Result<Value, usize> {
-    let lines: Vec<&str> = text.lines().collect();
+    // Sized for the typical line of exported objects, so the vector rarely grows.
+    let mut lines = Vec::with_capacity(text.len() / 24 + 1);
+    lines.extend(text.lines());
     let mut parser = Parser { lines, next: 0, peeked: None, depth: 0 };
     let value = parser.document();
     value.ok_or(parser.next)
@@ -58,7 +60,7 @@ impl<'a> Parser<'a> {
     fn document(&mut self) -> Option<Value> {
         self.skip_document_marker()?;
         let Some(first) = self.peek_content() else { return Some(Value::Null) };
-        let value = self.block_node(first.indent, None)?;
+        let value = self.block_node(first.indent)?;
         // Anything left that is not blank or a comment is outside the subset (or an error serde_norway reports).
         self.peek_content().is_none().then_some(value)
     }
@@ -95,50 +97,44 @@ impl<'a> Parser<'a> {
         None
     }
 
-    /// A block node whose first line has `indent`; `first` replaces that line's text when the node starts
-    /// after a sequence dash on the same line (`- key: value`).
-    fn block_node(&mut self, indent: usize, first: Option<&'a str>) -> Option<Value> {
-        if self.depth >= MAX_DEPTH {
-            return None;
-        }
-        self.depth += 1;
-        let node = self.block_collection(indent, first);
-        self.depth -= 1;
-        node
-    }
-
-    fn block_collection(&mut self, indent: usize, first: Option<&'a str>) -> Option<Value> {
-        let text = match first {
-            Some(text) => text,
-            None => self.peek_content()?.text,
-        };
+    /// A block node (a mapping or a sequence) whose first line is the next content line, at `indent`.
+    fn block_node(&mut self, indent: usize) -> Option<Value> {
+        let text = self.peek_content()?.text;
         if text.starts_with('\t') {
             return None;
         }
         if is_sequence_entry(text) {
-            if first.is_some() {
-                return None;
-            }
-            return self.sequence(indent);
+            return self.nested(|parser| parser.sequence(indent));
         }
-        if split_key(text).is_some() {
-            return self.mapping(indent, first);
-        }
-        None
+        let entry = split_key(text)?;
+        self.nested(|parser| parser.mapping(indent, entry))
     }
 
-    fn mapping(&mut self, indent: usize, mut first: Option<&'a str>) -> Option<Value> {
+    /// Reads one more level of block collections, refusing to go deeper than [`MAX_DEPTH`].
+    fn nested(&mut self, read: impl FnOnce(&mut Self) -> Option<Value>) -> Option<Value> {
+        if self.depth >= MAX_DEPTH {
+            return None;
+        }
+        self.depth += 1;
+        let node = read(self);
+        self.depth -= 1;
+        node
+    }
+
+    /// A mapping at `indent` whose first entry (on the current line, perhaps after a sequence dash) is already
+    /// split into its key and the rest of the line: each line is split once.
+    fn mapping(&mut self, indent: usize, first: (Cow<'a, str>, &'a str)) -> Option<Value> {
         let mut map = Map::new();
+        let mut entry = Some(first);
         loop {
-            let text = match first.take() {
-                Some(text) => text,
+            let (key, rest) = match entry.take() {
+                Some(entry) => entry,
                 None => match self.peek_content() {
-                    Some(line) if line.indent == indent && !is_sequence_entry(line.text) => line.text,
+                    Some(line) if line.indent == indent && !is_sequence_entry(line.text) => split_key(line.text)?,
                     Some(line) if line.indent > indent => return None,
                     _ => break,
                 },
             };
-            let (key, rest) = split_key(text)?;
             self.next += 1;
             let value = self.value_after_indicator(rest, indent, true)?;
             map.insert(key.into_owned(), value);
@@ -160,10 +156,11 @@ impl<'a> Parser<'a> {
             if rest.starts_with('\t') {
                 return None;
             }
-            if !rest.is_empty() && !rest.starts_with('#') && split_key(rest).is_some() {
+            let entry = if rest.is_empty() || rest.starts_with('#') { None } else { split_key(rest) };
+            if let Some(entry) = entry {
                 // `- key: value`: a mapping whose indentation is the key's column.
                 let column = indent + 1 + (after_dash.len() - rest.len());
-                items.push(self.block_node(column, Some(rest))?);
+                items.push(self.nested(|parser| parser.mapping(column, entry))?);
                 continue;
             }
             self.next += 1;
@@ -177,7 +174,7 @@ impl<'a> Parser<'a> {
     fn value_after_indicator(&mut self, rest: &'a str, indent: usize, in_mapping: bool) -> Option<Value> {
         if rest.is_empty() || rest.starts_with('#') {
             return match self.peek_content() {
-                Some(line) if line.indent > indent => self.block_node(line.indent, None),
+                Some(line) if line.indent > indent => self.block_node(line.indent),
                 Some(line) if in_mapping && line.indent == indent && is_sequence_entry(line.text) => {
                     self.sequence(indent)
                 }
@@ -215,6 +212,11 @@ impl<'a> Parser<'a> {
         let mut text = Cow::Borrowed(first);
         let (mut line_index, mut breaks) = (self.next, 0);
         while let Some(&line) = self.lines.get(line_index) {
+            // Usually the next line is a sibling or a parent's key: no continuation, decided without trimming.
+            let spaces = indentation(line);
+            if spaces <= indent && line.as_bytes().get(spaces).is_some_and(|&b| b > b' ' && b.is_ascii()) {
+                break;
+            }
             let trimmed = line.trim();
             if trimmed.is_empty() {
                 breaks += 1;

@@ -9,7 +9,7 @@
 //! are kept and which objects are named depends only on the findings, never on the order workers saw them
 //! (the smallest places and the first objects in namespace/name order), so parallel runs print the same.
 
-use crate::findings::{FindingCode, Keyword, ObjectFinding, ObjectRef, Severity, Side, SourceLocation};
+use crate::findings::{FindingCode, FindingKey, Keyword, ObjectFinding, ObjectRef, Severity, Side, SourceLocation};
 use serde::Serialize;
 use serde_json::Value;
 use std::cmp::Reverse;
@@ -20,37 +20,13 @@ pub const OBJECTS_NAMED: usize = 5;
 /// How many places (path, message, value) of one code in one CRD version are kept as groups of their own.
 pub const GROUPS_PER_CODE: usize = 100;
 
-/// Identical findings about several objects: what they say once, how many there are and the first objects.
+/// Identical findings about several objects: what they say once (the key every one of them has; for a group of
+/// other places, the first one's path, message and value), how many there are and the first objects.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FindingGroup {
-    /// What happens (a registered code of the object-validation family).
-    pub code: FindingCode,
-    /// How bad it is.
-    pub severity: Severity,
-    /// The CRD (`metadata.name`) the objects were checked against, when one defines their kind.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub crd: Option<String>,
-    /// The CRD version whose schema the objects were checked against.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
-    /// The path in each object (of the first finding, for a group of other places).
-    pub path: String,
-    /// Who is hurt: users writing `spec` or the operator writing `status`.
-    pub side: Side,
-    /// The schema keyword violated, for structural violations.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub keyword: Option<Keyword>,
-    /// One sentence for people (of the first finding, for a group of other places).
-    pub message: String,
-    /// The CEL rule, for CEL findings.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rule: Option<String>,
-    /// The value concerned: the default readers will now see, or the data that would be pruned.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub value: Option<Value>,
-    /// The value readers saw before, for a default the old CRDs applied with another value.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub old: Option<Value>,
+    /// What the findings say.
+    #[serde(flatten)]
+    pub key: FindingKey,
     /// How many findings the group stands for (one per object, as an object has a path once).
     pub count: usize,
     /// The first objects (namespace, then name), at most [`OBJECTS_NAMED`], each with where it was read.
@@ -196,21 +172,8 @@ pub struct Grouper {
 impl Grouper {
     /// Adds one finding.
     pub fn add(&mut self, finding: ObjectFinding) {
-        let ObjectFinding {
-            code,
-            severity,
-            object,
-            crd,
-            version,
-            path,
-            side,
-            keyword,
-            message,
-            rule,
-            value,
-            old,
-            source,
-        } = finding;
+        let ObjectFinding { key, object, source } = finding;
+        let FindingKey { code, severity, crd, version, path, side, keyword, message, rule, value, old } = key;
         let values = (value.is_some() || old.is_some()).then(|| (compact(value.as_ref()), compact(old.as_ref())));
         let place = Place { path, message, rule, keyword, values };
         let members = Members { count: 1, side, value, old, objects: vec![GroupedObject { object, source }] };
@@ -237,7 +200,7 @@ impl Grouper {
             let places = family_groups.places.into_iter().map(|(place, members)| (place, members, false));
             let other = family_groups.other.into_iter().map(|(place, members)| (place, members, true));
             for (place, members, other_places) in places.chain(other) {
-                groups.push(FindingGroup {
+                let key = FindingKey {
                     code: family.code,
                     severity: family.severity,
                     crd: family.crd.clone(),
@@ -249,25 +212,19 @@ impl Grouper {
                     rule: place.rule,
                     value: members.value,
                     old: members.old,
-                    count: members.count,
-                    objects: members.objects,
-                    other_places,
-                });
+                };
+                groups.push(FindingGroup { key, count: members.count, objects: members.objects, other_places });
             }
         }
-        groups.sort_by(|a, b| {
-            (&a.crd, Reverse(a.severity), a.code, &a.version, a.other_places, &a.path, &a.message).cmp(&(
-                &b.crd,
-                Reverse(b.severity),
-                b.code,
-                &b.version,
-                b.other_places,
-                &b.path,
-                &b.message,
-            ))
-        });
+        groups.sort_by(|a, b| group_order(a).cmp(&group_order(b)));
         groups
     }
+}
+
+/// Groups by CRD, the worst first, then code, version, the other places last, path and message.
+fn group_order(group: &FindingGroup) -> impl Ord + '_ {
+    let k = &group.key;
+    (&k.crd, Reverse(k.severity), k.code, &k.version, group.other_places, &k.path, &k.message)
 }
 
 fn compact(value: Option<&Value>) -> String {
@@ -300,7 +257,7 @@ mod tests {
         let names: Vec<&str> = groups[0].objects.iter().map(|o| o.object.name.as_str()).collect();
         assert_eq!(names, ["o00", "o01", "o02", "o03", "o04"]);
         assert_eq!(groups[0].objects_line(), "ns/o00, ns/o01, ns/o02, ns/o03, ns/o04 and 15 more");
-        assert_eq!((groups[1].count, groups[1].value.clone()), (1, Some(json!(2))));
+        assert_eq!((groups[1].count, groups[1].key.value.clone()), (1, Some(json!(2))));
     }
 
     #[test]
@@ -324,7 +281,7 @@ mod tests {
         assert_eq!(forward.len(), GROUPS_PER_CODE + 1);
         let other = forward.last().unwrap();
         assert!(other.other_places);
-        assert_eq!((other.count, other.path.as_str()), (50, ".spec.f0100"));
+        assert_eq!((other.count, other.key.path.as_str()), (50, ".spec.f0100"));
         assert_eq!(forward.iter().map(|g| g.count).sum::<usize>(), findings.len());
     }
 }

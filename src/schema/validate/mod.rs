@@ -185,7 +185,7 @@ impl Validator {
         };
         let finding = unknown_kind_finding(&reference, &known, source);
         let class =
-            if finding.severity >= Severity::Warning { ObjectClass::UnknownKind } else { ObjectClass::OtherGroup };
+            if finding.key.severity >= Severity::Warning { ObjectClass::UnknownKind } else { ObjectClass::OtherGroup };
         ObjectOutcome { object: reference, class, findings: vec![finding] }
     }
 }
@@ -243,7 +243,7 @@ fn not_served_finding(crd: &Crd, reference: &ObjectRef, target: Option<usize>) -
     let mut finding = ObjectFinding::new(FindingCode::ObjectVersionNotServed, reference.clone(), ".", message)
         .against(&crd.name, None);
     if let Some(index) = target {
-        finding.value = Some(Value::String(format!("{}/{}", crd.group, crd.versions[index].name)));
+        finding.key.value = Some(Value::String(format!("{}/{}", crd.group, crd.versions[index].name)));
     }
     finding
 }

@@ -27,7 +27,7 @@ pub struct ValidationReport {
 impl ValidationReport {
     /// The severity of every finding, one per finding (a group of 100 yields its severity 100 times).
     pub fn severities(&self) -> impl Iterator<Item = Severity> + '_ {
-        self.groups.iter().flat_map(|g| std::iter::repeat_n(g.severity, g.count))
+        self.groups.iter().flat_map(|g| std::iter::repeat_n(g.key.severity, g.count))
     }
 
     /// How many findings there are.
@@ -51,7 +51,7 @@ impl ValidationReport {
     /// The findings at or above `min_severity`, one by one (`--each`), or `None` when they were not kept.
     pub fn each(&self, min_severity: Severity) -> Option<impl Iterator<Item = std::io::Result<ObjectFinding>> + '_> {
         let spool = self.each.as_deref()?;
-        Some(spool.findings().filter(move |f| f.as_ref().map_or(true, |f| f.severity >= min_severity)))
+        Some(spool.findings().filter(move |f| f.as_ref().map_or(true, |f| f.key.severity >= min_severity)))
     }
 }
 
@@ -180,9 +180,9 @@ impl ReportBuilder {
                 let loses_data = outcome
                     .findings
                     .iter()
-                    .any(|f| f.code == FindingCode::DataPruned && f.severity >= Severity::Breaking);
+                    .any(|f| f.key.code == FindingCode::DataPruned && f.key.severity >= Severity::Breaking);
                 counts.objects_losing_data += usize::from(loses_data);
-                outcome.findings.iter().for_each(|f| counts.count(f.severity));
+                outcome.findings.iter().for_each(|f| counts.count(f.key.severity));
             }
             ObjectClass::UnknownKind => summary.unknown_kind += 1,
             ObjectClass::OtherGroup => summary.other_group += 1,

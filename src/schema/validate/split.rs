@@ -117,6 +117,12 @@ fn is_blank_or_comment(line: &str) -> bool {
     trimmed.is_empty() || trimmed.starts_with('#')
 }
 
+/// The capacity for the next piece's text, given the last one's length: the next is likely about as long, and
+/// sized so it is built without growing (and copying) again; never more than a block, whatever the last was.
+fn next_capacity(last: usize) -> usize {
+    (last + last / 8).min(BLOCK)
+}
+
 fn indentation(line: &str) -> usize {
     line.len() - line.trim_start_matches(' ').len()
 }
@@ -327,7 +333,8 @@ impl YamlSplitter {
     fn emit_item(&mut self, emit: &mut dyn FnMut(Unit)) {
         let Some(stream) = self.items.as_mut() else { return };
         let Some(index) = stream.index else { return };
-        let text = std::mem::take(&mut stream.text);
+        let next = String::with_capacity(next_capacity(stream.text.len()));
+        let text = std::mem::replace(&mut stream.text, next);
         let (start_line, shift) = (stream.start_line, stream.content_column.unwrap_or(0));
         emit(Unit::Yaml { text, origin: self.origin(start_line, Some(index), shift) });
     }
@@ -343,7 +350,8 @@ impl YamlSplitter {
 
     fn end_document(&mut self, emit: &mut dyn FnMut(Unit)) {
         self.end_items(emit);
-        let text = std::mem::take(&mut self.text);
+        let next = String::with_capacity(next_capacity(self.text.len()));
+        let text = std::mem::replace(&mut self.text, next);
         if self.open && self.has_content {
             emit(Unit::Yaml { text, origin: self.origin(self.text_line, None, 0) });
         }

@@ -41,7 +41,7 @@ pub struct SpoolBatch {
 impl SpoolBatch {
     /// Adds a finding.
     pub fn push(&mut self, finding: &ObjectFinding) {
-        let buffer = self.chunks.entry(finding.crd.clone()).or_default();
+        let buffer = self.chunks.entry(finding.key.crd.clone()).or_default();
         // A finding is plain data: serializing it into memory cannot fail.
         let _ = serde_json::to_writer(&mut *buffer, finding);
         buffer.push(b'\n');

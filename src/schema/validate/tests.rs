@@ -43,7 +43,7 @@ fn findings(spec_schema: Value, spec: Value) -> Vec<ObjectFinding> {
 
 /// `(code, path, severity)` of each finding, sorted.
 fn summary(findings: &[ObjectFinding]) -> Vec<(&str, &str, Severity)> {
-    let mut out: Vec<_> = findings.iter().map(|f| (f.code.as_str(), f.path.as_str(), f.severity)).collect();
+    let mut out: Vec<_> = findings.iter().map(|f| (f.key.code.as_str(), f.key.path.as_str(), f.key.severity)).collect();
     out.sort();
     out
 }
@@ -63,8 +63,8 @@ fn integer_and_number_types_follow_kube_openapi() {
     assert!(findings(schema.clone(), json!({"count": 2.0})).is_empty(), "2.0 is an integer in JSON");
     let found = findings(schema.clone(), json!({"count": 1.5, "ratio": "x"}));
     assert_eq!(summary(&found), [("value-invalid", ".spec.count", WARNING), ("value-invalid", ".spec.ratio", WARNING)]);
-    assert!(found.iter().all(|f| f.keyword == Some(Keyword::Type)));
-    assert!(found[0].message.contains("must be of type integer"), "{}", found[0].message);
+    assert!(found.iter().all(|f| f.key.keyword == Some(Keyword::Type)));
+    assert!(found[0].key.message.contains("must be of type integer"), "{}", found[0].key.message);
     // Beyond int64, Kubernetes decodes a float, which is an integer only up to 2^53.
     let huge = findings(schema, json!({"count": 18_446_744_073_709_551_615u64}));
     assert_eq!(summary(&huge), [("value-invalid", ".spec.count", WARNING)]);
@@ -81,7 +81,7 @@ fn int_or_string_accepts_integers_and_strings_only() {
         let found = findings(schema.clone(), json!({"port": bad}));
         // One finding: the value of the wrong type is not judged again by the anyOf.
         assert_eq!(summary(&found), [("value-invalid", ".spec.port", WARNING)], "{bad}");
-        assert!(found[0].message.contains("integer or a string"));
+        assert!(found[0].key.message.contains("integer or a string"));
     }
 }
 
@@ -118,8 +118,8 @@ fn formats_the_api_server_enforces() {
             ("value-invalid", ".spec.small", WARNING)
         ]
     );
-    assert!(found.iter().all(|f| f.keyword == Some(Keyword::Format)));
-    let int32 = found.iter().find(|f| f.path == ".spec.small").map(|f| f.message.as_str()).unwrap_or_default();
+    assert!(found.iter().all(|f| f.key.keyword == Some(Keyword::Format)));
+    let int32 = found.iter().find(|f| f.key.path == ".spec.small").map(|f| f.key.message.as_str()).unwrap_or_default();
     assert!(int32.contains("the API server accepts it"), "{int32}");
 }
 
@@ -140,7 +140,7 @@ fn enum_pattern_and_lengths_in_characters() {
             ("value-invalid", ".spec.name", WARNING)
         ]
     );
-    let keywords: Vec<Option<Keyword>> = found.iter().map(|f| f.keyword).collect();
+    let keywords: Vec<Option<Keyword>> = found.iter().map(|f| f.key.keyword).collect();
     assert!(keywords.contains(&Some(Keyword::Enum)) && keywords.contains(&Some(Keyword::Pattern)));
     assert!(keywords.contains(&Some(Keyword::MinLength)));
 }
@@ -154,7 +154,7 @@ fn numeric_bounds_and_multiple_of() {
     }));
     assert!(findings(schema.clone(), json!({"replicas": 5, "ratio": 0.5, "step": 0.3})).is_empty());
     let found = findings(schema, json!({"replicas": 0, "ratio": 1, "step": 0.25}));
-    let keywords: Vec<Option<Keyword>> = found.iter().map(|f| f.keyword).collect();
+    let keywords: Vec<Option<Keyword>> = found.iter().map(|f| f.key.keyword).collect();
     assert_eq!(keywords, [Some(Keyword::Maximum), Some(Keyword::Minimum), Some(Keyword::MultipleOf)]);
 }
 
@@ -194,7 +194,7 @@ fn list_type_set_and_map_with_two_keys_are_unique() {
             ("duplicate-list-key", ".spec.ports[1]", WARNING)
         ]
     );
-    let key = found.iter().find(|f| f.path == ".spec.ports[1]").map(|f| f.message.clone()).unwrap_or_default();
+    let key = found.iter().find(|f| f.key.path == ".spec.ports[1]").map(|f| f.key.message.clone()).unwrap_or_default();
     assert!(key.contains("port=80, protocol=\"TCP\"") && key.contains("[0]"), "{key}");
 }
 
@@ -211,7 +211,7 @@ fn pruning_reports_the_data_lost_and_respects_preserved_subtrees() {
         summary(&found),
         [("data-pruned", ".spec.free.typed.b", BREAKING), ("data-pruned", ".spec.gone", BREAKING)]
     );
-    let gone = found.iter().find(|f| f.path == ".spec.gone").and_then(|f| f.value.clone());
+    let gone = found.iter().find(|f| f.key.path == ".spec.gone").and_then(|f| f.key.value.clone());
     assert_eq!(gone, Some(json!({"x": 1})));
 }
 
@@ -225,9 +225,9 @@ fn defaults_report_the_outermost_value_and_without_old_crds_are_info() {
     let found = findings(schema, json!({"mode": "manual"}));
     // Without the old CRDs nobody can tell a new default from one the API server has always applied.
     assert_eq!(summary(&found), [("default-applied", ".spec.retries", INFO), ("default-applied", ".spec.tls", INFO)]);
-    let tls = found.iter().find(|f| f.path == ".spec.tls").and_then(|f| f.value.clone());
+    let tls = found.iter().find(|f| f.key.path == ".spec.tls").and_then(|f| f.key.value.clone());
     assert_eq!(tls, Some(json!({"enabled": true})), "the value readers see, nested defaults included");
-    assert!(found[0].message.contains("would read as 0"), "{}", found[0].message);
+    assert!(found[0].key.message.contains("would read as 0"), "{}", found[0].key.message);
 }
 
 /// With the old CRDs: a default both apply alike is no finding, a new one a warning (info for a zero value), a
@@ -263,16 +263,19 @@ fn defaults_against_the_old_crds_report_only_what_changes() {
             ("default-applied", ".spec.nested", WARNING)
         ]
     );
-    let changed = found.iter().find(|f| f.path == ".spec.changed").expect("changed");
-    assert_eq!((changed.old.clone(), changed.value.clone()), (Some(json!(3)), Some(json!(5))));
-    let nested = found.iter().find(|f| f.path == ".spec.nested").expect("nested");
-    assert_eq!(nested.old, Some(json!({"depth": 1})));
+    let changed = found.iter().find(|f| f.key.path == ".spec.changed").expect("changed");
+    assert_eq!((changed.key.old.clone(), changed.key.value.clone()), (Some(json!(3)), Some(json!(5))));
+    let nested = found.iter().find(|f| f.key.path == ".spec.nested").expect("nested");
+    assert_eq!(nested.key.old, Some(json!({"depth": 1})));
 
     // Old CRDs that do not define the kind: the kind is new in this release.
     let unrelated = BTreeMap::new();
     let validator = Validator::new(&crd_with(new_schema, None, json!([]))).compared_with(&unrelated);
     let found = validator.validate(&widget(json!({})), None);
-    assert!(found.iter().all(|f| f.severity == INFO && f.message.contains("old CRDs do not define")), "{found:?}");
+    assert!(
+        found.iter().all(|f| f.key.severity == INFO && f.key.message.contains("old CRDs do not define")),
+        "{found:?}"
+    );
 }
 
 #[test]
@@ -293,7 +296,7 @@ fn embedded_resources_need_type_meta_and_valid_object_meta() {
             ("value-invalid", ".spec.template.metadata.labels", BREAKING)
         ]
     );
-    assert!(found.iter().all(|f| f.keyword == Some(Keyword::EmbeddedResource)));
+    assert!(found.iter().all(|f| f.key.keyword == Some(Keyword::EmbeddedResource)));
 }
 
 #[test]
@@ -329,7 +332,7 @@ fn status_violations_break_the_operators_status_writes() {
         summary(&found),
         [("data-pruned", ".status.undeclared", WARNING), ("value-invalid", ".status.phase", BREAKING)]
     );
-    assert!(found.iter().all(|f| f.side == Side::Status));
+    assert!(found.iter().all(|f| f.key.side == Side::Status));
 }
 
 #[test]
@@ -344,9 +347,9 @@ fn unserved_versions_name_the_migration_target_and_are_checked_there_without_con
         summary(&found),
         [("object-version-not-served", ".", BREAKING), ("value-invalid", ".spec.size", WARNING)]
     );
-    assert_eq!(found[0].value, Some(json!("example.com/v1")));
-    assert!(found[0].message.contains("migrate it to example.com/v1"), "{}", found[0].message);
-    assert_eq!(found[1].version.as_deref(), Some("v1"));
+    assert_eq!(found[0].key.value, Some(json!("example.com/v1")));
+    assert!(found[0].key.message.contains("migrate it to example.com/v1"), "{}", found[0].key.message);
+    assert_eq!(found[1].key.version.as_deref(), Some("v1"));
 }
 
 #[test]
@@ -362,7 +365,7 @@ fn objects_of_other_kinds_are_unknown_or_not_custom() {
         validator.check(json!({"apiVersion": "example.com/v1", "kind": "Gadget", "metadata": {"name": "g"}}), None);
     assert_eq!(unknown.class, ObjectClass::UnknownKind);
     assert_eq!(summary(&unknown.findings), [("object-kind-unknown", ".", WARNING)]);
-    assert!(unknown.findings[0].message.contains("Gadget.example.com"), "{}", unknown.findings[0].message);
+    assert!(unknown.findings[0].key.message.contains("Gadget.example.com"), "{}", unknown.findings[0].key.message);
     for built_in in
         [json!({"apiVersion": "v1", "kind": "ConfigMap"}), json!({"apiVersion": "apps/v1", "kind": "Deployment"})]
     {
@@ -391,9 +394,10 @@ fn cel_outcomes_map_to_ratcheted_transition_and_unevaluable_findings() {
             ("cel-unevaluable", ".spec", WARNING)
         ]
     );
-    let transition = found.iter().find(|f| f.severity == BREAKING).map(|f| f.message.as_str()).unwrap_or_default();
+    let transition =
+        found.iter().find(|f| f.key.severity == BREAKING).map(|f| f.key.message.as_str()).unwrap_or_default();
     assert!(transition.contains("oldSelf") && transition.starts_with("max only grows"), "{transition}");
-    assert!(found.iter().all(|f| f.rule.is_some() && f.keyword == Some(Keyword::Cel)));
+    assert!(found.iter().all(|f| f.key.rule.is_some() && f.key.keyword == Some(Keyword::Cel)));
 }
 
 #[test]
