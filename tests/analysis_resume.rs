@@ -8,7 +8,7 @@
 
 use crate::common;
 
-use common::canary::{demo, operator_image, widgets, CanaryPlan};
+use common::canary::{demo_cluster_of, operator_image, widgets, CanaryPlan};
 use common::{eventually, run_tool, TestCluster};
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use operator_upgrade::sim::Scenario;
@@ -27,16 +27,7 @@ const PLAN: &str = "demo-operator-v1-1";
 
 /// The demo's 40 Widgets without the scenario's users: a Widget is reconciled only when the test changes it.
 async fn quiet_demo_cluster() -> TestCluster {
-    let scenario = Scenario::load(&demo("scenario.yaml")).expect("the demo scenario loads");
-    let cluster = TestCluster::sim(Scenario { tick_ms: 20, churn: Vec::new(), ..scenario }).await;
-    let api = widgets(&cluster);
-    eventually("all 40 Widgets Ready", || async {
-        let list = api.list(&ListParams::default()).await.ok()?;
-        let ready = list.items.iter().filter(|w| w.data["status"]["conditions"][0]["status"] == "True").count();
-        (ready == 40).then_some(())
-    })
-    .await;
-    cluster
+    demo_cluster_of(|scenario| Scenario { churn: Vec::new(), ..scenario }).await
 }
 
 fn plan() -> CanaryPlan {

@@ -82,25 +82,32 @@ fn copy_bundle(corpus: &Path, version: &str, to: &Path, namespace: &str, edit: i
 fn write_plan(dir: &Path, namespace: &str, name: &str) -> PathBuf {
     let plan =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/prometheus-operator.yaml")).unwrap();
-    let mut plan = plan
+    let plan = plan
         .replace("name: prometheus-operator-v0-76", &format!("name: {name}"))
         .replace("namespace: monitoring", &format!("namespace: {namespace}"))
         .replace("path: ../releases/prometheus-operator/v0.75.0/", &format!("path: {}", dir.join("v0.75.0").display()))
-        .replace("path: ../releases/prometheus-operator/v0.76.0/", &format!("path: {}", dir.join("v0.76.0").display()))
-        .replace("interval: 1m", "interval: 2s")
-        .replace("duration: 20m", "duration: 20s")
-        .replace("warmUp: 2m", "warmUp: 4s")
-        .replace("maxCatchUp: 3m", "maxCatchUp: 15s")
-        .replace("timeout: 10m", "timeout: 2m")
-        // The operator is cluster-wide: the cohort is drawn from this test's objects, not an earlier test's.
-        .replace("      count: 1\n", &format!("      namespaces: [{namespace}]\n      count: 1\n"));
-    assert!(plan.contains(&format!("namespaces: [{namespace}]")), "{plan}");
+        .replace("path: ../releases/prometheus-operator/v0.76.0/", &format!("path: {}", dir.join("v0.76.0").display()));
+    let mut plan = shortened(plan, namespace);
     let server_signal = plan.find("      # The same counters as the cluster's Prometheus").unwrap();
     let on_inconclusive = plan.find("    onInconclusive").unwrap();
     plan.replace_range(server_signal..on_inconclusive, "");
     let path = dir.join("plan.yaml");
     std::fs::write(&path, plan).unwrap();
     path
+}
+
+/// A shipped plan as a test runs it: its analysis shortened, and its cohort drawn from the test's namespace
+/// (the operator is cluster-wide: an earlier test's objects are not this test's cohort).
+fn shortened(plan: String, namespace: &str) -> String {
+    let plan = plan
+        .replace("interval: 1m", "interval: 2s")
+        .replace("duration: 20m", "duration: 20s")
+        .replace("warmUp: 2m", "warmUp: 4s")
+        .replace("maxCatchUp: 3m", "maxCatchUp: 15s")
+        .replace("timeout: 10m", "timeout: 2m")
+        .replace("      count: 1\n", &format!("      namespaces: [{namespace}]\n      count: 1\n"));
+    assert!(plan.contains(&format!("namespaces: [{namespace}]")) && plan.contains("interval: 2s"), "{plan}");
+    plan
 }
 
 /// Runs kubectl (the control plane's, first on PATH) as a user would; panics with its output on failure.

@@ -19,7 +19,12 @@ pub fn demo(relative: &str) -> PathBuf {
 
 /// The demo scenario (40 Widgets, the demo operator v1.0.0) on a fast tick, every Widget Ready.
 pub async fn demo_cluster() -> TestCluster {
-    let scenario = Scenario::load(&demo("scenario.yaml")).expect("the demo scenario loads");
+    demo_cluster_of(|scenario| scenario).await
+}
+
+/// The demo scenario as `change` makes it, on a fast tick, every Widget Ready.
+pub async fn demo_cluster_of(change: impl FnOnce(Scenario) -> Scenario) -> TestCluster {
+    let scenario = change(Scenario::load(&demo("scenario.yaml")).expect("the demo scenario loads"));
     let cluster = TestCluster::sim(Scenario { tick_ms: 20, ..scenario }).await;
     let api = widgets(&cluster);
     eventually("all 40 Widgets Ready under the v1.0.0 operator", || async {
