@@ -7,6 +7,7 @@
 //! `rollout_reconcile_count{namespace,name}` of every controller Pod, read through the API server's pod proxy
 //! beside the Rollouts' instance-id labels while `apply` runs.
 
+use super::logs::deployment_of;
 use super::{create, kubectl, real_operator_bed, remove_namespace, shortened, OPERATOR_PACE, REAL_OPERATORS};
 use crate::common::{self, eventually, eventually_within, TestCluster};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
@@ -72,12 +73,6 @@ async fn controller_pods(client: &kube::Client, namespace: &str) -> Vec<Pod> {
         images.into_iter().any(|i| i.starts_with("quay.io/argoproj/argo-rollouts:"))
     };
     list.items.into_iter().filter(|p| p.metadata.deletion_timestamp.is_none() && controller(p)).collect()
-}
-
-/// The Deployment a Pod belongs to: its name without the ReplicaSet's and the Pod's suffixes.
-fn deployment_of(pod: &str) -> String {
-    let mut parts: Vec<&str> = pod.rsplitn(3, '-').collect();
-    parts.pop().unwrap_or(pod).to_owned()
 }
 
 /// A controller Pod's reconciles of each Rollout, from its own `rollout_reconcile` histogram's count.

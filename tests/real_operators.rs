@@ -14,6 +14,8 @@ use crate::common;
 
 #[path = "real_argo.rs"]
 mod argo;
+#[path = "real_operator_logs.rs"]
+mod logs;
 
 use common::{eventually, eventually_within, TestCluster};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -375,7 +377,21 @@ async fn prometheus_operator_is_upgraded_by_apply_with_its_canary_and_finalized_
     assert_eq!(code, 0, "{output}");
     installed.assert_clean(&cluster).await;
     installed.assert_healthy_under_one_operator(&cluster, "v0.76.0").await;
-    eprintln!("{test}: installed and healthy in {:.1?}, apply took {took:.1?}", installed.took);
+    // The operators' own logs: every reconcile of every object, by which Deployment, to the millisecond.
+    let logs_dir =
+        Path::new(&std::env::var_os("CONTROLPLANE_DIR").expect("run.sh names its directory")).join("logs/pods");
+    let syncs = logs::syncs_in(&logs_dir, &installed.namespace, "prometheus-operator");
+    let mut by_deployment: std::collections::BTreeMap<&str, usize> = Default::default();
+    for sync in &syncs {
+        *by_deployment.entry(sync.deployment.as_str()).or_default() += 1;
+    }
+    assert!(by_deployment.get("prometheus-operator-canary").is_some_and(|n| *n > 0), "{by_deployment:?}");
+    let interleaved = logs::interleaved(&syncs, "prometheus-operator");
+    assert!(interleaved.is_empty(), "reconciled back and forth between Deployments: {interleaved:#?}");
+    eprintln!(
+        "{test}: installed and healthy in {:.1?}, apply took {took:.1?}; reconciles logged by Deployment {by_deployment:?}",
+        installed.took
+    );
     installed.remove(&cluster).await;
 }
 
