@@ -291,6 +291,7 @@ impl Installed {
             .filter_map(|l| l.metadata.name)
             .collect();
         assert!(left.iter().all(|l| !l.starts_with("operator-upgrade")), "the run's lease is gone: {left:?}");
+        super::assert_no_canary_access(cluster, &self.namespace).await;
     }
 }
 

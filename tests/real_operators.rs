@@ -302,6 +302,7 @@ impl Installed {
         let list = leases.list(&ListParams::default()).await.unwrap();
         let left: Vec<String> = list.items.into_iter().filter_map(|l| l.metadata.name).collect();
         assert!(left.iter().all(|l| !l.starts_with("operator-upgrade")), "the run's lease is gone: {left:?}");
+        assert_no_canary_access(cluster, &self.namespace).await;
     }
 
     /// Every object healthy, and the one operator pod left reconciling by its own counters.
@@ -451,6 +452,28 @@ async fn a_prometheus_operator_release_that_lost_a_permission_is_rolled_back_by_
     let restored = restored.unwrap_or_else(|| panic!("the time to restored is printed: {output}"));
     eprintln!("{test}: apply took {took:.1?}; {restored}");
     installed.remove(&cluster).await;
+}
+
+/// The canary's own account is gone: its ServiceAccount and every role and binding copied for it.
+async fn assert_no_canary_access(cluster: &TestCluster, namespace: &str) {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+    let params = ListParams::default().labels("operator-upgrade.dev/run");
+    let names = |items: Vec<Option<String>>| items.into_iter().flatten().collect::<Vec<_>>();
+    let accounts: Api<ServiceAccount> = Api::namespaced(cluster.client(), namespace);
+    let roles: Api<Role> = Api::namespaced(cluster.client(), namespace);
+    let bindings: Api<RoleBinding> = Api::namespaced(cluster.client(), namespace);
+    let cluster_roles: Api<ClusterRole> = Api::all(cluster.client());
+    let cluster_bindings: Api<ClusterRoleBinding> = Api::all(cluster.client());
+    let mut left = names(accounts.list(&params).await.unwrap().items.into_iter().map(|o| o.metadata.name).collect());
+    left.extend(names(roles.list(&params).await.unwrap().items.into_iter().map(|o| o.metadata.name).collect()));
+    left.extend(names(bindings.list(&params).await.unwrap().items.into_iter().map(|o| o.metadata.name).collect()));
+    let ours = |name: &String| name.starts_with(&format!("{namespace}."));
+    let cluster_wide = cluster_roles.list(&params).await.unwrap().items.into_iter().map(|o| o.metadata.name);
+    left.extend(names(cluster_wide.collect()).into_iter().filter(ours));
+    let cluster_wide = cluster_bindings.list(&params).await.unwrap().items.into_iter().map(|o| o.metadata.name);
+    left.extend(names(cluster_wide.collect()).into_iter().filter(ours));
+    assert!(left.is_empty(), "the canary's account is left: {left:?}");
 }
 
 /// Removes a test's operators and namespace: every Deployment of the namespace is deleted and its Pods'
