@@ -54,6 +54,8 @@ pub struct UpgradeRequest {
     pub swap: Option<Swap>,
     /// How long helm waits for the release's resources to be ready.
     pub timeout: Duration,
+    /// `--force-conflicts`: take over fields other managers applied (the run checks whose they are first).
+    pub force_conflicts: bool,
 }
 
 impl Helm {
@@ -76,6 +78,9 @@ impl Helm {
             args.extend(["--values".into(), file.clone().into()]);
         }
         args.extend(["--reset-values".into(), "--server-side=auto".into(), "--wait".into()]);
+        if request.force_conflicts {
+            args.push("--force-conflicts".into());
+        }
         args.extend(["--timeout".into(), format!("{}s", request.timeout.as_secs().max(1)).into()]);
         args.extend(connection.args());
         let plugins = scratch.path().join("plugins");

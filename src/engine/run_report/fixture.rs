@@ -164,5 +164,6 @@ pub fn journal() -> Journal {
         canary: Some(canary()),
         rehearsal: None,
         migration: None,
+        helm: None,
     }
 }
