@@ -271,3 +271,33 @@ async fn apply_through_helm_rolls_a_bad_release_back_and_helm_shows_the_original
     eventually("every Widget Ready again under the old operator", || all_ready(&widgets)).await;
     cleanup(&cluster, &installed).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rollback_after_a_promotion_through_helm_rolls_the_release_back_to_the_revision_the_run_started_from_on_the_real_control_plane(
+) {
+    let test = "rollback_after_a_promotion_through_helm";
+    let Some(cluster) = TestCluster::real(test).await else { return };
+    let Some(helm) = common::helm(test) else { return };
+    let _turn = REAL_CLUSTER.lock().await;
+    let installed = install(&cluster, helm, None).await;
+    let original = installed.helm_text(&["get", "manifest", RELEASE]);
+    let plan = installed.plan().display().to_string();
+    let churn = churn_of(installed.widgets(&cluster));
+    let (code, output) = installed.tool(&cluster, &["apply", "-f", &plan, "--yes", "--fail-on", "never"]).await;
+    churn.abort();
+    assert_eq!(code, 0, "{output}");
+    assert_eq!(latest(&installed.helm_json(&["history", RELEASE]))["chart"], "demo-operator-1.1.0");
+
+    let (code, output) = installed.tool(&cluster, &["rollback", "--yes"]).await;
+    assert_eq!(code, 0, "{output}");
+    assert!(output.contains("helm rollback of release demo-operator to revision 1 (revision 3)"), "{output}");
+    let history = installed.helm_json(&["history", RELEASE]);
+    let rolled_back = latest(&history);
+    assert_eq!((rolled_back["revision"].clone(), rolled_back["status"].clone()), (json!(3), json!("deployed")));
+    assert_eq!(rolled_back["chart"], "demo-operator-1.0.0", "{history}");
+    assert_eq!(installed.helm_text(&["get", "manifest", RELEASE]), original);
+    assert_manifest_is_live(&cluster, &installed).await;
+    let widgets = installed.widgets(&cluster);
+    eventually("every Widget Ready again under the old operator", || all_ready(&widgets)).await;
+    cleanup(&cluster, &installed).await;
+}

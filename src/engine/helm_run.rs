@@ -357,3 +357,33 @@ pub(super) async fn finalize(
     run.save().await?;
     Ok(Ok(done))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn managed(entries: Value) -> Value {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+               "metadata": {"name": "op", "namespace": "ops", "managedFields": entries}})
+    }
+
+    #[test]
+    fn only_server_side_appliers_other_than_helm_the_run_and_the_plans_allowed_stop_a_forced_upgrade() {
+        let live = managed(json!([
+            {"manager": "helm", "operation": "Apply"},
+            {"manager": FIELD_MANAGER, "operation": "Apply"},
+            {"manager": "kube-controller-manager", "operation": "Update"},
+            {"manager": "kube-controller-manager", "operation": "Apply", "subresource": "status"},
+            {"manager": "argocd-controller", "operation": "Apply"},
+            {"manager": "kubectl", "operation": "Apply"}
+        ]));
+        assert_eq!(
+            foreign_appliers(std::slice::from_ref(&live), &[]),
+            ["argocd-controller on apps/v1 Deployment ops/op", "kubectl on apps/v1 Deployment ops/op"]
+                .map(|s| s.replace("apps/v1 Deployment ops/op", &ObjectKey::of(&live).to_string()))
+        );
+        let allowed = ["argocd-controller".to_owned(), "kubectl".to_owned()];
+        assert!(foreign_appliers(&[live], &allowed).is_empty());
+    }
+}

@@ -249,11 +249,14 @@ pub async fn undo(run: &mut Run) -> Result<RollbackReport, ClusterError> {
         report.differences.push(why);
     }
     // Helm goes back first: its rollback rewrites the release's objects, which the restore then verifies.
-    match super::helm_run::roll_back(run).await? {
-        Ok(Some(done)) => report.notes.push(done),
-        Ok(None) => {}
-        Err(why) => report.differences.push(format!("the Helm release could not be rolled back: {why}")),
-    }
+    let helm_failed = match super::helm_run::roll_back(run).await? {
+        Ok(Some(done)) => {
+            report.notes.push(done);
+            None
+        }
+        Ok(None) => None,
+        Err(why) => Some(format!("the Helm release could not be rolled back: {why}")),
+    };
     for index in run.journal.steps_to_undo() {
         let kind = run.journal.steps[index].kind;
         if kind == StepKind::CanaryRollout {
@@ -280,6 +283,7 @@ pub async fn undo(run: &mut Run) -> Result<RollbackReport, ClusterError> {
     remove_run_jobs(&run.objects, None, &run.journal.run_id).await?;
     super::restore::remove_run_namespaces(&run.objects, &run.journal.run_id).await?;
     report.differences = verify(&run.objects, &run.journal.recorded, &kept_crds).await?;
+    report.differences.extend(helm_failed);
     report.checked = run.journal.recorded.len() - kept_crds.len();
     report.unhealthy = wait_healthy(run).await?;
     if let Some(timing) = super::canary::failure_to_restored(&run.objects, &run.journal).await? {
