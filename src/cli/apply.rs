@@ -149,11 +149,25 @@ async fn load_upgrade(
     Ok(Upgrade::load_with_helm(file, access.binary.as_deref(), client, access.connection).await?)
 }
 
+/// A plan file that cannot be used is reported before the cluster is asked anything: a plan of manifests is
+/// loaded whole (None for a Helm plan, whose sides are rendered with the cluster).
+fn load_without_cluster(file: &Path) -> anyhow::Result<Option<Upgrade>> {
+    let loaded = crate::plan::file::UpgradePlan::load(file)?;
+    Ok(match loaded.plan.spec.from.helm {
+        Some(_) => None,
+        None => Some(Upgrade::load(file)?),
+    })
+}
+
 /// Runs `apply`.
 pub fn run_apply(args: &ApplyArgs) -> anyhow::Result<u8> {
+    let early = load_without_cluster(&args.file)?;
     runtime()?.block_on(async {
         let client = connect(&args.cluster).await?;
-        let upgrade = load_upgrade(&args.file, args.helm.as_deref(), &args.cluster, &client).await?;
+        let upgrade = match early {
+            Some(upgrade) => upgrade,
+            None => load_upgrade(&args.file, args.helm.as_deref(), &args.cluster, &client).await?,
+        };
         apply_loaded(args, upgrade, client).await
     })
 }
@@ -195,9 +209,13 @@ pub fn run_finalize(args: &FinalizeArgs) -> anyhow::Result<u8> {
         output: args.output,
         rehearsal: RehearsalCheck::Enforce(None),
     };
+    let early = load_without_cluster(&args.file)?;
     runtime()?.block_on(async {
         let client = connect(&args.cluster).await?;
-        let upgrade = load_upgrade(&args.file, args.helm.as_deref(), &args.cluster, &client).await?;
+        let upgrade = match early {
+            Some(upgrade) => upgrade,
+            None => load_upgrade(&args.file, args.helm.as_deref(), &args.cluster, &client).await?,
+        };
         let outcome = engine::finalize(client, &upgrade, &options).await?;
         Ok(finish(outcome, args.output))
     })
