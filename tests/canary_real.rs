@@ -29,13 +29,13 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-const GROUP: &str = "demo.operator-upgrade.dev";
+pub(crate) const GROUP: &str = "demo.operator-upgrade.dev";
 const CRD: &str = "widgets.demo.operator-upgrade.dev";
 const DEMO_IMAGES: &str = "registry.example/demo-operator:";
 const WIDGETS: usize = 40;
 
 /// The demo CRD and its operators are cluster-wide: one test at a time.
-static REAL_CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static REAL_CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn demo(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-operator").join(relative)
@@ -102,7 +102,7 @@ fn runs_a_demo_operator(images: impl IntoIterator<Item = Option<String>>) -> boo
 
 /// Removes every demo operator (other tests' included: they would reconcile this test's Widgets) and the
 /// demo CRD with its Widgets, and waits until no demo operator pod runs.
-async fn clear_real_cluster(cluster: &TestCluster) {
+pub(crate) async fn clear_real_cluster(cluster: &TestCluster) {
     let deployments: Api<Deployment> = Api::all(cluster.client());
     for deployment in deployments.list(&ListParams::default()).await.unwrap().items {
         let containers = deployment.spec.as_ref().and_then(|s| s.template.spec.as_ref()).map(|s| s.containers.clone());
@@ -135,7 +135,7 @@ fn ready(widget: &DynamicObject) -> Option<&str> {
     conditions.iter().find(|c| c["type"] == "Ready")?["status"].as_str()
 }
 
-async fn all_ready(api: &Api<DynamicObject>) -> Option<()> {
+pub(crate) async fn all_ready(api: &Api<DynamicObject>) -> Option<()> {
     let list = api.list(&ListParams::default()).await.ok()?;
     (list.items.len() == WIDGETS && list.items.iter().all(|w| ready(w) == Some("True"))).then_some(())
 }

@@ -140,6 +140,7 @@ async fn helm_upgrade_with_the_tool_as_post_renderer_keeps_the_expanded_crd_unti
             crds: vec![expanded.clone()],
         }),
         timeout: Duration::from_secs(120),
+        force_conflicts: false,
     };
     helm.upgrade(&connection, &request(&new_chart, true)).unwrap();
     let revisions = read_revisions(&cluster.client(), &release, &namespace).await.unwrap();
@@ -255,6 +256,7 @@ async fn a_helm_killed_mid_upgrade_is_resumed_by_rolling_back_its_pending_revisi
         },
         swap: None,
         timeout: Duration::from_secs(120),
+        force_conflicts: false,
     };
     let refused = helm.upgrade(&connection, &request).unwrap_err().to_string();
     assert!(refused.contains("another operation"), "{refused}");

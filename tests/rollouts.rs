@@ -20,6 +20,8 @@ mod canary_plans;
 mod canary_real;
 #[path = "demo.rs"]
 mod demo;
+#[path = "helm_apply.rs"]
+mod helm_apply;
 #[path = "real_operators.rs"]
 mod real_operators;
 #[path = "rehearse.rs"]

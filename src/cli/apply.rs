@@ -48,6 +48,10 @@ pub struct ApplyArgs {
     /// that pins no cluster; `fleet` passes each cluster's pin this way).
     #[arg(long, value_name = "UID")]
     pub cluster_uid: Option<String>,
+    /// The helm binary a plan with Helm sides (`spec.from.helm`) renders and upgrades with; `helm` on PATH by
+    /// default.
+    #[arg(long, value_name = "PATH")]
+    pub helm: Option<PathBuf>,
 }
 
 /// Arguments of `finalize`.
@@ -65,6 +69,9 @@ pub struct FinalizeArgs {
     /// Progress as lines for people or as one JSON object per event.
     #[arg(long, short = 'o', value_enum, default_value_t = OutputMode::Text)]
     pub output: OutputMode,
+    /// The helm binary of a run through Helm; `helm` on PATH by default.
+    #[arg(long, value_name = "PATH")]
+    pub helm: Option<PathBuf>,
 }
 
 /// Arguments of `rollback`.
@@ -85,6 +92,9 @@ pub struct RollbackArgs {
     /// Progress as lines for people or as one JSON object per event.
     #[arg(long, short = 'o', value_enum, default_value_t = OutputMode::Text)]
     pub output: OutputMode,
+    /// The helm binary that rolls back a run through Helm after its promotion; `helm` on PATH by default.
+    #[arg(long, value_name = "PATH")]
+    pub helm: Option<PathBuf>,
 }
 
 /// Arguments of `status`.
@@ -121,9 +131,48 @@ pub(super) fn finish(outcome: Outcome, output: OutputMode) -> u8 {
     outcome.exit_code()
 }
 
+/// How helm reaches the cluster the command was given.
+fn helm_access(binary: Option<&Path>, cluster: &ClusterArgs) -> crate::engine::helm_run::HelmAccess {
+    let connection =
+        crate::helm::actions::Connection { kubeconfig: cluster.kubeconfig.clone(), context: cluster.context.clone() };
+    crate::engine::helm_run::HelmAccess { binary: binary.map(Path::to_owned), connection }
+}
+
+/// Loads the plan; one with Helm sides is rendered with the cluster (its installed release read from it).
+async fn load_upgrade(
+    file: &Path,
+    helm: Option<&Path>,
+    cluster: &ClusterArgs,
+    client: &kube::Client,
+) -> anyhow::Result<Upgrade> {
+    let access = helm_access(helm, cluster);
+    Ok(Upgrade::load_with_helm(file, access.binary.as_deref(), client, access.connection).await?)
+}
+
+/// A plan file that cannot be used is reported before the cluster is asked anything: a plan of manifests is
+/// loaded whole (None for a Helm plan, whose sides are rendered with the cluster).
+fn load_without_cluster(file: &Path) -> anyhow::Result<Option<Upgrade>> {
+    let loaded = crate::plan::file::UpgradePlan::load(file)?;
+    Ok(match loaded.plan.spec.from.helm {
+        Some(_) => None,
+        None => Some(Upgrade::load(file)?),
+    })
+}
+
 /// Runs `apply`.
 pub fn run_apply(args: &ApplyArgs) -> anyhow::Result<u8> {
-    let mut upgrade = Upgrade::load(&args.file)?;
+    let early = load_without_cluster(&args.file)?;
+    runtime()?.block_on(async {
+        let client = connect(&args.cluster).await?;
+        let upgrade = match early {
+            Some(upgrade) => upgrade,
+            None => load_upgrade(&args.file, args.helm.as_deref(), &args.cluster, &client).await?,
+        };
+        apply_loaded(args, upgrade, client).await
+    })
+}
+
+async fn apply_loaded(args: &ApplyArgs, mut upgrade: Upgrade, client: kube::Client) -> anyhow::Result<u8> {
     if let Some(uid) = &args.cluster_uid {
         match upgrade.loaded.pinned_cluster_uid() {
             Some(pinned) if pinned != uid => anyhow::bail!(
@@ -144,16 +193,12 @@ pub fn run_apply(args: &ApplyArgs) -> anyhow::Result<u8> {
         output: args.output,
         rehearsal: RehearsalCheck::Enforce(evidence),
     };
-    runtime()?.block_on(async {
-        let client = connect(&args.cluster).await?;
-        let outcome = engine::apply(client, &upgrade, &options).await?;
-        Ok(finish(outcome, args.output))
-    })
+    let outcome = engine::apply(client, &upgrade, &options).await?;
+    Ok(finish(outcome, args.output))
 }
 
 /// Runs `finalize`.
 pub fn run_finalize(args: &FinalizeArgs) -> anyhow::Result<u8> {
-    let upgrade = Upgrade::load(&args.file)?;
     let options = ApplyOptions {
         yes: args.yes,
         dry_run: false,
@@ -164,8 +209,13 @@ pub fn run_finalize(args: &FinalizeArgs) -> anyhow::Result<u8> {
         output: args.output,
         rehearsal: RehearsalCheck::Enforce(None),
     };
+    let early = load_without_cluster(&args.file)?;
     runtime()?.block_on(async {
         let client = connect(&args.cluster).await?;
+        let upgrade = match early {
+            Some(upgrade) => upgrade,
+            None => load_upgrade(&args.file, args.helm.as_deref(), &args.cluster, &client).await?,
+        };
         let outcome = engine::finalize(client, &upgrade, &options).await?;
         Ok(finish(outcome, args.output))
     })
@@ -176,7 +226,9 @@ pub fn run_rollback(args: &RollbackArgs) -> anyhow::Result<u8> {
     runtime()?.block_on(async {
         let client = connect(&args.cluster).await?;
         let accept_pruning = args.accept.iter().any(|a| a == "data-pruned");
-        let outcome = engine::rollback(client, args.plan.as_deref(), args.yes, accept_pruning, args.output).await?;
+        let helm = helm_access(args.helm.as_deref(), &args.cluster);
+        let outcome =
+            engine::rollback(client, args.plan.as_deref(), args.yes, accept_pruning, args.output, &helm).await?;
         Ok(finish(outcome, args.output))
     })
 }

@@ -94,8 +94,9 @@ pub fn run_plan(args: &PlanArgs) -> anyhow::Result<u8> {
         return Ok(code);
     }
     if helm_plan.is_some() {
-        // The live preflight reads the operator as `apply` will move it; through Helm that is not built yet.
-        eprintln!("note: the live preflight of a Helm plan comes with `apply` through Helm; the release was read from the cluster above");
+        // `apply` runs the live preflight of a Helm plan (rendered again as the run renders it); `plan` stops
+        // at the release read from the cluster.
+        eprintln!("note: `apply` runs the live preflight of a Helm plan; the release was read from the cluster above");
         return Ok(code);
     }
     let live_refusals = match &args.file {

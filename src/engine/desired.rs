@@ -25,8 +25,17 @@ pub fn is_rbac(key: &ObjectKey) -> bool {
 impl Release {
     /// Reads a release directory or file, filling in `default_namespace` for namespaced objects without one.
     pub fn load(path: &Path, default_namespace: &str) -> Result<Release, LoadError> {
+        Ok(Release::of_objects(load_objects(path)?, default_namespace))
+    }
+
+    /// Reads a release from text in memory (a chart rendered by helm); `name` stands for the file in messages.
+    pub fn from_text(text: &str, name: &Path, default_namespace: &str) -> Result<Release, LoadError> {
+        Ok(Release::of_objects(crate::manifest::load_objects_text(text, name)?, default_namespace))
+    }
+
+    fn of_objects(objects: Vec<crate::manifest::Object>, default_namespace: &str) -> Release {
         let mut release = Release::default();
-        for object in load_objects(path)? {
+        for object in objects {
             let mut value = object.value;
             if value["kind"] == "CustomResourceDefinition" {
                 let name = value["metadata"]["name"].as_str().unwrap_or_default().to_owned();
@@ -38,7 +47,7 @@ impl Release {
             }
             release.objects.push(value);
         }
-        Ok(release)
+        release
     }
 
     /// The object with this key, if the release ships it.

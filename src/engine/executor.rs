@@ -90,6 +90,9 @@ pub async fn apply(client: kube::Client, upgrade: &Upgrade, options: &ApplyOptio
     };
     let reporter = reporter.with_events(client, upgrade.namespace(), upgrade.deployment());
     let mut run = Run::new(objects, store, journal, version, reporter, held);
+    if let Some(helm) = &upgrade.helm {
+        run.helm = helm.access.clone();
+    }
     let outcome = match settle_inconclusive(&mut run, options.promote).await {
         Ok(Some(paused)) => Ok(paused),
         Ok(None) => Ok(run_apply(&mut run, upgrade, options.finalize).await),
@@ -259,6 +262,9 @@ pub async fn finalize(client: kube::Client, upgrade: &Upgrade, options: &ApplyOp
     };
     let reporter = Reporter::new(options.output).with_events(client, upgrade.namespace(), upgrade.deployment());
     let mut run = Run::new(objects, store, journal, Some(version), reporter, held);
+    if let Some(helm) = &upgrade.helm {
+        run.helm = helm.access.clone();
+    }
     let outcome = match drive(&mut run, upgrade, true).await {
         Ok(outcome) => outcome,
         Err(error) => pause(&mut run, &error).await,
@@ -311,6 +317,7 @@ async fn new_journal(
         analysis: None,
         rehearsal: None,
         migration: None,
+        helm: upgrade.helm.as_ref().map(super::helm_run::HelmUpgrade::record),
     };
     for (key, step) in touched_objects(upgrade) {
         let before = objects.get(&key).await?.map(|o| desired_state(&o));
@@ -359,6 +366,18 @@ async fn drive(run: &mut Run, upgrade: &Upgrade, contract: bool) -> Result<Outco
                 run.journal.steps[index].output = output;
                 run.end_step(index, StepState::Failed, &message).await?;
                 return after_failure(run, upgrade, index, &message).await;
+            }
+        }
+    }
+    if let (true, Some(helm)) = (contract, &upgrade.helm) {
+        match super::helm_run::finalize(run, upgrade, helm).await? {
+            Ok(done) => run.reporter.info(&done),
+            Err(why) => {
+                run.journal.state = RunState::Paused;
+                run.save().await?;
+                return Ok(Outcome::Paused(format!(
+                    "storage migrated, but the release's finalizing helm upgrade failed: {why}. `finalize` retries it"
+                )));
             }
         }
     }
@@ -464,6 +483,7 @@ async fn dry_run(objects: Objects, upgrade: &Upgrade, reporter: Reporter) -> Res
         analysis: None,
         rehearsal: None,
         migration: None,
+        helm: None,
     };
     let mut run = Run::dry(objects, store, journal, reporter);
     // The canary's Deployments and cohort markers depend on a draw that is journaled; a dry run journals

@@ -227,6 +227,33 @@ pub struct Journal {
     /// The storage migration under way (`finalize`), saved after each page so a resumed one carries on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub migration: Option<super::migrate::MigrationProgress>,
+    /// The Helm release the run upgrades through Helm, and the revisions of each Helm action it took.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helm: Option<HelmRecord>,
+}
+
+/// A run through Helm: the release, the revision the run started from, and the revision each Helm action
+/// wrote, so a resumed run or `rollback` knows where Helm stands without guessing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HelmRecord {
+    /// The release's name.
+    pub release: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// The helm version the run used.
+    pub helm_version: String,
+    /// The deployed revision the run started from (a rollback after promotion goes back to it).
+    pub before: u32,
+    /// The revision promotion's `helm upgrade` wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted: Option<u32>,
+    /// The revision a rollback's `helm rollback` wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolled_back: Option<u32>,
+    /// The revision finalize's `helm upgrade` (the CRDs as shipped) wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finalized: Option<u32>,
 }
 
 /// Everything a canary changed or measured, recorded before its first write so a resumed run keeps its
@@ -468,6 +495,7 @@ pub(crate) mod tests {
             analysis: None,
             rehearsal: None,
             migration: None,
+            helm: None,
         }
     }
 

@@ -9,6 +9,7 @@ mod canary;
 pub mod desired;
 mod executor;
 mod gate_step;
+pub mod helm_run;
 mod jobs;
 pub mod journal;
 pub mod managers;

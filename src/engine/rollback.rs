@@ -76,6 +76,7 @@ pub async fn rollback(
     yes: bool,
     accept_pruning: bool,
     output: OutputMode,
+    helm: &super::helm_run::HelmAccess,
 ) -> Result<Outcome, EngineError> {
     let found = JournalStore::find(&client, None).await?;
     let mut runs = Vec::new();
@@ -94,7 +95,7 @@ pub async fn rollback(
         }
         RunToRollBack::Run(index) => runs.swap_remove(index),
     };
-    Ok(roll_back_run(client, store, journal, version, yes, accept_pruning, output).await?.0)
+    Ok(roll_back_run(client, store, journal, version, (yes, accept_pruning), output, helm).await?.0)
 }
 
 /// Which of the runs found `rollback` acts on.
@@ -148,7 +149,7 @@ pub async fn rollback_of_plan(
     let Some((journal, version)) = load_journal(&store).await? else {
         return Ok((Outcome::refused(Refusal::NoRunToRollBack { plan: Some(upgrade.name().to_owned()) }), None));
     };
-    roll_back_run(client, store, journal, version, true, false, output).await
+    roll_back_run(client, store, journal, version, (true, false), output, &Default::default()).await
 }
 
 /// Rolls back the run journaled in `store` (refused when finalized, nothing to do when rolled back).
@@ -157,9 +158,9 @@ async fn roll_back_run(
     store: JournalStore,
     mut journal: Journal,
     version: String,
-    yes: bool,
-    accept_pruning: bool,
+    (yes, accept_pruning): (bool, bool),
     output: OutputMode,
+    helm: &super::helm_run::HelmAccess,
 ) -> Result<(Outcome, Option<RollbackReport>), EngineError> {
     if let Some(closed) = closed_run_outcome(&journal) {
         return Ok((closed, None));
@@ -185,6 +186,7 @@ async fn roll_back_run(
     let objects = Objects::new(client.clone(), false).protecting_groups(groups);
     let reporter = Reporter::new(output).with_events(client, lock.namespace(), lock.deployment());
     let mut run = Run::new(objects, store, journal, Some(version), reporter, held);
+    run.helm = helm.clone();
     let outcome = match undo(&mut run).await {
         Ok(report) if report.clean() => {
             (Outcome::Done(format!("run {} rolled back: {}", run.journal.run_id, report.summary())), Some(report))
@@ -246,6 +248,15 @@ pub async fn undo(run: &mut Run) -> Result<RollbackReport, ClusterError> {
     if let Err(why) = super::canary::remove_copies(&run.objects, &run.journal).await? {
         report.differences.push(why);
     }
+    // Helm goes back first: its rollback rewrites the release's objects, which the restore then verifies.
+    let helm_failed = match super::helm_run::roll_back(run).await? {
+        Ok(Some(done)) => {
+            report.notes.push(done);
+            None
+        }
+        Ok(None) => None,
+        Err(why) => Some(format!("the Helm release could not be rolled back: {why}")),
+    };
     for index in run.journal.steps_to_undo() {
         let kind = run.journal.steps[index].kind;
         if kind == StepKind::CanaryRollout {
@@ -272,6 +283,7 @@ pub async fn undo(run: &mut Run) -> Result<RollbackReport, ClusterError> {
     remove_run_jobs(&run.objects, None, &run.journal.run_id).await?;
     super::restore::remove_run_namespaces(&run.objects, &run.journal.run_id).await?;
     report.differences = verify(&run.objects, &run.journal.recorded, &kept_crds).await?;
+    report.differences.extend(helm_failed);
     report.checked = run.journal.recorded.len() - kept_crds.len();
     report.unhealthy = wait_healthy(run).await?;
     if let Some(timing) = super::canary::failure_to_restored(&run.objects, &run.journal).await? {

@@ -25,6 +25,8 @@ pub struct Run {
     lock: Option<HeldLock>,
     /// The recorded Secrets' values as this process last wrote them to the run's Secret (None: not yet).
     secret_values_saved: Option<SecretValues>,
+    /// How a run through Helm reaches helm (its rollback after promotion runs `helm rollback`).
+    pub helm: super::helm_run::HelmAccess,
 }
 
 /// The operator's Lease while this process holds it, renewed in the background until released.
@@ -147,12 +149,30 @@ impl Run {
         reporter: Reporter,
         lock: HeldLock,
     ) -> Run {
-        Run { objects, store, journal, resource_version, reporter, lock: Some(lock), secret_values_saved: None }
+        Run {
+            objects,
+            store,
+            journal,
+            resource_version,
+            reporter,
+            lock: Some(lock),
+            secret_values_saved: None,
+            helm: Default::default(),
+        }
     }
 
     /// A dry run: every write is sent with `dryRun=All`, nothing is journaled, no Lease is held.
     pub fn dry(objects: Objects, store: JournalStore, journal: Journal, reporter: Reporter) -> Run {
-        Run { objects, store, journal, resource_version: None, reporter, lock: None, secret_values_saved: None }
+        Run {
+            objects,
+            store,
+            journal,
+            resource_version: None,
+            reporter,
+            lock: None,
+            secret_values_saved: None,
+            helm: Default::default(),
+        }
     }
 
     /// Saves the journal (creating it the first time); a conflict means another writer changed it. The

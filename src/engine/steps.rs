@@ -124,9 +124,11 @@ pub async fn apply_owned(
         Err(ApplyError::Conflict { managers, message }) => {
             let allowed = &upgrade.loaded.plan.spec.take_ownership_from;
             // The tool's own replaces (a rollback's, an earlier run's) are recorded as Updates of its manager.
+            // Through Helm, the run takes Helm's fields for the run and gives them back by `helm upgrade`.
+            let helms = |m: &String| upgrade.helm.is_some() && m.starts_with("helm");
             let foreign: Vec<&String> = managers
                 .iter()
-                .filter(|m| !allowed.contains(m) && m.as_str() != crate::cluster::FIELD_MANAGER)
+                .filter(|m| !allowed.contains(m) && m.as_str() != crate::cluster::FIELD_MANAGER && !helms(m))
                 .collect();
             if !foreign.is_empty() || managers.is_empty() {
                 return Ok(Err(format!(
@@ -201,6 +203,9 @@ pub async fn wait_crd_ready(
 /// Applies the new release's operator objects, removes what only the old release shipped, and waits for
 /// every Deployment's rollout.
 pub(crate) async fn promote_release(run: &mut Run, upgrade: &Upgrade) -> Result<StepResult, ClusterError> {
+    if let Some(helm) = &upgrade.helm {
+        return super::helm_run::promote(run, upgrade, helm).await;
+    }
     let applied = promotion_objects(&upgrade.new);
     for object in &applied {
         if let Err(conflict) = apply_owned(&run.objects, upgrade, object).await? {

@@ -26,8 +26,10 @@ pub struct Upgrade {
     pub old: Release,
     /// The new release as documents to write.
     pub new: Release,
-    /// SHA-256 of the plan file and every release file, hex.
+    /// SHA-256 of the plan file and every release file (of a Helm plan: both sides as rendered), hex.
     pub hash: String,
+    /// How the run goes through Helm, for a plan whose sides are Helm releases.
+    pub helm: Option<super::helm_run::HelmUpgrade>,
 }
 
 impl Upgrade {
@@ -37,7 +39,7 @@ impl Upgrade {
         loaded.check_sources()?;
         if loaded.plan.spec.from.helm.is_some() {
             return Err(EngineError::BadInput(format!(
-                "{}: `apply` through Helm (spec.from.helm) is not built yet: `plan -f` shows the upgrade; render both charts with `helm template --include-crds` into manifests for spec.from.path and spec.to.path and set `takeOwnershipFrom: [helm]` to apply it without Helm",
+                "{}: the plan's sides are Helm releases (spec.from.helm), rendered with the cluster: this command reads plans without a cluster; `apply`, `finalize` and `plan --context` render them",
                 loaded.file.display()
             )));
         }
@@ -55,7 +57,33 @@ impl Upgrade {
         let new = release(&loaded.to_path, "to")?;
         let plan = Plan::build_with(&old_set, &new_set, &flow_settings(&loaded));
         let hash = plan_hash(&loaded, &old_set, &new_set)?;
-        Ok(Upgrade { loaded, plan, old_set, new_set, old, new, hash })
+        Ok(Upgrade { loaded, plan, old_set, new_set, old, new, hash, helm: None })
+    }
+
+    /// Loads a plan file whose sides are Helm releases (`spec.from.helm`, `spec.to.helm`): both rendered as
+    /// `plan` renders them, the installed side read from the cluster, the hash over the rendered text.
+    /// Without Helm sides, the same as [`Upgrade::load`].
+    pub async fn load_with_helm(
+        path: &Path,
+        helm: Option<&Path>,
+        client: &kube::Client,
+        connection: crate::helm::actions::Connection,
+    ) -> Result<Upgrade, EngineError> {
+        let loaded = UpgradePlan::load(path)?;
+        if loaded.plan.spec.from.helm.is_none() {
+            return Upgrade::load(path);
+        }
+        let (sides, run) = super::helm_run::render(&loaded, helm, client, connection).await?;
+        let namespace = loaded.operator().namespace.clone();
+        let release = |text: &str, name: &str| {
+            Release::from_text(text, Path::new(name), &namespace)
+                .map_err(|e| EngineError::BadInput(format!("cannot load the {name} release: {e}")))
+        };
+        let old = release(&sides.old_text, "from")?;
+        let new = release(&sides.new_text, "to")?;
+        let plan = Plan::build_with(&sides.old, &sides.new, &flow_settings(&loaded));
+        let hash = rendered_hash(&loaded, &sides.old_text, &sides.new_text);
+        Ok(Upgrade { loaded, plan, old_set: sides.old, new_set: sides.new, old, new, hash, helm: Some(run) })
     }
 
     /// The same upgrade without the plan's cluster pin, for `rehearse`: the pin names production and a
@@ -111,6 +139,17 @@ impl Upgrade {
             .filter_map(super::desired::kind_at_storage_version)
             .collect()
     }
+}
+
+/// The hash of a Helm plan: the plan file and both sides as rendered (what the run writes).
+fn rendered_hash(loaded: &LoadedPlan, old: &str, new: &str) -> String {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    context.update(loaded.text.as_bytes());
+    for (side, text) in [("from", old), ("to", new)] {
+        context.update(format!("\0{side}\0{}\0", text.len()).as_bytes());
+        context.update(text.as_bytes());
+    }
+    context.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn plan_hash(loaded: &LoadedPlan, old: &ManifestSet, new: &ManifestSet) -> Result<String, EngineError> {

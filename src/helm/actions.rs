@@ -54,6 +54,8 @@ pub struct UpgradeRequest {
     pub swap: Option<Swap>,
     /// How long helm waits for the release's resources to be ready.
     pub timeout: Duration,
+    /// `--force-conflicts`: take over fields other managers applied (the run checks whose they are first).
+    pub force_conflicts: bool,
 }
 
 impl Helm {
@@ -76,6 +78,9 @@ impl Helm {
             args.extend(["--values".into(), file.clone().into()]);
         }
         args.extend(["--reset-values".into(), "--server-side=auto".into(), "--wait".into()]);
+        if request.force_conflicts {
+            args.push("--force-conflicts".into());
+        }
         args.extend(["--timeout".into(), format!("{}s", request.timeout.as_secs().max(1)).into()]);
         args.extend(connection.args());
         let plugins = scratch.path().join("plugins");
@@ -88,7 +93,9 @@ impl Helm {
         self.run_with(&args, &env).map(drop)
     }
 
-    /// `helm rollback RELEASE REVISION --wait`: Helm writes a new revision with the old one's manifest.
+    /// `helm rollback RELEASE REVISION --wait`: Helm writes a new revision with the old one's manifest. It
+    /// forces conflicts: a rollback puts back what was recorded whoever applied since (the run's own expand
+    /// and scope, mostly), as the tool's own restore does.
     pub fn rollback(
         &self,
         connection: &Connection,
@@ -98,6 +105,7 @@ impl Helm {
     ) -> Result<(), HelmError> {
         let mut args: Vec<OsString> = vec!["rollback".into(), release.into(), revision.to_string().into()];
         args.extend(["--namespace".into(), namespace.into(), "--server-side=auto".into(), "--wait".into()]);
+        args.push("--force-conflicts".into());
         args.extend(["--timeout".into(), format!("{}s", timeout.as_secs().max(1)).into()]);
         args.extend(connection.args());
         self.run_with(&args, &[]).map(drop)

@@ -30,6 +30,15 @@ pub struct HelmSides {
     pub new: ManifestSet,
     /// Values and CRD deletions.
     pub comparison: HelmComparison,
+    /// Every document of the installed side, as rendered (what apply writes and the plan hash covers).
+    pub old_text: String,
+    /// Every document of the new side, as rendered.
+    pub new_text: String,
+    /// The release, chart and values the new side was rendered with: what promotion's `helm upgrade` is
+    /// given.
+    pub new_request: TemplateRequest,
+    /// The installed revision, when the old side was read from the cluster.
+    pub installed_revision: Option<u32>,
 }
 
 /// The release's name and namespace as the plan names them (the namespace defaults to the operator's).
@@ -164,7 +173,8 @@ pub fn render_sides(
     let to_chart = loaded.resolve(to.chart.as_deref().unwrap_or(Path::new("")));
     let overrides = merged_values(&to.values, loaded)?;
     let user_values = merge(carried.clone().unwrap_or_else(empty), &overrides);
-    let new = render(helm, &request(to_chart, carried, to), user_values)?;
+    let new_request = request(to_chart, carried, to);
+    let new = render(helm, &new_request, user_values)?;
     let new_view = SideView { chart: new.chart.clone(), revision: None, apply_method: None };
     let comparison =
         HelmComparison::new(release, namespace, helm.version().to_string(), (old_view, &old), (new_view, &new));
@@ -176,7 +186,15 @@ pub fn render_sides(
         load_side_text(&rendered.all_documents(), Path::new(&name))
             .map_err(|e| HelmError::BadChart { chart: PathBuf::from(&name), why: e.to_string() })
     };
-    Ok(HelmSides { old: load(&old, "from")?, new: load(&new, "to")?, comparison })
+    Ok(HelmSides {
+        old: load(&old, "from")?,
+        new: load(&new, "to")?,
+        comparison,
+        old_text: old.all_documents(),
+        new_text: new.all_documents(),
+        new_request,
+        installed_revision: installed.filter(|_| from.chart.is_none()).map(|r| r.revision),
+    })
 }
 
 fn render(helm: &Helm, request: &TemplateRequest, user_values: Value) -> Result<RenderedChart, HelmError> {

@@ -271,6 +271,14 @@ pub fn load_objects(path: &Path) -> Result<Vec<Object>, LoadError> {
     Ok(objects)
 }
 
+/// Every Kubernetes object of text already in memory (a chart rendered by helm), as [`load_objects`] reads
+/// a file; `name` stands for the file in messages.
+pub fn load_objects_text(text: &str, name: &Path) -> Result<Vec<Object>, LoadError> {
+    let mut contents = FileContents::default();
+    for_each_document_of(text, name, |value, at| classify_document(value, at, &mut contents, Purpose::Apply))?;
+    Ok(contents.objects)
+}
+
 fn syntax_error(at: &DocumentRef, error: &serde_norway::Error) -> LoadError {
     let (line, column) = error.location().map_or((at.line, 1), |l| (l.line(), l.column()));
     let message = error.to_string();

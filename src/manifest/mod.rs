@@ -20,7 +20,8 @@ pub use crd::{
 pub use key_path::KeyPath;
 pub(crate) use load::json_kind;
 pub use load::{
-    load_objects, load_side, load_side_text, DocumentRef, LoadError, LoadedCrd, ManifestSet, Object, SkippedDocument,
+    load_objects, load_objects_text, load_side, load_side_text, DocumentRef, LoadError, LoadedCrd, ManifestSet, Object,
+    SkippedDocument,
 };
 pub use locate::line_of_schema_path;
 pub use selector::{LabelSelector, Requirement, SelectorError, SelectorOperator};

@@ -168,5 +168,6 @@ pub fn journal() -> Journal {
         analysis: None,
         rehearsal: None,
         migration: None,
+        helm: None,
     }
 }
