@@ -162,17 +162,24 @@ fn load_without_cluster(file: &Path) -> anyhow::Result<Option<Upgrade>> {
 /// Runs `apply`.
 pub fn run_apply(args: &ApplyArgs) -> anyhow::Result<u8> {
     let early = load_without_cluster(&args.file)?;
+    // Every file given is read before the cluster is asked anything.
+    let evidence = args.rehearsal.as_deref().map(Evidence::load).transpose()?.map(Box::new);
     runtime()?.block_on(async {
         let client = connect(&args.cluster).await?;
         let upgrade = match early {
             Some(upgrade) => upgrade,
             None => load_upgrade(&args.file, args.helm.as_deref(), &args.cluster, &client).await?,
         };
-        apply_loaded(args, upgrade, client).await
+        apply_loaded(args, upgrade, evidence, client).await
     })
 }
 
-async fn apply_loaded(args: &ApplyArgs, mut upgrade: Upgrade, client: kube::Client) -> anyhow::Result<u8> {
+async fn apply_loaded(
+    args: &ApplyArgs,
+    mut upgrade: Upgrade,
+    evidence: Option<Box<Evidence>>,
+    client: kube::Client,
+) -> anyhow::Result<u8> {
     if let Some(uid) = &args.cluster_uid {
         match upgrade.loaded.pinned_cluster_uid() {
             Some(pinned) if pinned != uid => anyhow::bail!(
@@ -182,7 +189,6 @@ async fn apply_loaded(args: &ApplyArgs, mut upgrade: Upgrade, client: kube::Clie
             _ => upgrade = upgrade.pinned_to(uid),
         }
     }
-    let evidence = args.rehearsal.as_deref().map(Evidence::load).transpose()?.map(Box::new);
     let options = ApplyOptions {
         yes: args.yes,
         dry_run: args.dry_run.is_some(),
