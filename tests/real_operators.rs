@@ -106,7 +106,8 @@ fn shortened(plan: String, namespace: &str) -> String {
         .replace("duration: 20m", "duration: 20s")
         .replace("warmUp: 2m", "warmUp: 4s")
         .replace("maxCatchUp: 3m", "maxCatchUp: 15s")
-        .replace("timeout: 10m", "timeout: 2m")
+        // A rollback waits for every object healthy again, at the pace a real operator keeps (OPERATOR_PACE).
+        .replace("timeout: 10m", "timeout: 3m")
         .replace("      count: 1\n", &format!("      namespaces: [{namespace}]\n      count: 1\n"));
     assert!(plan.contains(&format!("namespaces: [{namespace}]")) && plan.contains("interval: 2s"), "{plan}");
     plan
