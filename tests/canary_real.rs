@@ -135,6 +135,22 @@ fn ready(widget: &DynamicObject) -> Option<&str> {
     conditions.iter().find(|c| c["type"] == "Ready")?["status"].as_str()
 }
 
+/// The demo's 40 Widgets, every fourth one gold.
+pub(crate) async fn create_widgets(api: &Api<DynamicObject>) {
+    for index in 0..WIDGETS {
+        let mut labels = json!({"app.kubernetes.io/part-of": "demo"});
+        if index % 4 == 0 {
+            labels["demo.operator-upgrade.dev/tier"] = json!("gold");
+        }
+        let widget: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": format!("{GROUP}/v1alpha1"), "kind": "Widget",
+            "metadata": {"name": format!("widget-{index:02}"), "labels": labels},
+            "spec": {"image": "nginx:1.27", "tier": "silver", "replicas": 1}}))
+        .unwrap();
+        api.create(&PostParams::default(), &widget).await.unwrap();
+    }
+}
+
 pub(crate) async fn all_ready(api: &Api<DynamicObject>) -> Option<()> {
     let list = api.list(&ListParams::default()).await.ok()?;
     (list.items.len() == WIDGETS && list.items.iter().all(|w| ready(w) == Some("True"))).then_some(())
@@ -153,18 +169,7 @@ async fn install(cluster: &TestCluster, image: &str) -> Installed {
     let installed = Installed { dir, operators, widgets };
     write_plan(&installed, &cluster.unique("canary-real"));
     let api = installed.widgets(cluster);
-    for index in 0..WIDGETS {
-        let mut labels = json!({"app.kubernetes.io/part-of": "demo"});
-        if index % 4 == 0 {
-            labels["demo.operator-upgrade.dev/tier"] = json!("gold");
-        }
-        let widget: DynamicObject = serde_json::from_value(json!({
-            "apiVersion": format!("{GROUP}/v1alpha1"), "kind": "Widget",
-            "metadata": {"name": format!("widget-{index:02}"), "labels": labels},
-            "spec": {"image": "nginx:1.27", "tier": "silver", "replicas": 1}}))
-        .unwrap();
-        api.create(&PostParams::default(), &widget).await.unwrap();
-    }
+    create_widgets(&api).await;
     eventually("all 40 Widgets Ready under the v1.0.0 operator", || all_ready(&api)).await;
     installed
 }

@@ -7,20 +7,19 @@
 //! Needs helm (`controlplane/build-helm.sh`); skips with a message otherwise. Takes turns with the demo's
 //! other real-control-plane tests (the demo CRD is cluster-wide).
 
-use super::canary_real::{all_ready, clear_real_cluster, GROUP, REAL_CLUSTER};
+use super::canary_real::{all_ready, clear_real_cluster, create_widgets, GROUP, REAL_CLUSTER};
 use crate::common::canary::{churn_of, tool_with_env};
 use crate::common::{self, eventually, TestCluster};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, DeleteParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
 const CRD: &str = "widgets.demo.operator-upgrade.dev";
 const RELEASE: &str = "demo-operator";
-const WIDGETS: usize = 40;
 
 /// A Helm install of the demo chart, its Widgets and the plan through Helm.
 struct Installed {
@@ -116,18 +115,7 @@ async fn install(cluster: &TestCluster, helm: PathBuf, image_tag: Option<&str>) 
     installed.helm_text(&["install", RELEASE, &chart, "--set", "replicas=1", "--wait"]);
     write_plan(&installed, &cluster.unique("helm-apply"), image_tag);
     let api = installed.widgets(cluster);
-    for index in 0..WIDGETS {
-        let mut labels = json!({"app.kubernetes.io/part-of": "demo"});
-        if index % 4 == 0 {
-            labels["demo.operator-upgrade.dev/tier"] = json!("gold");
-        }
-        let widget: DynamicObject = serde_json::from_value(json!({
-            "apiVersion": format!("{GROUP}/v1alpha1"), "kind": "Widget",
-            "metadata": {"name": format!("widget-{index:02}"), "labels": labels},
-            "spec": {"image": "nginx:1.27", "tier": "silver", "replicas": 1}}))
-        .unwrap();
-        api.create(&PostParams::default(), &widget).await.unwrap();
-    }
+    create_widgets(&api).await;
     eventually("all 40 Widgets Ready under the Helm-installed v1.0.0 operator", || all_ready(&api)).await;
     installed
 }
