@@ -276,7 +276,9 @@ async fn rollback_after_a_promotion_through_helm_rolls_the_release_back_to_the_r
     assert_eq!(code, 0, "{output}");
     assert_eq!(latest(&installed.helm_json(&["history", RELEASE]))["chart"], "demo-operator-1.1.0");
 
-    let (code, output) = installed.tool(&cluster, &["rollback", "--yes"]).await;
+    // Other tests' runs may be open on the same control plane: the run is named, as a script would.
+    let name = cluster.unique("helm-apply");
+    let (code, output) = installed.tool(&cluster, &["rollback", "--plan", &name, "--yes"]).await;
     assert_eq!(code, 0, "{output}");
     assert!(output.contains("helm rollback of release demo-operator to revision 1 (revision 3)"), "{output}");
     let history = installed.helm_json(&["history", RELEASE]);
