@@ -30,12 +30,24 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub(crate) const GROUP: &str = "demo.operator-upgrade.dev";
-const CRD: &str = "widgets.demo.operator-upgrade.dev";
+pub(crate) const CRD: &str = "widgets.demo.operator-upgrade.dev";
 const DEMO_IMAGES: &str = "registry.example/demo-operator:";
 const WIDGETS: usize = 40;
 
-/// The demo CRD and its operators are cluster-wide: one test at a time.
+/// The demo CRD and its operators are cluster-wide: every test that installs them on the real control plane
+/// (the canaries here, Helm's, kubectl's, the operators' and the oracle's demo pair) takes its turn.
 pub(crate) static REAL_CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The turn on the demo CRD of a test body that runs on both clusters (only the real one is shared), starting
+/// from a control plane without the demo: no CRD, operator or Helm ownership that an earlier test left.
+pub(crate) async fn demo_turn(cluster: &TestCluster) -> Option<tokio::sync::MutexGuard<'static, ()>> {
+    if !cluster.is_real() {
+        return None;
+    }
+    let turn = REAL_CLUSTER.lock().await;
+    clear_real_cluster(cluster).await;
+    Some(turn)
+}
 
 fn demo(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-operator").join(relative)

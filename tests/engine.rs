@@ -170,7 +170,8 @@ async fn snapshot(cluster: &TestCluster, demo: &Demo) -> Vec<(String, Value)> {
             }
         }
     }
-    let discovery = kube::Discovery::new(cluster.client()).run().await.unwrap();
+    let discovery =
+        common::discover(cluster.client(), keys.iter().map(|(api_version, _, _)| api_version.as_str())).await;
     let mut out = Vec::new();
     for (api_version, kind, name) in keys {
         let (group, version) = api_version.rsplit_once('/').unwrap_or(("", &api_version));

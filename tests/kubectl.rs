@@ -50,6 +50,7 @@ async fn kubectl_drives_the_cluster(cluster: TestCluster) {
     if !kubectl_available() {
         return;
     }
+    let _turn = crate::canary_real::demo_turn(&cluster).await;
     let namespace = cluster.namespace("kubectl").await;
     let ns = namespace.as_str();
     let dir = tempfile::tempdir().unwrap();

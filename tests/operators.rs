@@ -63,6 +63,7 @@ async fn install_demo_with_widgets(cluster: &TestCluster) -> String {
 }
 
 async fn the_stable_operator_reconciles_every_widget_and_catches_up(cluster: TestCluster) {
+    let _turn = crate::canary_real::demo_turn(&cluster).await;
     let namespace = install_demo_with_widgets(&cluster).await;
     let api = widgets(&cluster, &namespace);
     let operator = eventually("the operator pod runs", || async {
@@ -94,6 +95,7 @@ async fn the_stable_operator_reconciles_every_widget_and_catches_up(cluster: Tes
 on_both_clusters!(the_stable_operator_reconciles_every_widget_and_catches_up, demo_images());
 
 async fn a_bad_image_fails_the_objects_its_scenario_names_with_warning_events(cluster: TestCluster) {
+    let _turn = crate::canary_real::demo_turn(&cluster).await;
     let namespace = install_demo_with_widgets(&cluster).await;
     // A bad canary scoped to this test's gold widgets only (the stable operator keeps reconciling all).
     let name = cluster.unique("bad-canary");

@@ -8,7 +8,9 @@
 //! beside the Rollouts' instance-id labels while `apply` runs.
 
 use super::logs::deployment_of;
-use super::{create, kubectl, real_operator_bed, remove_namespace, shortened, OPERATOR_PACE, REAL_OPERATORS};
+use super::{
+    create, kubectl, real_operator_bed, remove_namespace, shortened, wait_for_crds, ARGO_ROLLOUTS, OPERATOR_PACE,
+};
 use crate::common::{self, eventually, eventually_within, TestCluster};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::coordination::v1::Lease;
@@ -246,6 +248,7 @@ async fn install(cluster: &TestCluster, corpus: &Path) -> Installed {
     copy_install(corpus, "v1.8.3", dir.path(), &namespace);
     let plan = write_plan(dir.path(), &namespace, &cluster.unique("argo-rollouts"));
     kubectl(cluster, &["apply", "--server-side", "--force-conflicts", "-n", &namespace, "-f", &old]);
+    wait_for_crds(cluster, Path::new(&old)).await;
     let controller = eventually_within("the Argo Rollouts controller Ready by its probe", OPERATOR_PACE, || async {
         controller_pods(&cluster.client(), &namespace).await.into_iter().find(ready)
     })
@@ -299,7 +302,7 @@ impl Installed {
 async fn argo_rollouts_is_upgraded_by_apply_with_its_canary_and_finalized_on_the_real_control_plane() {
     let test = "argo_rollouts_is_upgraded_by_apply_with_its_canary_and_finalized";
     let Some((cluster, corpus)) = real_operator_bed(test).await else { return };
-    let _turn = REAL_OPERATORS.lock().await;
+    let _turn = ARGO_ROLLOUTS.lock().await;
     let installed = install(&cluster, &corpus).await;
     let workloads = replica_sets(&cluster, &installed.namespace).await;
     assert_eq!(workloads.len(), ROLLOUTS, "one ReplicaSet per Rollout: {workloads:?}");

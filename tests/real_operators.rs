@@ -44,8 +44,11 @@ const OPERATOR_IMAGES: [&str; 2] =
 /// How long a real operator may take to make its objects healthy (StatefulSets, their Pods, its resyncs).
 const OPERATOR_PACE: Duration = Duration::from_secs(180);
 
-/// Real operators share cluster-wide CRDs and ClusterRoles: one test at a time.
-static REAL_OPERATORS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// The tests of one operator share its cluster-wide CRDs and ClusterRoles: one at a time. Different operators
+/// share nothing cluster-wide, so their tests run side by side.
+static PROMETHEUS_OPERATOR: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// Argo Rollouts' turn (see [`PROMETHEUS_OPERATOR`]).
+static ARGO_ROLLOUTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The real control plane with the real operators built, or None with a visible skip message.
 async fn real_operators(test: &str) -> Option<TestCluster> {
@@ -142,6 +145,16 @@ async fn all_available(cluster: &TestCluster, namespace: &str) -> Option<()> {
         }
     }
     Some(())
+}
+
+/// `kubectl apply` returns once the API server stored the objects, but a CRD serves its kind only once it is
+/// Established: objects of a kind whose CRD was just created wait for that.
+async fn wait_for_crds(cluster: &TestCluster, manifest: &Path) {
+    for object in operator_upgrade::manifest::load_objects(manifest).expect("the release loads") {
+        if object.value["kind"] == "CustomResourceDefinition" {
+            cluster.wait_established(object.value["metadata"]["name"].as_str().unwrap()).await;
+        }
+    }
 }
 
 async fn create(api: &Api<DynamicObject>, value: serde_json::Value) {
@@ -257,6 +270,7 @@ async fn install(cluster: &TestCluster, corpus: &Path, edit_new: impl Fn(String)
     // The CRDs are cluster-wide: a test before this one may have left them at v0.76.0, owned by the tool.
     let bundle = dir.path().join("v0.75.0/bundle.yaml").display().to_string();
     kubectl(cluster, &["apply", "--server-side", "--force-conflicts", "-f", &bundle]);
+    wait_for_crds(cluster, Path::new(&bundle)).await;
     create_objects(cluster, &namespace).await;
     eventually_within("every Prometheus and Alertmanager Available under v0.75.0", OPERATOR_PACE, || {
         all_available(cluster, &namespace)
@@ -350,7 +364,7 @@ async fn real_operator_bed(test: &str) -> Option<(TestCluster, PathBuf)> {
 async fn prometheus_operator_is_upgraded_by_apply_with_its_canary_and_finalized_on_the_real_control_plane() {
     let test = "prometheus_operator_is_upgraded_by_apply_with_its_canary_and_finalized";
     let Some((cluster, corpus)) = real_operator_bed(test).await else { return };
-    let _turn = REAL_OPERATORS.lock().await;
+    let _turn = PROMETHEUS_OPERATOR.lock().await;
     let installed = install(&cluster, &corpus, |t| t).await;
     // A ServiceMonitor without endpoints: valid under v0.75.0, invalid under v0.76.0 (the field is required
     // again there). The live plan names it and `apply` refuses until it is fixed.
@@ -404,7 +418,7 @@ async fn prometheus_operator_is_upgraded_by_apply_with_its_canary_and_finalized_
 async fn a_prometheus_operator_release_that_crash_loops_is_rolled_back_by_itself_on_the_real_control_plane() {
     let test = "a_prometheus_operator_release_that_crash_loops_is_rolled_back_by_itself";
     let Some((cluster, corpus)) = real_operator_bed(test).await else { return };
-    let _turn = REAL_OPERATORS.lock().await;
+    let _turn = PROMETHEUS_OPERATOR.lock().await;
     let bad_flag = |text: String| {
         text.replace(
             "- --kubelet-service=kube-system/kubelet",
@@ -435,7 +449,7 @@ async fn a_prometheus_operator_release_that_crash_loops_is_rolled_back_by_itself
 async fn a_prometheus_operator_release_that_lost_a_permission_is_rolled_back_by_itself_on_the_real_control_plane() {
     let test = "a_prometheus_operator_release_that_lost_a_permission_is_rolled_back_by_itself";
     let Some((cluster, corpus)) = real_operator_bed(test).await else { return };
-    let _turn = REAL_OPERATORS.lock().await;
+    let _turn = PROMETHEUS_OPERATOR.lock().await;
     let services_rule = "- apiGroups:\n  - \"\"\n  resources:\n  - services\n  - services/finalizers\n  - endpoints\n  verbs:\n  - get\n  - create\n  - update\n  - delete\n";
     let no_services = |text: String| {
         assert!(text.contains(services_rule), "the v0.76.0 ClusterRole grants Services as this test expects");

@@ -52,8 +52,9 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// A whole scenario.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// A whole scenario. `Scenario::default()` is the empty scenario file: a scenario built in code gets the
+/// same watch history and tick as one read from a file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Scenario {
     /// Seed of everything random the simulated controllers do (names, error rates).
@@ -99,6 +100,24 @@ pub struct ScenarioSource {
     pub file: PathBuf,
     /// Its text, to find the line of a key.
     pub text: String,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Scenario {
+            seed: 0,
+            manifests: Vec::new(),
+            populations: Vec::new(),
+            images: Vec::new(),
+            faults: FaultSettings::default(),
+            watch_history: default_history(),
+            tick_ms: default_tick(),
+            denied_permissions: Vec::new(),
+            churn: Vec::new(),
+            base_dir: PathBuf::new(),
+            source: None,
+        }
+    }
 }
 
 fn default_history() -> usize {

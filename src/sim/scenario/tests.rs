@@ -222,5 +222,6 @@ fn an_empty_scenario_file_is_an_empty_cluster() {
         let scenario = parse(text).unwrap();
         assert!(scenario.populations.is_empty() && scenario.manifests.is_empty());
         assert_eq!((scenario.tick_ms, scenario.watch_history), (50, 100_000));
+        assert_eq!(Scenario { source: None, ..scenario }, Scenario::default(), "built in code, it is the same");
     }
 }
