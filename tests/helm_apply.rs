@@ -199,9 +199,16 @@ async fn apply_through_helm_promotes_by_helm_upgrade_and_finalize_leaves_the_crd
     let installed = install(&cluster, helm, None).await;
     let user_values = installed.helm_json(&["get", "values", RELEASE]);
     assert_eq!(user_values, json!({"replicas": 1}));
+    // `plan` against the cluster runs the live preflight `apply` runs: the installed release accepted (the
+    // plan names it), every Widget checked against the new CRD, refusals judged as `apply --fail-on never`
+    // below judges them.
+    let plan = installed.plan().display().to_string();
+    let (code, output) = installed.tool(&cluster, &["plan", "-f", &plan, "--fail-on", "never"]).await;
+    assert_eq!(code, 0, "{output}");
+    assert!(output.contains("existing objects: 40 checked against the new CRDs"), "{output}");
+    assert!(!output.contains("apply would refuse"), "{output}");
 
     let churn = churn_of(installed.widgets(&cluster));
-    let plan = installed.plan().display().to_string();
     let (code, output) = installed.tool(&cluster, &["apply", "-f", &plan, "--yes", "--fail-on", "never"]).await;
     churn.abort();
     assert_eq!(code, 0, "{output}");
