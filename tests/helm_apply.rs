@@ -4,19 +4,23 @@
 //! chart 1.1.0 with the user's values, its manifest is what is live (the expanded CRD included), and
 //! `finalize` leaves the CRD as the chart ships it in Helm's record. The bad release (the plan's values set
 //! the image tag `v1.1.0-bad`) rolls back by itself and Helm shows the original manifest deployed.
+//! A run SIGKILLed while its `helm upgrade` runs takes helm with it and resumes: the pending revision
+//! rolled back as Helm documents, the upgrade run again, the journal saying so.
 //! Needs helm (`controlplane/build-helm.sh`); skips with a message otherwise. Takes turns with the demo's
 //! other real-control-plane tests (the demo CRD is cluster-wide).
 
 use super::canary_real::{all_ready, clear_real_cluster, create_widgets, GROUP, REAL_CLUSTER};
 use crate::common::canary::{churn_of, tool_with_env};
-use crate::common::{self, eventually, TestCluster};
+use crate::common::{self, eventually, eventually_within, TestCluster};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams};
+use kube::api::{Api, DeleteParams, ListParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 const CRD: &str = "widgets.demo.operator-upgrade.dev";
 const RELEASE: &str = "demo-operator";
@@ -195,9 +199,16 @@ async fn apply_through_helm_promotes_by_helm_upgrade_and_finalize_leaves_the_crd
     let installed = install(&cluster, helm, None).await;
     let user_values = installed.helm_json(&["get", "values", RELEASE]);
     assert_eq!(user_values, json!({"replicas": 1}));
+    // `plan` against the cluster runs the live preflight `apply` runs: the installed release accepted (the
+    // plan names it), every Widget checked against the new CRD, refusals judged as `apply --fail-on never`
+    // below judges them.
+    let plan = installed.plan().display().to_string();
+    let (code, output) = installed.tool(&cluster, &["plan", "-f", &plan, "--fail-on", "never"]).await;
+    assert_eq!(code, 0, "{output}");
+    assert!(output.contains("existing objects: 40 checked against the new CRDs"), "{output}");
+    assert!(!output.contains("apply would refuse"), "{output}");
 
     let churn = churn_of(installed.widgets(&cluster));
-    let plan = installed.plan().display().to_string();
     let (code, output) = installed.tool(&cluster, &["apply", "-f", &plan, "--yes", "--fail-on", "never"]).await;
     churn.abort();
     assert_eq!(code, 0, "{output}");
@@ -289,5 +300,123 @@ async fn rollback_after_a_promotion_through_helm_rolls_the_release_back_to_the_r
     assert_manifest_is_live(&cluster, &installed).await;
     let widgets = installed.widgets(&cluster);
     eventually("every Widget Ready again under the old operator", || all_ready(&widgets)).await;
+    cleanup(&cluster, &installed).await;
+}
+
+/// Whether a helm process of this test is running: one whose arguments name the test's operator namespace.
+fn helm_running(installed: &Installed) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return false };
+    entries.flatten().any(|entry| {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { return false };
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        args.first().is_some_and(|a| a.ends_with(b"helm")) && args.contains(&installed.operators.as_bytes())
+    })
+}
+
+/// The release's revision Secrets by revision, with their status label.
+async fn revision_statuses(cluster: &TestCluster, installed: &Installed) -> Vec<(u32, String)> {
+    let secrets: Api<Secret> = Api::namespaced(cluster.client(), &installed.operators);
+    let params = ListParams::default().labels(&format!("owner=helm,name={RELEASE}"));
+    let mut found: Vec<(u32, String)> = secrets
+        .list_metadata(&params)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|s| {
+            let labels = s.metadata.labels?;
+            Some((labels.get("version")?.parse().ok()?, labels.get("status")?.clone()))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Nothing of the run is left: no cohort label on a Widget, no Deployment but the stable one, no Lease but
+/// the stable operator's.
+async fn assert_nothing_left(cluster: &TestCluster, installed: &Installed) {
+    let widgets = installed.widgets(cluster).list(&ListParams::default()).await.unwrap();
+    for widget in widgets.items {
+        let labels = widget.metadata.labels.unwrap_or_default();
+        assert!(!labels.contains_key("operator-upgrade.dev/cohort"), "{:?}: {labels:?}", widget.metadata.name);
+    }
+    let names = common::canary::deployment_names(cluster, &installed.operators).await;
+    assert_eq!(names, [RELEASE], "only the stable Deployment is left");
+    let leases: Api<Lease> = Api::namespaced(cluster.client(), &installed.operators);
+    eventually("no Lease but the stable operator's", || async {
+        let list = leases.list(&ListParams::default()).await.ok()?;
+        let names: Vec<String> = list.items.into_iter().filter_map(|l| l.metadata.name).collect();
+        names.iter().all(|n| n == "demo-operator-lock").then_some(())
+    })
+    .await;
+}
+
+/// `apply` SIGKILLed while its `helm upgrade` runs (the release's new revision is `pending-upgrade`): helm dies
+/// with it, the release is left pending, and `apply` run again recovers it as Helm documents (rollback to
+/// the revision the run started from), upgrades it again, and says so in the journal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn apply_through_helm_killed_during_the_helm_upgrade_resumes_to_the_new_chart_on_the_real_control_plane() {
+    let test = "apply_through_helm_killed_during_the_helm_upgrade";
+    let Some(cluster) = TestCluster::real(test).await else { return };
+    let Some(helm) = common::helm(test) else { return };
+    let _turn = REAL_CLUSTER.lock().await;
+    let installed = install(&cluster, helm, None).await;
+    let user_values = installed.helm_json(&["get", "values", RELEASE]);
+    let plan = installed.plan().display().to_string();
+    let (helm_path, kubeconfig) = (installed.helm.display().to_string(), installed.kubeconfig.clone());
+    let log_path = installed.dir.path().join("killed-apply.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let churn = churn_of(installed.widgets(&cluster));
+    let started = std::time::Instant::now();
+    let mut apply = std::process::Command::new(env!("CARGO_BIN_EXE_operator-upgrade"))
+        .args(["apply", "-f", &plan, "--yes", "--fail-on", "never", "--helm", &helm_path, "--kubeconfig", &kubeconfig])
+        .envs(installed.env())
+        .env_remove("OPERATOR_UPGRADE_CRASH_AFTER_WRITE")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let pending = vec![(1, "deployed".to_owned()), (2, "pending-upgrade".to_owned())];
+    // Polled as fast as the API answers: helm's wait for the new Deployment is the window.
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    while revision_statuses(&cluster, &installed).await != pending {
+        if let Some(status) = apply.try_wait().unwrap() {
+            panic!("apply ended ({status}) before helm upgraded: {}", std::fs::read_to_string(&log_path).unwrap());
+        }
+        assert!(std::time::Instant::now() < deadline, "helm's revision 2 never pending-upgrade");
+    }
+    apply.kill().unwrap();
+    apply.wait().unwrap();
+    let killed_after = started.elapsed();
+    eventually_within("helm gone with the killed tool", Duration::from_secs(5), || async {
+        (!helm_running(&installed)).then_some(())
+    })
+    .await;
+    assert_eq!(revision_statuses(&cluster, &installed).await, pending, "helm wrote nothing after the tool died");
+
+    let (code, output) = installed.tool(&cluster, &["apply", "-f", &plan, "--yes", "--fail-on", "never"]).await;
+    churn.abort();
+    assert_eq!(code, 0, "{output}");
+    assert!(output.contains("helm upgrade of release demo-operator"), "{output}");
+    let history = installed.helm_json(&["history", RELEASE]);
+    let promoted = latest(&history);
+    assert_eq!((&promoted["revision"], &promoted["status"]), (&json!(4), &json!("deployed")), "{history}");
+    assert_eq!(promoted["chart"], "demo-operator-1.1.0", "{history}");
+    let rolled_back = &history.as_array().unwrap()[2];
+    assert_eq!(rolled_back["chart"], "demo-operator-1.0.0", "the pending revision rolled back: {history}");
+    assert_eq!(installed.helm_json(&["get", "values", RELEASE]), user_values);
+    assert_manifest_is_live(&cluster, &installed).await;
+
+    let name = cluster.unique("helm-apply");
+    let (_, status) = common::run_tool(&cluster, &["status", "--plan", &name, "--output", "json"], &[]).await;
+    let status: Value = serde_json::from_str(&status).unwrap_or_else(|e| panic!("{e}: {status}"));
+    assert_eq!((&status["helm"]["before"], &status["helm"]["promoted"]), (&json!(1), &json!(4)), "{status}");
+    let notes: Vec<&str> = status["notes"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    let resumed = "resumed: helm was killed in revision 2 of release demo-operator (pending-upgrade): rolled back to revision 1 as Helm documents (revision 3)";
+    assert!(notes.contains(&resumed), "{notes:#?}");
+    assert_nothing_left(&cluster, &installed).await;
+    let widgets = installed.widgets(&cluster);
+    eventually("every Widget Ready under the promoted operator", || all_ready(&widgets)).await;
+    eprintln!("{test}: killed {killed_after:.1?} after apply started; the resumed apply promoted");
     cleanup(&cluster, &installed).await;
 }

@@ -28,7 +28,7 @@ const COHORT_LABEL: &str = "operator-upgrade.dev/cohort";
 const CONTROLLER: &str = "argo-rollouts";
 const ROLLOUTS: usize = 4;
 
-fn argo_api(client: &kube::Client, namespace: &str, kind: &str, plural: &str) -> Api<DynamicObject> {
+pub(super) fn argo_api(client: &kube::Client, namespace: &str, kind: &str, plural: &str) -> Api<DynamicObject> {
     let gvk = GroupVersionKind::gvk("argoproj.io", "v1alpha1", kind);
     Api::namespaced_with(client.clone(), namespace, &ApiResource::from_gvk_with_plural(&gvk, plural))
 }
@@ -61,13 +61,13 @@ fn write_plan(dir: &Path, namespace: &str, name: &str) -> String {
     path.display().to_string()
 }
 
-fn ready(pod: &Pod) -> bool {
+pub(super) fn ready(pod: &Pod) -> bool {
     let conditions = pod.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default();
     conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")
 }
 
 /// The running controller Pods of the namespace (the copies' too), not being deleted.
-async fn controller_pods(client: &kube::Client, namespace: &str) -> Vec<Pod> {
+pub(super) async fn controller_pods(client: &kube::Client, namespace: &str) -> Vec<Pod> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let Ok(list) = pods.list(&ListParams::default()).await else { return Vec::new() };
     let controller = |p: &Pod| {
@@ -177,7 +177,7 @@ fn record(cluster: &TestCluster, namespace: &str) -> (tokio::task::JoinHandle<()
 /// Users' changes while the run goes on: every second each Rollout's `revisionHistoryLimit` moves, a new
 /// generation for its controller to observe that changes no Pod template (a template change would start a
 /// real rollout of every workload).
-fn churn(cluster: &TestCluster, namespace: &str) -> tokio::task::JoinHandle<()> {
+pub(super) fn churn(cluster: &TestCluster, namespace: &str) -> tokio::task::JoinHandle<()> {
     let api = argo_api(&cluster.client(), namespace, "Rollout", "rollouts");
     tokio::spawn(async move {
         for round in 0u64.. {
@@ -194,7 +194,7 @@ fn churn(cluster: &TestCluster, namespace: &str) -> tokio::task::JoinHandle<()> 
 }
 
 /// Rollouts, each with its own workload and an AnalysisTemplate its canary steps name.
-async fn create_rollouts(cluster: &TestCluster, namespace: &str) {
+pub(super) async fn create_rollouts(cluster: &TestCluster, namespace: &str) {
     let templates = argo_api(&cluster.client(), namespace, "AnalysisTemplate", "analysistemplates");
     let rollouts = argo_api(&cluster.client(), namespace, "Rollout", "rollouts");
     for index in 0..ROLLOUTS {
@@ -213,7 +213,7 @@ async fn create_rollouts(cluster: &TestCluster, namespace: &str) {
     }
 }
 
-async fn all_healthy(cluster: &TestCluster, namespace: &str) -> Option<()> {
+pub(super) async fn all_healthy(cluster: &TestCluster, namespace: &str) -> Option<()> {
     let list = argo_api(&cluster.client(), namespace, "Rollout", "rollouts").list(&ListParams::default()).await.ok()?;
     let healthy = list.items.iter().filter(|r| r.data["status"]["phase"] == "Healthy").count();
     (healthy == ROLLOUTS).then_some(())
@@ -221,7 +221,7 @@ async fn all_healthy(cluster: &TestCluster, namespace: &str) -> Option<()> {
 
 /// Every ReplicaSet of the namespace by name, with its uid and pod-template hash: a re-rolled workload gets
 /// a new one.
-async fn replica_sets(cluster: &TestCluster, namespace: &str) -> BTreeSet<(String, String)> {
+pub(super) async fn replica_sets(cluster: &TestCluster, namespace: &str) -> BTreeSet<(String, String)> {
     let api: Api<ReplicaSet> = Api::namespaced(cluster.client(), namespace);
     let list = api.list(&ListParams::default()).await.unwrap();
     let owned_by_rollout = |rs: &ReplicaSet| rs.metadata.owner_references.iter().flatten().any(|o| o.kind == "Rollout");
@@ -265,37 +265,34 @@ async fn install(cluster: &TestCluster, corpus: &Path) -> Installed {
 }
 
 impl Installed {
-    /// Nothing of the run is left: no instance-id or cohort label on a Rollout or a template, no copy
-    /// Deployment, no lease of the tool's.
     async fn assert_clean(&self, cluster: &TestCluster) {
-        for (kind, plural) in [("Rollout", "rollouts"), ("AnalysisTemplate", "analysistemplates")] {
-            let list =
-                argo_api(&cluster.client(), &self.namespace, kind, plural).list(&ListParams::default()).await.unwrap();
-            for object in list {
-                let labels = object.metadata.labels.clone().unwrap_or_default();
-                let name = &object.metadata.name;
-                assert!(
-                    !labels.contains_key(INSTANCE_ID) && !labels.contains_key(COHORT_LABEL),
-                    "{kind} {name:?}: {labels:?}"
-                );
-            }
-        }
-        let deployments: Api<Deployment> = Api::namespaced(cluster.client(), &self.namespace);
-        let list = deployments.list(&ListParams::default()).await.unwrap();
-        let names: Vec<String> = list.items.into_iter().filter_map(|d| d.metadata.name).collect();
-        assert_eq!(names, [CONTROLLER], "only the stable Deployment is left");
-        let leases: Api<Lease> = Api::namespaced(cluster.client(), &self.namespace);
-        let left: Vec<String> = leases
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .filter_map(|l| l.metadata.name)
-            .collect();
-        assert!(left.iter().all(|l| !l.starts_with("operator-upgrade")), "the run's lease is gone: {left:?}");
-        super::assert_no_canary_access(cluster, &self.namespace).await;
+        assert_clean(cluster, &self.namespace, CONTROLLER).await;
     }
+}
+
+/// Nothing of a run is left in `namespace`: no instance-id or cohort label on a Rollout or a template, no
+/// Deployment but the stable `controller`, no lease of the tool's, no account of the canary's.
+pub(super) async fn assert_clean(cluster: &TestCluster, namespace: &str, controller: &str) {
+    for (kind, plural) in [("Rollout", "rollouts"), ("AnalysisTemplate", "analysistemplates")] {
+        let list = argo_api(&cluster.client(), namespace, kind, plural).list(&ListParams::default()).await.unwrap();
+        for object in list {
+            let labels = object.metadata.labels.clone().unwrap_or_default();
+            let name = &object.metadata.name;
+            assert!(
+                !labels.contains_key(INSTANCE_ID) && !labels.contains_key(COHORT_LABEL),
+                "{kind} {name:?}: {labels:?}"
+            );
+        }
+    }
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client(), namespace);
+    let list = deployments.list(&ListParams::default()).await.unwrap();
+    let names: Vec<String> = list.items.into_iter().filter_map(|d| d.metadata.name).collect();
+    assert_eq!(names, [controller], "only the stable Deployment is left");
+    let leases: Api<Lease> = Api::namespaced(cluster.client(), namespace);
+    let list = leases.list(&ListParams::default()).await.unwrap();
+    let left: Vec<String> = list.items.into_iter().filter_map(|l| l.metadata.name).collect();
+    assert!(left.iter().all(|l| !l.starts_with("operator-upgrade")), "the run's lease is gone: {left:?}");
+    super::assert_no_canary_access(cluster, namespace).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

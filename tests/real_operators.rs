@@ -14,6 +14,8 @@ use crate::common;
 
 #[path = "real_argo.rs"]
 mod argo;
+#[path = "real_argo_helm.rs"]
+mod argo_helm;
 #[path = "real_operator_logs.rs"]
 mod logs;
 

@@ -93,14 +93,8 @@ pub fn run_plan(args: &PlanArgs) -> anyhow::Result<u8> {
     if args.cluster.kubeconfig.is_none() && args.cluster.context.is_none() {
         return Ok(code);
     }
-    if helm_plan.is_some() {
-        // `apply` runs the live preflight of a Helm plan (rendered again as the run renders it); `plan` stops
-        // at the release read from the cluster.
-        eprintln!("note: `apply` runs the live preflight of a Helm plan; the release was read from the cluster above");
-        return Ok(code);
-    }
     let live_refusals = match &args.file {
-        Some(file) => live_plan(file, &args.cluster, args.report.fail_on)?,
+        Some(file) => live_plan(file, helm_plan.is_some(), args)?,
         None => live_plan_of_releases(&old, &new, &plan, &args.cluster, args.report.fail_on)?,
     };
     Ok(if live_refusals { super::EXIT_FINDINGS } else { code })
@@ -123,15 +117,24 @@ fn live_plan_of_releases(
     })
 }
 
-/// Prints the live plan and says whether `apply` would refuse on it.
-fn live_plan(
-    file: &std::path::Path,
-    cluster: &crate::cluster::ClusterArgs,
-    fail_on: super::FailOn,
-) -> anyhow::Result<bool> {
-    let upgrade = crate::engine::Upgrade::load(file)?;
+/// Prints the live plan and says whether `apply` would refuse on it. A Helm plan is loaded as `apply` loads
+/// it (both sides rendered again with the cluster, the installed release read from it), so the live
+/// preflight is the one `apply` would run; any other plan is loaded before connecting.
+fn live_plan(file: &std::path::Path, helm_plan: bool, args: &PlanArgs) -> anyhow::Result<bool> {
+    let (cluster, fail_on) = (&args.cluster, args.report.fail_on);
+    let offline = (!helm_plan).then(|| crate::engine::Upgrade::load(file)).transpose()?;
     super::runtime()?.block_on(async {
         let client = crate::cluster::connect(cluster).await?;
+        let upgrade = match offline {
+            Some(upgrade) => upgrade,
+            None => {
+                let connection = crate::helm::actions::Connection {
+                    kubeconfig: cluster.kubeconfig.clone(),
+                    context: cluster.context.clone(),
+                };
+                crate::engine::Upgrade::load_with_helm(file, args.helm.as_deref(), &client, connection).await?
+            }
+        };
         let objects = crate::cluster::Objects::new(client, false);
         let live = crate::engine::preflight::observe(&objects, &upgrade).await?;
         print_live(&live, &live.refusals(&upgrade, fail_on.threshold(), &[]))

@@ -266,7 +266,7 @@ pub fn render_json(journal: &Journal, beat: Heartbeat) -> serde_json::Value {
         "toolVersion": journal.tool_version, "operator": journal.operator, "state": journal.state,
         "heartbeat": format!("{beat:?}").to_lowercase(), "started": journal.started, "updated": journal.updated,
         "accepted": journal.accepted, "steps": journal.steps, "recorded": recorded, "health": journal.health,
-        "notes": journal.notes, "next": advice(journal, beat), "canary": journal.canary.as_ref().map(canary_json),
+        "notes": journal.notes, "helm": journal.helm, "next": advice(journal, beat), "canary": journal.canary.as_ref().map(canary_json),
         "analysis": journal.analysis.as_ref().filter(|_| journal.canary.is_none()).map(|a| json!({"intervals": a.intervals, "decision": a.decision})),
         "rehearsal": journal.rehearsal,
     })

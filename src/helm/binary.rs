@@ -143,9 +143,10 @@ impl Helm {
             let shown: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
             format!("helm {}", shown.join(" "))
         };
-        let output = Command::new(&self.path)
-            .args(args)
-            .envs(env.iter().map(|(k, v)| (*k, *v)))
+        let mut child = Command::new(&self.path);
+        child.args(args).envs(env.iter().map(|(k, v)| (*k, *v)));
+        dies_with_the_tool(&mut child);
+        let output = child
             .output()
             .map_err(|e| HelmError::Io { what: format!("{} ({})", command(), self.path.display()), cause: e })?;
         if !output.status.success() {
@@ -156,6 +157,29 @@ impl Helm {
         }
         String::from_utf8(output.stdout)
             .map_err(|_| HelmError::Failed { command: command(), stderr: "its output is not UTF-8 text".into() })
+    }
+}
+
+/// Makes the helm child die (SIGKILL) when the tool dies, however it dies. A helm that outlived a killed
+/// run would go on writing the release while the resumed run reads it and rolls a pending revision back:
+/// the run's Lease keeps runs apart, not a helm left behind by one. Killed, helm leaves its revision
+/// `pending-upgrade`, which the resumed run recovers as Helm documents ([`super::actions::resume`]).
+fn dies_with_the_tool(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id();
+    // SAFETY: the closure runs in the forked child before exec and calls only async-signal-safe functions
+    // (prctl, getppid), allocating nothing.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The tool died between fork and prctl: the signal will never come, so do not start.
+            if libc::getppid() as u32 != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
     }
 }
 
