@@ -10,7 +10,7 @@
 //! install to Helm does.
 
 use super::argo::{all_healthy, assert_clean, churn, controller_pods, create_rollouts, ready, replica_sets};
-use super::{real_operator_bed, remove_namespace, shortened, OPERATOR_PACE, REAL_OPERATORS};
+use super::{real_operator_bed, remove_namespace, shortened, ARGO_ROLLOUTS, OPERATOR_PACE};
 use crate::common::{self, eventually, eventually_within, TestCluster};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ListParams};
@@ -189,7 +189,7 @@ async fn argo_rollouts_installed_from_its_helm_chart_is_upgraded_through_helm_by
     let test = "argo_rollouts_installed_from_its_helm_chart_is_upgraded_through_helm";
     let Some((cluster, _)) = real_operator_bed(test).await else { return };
     let Some(helm) = common::helm(test) else { return };
-    let _turn = REAL_OPERATORS.lock().await;
+    let _turn = ARGO_ROLLOUTS.lock().await;
     let started = Instant::now();
     let namespace = cluster.namespace("argo-rollouts").await;
     let release = cluster.unique("argo-rollouts");
