@@ -10,7 +10,9 @@
 //!   `Succeeded`. Before each pass the CRD's storage version is switched (v1alpha1 <-> v1), so every pass
 //!   rewrites every object in etcd (a PUT of unchanged bytes would be skipped by the server); each pass
 //!   counts the objects whose resourceVersion moved, and the 429s the server answered
-//!   (`apiserver_request_total{code="429"}`) while it ran.
+//!   (`apiserver_request_total{code="429"}`) while it ran. The PUT loop and the tool's pass each run in a
+//!   process of their own (this bench run again with `BENCH_REAL_PASS`), so each peak RSS is that pass's
+//!   alone, not what the bench's own snapshots of every object left in its heap.
 //!
 //! Everything but the in-tree migrator runs as a ServiceAccount bound to cluster-admin, not as the
 //! kubeconfig's `system:masters` admin, whom API Priority and Fairness exempts: a 429 storm would show.
@@ -35,10 +37,6 @@ use std::time::{Duration, Instant};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[path = "support/rss.rs"]
-mod rss;
-use rss::peak_rss_kib;
-
 const DEFAULT_OBJECTS: usize = 10_000;
 const GROUP: &str = "demo.operator-upgrade.dev";
 const NAMESPACE: &str = "bench-real";
@@ -53,11 +51,6 @@ fn demo(relative: &str) -> PathBuf {
 
 fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
-}
-
-/// Resets `VmHWM` to the current RSS (Linux: 5 to `clear_refs`), so a pass's peak is its own.
-fn reset_peak_rss() {
-    std::fs::write("/proc/self/clear_refs", "5").expect("resets the peak RSS");
 }
 
 /// The v1.1.0 demo CRD (Widget, versions v1alpha1 and v1, conversion None) storing at `storage`.
@@ -391,22 +384,52 @@ fn codes(failures: &HashMap<u16, usize>) -> String {
     codes.iter().map(|(code, n)| format!("{n} x {code}")).collect::<Vec<_>>().join(", ")
 }
 
-async fn migrations(admin: &Client, runner: &Client, count: usize) {
+/// Which pass a child process of this bench runs (`BENCH_REAL_PASS`), as the runner of `BENCH_REAL_KUBECONFIG`.
+const PASS: &str = "BENCH_REAL_PASS";
+const PASS_KUBECONFIG: &str = "BENCH_REAL_KUBECONFIG";
+
+/// Runs `pass` in a child process of this bench: its wall time, peak RSS (KiB) and the JSON it printed.
+fn pass_process(pass: &str, kubeconfig: &Path) -> (Duration, u64, Value) {
+    let mut command = Command::new(std::env::current_exe().expect("the bench's own path"));
+    command.env(PASS, pass).env(PASS_KUBECONFIG, kubeconfig);
+    let (took, rss, out) = run_process(&mut command);
+    (took, rss, serde_json::from_slice(&out).unwrap_or_else(|e| panic!("the {pass} pass prints JSON: {e}")))
+}
+
+/// The child process's side: runs the pass `BENCH_REAL_PASS` names and prints its counts as JSON.
+async fn run_pass(pass: &str) {
+    let kubeconfig = std::env::var_os(PASS_KUBECONFIG).map(PathBuf::from).expect("the runner's kubeconfig");
+    let runner = connect(&ClusterArgs { kubeconfig: Some(kubeconfig), context: None }).await.expect("a client");
+    let printed = match pass {
+        "put" => {
+            let (moved, failures) = put_loop(&runner).await;
+            json!({"moved": moved, "failures": codes(&failures)})
+        }
+        "migrate" => {
+            let objects = Objects::new(runner.clone(), false);
+            let counts = migrate_kind(&objects, &format!("{GROUP}/v1alpha1"), "Widget", &[], |_| {})
+                .await
+                .expect("the migration succeeds");
+            json!({"rewritten": counts.rewritten, "skipped": counts.skipped})
+        }
+        other => panic!("no pass {other}"),
+    };
+    println!("{printed}");
+}
+
+async fn migrations(admin: &Client, runner: &Client, runner_kubeconfig: &Path, count: usize) {
     let rate = |d: Duration| count as f64 / d.as_secs_f64();
     println!("storage migration of {count} Widgets, {CONCURRENCY} writes at a time, storage version switched before each pass");
 
     store_widgets_at(admin, "v1").await;
     let throttled_before = throttled(admin).await;
-    reset_peak_rss();
-    let start = Instant::now();
-    let (moved, failures) = put_loop(runner).await;
-    let anchor = start.elapsed();
-    let anchor_rss = peak_rss_kib();
+    let (anchor, anchor_rss, put) = pass_process("put", runner_kubeconfig);
     println!(
-        "  PUT loop (list, then PUT each, no retries):     {:7.2} s = {:6.0} objects/s; rewritten {moved}; failed: {}; 429s {}; peak RSS {:.0} MiB (anchor)",
+        "  PUT loop (list, then PUT each, no retries; own process): {:7.2} s = {:6.0} objects/s; rewritten {}; failed: {}; 429s {}; peak RSS {:.0} MiB (anchor)",
         anchor.as_secs_f64(),
         rate(anchor),
-        codes(&failures),
+        put["moved"],
+        put["failures"].as_str().unwrap_or_default(),
         throttled(admin).await - throttled_before,
         mib(anchor_rss),
     );
@@ -414,26 +437,18 @@ async fn migrations(admin: &Client, runner: &Client, count: usize) {
     store_widgets_at(admin, "v1alpha1").await;
     let before = resource_versions(&list_widgets(runner).await);
     let throttled_before = throttled(admin).await;
-    reset_peak_rss();
-    let objects = Objects::new(runner.clone(), false);
-    let start = Instant::now();
-    let counts = migrate_kind(&objects, &format!("{GROUP}/v1alpha1"), "Widget", &[], |_| {})
-        .await
-        .expect("the migration succeeds");
-    let ours = start.elapsed();
-    let ours_rss = peak_rss_kib();
+    let (ours, ours_rss, counts) = pass_process("migrate", runner_kubeconfig);
     let throttled_ours = throttled(admin).await - throttled_before;
     println!(
-        "  operator-upgrade (engine::migrate::migrate_kind): {:7.2} s = {:6.0} objects/s; rewritten {} (resourceVersion moved: {}), skipped {}; 429s {throttled_ours}; peak RSS {:.0} MiB ({:.2}x the PUT loop; target <= 1.50x)",
+        "  operator-upgrade (engine::migrate::migrate_kind; own process): {:7.2} s = {:6.0} objects/s; rewritten {} (resourceVersion moved: {}), skipped {}; 429s {throttled_ours}; peak RSS {:.0} MiB ({:.2}x the PUT loop; target <= 1.50x)",
         ours.as_secs_f64(),
         rate(ours),
-        counts.rewritten,
+        counts["rewritten"],
         rewritten_since(runner, &before).await,
-        counts.skipped,
+        counts["skipped"],
         mib(ours_rss),
         ours.as_secs_f64() / anchor.as_secs_f64(),
     );
-
     store_widgets_at(admin, "v1").await;
     let before = resource_versions(&list_widgets(runner).await);
     let throttled_before = throttled(admin).await;
@@ -455,6 +470,9 @@ async fn migrations(admin: &Client, runner: &Client, count: usize) {
 
 #[tokio::main]
 async fn main() {
+    if let Ok(pass) = std::env::var(PASS) {
+        return run_pass(&pass).await;
+    }
     let Some(kubeconfig) = std::env::var_os("OPERATOR_UPGRADE_REAL_KUBECONFIG").map(PathBuf::from) else {
         println!(
             "bench real: no real control plane (OPERATOR_UPGRADE_REAL_KUBECONFIG is unset); run `controlplane/run.sh cargo bench --bench real`; nothing measured"
@@ -476,5 +494,5 @@ async fn main() {
         count as f64 / created.as_secs_f64()
     );
     live_validation(&runner_kubeconfig, count);
-    migrations(&admin, &runner, count).await;
+    migrations(&admin, &runner, &runner_kubeconfig, count).await;
 }
