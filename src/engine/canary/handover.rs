@@ -55,10 +55,8 @@ fn held_by_copy_or_nobody(holder: &str, copy: &str) -> bool {
 /// Puts every marker back as it was before the run (removed where there was none).
 pub async fn restore_markers(objects: &Objects, record: &CanaryRecord) -> Result<(), ClusterError> {
     let Some((marker, key)) = &record.marker else { return Ok(()) };
-    for member in &record.members {
-        objects.set_metadata(&member.key, marker.section(), key, member.prior.as_deref()).await?;
-    }
-    Ok(())
+    let markers = record.members.iter().map(|m| (&m.key, m.prior.as_deref()));
+    super::set_markers(objects, marker.section(), key, markers).await
 }
 
 /// Promotion after a passing canary: the canary and baseline go, the stable Deployment becomes the new

@@ -21,10 +21,32 @@ pub use table::render_intervals;
 use super::desired::kind_at_storage_version;
 use super::upgrade::Upgrade;
 use crate::canary::measure::CohortKinds;
-use crate::cluster::{ClusterError, Objects};
+use crate::cluster::{ClusterError, ObjectKey, Objects};
 use crate::plan::file::CanaryPolicy;
+use futures::stream::{self, StreamExt, TryStreamExt};
 use serde_json::Value;
 use std::time::{Duration, Instant};
+
+/// Cohort markers written at once, as many as the storage migration's writes: one at a time, marking the
+/// 2,000 cohort objects of a 10% canary over 10,000 took 34 s on a loaded real API server (a round trip
+/// each).
+const MARKING_CONCURRENCY: usize = 8;
+
+/// Sets the marker `key` in `metadata.<section>` of each object to its value (None removes it),
+/// [`MARKING_CONCURRENCY`] at a time; the first failure is the result (each write is idempotent, so a run
+/// that resumes writes them all again).
+async fn set_markers<'a>(
+    objects: &Objects,
+    section: &str,
+    key: &str,
+    markers: impl IntoIterator<Item = (&'a ObjectKey, Option<&'a str>)>,
+) -> Result<(), ClusterError> {
+    stream::iter(markers)
+        .map(|(object, value)| objects.set_metadata(object, section, key, value))
+        .buffer_unordered(MARKING_CONCURRENCY)
+        .try_for_each(|()| futures::future::ok(()))
+        .await
+}
 
 /// The plan's canary policy (the canary steps only exist when it has one).
 fn policy(upgrade: &Upgrade) -> Result<&CanaryPolicy, String> {

@@ -186,10 +186,8 @@ async fn mark_new_objects_stable(
     }
     run.journal.canary.as_mut().expect("checked above").members.extend(added.clone());
     run.save().await?;
-    for member in &added {
-        run.objects.set_metadata(&member.key, marker.section(), &key, Some(Cohort::Stable.as_str())).await?;
-    }
-    Ok(())
+    let markers = added.iter().map(|m| (&m.key, Some(Cohort::Stable.as_str())));
+    super::set_markers(&run.objects, marker.section(), &key, markers).await
 }
 
 /// The condition that means healthy: the plan's `conditions` signal's, by default `Ready`.

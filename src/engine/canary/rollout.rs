@@ -208,10 +208,8 @@ pub(super) fn dependent_kinds(upgrade: &Upgrade) -> Option<Vec<crate::plan::file
 /// Marks every member with its cohort (a merge patch of one label or annotation; idempotent).
 async fn mark_members(run: &Run, record: &CanaryRecord) -> Result<(), ClusterError> {
     let Some((marker, key)) = &record.marker else { return Ok(()) };
-    for member in &record.members {
-        run.objects.set_metadata(&member.key, marker.section(), key, Some(member.cohort.as_str())).await?;
-    }
-    Ok(())
+    let markers = record.members.iter().map(|m| (&m.key, Some(m.cohort.as_str())));
+    super::set_markers(&run.objects, marker.section(), key, markers).await
 }
 
 /// The namespaces each Deployment watches (namespace scoping): the cohorts' own, and every other one for
