@@ -20,17 +20,21 @@ fn kubectl_available() -> bool {
     found
 }
 
-fn kubectl(cluster: &TestCluster, args: &[&str]) -> Output {
-    Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(cluster.kubeconfig_path())
-        .args(args)
-        .output()
-        .expect("kubectl runs")
+/// kubectl against the test's cluster with a discovery cache of the test's own: the shared one under
+/// ~/.kube/cache would remember the versions of a CRD that other tests on the same control plane changed since
+/// (`widget` resolved to a version no longer served is "the server could not find the requested resource").
+fn kubectl_command(cluster: &TestCluster, cache: &Path) -> Command {
+    let mut command = Command::new("kubectl");
+    command.arg("--kubeconfig").arg(cluster.kubeconfig_path()).arg("--cache-dir").arg(cache);
+    command
 }
 
-fn ok(cluster: &TestCluster, args: &[&str]) -> String {
-    let output = kubectl(cluster, args);
+fn kubectl(cluster: &TestCluster, cache: &Path, args: &[&str]) -> Output {
+    kubectl_command(cluster, cache).args(args).output().expect("kubectl runs")
+}
+
+fn ok(cluster: &TestCluster, cache: &Path, args: &[&str]) -> String {
+    let output = kubectl(cluster, cache, args);
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(output.status.success(), "kubectl {args:?} failed: {}{stdout}", String::from_utf8_lossy(&output.stderr));
     stdout
@@ -54,37 +58,36 @@ async fn kubectl_drives_the_cluster(cluster: TestCluster) {
     let namespace = cluster.namespace("kubectl").await;
     let ns = namespace.as_str();
     let dir = tempfile::tempdir().unwrap();
+    let cache = &dir.path().join("kubectl-cache");
     let widget_file = dir.path().join("widget.yaml");
     std::fs::write(&widget_file, widget(ns)).unwrap();
 
-    let table = ok(&cluster, &["get", "namespaces"]);
+    let table = ok(&cluster, cache, &["get", "namespaces"]);
     assert!(table.starts_with("NAME") && table.contains("kube-system"), "{table}");
 
-    ok(&cluster, &["apply", "--server-side", "-f", &demo_file("v1.0.0/crds.yaml")]);
-    ok(&cluster, &["wait", "--for=condition=Established", "crd/widgets.demo.operator-upgrade.dev", "--timeout=20s"]);
-    ok(&cluster, &["apply", "--server-side", "-f", widget_file.to_str().unwrap()]);
-    let yaml = ok(&cluster, &["-n", ns, "get", "widget", "w1", "-o", "yaml", "--show-managed-fields"]);
+    ok(&cluster, cache, &["apply", "--server-side", "-f", &demo_file("v1.0.0/crds.yaml")]);
+    ok(&cluster, cache, &["wait", "--for=condition=Established", "crd/widgets.demo.operator-upgrade.dev", "--timeout=20s"]);
+    ok(&cluster, cache, &["apply", "--server-side", "-f", widget_file.to_str().unwrap()]);
+    let yaml = ok(&cluster, cache, &["-n", ns, "get", "widget", "w1", "-o", "yaml", "--show-managed-fields"]);
     assert!(
         yaml.contains("tier: gold") && yaml.contains("manager: kubectl") && yaml.contains("operation: Apply"),
         "{yaml}"
     );
 
-    ok(&cluster, &["-n", ns, "label", "widget", "w1", "team=blue"]);
-    ok(&cluster, &["-n", ns, "annotate", "widget", "w1", "note=hello"]);
-    ok(&cluster, &["-n", ns, "patch", "widget", "w1", "--type=merge", "-p", r#"{"spec":{"replicas":3}}"#]);
-    let yaml = ok(&cluster, &["-n", ns, "get", "widget", "w1", "-o", "yaml"]);
+    ok(&cluster, cache, &["-n", ns, "label", "widget", "w1", "team=blue"]);
+    ok(&cluster, cache, &["-n", ns, "annotate", "widget", "w1", "note=hello"]);
+    ok(&cluster, cache, &["-n", ns, "patch", "widget", "w1", "--type=merge", "-p", r#"{"spec":{"replicas":3}}"#]);
+    let yaml = ok(&cluster, cache, &["-n", ns, "get", "widget", "w1", "-o", "yaml"]);
     assert!(yaml.contains("team: blue") && yaml.contains("note: hello") && yaml.contains("replicas: 3"), "{yaml}");
-    let selected = ok(&cluster, &["-n", ns, "get", "widgets", "-l", "team=blue", "-o", "name"]);
+    let selected = ok(&cluster, cache, &["-n", ns, "get", "widgets", "-l", "team=blue", "-o", "name"]);
     assert_eq!(selected.trim(), "widget.demo.operator-upgrade.dev/w1");
 
-    ok(&cluster, &["apply", "--server-side", "-f", &demo_file("v1.0.0/operator.yaml")]);
+    ok(&cluster, cache, &["apply", "--server-side", "-f", &demo_file("v1.0.0/operator.yaml")]);
     let rollout =
-        ok(&cluster, &["rollout", "status", "deployment/demo-operator", "-n", "demo-system", "--timeout=60s"]);
+        ok(&cluster, cache, &["rollout", "status", "deployment/demo-operator", "-n", "demo-system", "--timeout=60s"]);
     assert!(rollout.contains("successfully rolled out"), "{rollout}");
 
-    let mut watch = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(cluster.kubeconfig_path())
+    let mut watch = kubectl_command(&cluster, cache)
         .args(["-n", ns, "get", "configmaps", "--field-selector=metadata.name=watched", "-w", "--output-watch-events"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -101,9 +104,9 @@ async fn kubectl_drives_the_cluster(cluster: TestCluster) {
         format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: watched\n  namespace: {ns}\ndata:\n  k: v\n"),
     )
     .unwrap();
-    ok(&cluster, &["apply", "--server-side", "-f", config_map.to_str().unwrap()]);
-    ok(&cluster, &["-n", ns, "label", "configmap", "watched", "seen=yes"]);
-    ok(&cluster, &["-n", ns, "delete", "configmap", "watched"]);
+    ok(&cluster, cache, &["apply", "--server-side", "-f", config_map.to_str().unwrap()]);
+    ok(&cluster, cache, &["-n", ns, "label", "configmap", "watched", "seen=yes"]);
+    ok(&cluster, cache, &["-n", ns, "delete", "configmap", "watched"]);
     let deadline = Instant::now() + Duration::from_secs(20);
     while !lines.is_finished() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
@@ -119,8 +122,8 @@ async fn kubectl_drives_the_cluster(cluster: TestCluster) {
         "{lines:?}"
     );
 
-    ok(&cluster, &["-n", ns, "delete", "widget", "w1"]);
-    let gone = kubectl(&cluster, &["-n", ns, "get", "widget", "w1"]);
+    ok(&cluster, cache, &["-n", ns, "delete", "widget", "w1"]);
+    let gone = kubectl(&cluster, cache, &["-n", ns, "get", "widget", "w1"]);
     assert!(!gone.status.success() && String::from_utf8_lossy(&gone.stderr).contains("NotFound"));
 }
 on_both_clusters!(kubectl_drives_the_cluster, Scenario { tick_ms: 20, ..Scenario::default() });
