@@ -9,6 +9,7 @@ mod values;
 
 pub use crd_diff::{diff_crd_sets, diff_crds};
 pub use node_diff::diff_schemas;
+pub(crate) use path::unset_at;
 pub use path::{child_property_path, value_at};
 pub use values::{
     apply_defaults, apply_defaults_collecting, prune, prune_collecting, prune_non_nullable_nulls, AppliedDefault,

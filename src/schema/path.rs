@@ -28,28 +28,69 @@ pub fn push_property(path: &mut String, name: &str) {
 /// The value at a concrete object path as [`child_property_path`] and array indexes write it
 /// (`.spec.list[2]["a.b"]`; `""` or `.` is the object itself), if the object has one there.
 pub fn value_at<'v>(root: &'v serde_json::Value, path: &str) -> Option<&'v serde_json::Value> {
+    segments(path)?.iter().try_fold(root, |value, segment| match segment {
+        Segment::Field(name) => value.get(name.as_str()),
+        Segment::Index(index) => value.get(index),
+    })
+}
+
+/// Puts back what stood at `path` before a default was set there: nothing (`replaced_null` false: the field is
+/// removed) or `null`. Nothing happens when the path does not lead into the object.
+pub(crate) fn unset_at(root: &mut serde_json::Value, path: &str, replaced_null: bool) {
+    let Some(mut segments) = segments(path) else { return };
+    let Some(last) = segments.pop() else { return };
+    let parent = segments.iter().try_fold(root, |value, segment| match segment {
+        Segment::Field(name) => value.get_mut(name.as_str()),
+        Segment::Index(index) => value.get_mut(index),
+    });
+    match (parent, last) {
+        (Some(serde_json::Value::Object(fields)), Segment::Field(name)) if !replaced_null => {
+            fields.remove(&name);
+        }
+        (Some(parent), Segment::Field(name)) => {
+            if let Some(value) = parent.get_mut(name.as_str()) {
+                *value = serde_json::Value::Null;
+            }
+        }
+        (Some(parent), Segment::Index(index)) => {
+            if let Some(value) = parent.get_mut(index) {
+                *value = serde_json::Value::Null;
+            }
+        }
+        (None, _) => {}
+    }
+}
+
+/// One step of a concrete path.
+enum Segment {
+    Field(String),
+    Index(usize),
+}
+
+/// The steps of a concrete path, or `None` when it is not one this module writes.
+fn segments(path: &str) -> Option<Vec<Segment>> {
     let mut rest = if path == "." { "" } else { path };
-    let mut value = root;
+    let mut segments = Vec::new();
     while !rest.is_empty() {
         if let Some(after_dot) = rest.strip_prefix('.') {
             let end = after_dot.find(['.', '[']).unwrap_or(after_dot.len());
-            value = value.get(&after_dot[..end])?;
+            segments.push(Segment::Field(after_dot[..end].to_owned()));
             rest = &after_dot[end..];
         } else if rest.starts_with("[\"") {
             // The name is a JSON string: read exactly one, escapes included.
             let mut stream = serde_json::Deserializer::from_str(&rest[1..]).into_iter::<String>();
             let name = stream.next()?.ok()?;
             let consumed = 1 + stream.byte_offset();
-            value = value.get(name.as_str())?;
+            segments.push(Segment::Field(name));
             rest = rest[consumed..].strip_prefix(']')?;
         } else {
             let inner = rest.strip_prefix('[')?;
             let end = inner.find(']')?;
-            value = value.get(inner[..end].parse::<usize>().ok()?)?;
+            segments.push(Segment::Index(inner[..end].parse::<usize>().ok()?));
             rest = &inner[end + 1..];
         }
     }
-    Some(value)
+    Some(segments)
 }
 
 #[cfg(test)]
@@ -67,6 +108,16 @@ mod tests {
         assert_eq!(value_at(&object, ".spec.list[2]"), None);
         assert_eq!(value_at(&object, ".spec.missing.deeper"), None);
         assert_eq!(value_at(&object, ".spec[\"unclosed"), None);
+    }
+
+    #[test]
+    fn unsetting_removes_a_field_or_puts_back_null() {
+        let mut object = serde_json::json!({"spec": {"list": [1, 2], "m": {"a.b": 3}, "x": 4}});
+        unset_at(&mut object, ".spec.x", false);
+        unset_at(&mut object, ".spec.list[1]", true);
+        unset_at(&mut object, &child_property_path(".spec.m", "a.b"), true);
+        unset_at(&mut object, ".spec.missing.deeper", false);
+        assert_eq!(object, serde_json::json!({"spec": {"list": [1, null], "m": {"a.b": null}}}));
     }
 
     #[test]

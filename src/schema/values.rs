@@ -131,6 +131,8 @@ pub struct AppliedDefault {
     pub value: Value,
     /// Whether the path lies inside another default applied by the same walk (its value is part of that one's).
     pub nested: bool,
+    /// Whether the default replaced a `null` (a non-nullable one) rather than an absent field.
+    pub replaced_null: bool,
 }
 
 /// Removes from `object` every field the schema does not declare, as the API server does on write.
@@ -456,12 +458,12 @@ fn default_value(value: &mut Value, schema: &Schema, at: DefaultingAt<'_, '_>, a
 fn record_default(
     value: &mut Value,
     schema: &Schema,
-    path: &LazyPath<'_>,
+    (path, replaced_null): (&LazyPath<'_>, bool),
     inside_default: bool,
     applied: &mut Vec<AppliedDefault>,
 ) {
     let slot = applied.len();
-    applied.push(AppliedDefault { path: path.render(), value: Value::Null, nested: inside_default });
+    applied.push(AppliedDefault { path: path.render(), value: Value::Null, nested: inside_default, replaced_null });
     default_value(value, schema, DefaultingAt { path, inside_default: true }, applied);
     if !inside_default {
         applied[slot].value = value.clone();
@@ -489,9 +491,11 @@ fn default_fields(
         let field_path = LazyPath::Field(at.path, name);
         let is_map_value = property.is_none();
         // Map values have no "absent": only a null one can be defaulted, and only here.
-        let just_filled = !filled.is_empty() && filled.contains(&name.as_str());
-        if just_filled || (is_map_value && default_null(value, field_schema)) {
-            record_default(value, field_schema, &field_path, at.inside_default, applied);
+        let just_filled = filled.iter().find(|(filled, _)| *filled == name.as_str()).map(|&(_, null)| null);
+        if let Some(replaced_null) = just_filled {
+            record_default(value, field_schema, (&field_path, replaced_null), at.inside_default, applied);
+        } else if is_map_value && default_null(value, field_schema) {
+            record_default(value, field_schema, (&field_path, true), at.inside_default, applied);
         } else {
             let child = DefaultingAt { path: &field_path, inside_default: at.inside_default };
             default_value(value, field_schema, child, applied);
@@ -499,22 +503,23 @@ fn default_fields(
     }
 }
 
-/// Sets the default of every declared property that is absent (or a non-nullable null), returning their names.
+/// Sets the default of every declared property that is absent (or a non-nullable null), returning their names
+/// and whether a null stood there.
 fn fill_absent_properties<'a>(
     fields: &mut Map<String, Value>,
     schema: &'a Schema,
     owns_metadata: bool,
-) -> Vec<&'a str> {
+) -> Vec<(&'a str, bool)> {
     let mut filled = Vec::new();
     for (name, property) in &schema.properties {
         if is_skipped_metadata(owns_metadata, name) {
             continue;
         }
         let Some(default) = usable_default(property) else { continue };
-        let absent = fields.get(name).is_none_or(|value| is_defaultable_null(value, property));
-        if absent {
+        let present = fields.get(name);
+        if present.is_none_or(|value| is_defaultable_null(value, property)) {
+            filled.push((name.as_str(), present.is_some()));
             fields.insert(name.clone(), default.clone());
-            filled.push(name.as_str());
         }
     }
     filled
@@ -533,7 +538,7 @@ fn default_items(
     for (index, item) in items.iter_mut().enumerate() {
         let item_path = LazyPath::Index(at.path, index);
         if default_null(item, item_schema) {
-            record_default(item, item_schema, &item_path, at.inside_default, applied);
+            record_default(item, item_schema, (&item_path, true), at.inside_default, applied);
         } else {
             let child = DefaultingAt { path: &item_path, inside_default: at.inside_default };
             default_value(item, item_schema, child, applied);

@@ -124,7 +124,10 @@ impl<'a> Parser<'a> {
     /// A mapping at `indent` whose first entry (on the current line, perhaps after a sequence dash) is already
     /// split into its key and the rest of the line: each line is split once.
     fn mapping(&mut self, indent: usize, first: (Cow<'a, str>, &'a str)) -> Option<Value> {
-        let mut map = Map::new();
+        // Entries are collected and the map built at once: generated YAML lists keys in order, so building
+        // from the sorted entries costs one comparison per key where inserting one by one searches the tree
+        // (the later of two equal keys wins either way, as in serde_norway).
+        let mut entries = Vec::new();
         let mut entry = Some(first);
         loop {
             let (key, rest) = match entry.take() {
@@ -137,9 +140,9 @@ impl<'a> Parser<'a> {
             };
             self.next += 1;
             let value = self.value_after_indicator(rest, indent, true)?;
-            map.insert(key.into_owned(), value);
+            entries.push((key.into_owned(), value));
         }
-        Some(Value::Object(map))
+        Some(Value::Object(Map::from_iter(entries)))
     }
 
     fn sequence(&mut self, indent: usize) -> Option<Value> {

@@ -437,3 +437,26 @@ fn validators_are_shared_across_threads() {
     });
     assert_eq!(counts, [0, 1, 0, 1], "the lazily compiled schema is the same for every thread");
 }
+
+/// The object before defaulting is rebuilt from the defaulted one (only for objects that got a default): absent
+/// fields go again, replaced nulls (a field, a map value, an array item) come back, nested defaults go with
+/// their outer one.
+#[test]
+fn the_object_before_defaults_is_rebuilt_exactly() {
+    let spec_schema = object_schema(json!({
+        "mode": {"type": "string", "default": "fast"},
+        "level": {"type": "integer", "default": 3},
+        "nested": {"type": "object", "default": {}, "properties": {"inner": {"type": "string", "default": "x"}}},
+        "map": {"type": "object", "additionalProperties": {"type": "string", "default": "v"}},
+        "list": {"type": "array", "items": {"type": "integer", "default": 7}},
+        "kept": {"type": "string", "default": "d"}
+    }));
+    let crds = crd_with(spec_schema, None, json!([]));
+    let schema = crds["widgets.example.com"].crd.versions[0].schema.clone().expect("a schema");
+    let before = widget(json!({"level": null, "map": {"a": null, "b": "set"}, "list": [1, null], "kept": "mine"}));
+    let mut object = before.clone();
+    let applied: Vec<_> = apply_defaults_collecting(&mut object, &schema).into_iter().filter(|a| !a.nested).collect();
+    assert_eq!(applied.len(), 5, "mode, level, nested, map.a and list[1] are defaulted: {applied:?}");
+    assert_ne!(object, before);
+    assert_eq!(without_defaults(&object, &applied), before);
+}
