@@ -66,7 +66,11 @@ async fn kubectl_drives_the_cluster(cluster: TestCluster) {
     assert!(table.starts_with("NAME") && table.contains("kube-system"), "{table}");
 
     ok(&cluster, cache, &["apply", "--server-side", "-f", &demo_file("v1.0.0/crds.yaml")]);
-    ok(&cluster, cache, &["wait", "--for=condition=Established", "crd/widgets.demo.operator-upgrade.dev", "--timeout=20s"]);
+    ok(
+        &cluster,
+        cache,
+        &["wait", "--for=condition=Established", "crd/widgets.demo.operator-upgrade.dev", "--timeout=20s"],
+    );
     ok(&cluster, cache, &["apply", "--server-side", "-f", widget_file.to_str().unwrap()]);
     let yaml = ok(&cluster, cache, &["-n", ns, "get", "widget", "w1", "-o", "yaml", "--show-managed-fields"]);
     assert!(
