@@ -118,11 +118,16 @@ async fn a_live_plan_reads_the_installed_release_and_refuses_a_pending_one_or_dr
 
     let plan_file = write_plan(home.path(), "rollouts", &namespace, "2.38.2", &charts.join("2.40.5"));
     let (code, out) = plan(&cluster, &plan_file, &helm, "json").await;
-    assert_eq!(code, 0, "{out}");
-    let report: Value = serde_json::from_str(
-        out.lines().take_while(|l| !l.starts_with("note:")).collect::<Vec<_>>().join("\n").as_str(),
-    )
-    .unwrap_or_else(|e| panic!("{e}: {out}"));
+    // Only the release's records exist, not what it installed: the live preflight says apply would refuse.
+    let refusal =
+        format!("apply would refuse: the operator Deployment {namespace}/rollouts-argo-rollouts does not exist");
+    assert!(code == 1 && out.contains(&refusal), "{out}");
+    // The plan's JSON document, then the live preflight's text.
+    let report: Value = serde_json::Deserializer::from_str(&out)
+        .into_iter()
+        .next()
+        .and_then(Result::ok)
+        .unwrap_or_else(|| panic!("no JSON plan first: {out}"));
     assert_eq!(report["helm"]["from"]["revision"], 2, "the latest deployed revision: {}", report["helm"]);
     assert_eq!(report["helm"]["from"]["applyMethod"], "ssa");
     // The user's values ride along: the new chart renders two replicas and no CRDs, as the release has.
@@ -176,7 +181,11 @@ async fn a_release_helm_installed_is_read_as_helm_wrote_it() {
     assert!(install.status.success(), "{}", String::from_utf8_lossy(&install.stderr));
     let plan_file = write_plan(home.path(), &release, &namespace, "2.38.2", &charts.join("2.40.5"));
     let (code, out) = plan(&cluster, &plan_file, &helm, "text").await;
-    assert_eq!(code, 0, "{out}");
+    // Installed without its CRDs and not waited for, the controller is not Available: the live preflight
+    // says apply would refuse, after the plan read from the release.
+    let refusal =
+        format!("apply would refuse: the operator Deployment {namespace}/{release}-argo-rollouts is not Available");
+    assert!(code == 1 && out.contains(&refusal), "{out}");
     assert!(out.contains(&format!("== Helm release {namespace}/{release}")), "{out}");
     assert!(
         out.contains("chart argo-rollouts 2.38.2 (app v1.7.2), revision 1, applied server-side -> argo-rollouts 2.40.5 (app v1.8.3)"),
