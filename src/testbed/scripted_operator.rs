@@ -187,14 +187,9 @@ async fn reconcile(object: Arc<DynamicObject>, operator: Arc<Operator>) -> Resul
             Ok(Action::await_change())
         }
         Err(message) => {
-            let failed = {
-                let mut attempts = operator.attempts.lock().unwrap_or_else(|p| p.into_inner());
-                let failed = attempts.entry(key).or_default();
-                *failed += 1;
-                *failed
-            };
+            *operator.attempts.lock().unwrap_or_else(|p| p.into_inner()).entry(key).or_default() += 1;
             operator.record_failure(&object, &message).await?;
-            Ok(Action::requeue(retry_delay(latency, failed)))
+            Ok(Action::requeue(latency.max(Duration::from_millis(500))))
         }
     }
 }
@@ -251,28 +246,4 @@ impl Operator {
 
 fn generation(object: &Value) -> i64 {
     object["metadata"]["generation"].as_i64().unwrap_or(1)
-}
-
-/// How long an object waits for its next attempt after its `failed`-th failed one: the reconcile latency
-/// (at least 500 ms) doubled with each failure, at most 30 s, as a real controller's per-object exponential
-/// backoff. A fixed delay retried 1,000 failing canary objects (a status write and a Warning event each) twice
-/// a second, which swamped a real API server.
-fn retry_delay(latency: Duration, failed: u32) -> Duration {
-    let first = latency.max(Duration::from_millis(500));
-    first.saturating_mul(1 << failed.saturating_sub(1).min(16)).min(Duration::from_secs(30))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::retry_delay;
-    use std::time::Duration;
-
-    #[test]
-    fn a_failing_object_is_retried_after_a_delay_doubling_per_failure_up_to_30_s() {
-        let fast = Duration::from_millis(20);
-        let delays: Vec<u64> = (1..=8).map(|n| retry_delay(fast, n).as_millis() as u64).collect();
-        assert_eq!(delays, [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000]);
-        assert_eq!(retry_delay(Duration::from_secs(2), 1), Duration::from_secs(2));
-        assert_eq!(retry_delay(fast, u32::MAX), Duration::from_secs(30));
-    }
 }
