@@ -66,6 +66,9 @@ async fn kubectl_drives_the_cluster(cluster: TestCluster) {
     assert!(table.starts_with("NAME") && table.contains("kube-system"), "{table}");
 
     ok(&cluster, cache, &["apply", "--server-side", "-f", &demo_file("v1.0.0/crds.yaml")]);
+    // A CRD created a moment ago may have no status.conditions yet, which `kubectl wait --for=condition`
+    // refuses ("accessor error") rather than waits for: the API says when it has them.
+    cluster.wait_established("widgets.demo.operator-upgrade.dev").await;
     ok(
         &cluster,
         cache,
