@@ -5,7 +5,7 @@
 //! bodies run on the simulator and on the real control plane (`on_both_clusters!`).
 //!
 //! Most of these tests wait (analysis intervals, operators, the API server) rather than compute, so they
-//! run with more threads than cores (`RUST_TEST_THREADS` in `.cargo/config.toml`); tests that change the same
+//! run side by side (`RUST_TEST_THREADS` in `.cargo/config.toml`); tests that change the same
 //! cluster-wide objects on the real control plane take turns through a lock of their own.
 
 #[macro_use]
