@@ -17,8 +17,10 @@
 //! `OBJECTS=n` changes the number of Widgets (default 10,000). Everything is left on the control plane,
 //! which `controlplane/run.sh` removes. Without `OPERATOR_UPGRADE_REAL_KUBECONFIG` it says so and exits 0.
 
-use futures::stream::{self, StreamExt, TryStreamExt};
-use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+#[path = "support/create.rs"]
+mod create;
+use create::create_all;
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{GroupVersionKind, TypeMeta};
 use kube::Client;
 use operator_upgrade::cluster::journal_store::JournalStore;
@@ -86,34 +88,18 @@ async fn create_namespace(client: &Client) {
 
 /// Creates `count` Widgets as the demo's (every fourth gold), 32 at a time; returns how long it took.
 async fn create_widgets(client: &Client, count: usize) -> Duration {
-    let api = widgets(client);
     let width = count.saturating_sub(1).to_string().len();
-    let start = Instant::now();
-    stream::iter(0..count)
-        .map(|index| {
-            let api = api.clone();
-            async move {
-                let mut labels = json!({"app.kubernetes.io/part-of": "demo"});
-                if index % 4 == 0 {
-                    labels["demo.operator-upgrade.dev/tier"] = json!("gold");
-                }
-                let widget: DynamicObject = serde_json::from_value(json!({
-                    "apiVersion": format!("{GROUP}/v1alpha1"), "kind": "Widget",
-                    "metadata": {"name": format!("widget-{index:0width$}"), "labels": labels},
-                    "spec": {"image": "nginx:1.27", "tier": "silver", "replicas": 1}}))
-                .expect("a Widget");
-                match api.create(&PostParams::default(), &widget).await {
-                    Ok(_) => Ok(()),
-                    Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
-                    Err(e) => Err(e),
-                }
-            }
-        })
-        .buffer_unordered(32)
-        .try_collect::<Vec<()>>()
-        .await
-        .expect("creates the Widgets");
-    start.elapsed()
+    create_all(&widgets(client), count, |index| {
+        let mut labels = json!({"app.kubernetes.io/part-of": "demo"});
+        if index % 4 == 0 {
+            labels["demo.operator-upgrade.dev/tier"] = json!("gold");
+        }
+        json!({
+            "apiVersion": format!("{GROUP}/v1alpha1"), "kind": "Widget",
+            "metadata": {"name": format!("widget-{index:0width$}"), "labels": labels},
+            "spec": {"image": "nginx:1.27", "tier": "silver", "replicas": 1}})
+    })
+    .await
 }
 
 /// How many Widgets are Ready, from one list of them all; and how long that list took.

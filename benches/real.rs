@@ -20,7 +20,10 @@
 //! on the control plane, which `controlplane/run.sh` removes. Without `OPERATOR_UPGRADE_REAL_KUBECONFIG`
 //! (set by `controlplane/run.sh`) it says so and exits 0.
 
-use futures::stream::{self, StreamExt, TryStreamExt};
+#[path = "support/create.rs"]
+mod create;
+use create::create_all;
+use futures::stream::{self, StreamExt};
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::Client;
 use operator_upgrade::cluster::retry::with_retries;
@@ -162,33 +165,17 @@ async fn runner_identity(admin: &Client, admin_kubeconfig: &Path, dir: &Path) ->
 
 /// Creates `count` Widgets (as v1alpha1), 32 at a time; returns how long it took.
 async fn create_widgets(client: &Client, count: usize) -> Duration {
-    let api = widgets(client, "v1alpha1");
     let width = count.saturating_sub(1).to_string().len();
-    let start = Instant::now();
-    stream::iter(0..count)
-        .map(|index| {
-            let api = api.clone();
-            async move {
-                let body = json!({
-                    "apiVersion": format!("{GROUP}/v1alpha1"), "kind": "Widget",
-                    "metadata": {"name": format!("widget-{index:0width$}"), "namespace": NAMESPACE,
-                        "labels": {"app.kubernetes.io/part-of": "bench"}},
-                    "spec": {"image": "nginx:1.27", "tier": "silver", "replicas": 1,
-                        "ports": [{"name": "http", "port": 80}]}
-                });
-                let object: DynamicObject = serde_json::from_value(body).expect("a Widget");
-                match api.create(&PostParams::default(), &object).await {
-                    Ok(_) => Ok(()),
-                    Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
-                    Err(e) => Err(e),
-                }
-            }
+    create_all(&widgets(client, "v1alpha1"), count, |index| {
+        json!({
+            "apiVersion": format!("{GROUP}/v1alpha1"), "kind": "Widget",
+            "metadata": {"name": format!("widget-{index:0width$}"), "namespace": NAMESPACE,
+                "labels": {"app.kubernetes.io/part-of": "bench"}},
+            "spec": {"image": "nginx:1.27", "tier": "silver", "replicas": 1,
+                "ports": [{"name": "http", "port": 80}]}
         })
-        .buffer_unordered(32)
-        .try_collect::<Vec<()>>()
-        .await
-        .expect("creates the Widgets");
-    start.elapsed()
+    })
+    .await
 }
 
 /// Every Widget, in one list request: run.sh's etcd compacts every 5 s, which would expire a paged list's
